@@ -1,0 +1,65 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"net"
+	"time"
+
+	"edgecdn/internal/httpx"
+)
+
+// serverFlags are the flags every server shares.
+type serverFlags struct {
+	listen          *string
+	shutdownTimeout *time.Duration
+	pyroscope       *string
+}
+
+func addServerFlags(fs *flag.FlagSet, defaultListen string) *serverFlags {
+	return &serverFlags{
+		listen:          fs.String("listen", defaultListen, "HTTP listen address `HOST:PORT` (port 0 picks a free port and logs it)"),
+		shutdownTimeout: fs.Duration("shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight responses get to finish"),
+		pyroscope:       fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server `URL`"),
+	}
+}
+
+// server is what each component's Server provides.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// serve runs srv on the --listen address until ctx ends (SIGTERM or SIGINT), then shuts it down
+// gracefully within --shutdown-timeout.
+func serve(ctx context.Context, sf *serverFlags, component, name string, srv server, log *slog.Logger) error {
+	stopProf, err := httpx.StartProfiling(*sf.pyroscope, component, name, log)
+	if err != nil {
+		return err
+	}
+	defer stopProf()
+	ln, err := httpx.Listen(*sf.listen)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", *sf.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), *sf.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

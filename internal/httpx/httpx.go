@@ -1,0 +1,158 @@
+// Package httpx holds what every edgecdn HTTP server shares: the fasthttp server settings, the
+// /healthz, /readyz, /metrics and /debug/pprof/ endpoints, listening, and continuous profiling.
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/grafana/pyroscope-go"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
+)
+
+// Options configure NewServer. Zero values mean the defaults in the field comments.
+type Options struct {
+	Name         string        // server name sent in the Server header; default "edgecdn"
+	ReadTimeout  time.Duration // whole request, headers included (slowloris bound); default 10s
+	WriteTimeout time.Duration // whole response; default 0 (none: a 1 GB object to a slow player may take minutes)
+	IdleTimeout  time.Duration // keep-alive idle; default 60s
+	MaxConns     int           // concurrent connections; default 0 (fasthttp's 256k)
+	Logger       *slog.Logger
+}
+
+// NewServer returns a fasthttp server with edgecdn's limits: small request bodies (no endpoint
+// takes an upload) and 8 KiB of request headers. Handlers read the raw path
+// (URI().PathOriginal) and clean it with package urlpath, so that traversal is refused rather
+// than silently rewritten.
+func NewServer(h fasthttp.RequestHandler, o Options) *fasthttp.Server {
+	if o.Name == "" {
+		o.Name = "edgecdn"
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &fasthttp.Server{
+		Handler:                       h,
+		Name:                          o.Name,
+		ReadTimeout:                   o.ReadTimeout,
+		WriteTimeout:                  o.WriteTimeout,
+		IdleTimeout:                   o.IdleTimeout,
+		Concurrency:                   o.MaxConns,
+		ReadBufferSize:                8 << 10,
+		WriteBufferSize:               64 << 10,
+		MaxRequestBodySize:            64 << 10,
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultDate:                 false,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+		ReduceMemoryUsage:             false,
+		TCPKeepalive:                  true,
+		Logger:                        slogAdapter{o.Logger},
+	}
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Printf(format string, args ...any) {
+	a.l.Debug(fmt.Sprintf(format, args...), "source", "fasthttp")
+}
+
+// Listen listens on addr ("HOST:PORT"; port 0 picks a free one).
+func Listen(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, fmt.Errorf("listen: no address")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Admin serves the endpoints every server has and passes everything else to next:
+//
+//	/healthz        200 while the process runs
+//	/readyz         200 when ready() says so, 503 otherwise (not yet loaded, or shutting down)
+//	/metrics        Prometheus text: set, then the Go runtime and process metrics
+//	/debug/pprof/   net/http/pprof
+func Admin(set *metrics.Set, ready func() bool, next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		p := ctx.Request.URI().PathOriginal()
+		switch {
+		case len(p) > 1 && p[1] == 'v':
+			// Content paths (/vod/...) are the hot path; skip the comparisons below.
+		case bytes.Equal(p, []byte("/healthz")):
+			ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+			ctx.Response.Header.Set("Cache-Control", "no-store")
+			ctx.WriteString("ok\n")
+			return
+		case bytes.Equal(p, []byte("/readyz")):
+			ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+			ctx.Response.Header.Set("Cache-Control", "no-store")
+			if ready != nil && !ready() {
+				ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+				ctx.WriteString("not ready\n")
+				return
+			}
+			ctx.WriteString("ready\n")
+			return
+		case bytes.Equal(p, []byte("/metrics")):
+			ctx.Response.Header.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+			ctx.Response.Header.Set("Cache-Control", "no-store")
+			if set != nil {
+				set.WritePrometheus(ctx)
+			}
+			metrics.WriteProcessMetrics(ctx)
+			return
+		case bytes.HasPrefix(p, []byte("/debug/pprof")):
+			pprofhandler.PprofHandler(ctx)
+			return
+		}
+		next(ctx)
+	}
+}
+
+// StartProfiling sends continuous profiles to a Pyroscope server at url, tagged with the
+// component and the node's name. It returns a stop function; with an empty url it does nothing.
+func StartProfiling(url, component, name string, log *slog.Logger) (stop func(), err error) {
+	if url == "" {
+		return func() {}, nil
+	}
+	runtime.SetMutexProfileFraction(5)
+	runtime.SetBlockProfileRate(5)
+	p, err := pyroscope.Start(pyroscope.Config{
+		ApplicationName: "edgecdn." + component,
+		ServerAddress:   url,
+		Tags:            map[string]string{"name": name},
+		ProfileTypes: []pyroscope.ProfileType{
+			pyroscope.ProfileCPU, pyroscope.ProfileAllocObjects, pyroscope.ProfileAllocSpace,
+			pyroscope.ProfileInuseObjects, pyroscope.ProfileInuseSpace, pyroscope.ProfileGoroutines,
+			pyroscope.ProfileMutexCount, pyroscope.ProfileMutexDuration,
+			pyroscope.ProfileBlockCount, pyroscope.ProfileBlockDuration,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pyroscope %s: %w", url, err)
+	}
+	log.Info("continuous profiling on", "pyroscope", url, "application", "edgecdn."+component)
+	return func() { p.Stop() }, nil
+}
+
+// Shutdown stops srv gracefully: no new connections, idle ones closed, in-flight responses
+// finished, until ctx ends.
+func Shutdown(ctx context.Context, srv *fasthttp.Server) error {
+	return srv.ShutdownWithContext(ctx)
+}
