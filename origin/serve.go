@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"edgecdn/internal/httprange"
+	"edgecdn/internal/httpx"
 	"edgecdn/internal/urlpath"
 )
 
@@ -23,12 +24,10 @@ var (
 func (s *Server) serveContent(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	k := kindOther
+	var sent int64
 	defer func() {
-		code := ctx.Response.StatusCode()
-		s.m.requests[k][codeIndex(code)].Inc()
-		if !ctx.IsHead() {
-			s.m.bytes[k].Add(ctx.Response.Header.ContentLength())
-		}
+		s.m.requests[k][codeIndex(ctx.Response.StatusCode())].Inc()
+		s.m.bytes[k].AddInt64(sent)
 		s.m.latency[k].Since(start)
 	}()
 	ctx.Response.Header.SetBytesKV(hdrServedBy, s.servedBy)
@@ -38,29 +37,29 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx) {
 	switch err {
 	case nil:
 	case urlpath.ErrTooLong:
-		ctx.Error("URI too long\n", fasthttp.StatusRequestURITooLong)
+		httpx.Fail(ctx, fasthttp.StatusRequestURITooLong, "URI too long")
 		return
 	default:
-		ctx.Error("bad path\n", fasthttp.StatusBadRequest)
+		httpx.Fail(ctx, fasthttp.StatusBadRequest, "bad path")
 		return
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		ctx.Response.Header.SetBytesKV(hdrAllow, allowValue)
-		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed)
+		httpx.Fail(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
 	f := s.idx.files[string(p)]
 	if f == nil {
-		ctx.Error("not found\n", fasthttp.StatusNotFound)
+		httpx.Fail(ctx, fasthttp.StatusNotFound, "not found")
 		return
 	}
 	k = f.kind
-	serveFile(ctx, f)
+	sent = serveFile(ctx, f)
 }
 
 // serveFile answers a GET or HEAD for f: conditional requests first (RFC 9110 section 13.2.2
-// order), then ranges.
-func serveFile(ctx *fasthttp.RequestCtx, f *file) {
+// order), then ranges. It returns the number of body bytes it sends.
+func serveFile(ctx *fasthttp.RequestCtx, f *file) int64 {
 	h := &ctx.Response.Header
 	h.SetBytesV("ETag", f.etag)
 	h.SetBytesV("Last-Modified", f.lastModified)
@@ -70,17 +69,17 @@ func serveFile(ctx *fasthttp.RequestCtx, f *file) {
 	req := &ctx.Request.Header
 	if im := req.Peek("If-Match"); len(im) > 0 && !etagMatch(im, f.etag, false) {
 		ctx.SetStatusCode(fasthttp.StatusPreconditionFailed)
-		return
+		return 0
 	}
 	if inm := req.Peek("If-None-Match"); len(inm) > 0 {
 		if etagMatch(inm, f.etag, true) {
 			ctx.SetStatusCode(fasthttp.StatusNotModified)
-			return
+			return 0
 		}
 	} else if ims := req.Peek("If-Modified-Since"); len(ims) > 0 {
 		if t, err := fasthttp.ParseHTTPDate(ims); err == nil && !f.modTime.After(t) {
 			ctx.SetStatusCode(fasthttp.StatusNotModified)
-			return
+			return 0
 		}
 	}
 	h.SetContentTypeBytes(f.contentType)
@@ -95,7 +94,7 @@ func serveFile(ctx *fasthttp.RequestCtx, f *file) {
 		case httprange.ErrUnsatisfiable:
 			h.Set("Content-Range", "bytes */"+itoa(f.size))
 			ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
-			return
+			return 0
 		default:
 			ranges = nil // a malformed Range is ignored: the whole representation, 200
 		}
@@ -105,38 +104,38 @@ func serveFile(ctx *fasthttp.RequestCtx, f *file) {
 	}
 	switch len(ranges) {
 	case 0:
-		sendBody(ctx, f, 0, f.size)
+		return sendBody(ctx, f, 0, f.size)
 	case 1:
 		r := ranges[0]
 		h.SetBytesV("Content-Range", r.AppendContentRange(nil, f.size))
 		ctx.SetStatusCode(fasthttp.StatusPartialContent)
-		sendBody(ctx, f, r.Start, r.Length)
-	default:
-		sendMultipart(ctx, f, ranges)
+		return sendBody(ctx, f, r.Start, r.Length)
 	}
+	return sendMultipart(ctx, f, ranges)
 }
 
 // sendBody sets the response body to n bytes of f from off: a slice of the preloaded bytes, or
 // the file itself, which fasthttp sends with sendfile(2).
-func sendBody(ctx *fasthttp.RequestCtx, f *file, off, n int64) {
+func sendBody(ctx *fasthttp.RequestCtx, f *file, off, n int64) int64 {
 	if ctx.IsHead() {
 		ctx.Response.SkipBody = true
 		ctx.Response.Header.SetContentLength(int(n))
-		return
+		return 0
 	}
 	if f.data != nil {
 		ctx.Response.SetBodyRaw(f.data[off : off+n])
-		return
+		return n
 	}
 	fh, err := os.Open(f.path)
 	if err != nil {
-		ctx.Error("internal error\n", fasthttp.StatusInternalServerError)
-		return
+		httpx.Fail(ctx, fasthttp.StatusInternalServerError, "internal error")
+		return 0
 	}
 	ctx.Response.SetBodyStream(&fileBody{f: fh, off: off, n: n}, int(n))
+	return n
 }
 
-func sendMultipart(ctx *fasthttp.RequestCtx, f *file, ranges []httprange.Range) {
+func sendMultipart(ctx *fasthttp.RequestCtx, f *file, ranges []httprange.Range) int64 {
 	m := httprange.NewMultipart(ranges, f.size, string(f.contentType), string(f.etag))
 	ctx.SetStatusCode(fasthttp.StatusPartialContent)
 	ctx.Response.Header.SetContentType(m.ContentType())
@@ -146,8 +145,8 @@ func sendMultipart(ctx *fasthttp.RequestCtx, f *file, ranges []httprange.Range) 
 	} else {
 		fh, err := os.Open(f.path)
 		if err != nil {
-			ctx.Error("internal error\n", fasthttp.StatusInternalServerError)
-			return
+			httpx.Fail(ctx, fasthttp.StatusInternalServerError, "internal error")
+			return 0
 		}
 		defer fh.Close()
 		src = fh
@@ -155,10 +154,11 @@ func sendMultipart(ctx *fasthttp.RequestCtx, f *file, ranges []httprange.Range) 
 	var body bytes.Buffer
 	body.Grow(int(m.Len()))
 	if _, err := m.WriteTo(&body, src); err != nil {
-		ctx.Error("internal error\n", fasthttp.StatusInternalServerError)
-		return
+		httpx.Fail(ctx, fasthttp.StatusInternalServerError, "internal error")
+		return 0
 	}
 	ctx.Response.SetBodyRaw(body.Bytes())
+	return int64(body.Len())
 }
 
 // ifRange reports whether a Range header applies: there is no If-Range, or it names the

@@ -8,13 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/grafana/pyroscope-go"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/pprofhandler"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 // Options configure NewServer. Zero values mean the defaults in the field comments.
@@ -118,11 +120,32 @@ func Admin(set *metrics.Set, ready func() bool, next fasthttp.RequestHandler) fa
 			metrics.WriteProcessMetrics(ctx)
 			return
 		case bytes.HasPrefix(p, []byte("/debug/pprof")):
-			pprofhandler.PprofHandler(ctx)
+			pprofHandler(ctx)
 			return
 		}
 		next(ctx)
 	}
+}
+
+// pprofHandler serves net/http/pprof through fasthttp's adaptor (fasthttp's own pprofhandler
+// answers 404 for the index at /debug/pprof/).
+var pprofHandler = func() fasthttp.RequestHandler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return fasthttpadaptor.NewFastHTTPHandler(mux)
+}()
+
+// Fail answers with status and a one-line plain-text message, keeping the headers already set
+// (fasthttp's ctx.Error would drop them, Allow included).
+func Fail(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.Response.SetBodyString(msg + "\n")
 }
 
 // StartProfiling sends continuous profiles to a Pyroscope server at url, tagged with the
