@@ -32,7 +32,7 @@ var (
 )
 
 // testContent packages one small title once for every test in the package.
-func testContent(t *testing.T) (string, *catalog.Catalog) {
+func testContent(t testing.TB) (string, *catalog.Catalog) {
 	t.Helper()
 	contentOnce.Do(func() {
 		contentDir, contentErr = os.MkdirTemp("", "edgecdn-origin-test-")

@@ -107,7 +107,8 @@ func serveFile(ctx *fasthttp.RequestCtx, f *file) int64 {
 		return sendBody(ctx, f, 0, f.size)
 	case 1:
 		r := ranges[0]
-		h.SetBytesV("Content-Range", r.AppendContentRange(nil, f.size))
+		var crb [64]byte
+		h.SetBytesV("Content-Range", r.AppendContentRange(crb[:0], f.size))
 		ctx.SetStatusCode(fasthttp.StatusPartialContent)
 		return sendBody(ctx, f, r.Start, r.Length)
 	}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// wrkResult is what one wrk run measured.
+type wrkResult struct {
+	ReqPerSec  float64
+	MBPerSec   float64
+	P50, P99   time.Duration
+	Errors     int // socket errors plus non-2xx/3xx responses
+	Requests   int
+	RawSummary string
+}
+
+// runWrk drives url with wrk for d at the given connection count.
+func runWrk(ctx context.Context, url string, conns, threads int, d time.Duration) (wrkResult, error) {
+	if threads > conns {
+		threads = conns
+	}
+	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())),
+		"--latency", "--timeout", "10s", url}
+	out, err := exec.CommandContext(ctx, "wrk", args...).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return parseWrk(string(out))
+}
+
+func parseWrk(out string) (wrkResult, error) {
+	r := wrkResult{RawSummary: out}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	inLatency := false
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		switch {
+		case f[0] == "Latency" && len(f) >= 2 && f[1] == "Distribution":
+			inLatency = true
+		case inLatency && f[0] == "50%" && len(f) >= 2:
+			r.P50, _ = parseWrkDuration(f[1])
+		case inLatency && f[0] == "99%" && len(f) >= 2:
+			r.P99, _ = parseWrkDuration(f[1])
+			inLatency = false
+		case f[0] == "Requests/sec:" && len(f) >= 2:
+			r.ReqPerSec, _ = strconv.ParseFloat(f[1], 64)
+		case f[0] == "Transfer/sec:" && len(f) >= 2:
+			r.MBPerSec = parseWrkBytes(f[1]) / 1e6
+		case len(f) >= 4 && f[1] == "requests" && f[2] == "in":
+			r.Requests, _ = strconv.Atoi(f[0])
+		case f[0] == "Socket" && len(f) >= 4:
+			for _, kv := range f[3:] {
+				n, _ := strconv.Atoi(strings.Trim(kv, ","))
+				r.Errors += n
+			}
+		case f[0] == "Non-2xx" && len(f) >= 5:
+			n, _ := strconv.Atoi(f[4])
+			r.Errors += n
+		}
+	}
+	if r.ReqPerSec == 0 {
+		return r, fmt.Errorf("wrk output has no Requests/sec:\n%s", out)
+	}
+	return r, nil
+}
+
+func parseWrkDuration(s string) (time.Duration, error) {
+	for _, u := range []struct {
+		suf string
+		m   float64
+	}{{"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}} {
+		if strings.HasSuffix(s, u.suf) {
+			v, err := strconv.ParseFloat(strings.TrimSuffix(s, u.suf), 64)
+			return time.Duration(v * u.m), err
+		}
+	}
+	return 0, fmt.Errorf("bad wrk duration %q", s)
+}
+
+func parseWrkBytes(s string) float64 {
+	for _, u := range []struct {
+		suf string
+		m   float64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suf) {
+			v, _ := strconv.ParseFloat(strings.TrimSuffix(s, u.suf), 64)
+			return v * u.m
+		}
+	}
+	return 0
+}
+
+// median returns the run with the median req/s.
+func median(rs []wrkResult) wrkResult {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].ReqPerSec < rs[j].ReqPerSec })
+	return rs[len(rs)/2]
+}
+
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) }
