@@ -1,0 +1,180 @@
+// Package edge is the edgecdn cache node: it serves playlists and segments from memory (and an
+// optional disk tier), fills misses from the origins with one fetch per object however many
+// clients ask, streams fills to the waiting clients as bytes arrive, and never caches or passes
+// off as complete a body whose length or hash is wrong.
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"edgecdn/edge/cache"
+	"edgecdn/internal/httpx"
+)
+
+// Config configures an edge. Zero values mean the defaults in the field comments.
+type Config struct {
+	Name    string   // the edge's name in Cache-Status, Via and X-Served-By; default the hostname
+	Origins []string // origin base URLs (http://HOST:PORT); at least one. Tried in turn on failure.
+
+	CacheBytes     int64  // memory cache capacity; default 1 GiB
+	CachePolicy    string // eviction policy (package cache); default its own default
+	MaxObjectBytes int64  // larger objects are refused with 502; default 256 MiB
+	DiskDir        string // optional disk tier folder; "" for none
+	DiskBytes      int64  // disk tier capacity; default 10 GiB when DiskDir is set
+
+	FillTimeout         time.Duration // whole origin fetch, body included; default 30s
+	OriginHeaderTimeout time.Duration // connect and response head from one origin before trying the next; default 5s
+	ProbeInterval       time.Duration // active origin health probe; default 2s (negative: off)
+	StaleIfError        time.Duration // serve an expired copy this long past expiry when every origin fails; default 10m
+	DefaultTTL          time.Duration // freshness of responses without max-age; default 10s
+
+	QueryAllowlist []string // query parameters kept in the cache key; default none (every query is dropped)
+	AdminToken     string   // bearer token of /admin/ endpoints (purge); "" disables them
+
+	Logger *slog.Logger // default slog.Default()
+}
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	if c.CacheBytes == 0 {
+		c.CacheBytes = 1 << 30
+	}
+	if c.CacheBytes < 1<<20 {
+		return fmt.Errorf("edge: cache size %d: at least 1MiB", c.CacheBytes)
+	}
+	if c.MaxObjectBytes == 0 {
+		c.MaxObjectBytes = 256 << 20
+	}
+	if c.DiskDir != "" && c.DiskBytes == 0 {
+		c.DiskBytes = 10 << 30
+	}
+	if c.FillTimeout == 0 {
+		c.FillTimeout = 30 * time.Second
+	}
+	if c.OriginHeaderTimeout == 0 {
+		c.OriginHeaderTimeout = 5 * time.Second
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = 2 * time.Second
+	}
+	if c.StaleIfError == 0 {
+		c.StaleIfError = 10 * time.Minute
+	}
+	if c.DefaultTTL == 0 {
+		c.DefaultTTL = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Server is an edge.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	cache   *cache.Cache[*object]
+	disk    *disk
+	origins *origins
+	srv     *fasthttp.Server
+	set     *metrics.Set
+	m       edgeMetrics
+	h       headers
+
+	mu       sync.Mutex
+	inflight map[string]*fill
+
+	stopping atomic.Bool
+	ctx      context.Context // ends at Shutdown: the probe and disk writer
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // fills, probe and disk writer
+}
+
+// New returns an edge for cfg.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, set: metrics.NewSet(), inflight: map[string]*fill{}}
+	s.h = newHeaders(cfg.Name)
+	var err error
+	s.origins, err = newOrigins(cfg.Origins, cfg.OriginHeaderTimeout, "1.1 "+cfg.Name+" (edgecdn)")
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	s.cache, err = cache.New(cache.Config[*object]{MaxBytes: cfg.CacheBytes, Policy: cfg.CachePolicy})
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if cfg.DiskDir != "" {
+		s.disk, err = openDisk(cfg.DiskDir, cfg.DiskBytes, s.log)
+		if err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.disk.writer(s.ctx) }()
+	}
+	s.m.init(s)
+	if cfg.ProbeInterval > 0 {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.origins.probe(s.ctx, cfg.ProbeInterval, cfg.OriginHeaderTimeout) }()
+	}
+	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.route), httpx.Options{Name: "edgecdn-edge", Logger: cfg.Logger})
+	return s, nil
+}
+
+// Handler returns the edge's whole HTTP handler, for tests and benchmarks.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.srv.Handler }
+
+// Metrics returns the edge's metric set.
+func (s *Server) Metrics() *metrics.Set { return s.set }
+
+// Ready reports whether the edge should get traffic.
+func (s *Server) Ready() bool { return !s.stopping.Load() }
+
+// Serve serves HTTP on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.log.Info("edge listening", "addr", ln.Addr().String(), "name", s.cfg.Name, "origins", s.cfg.Origins,
+		"cache", s.cfg.CacheBytes, "disk", s.cfg.DiskDir)
+	return s.srv.Serve(ln)
+}
+
+// Shutdown stops accepting connections, lets in-flight responses and fills finish until ctx
+// ends, and stops the origin probe and the disk writer.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	err := httpx.Shutdown(ctx, s.srv)
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return errors.Join(err, ctx.Err())
+	}
+	if s.disk != nil {
+		s.disk.close()
+	}
+	return err
+}
+
+// Close stops the edge's background work without serving (for edges never served).
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.Shutdown(ctx)
+}

@@ -1,0 +1,326 @@
+package edge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// A fill fetches one object from an origin for every client that asks for it meanwhile
+// (request coalescing), and lets them read the body while it arrives. It runs on its own
+// context with the fill timeout, never on a client's: one impatient player must not cancel a
+// fill others wait on.
+type fill struct {
+	key   string
+	stale *object // an expired copy being revalidated, or nil
+
+	head chan struct{} // closed once the fields below are set
+	// Set before head closes, read-only after.
+	err       error   // no usable answer from any origin
+	status    int     // the origin's status (200, 304 on revalidation, or a 4xx passed through)
+	obj       *object // 304: the refreshed object, ready to serve
+	etag      []byte
+	lastMod   []byte
+	modTime   time.Time
+	ctype     []byte
+	cctl      []byte
+	size      int64 // Content-Length; -1 when the origin did not say
+	stored    bool  // the object will be cached if its body checks out
+	passBody  []byte
+	fwdStatus int
+
+	mu      sync.Mutex
+	cond    sync.Cond
+	buf     []byte
+	n       int64
+	final   bool  // the body is complete (or failed)
+	bodyErr error // why the body failed: short, too long, wrong hash, origin gone
+	done    chan struct{}
+}
+
+var (
+	errShortBody = errors.New("origin body shorter than its Content-Length")
+	errLongBody  = errors.New("origin body longer than its Content-Length")
+	errHash      = errors.New("origin body does not match its ETag (SHA-256)")
+	errTooLarge  = errors.New("object larger than --max-object")
+)
+
+// join returns the fill in flight for key, starting one if there is none. The cache is checked
+// again under the lock, as groupcache's load does: a fill that finished between the caller's
+// lookup and now has stored its object, and is no longer in flight.
+func (s *Server) join(key string, stale *object) (f *fill, obj *object, collapsed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.inflight[key]; f != nil {
+		return f, nil, true
+	}
+	if o, ok := s.cache.Peek(key); ok && o.fresh(time.Now()) {
+		return nil, o, false
+	}
+	f = &fill{key: key, stale: stale, head: make(chan struct{}), done: make(chan struct{}), size: -1}
+	f.cond.L = &f.mu
+	s.inflight[key] = f
+	s.wg.Add(1)
+	go s.runFill(f)
+	return f, nil, false
+}
+
+func (s *Server) runFill(f *fill) {
+	defer s.wg.Done()
+	defer close(f.done)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.FillTimeout)
+	defer cancel()
+	err := s.fetchInto(ctx, f)
+	f.mu.Lock()
+	if !f.final {
+		f.final, f.bodyErr = true, err
+	}
+	f.cond.Broadcast()
+	f.mu.Unlock()
+	select {
+	case <-f.head:
+	default:
+		f.err = err
+		if f.err == nil {
+			f.err = errors.New("fill ended without an answer")
+		}
+		close(f.head)
+	}
+	if err != nil {
+		s.log.Warn("fill failed", "key", f.key, "err", err)
+	}
+	s.mu.Lock()
+	delete(s.inflight, f.key)
+	s.mu.Unlock()
+}
+
+// fetchInto runs one fill: it publishes the head, then the body as it arrives, and stores the
+// object once its length and hash check out.
+func (s *Server) fetchInto(ctx context.Context, f *fill) error {
+	start := time.Now()
+	var etag []byte
+	if f.stale != nil {
+		etag = f.stale.etag
+	}
+	res, err := s.origins.fetch(ctx, f.key, etag, nil)
+	if err != nil {
+		s.m.originErrors.Inc()
+		return err
+	}
+	resp := res.resp
+	defer resp.Body.Close()
+	now := time.Now()
+	pol := parseCacheControl([]byte(resp.Header.Get("Cache-Control")), s.cfg.DefaultTTL)
+
+	if resp.StatusCode == http.StatusNotModified && f.stale != nil {
+		// Revalidated: the same body, fresh again.
+		o := *f.stale
+		o.stored, o.expires = now, now.Add(pol.ttl)
+		if cc := resp.Header.Get("Cache-Control"); cc != "" {
+			o.cacheControl = []byte(cc)
+		}
+		s.cache.Set(o.key, &o)
+		f.status, f.obj, f.fwdStatus = http.StatusNotModified, &o, http.StatusNotModified
+		s.m.originFetches[kindOf([]byte(f.key))].Inc()
+		close(f.head)
+		return nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		// Passed through, never cached: 404s, 403s, and anything an edge does not store.
+		f.passBody, _ = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		f.status, f.fwdStatus = resp.StatusCode, resp.StatusCode
+		f.ctype = []byte(resp.Header.Get("Content-Type"))
+		close(f.head)
+		return nil
+	}
+
+	size := resp.ContentLength
+	if size > s.cfg.MaxObjectBytes {
+		f.err = fmt.Errorf("%s: %d bytes: %w", f.key, size, errTooLarge)
+		close(f.head)
+		return f.err
+	}
+	f.status, f.fwdStatus, f.size = http.StatusOK, http.StatusOK, size
+	f.etag = []byte(resp.Header.Get("ETag"))
+	f.lastMod = []byte(resp.Header.Get("Last-Modified"))
+	if t, err := http.ParseTime(string(f.lastMod)); err == nil {
+		f.modTime = t
+	}
+	f.ctype = []byte(resp.Header.Get("Content-Type"))
+	if len(f.ctype) == 0 {
+		f.ctype = []byte("application/octet-stream")
+	}
+	f.cctl = []byte(resp.Header.Get("Cache-Control"))
+	f.stored = pol.store
+	if size >= 0 {
+		f.buf = make([]byte, 0, size)
+	} else {
+		f.buf = make([]byte, 0, 64<<10)
+	}
+	close(f.head)
+
+	h := sha256.New()
+	var rerr error
+	for {
+		if int64(len(f.buf)) == f.size {
+			// Everything announced has arrived; anything more is a broken origin.
+			var one [1]byte
+			if n, _ := io.ReadFull(resp.Body, one[:]); n > 0 {
+				rerr = errLongBody
+			}
+			break
+		}
+		if len(f.buf) == cap(f.buf) {
+			if int64(cap(f.buf)) >= s.cfg.MaxObjectBytes {
+				rerr = errTooLarge
+				break
+			}
+			f.mu.Lock()
+			f.buf = append(f.buf[:cap(f.buf)], make([]byte, cap(f.buf))...)[:len(f.buf)]
+			f.mu.Unlock()
+		}
+		end := min(cap(f.buf), len(f.buf)+256<<10)
+		n, err := resp.Body.Read(f.buf[len(f.buf):end])
+		if n > 0 {
+			h.Write(f.buf[len(f.buf) : len(f.buf)+n])
+			f.mu.Lock()
+			f.buf = f.buf[:len(f.buf)+n]
+			f.n = int64(len(f.buf))
+			f.cond.Broadcast()
+			f.mu.Unlock()
+		}
+		if err == io.EOF {
+			if f.size >= 0 && f.n < f.size {
+				rerr = errShortBody
+			}
+			break
+		}
+		if err != nil {
+			rerr = fmt.Errorf("reading from %s: %w", res.origin.base, err)
+			break
+		}
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	if rerr == nil && !etagMatchesHash(f.etag, sum) {
+		rerr = errHash
+	}
+	k := kindOf([]byte(f.key))
+	s.m.originFetches[k].Inc()
+	s.m.originBytes.Add(len(f.buf))
+	s.m.originLatency.Since(start)
+	if rerr != nil {
+		s.m.fillRejected.Inc()
+		res.origin.fail(time.Now())
+		return fmt.Errorf("fill %s from %s: %w", f.key, res.origin.base, rerr)
+	}
+	res.origin.ok()
+	if len(f.etag) == 0 {
+		// The origin sent no validator: make a strong one from the content.
+		f.etag = []byte(`"` + hex.EncodeToString(sum[:]) + `"`)
+	}
+	o := &object{
+		key: f.key, body: f.buf, etag: f.etag, lastModified: f.lastMod, modTime: f.modTime,
+		contentType: f.ctype, cacheControl: f.cctl, kind: k, stored: now, expires: now.Add(pol.ttl), sha256: sum,
+	}
+	if f.stored {
+		if !s.cache.Set(o.key, o) {
+			f.stored = false
+		} else if s.disk != nil {
+			s.disk.put(o)
+		}
+	}
+	f.mu.Lock()
+	f.obj = o
+	f.final = true
+	f.cond.Broadcast()
+	f.mu.Unlock()
+	return nil
+}
+
+// etagMatchesHash reports whether an ETag that names a SHA-256 ("<64 hex digits>", as edgecdn
+// origins send) names this one. Other ETags cannot be checked and pass.
+func etagMatchesHash(etag []byte, sum [32]byte) bool {
+	if len(etag) != 66 || etag[0] != '"' || etag[65] != '"' {
+		return true
+	}
+	var want [32]byte
+	if _, err := hex.Decode(want[:], etag[1:65]); err != nil {
+		return true
+	}
+	return want == sum
+}
+
+// fillReader streams part of a fill's body to one client as it arrives. The last byte is held
+// back until the whole body has been checked, so a body that turns out short or corrupt
+// reaches the client as an aborted response, never as a complete one.
+type fillReader struct {
+	f        *fill
+	off, end int64
+}
+
+func (r *fillReader) Read(p []byte) (int, error) {
+	if r.off >= r.end {
+		return 0, io.EOF
+	}
+	f := r.f
+	f.mu.Lock()
+	var avail int64
+	for {
+		if f.final && f.bodyErr != nil {
+			err := f.bodyErr
+			f.mu.Unlock()
+			return 0, err
+		}
+		avail = f.n
+		if !f.final {
+			avail = min(avail, f.size-1)
+		}
+		if avail > r.off {
+			break
+		}
+		if f.final {
+			f.mu.Unlock()
+			return 0, io.ErrUnexpectedEOF
+		}
+		f.cond.Wait()
+	}
+	buf := f.buf
+	f.mu.Unlock()
+	n := copy(p, buf[r.off:min(avail, r.end)])
+	r.off += int64(n)
+	return n, nil
+}
+
+// waitBody waits for a fill's body to finish and returns the stored object, or the error.
+func (f *fill) waitBody() (*object, error) {
+	<-f.done
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.bodyErr != nil {
+		return nil, f.bodyErr
+	}
+	if f.obj == nil {
+		return nil, errors.New("fill produced no object")
+	}
+	return f.obj, nil
+}
+
+var _ io.Reader = (*fillReader)(nil)
+
+// statusForFillError maps a failed fill to the answer a client gets: 504 when the origins
+// timed out, 502 otherwise.
+func statusForFillError(err error) int {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fasthttp.StatusGatewayTimeout
+	}
+	return fasthttp.StatusBadGateway
+}

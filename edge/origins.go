@@ -1,0 +1,200 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// origin is one upstream origin and what the edge knows of its health.
+type origin struct {
+	base string // "http://host:port", no trailing slash
+
+	mu       sync.Mutex
+	failures int       // consecutive
+	downTill time.Time // skipped until then (passive ejection); zero when healthy
+	backoff  time.Duration
+
+	fetches, errs atomic.Int64
+}
+
+func (o *origin) healthy(now time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return !now.Before(o.downTill)
+}
+
+// fail records a failed fetch or probe; failuresToEject in a row eject the origin, for a
+// backoff that doubles on each ejection up to maxBackoff.
+func (o *origin) fail(now time.Time) (ejected bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.failures++
+	if o.failures < failuresToEject {
+		return false
+	}
+	if o.backoff == 0 {
+		o.backoff = minBackoff
+	} else if o.backoff < maxBackoff {
+		o.backoff *= 2
+	}
+	o.downTill = now.Add(o.backoff)
+	return true
+}
+
+func (o *origin) ok() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.failures, o.downTill, o.backoff = 0, time.Time{}, 0
+}
+
+const (
+	failuresToEject = 2
+	minBackoff      = 2 * time.Second
+	maxBackoff      = 30 * time.Second
+)
+
+// origins fetches from a set of origins with failover: a failed attempt (no answer, a timeout
+// before the response head, or a 5xx) moves on to the next origin; ejected origins are skipped
+// until their backoff ends or a probe finds them healthy, unless every origin is ejected.
+type origins struct {
+	list   []*origin
+	next   atomic.Uint32
+	client *http.Client
+	via    string
+}
+
+func newOrigins(bases []string, headerTimeout time.Duration, via string) (*origins, error) {
+	if len(bases) == 0 {
+		return nil, errors.New("no origin (--origin URL[,URL...])")
+	}
+	os := &origins{via: via}
+	for _, b := range bases {
+		u, err := url.Parse(strings.TrimSpace(b))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return nil, fmt.Errorf("origin %q: want http://HOST:PORT", b)
+		}
+		os.list = append(os.list, &origin{base: u.Scheme + "://" + u.Host})
+	}
+	tr := &http.Transport{
+		Proxy:                  nil, // origins are reached directly, never through an environment proxy
+		DialContext:            (&net.Dialer{Timeout: headerTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:    256,
+		MaxIdleConns:           1024,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  headerTimeout,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 64 << 10,
+		ForceAttemptHTTP2:      false,
+	}
+	os.client = &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return os, nil
+}
+
+// fetchResult is the head of an origin's answer; the caller reads and closes body.
+type fetchResult struct {
+	resp   *http.Response
+	origin *origin
+}
+
+// fetch GETs path (with its query) from the first origin that answers without a server error.
+// etag, when set, makes the request conditional (revalidation of a stale copy). hop is sent as
+// the hop header for loop protection between edges.
+func (os *origins) fetch(ctx context.Context, path string, etag []byte, hdr http.Header) (fetchResult, error) {
+	n := len(os.list)
+	start := int(os.next.Add(1)) % n
+	now := time.Now()
+	// Healthy origins first, in round-robin order; then, if all of those failed, the ejected
+	// ones: a dead-looking origin is better than no answer.
+	order := make([]*origin, 0, n)
+	for i := 0; i < n; i++ {
+		if o := os.list[(start+i)%n]; o.healthy(now) {
+			order = append(order, o)
+		}
+	}
+	for i := 0; i < n; i++ {
+		if o := os.list[(start+i)%n]; !o.healthy(now) {
+			order = append(order, o)
+		}
+	}
+	var errs []error
+	for _, o := range order {
+		if ctx.Err() != nil {
+			break
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.base+path, nil)
+		if err != nil {
+			return fetchResult{}, err
+		}
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		req.Header.Set("Via", os.via)
+		if len(etag) > 0 {
+			req.Header.Set("If-None-Match", string(etag))
+		}
+		o.fetches.Add(1)
+		resp, err := os.client.Do(req)
+		if err == nil && resp.StatusCode < 500 {
+			return fetchResult{resp: resp, origin: o}, nil
+		}
+		o.errs.Add(1)
+		o.fail(time.Now())
+		if err == nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			err = fmt.Errorf("%s", resp.Status)
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", o.base, err))
+	}
+	if len(errs) == 0 {
+		errs = append(errs, ctx.Err())
+	}
+	return fetchResult{}, fmt.Errorf("every origin failed: %w", errors.Join(errs...))
+}
+
+// probe checks every origin's /healthz each interval until ctx ends, so that an ejected
+// origin comes back as soon as it answers and a dead one is ejected before a player waits on it.
+func (os *origins) probe(ctx context.Context, interval, timeout time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var wg sync.WaitGroup
+		for _, o := range os.list {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(pctx, http.MethodGet, o.base+"/healthz", nil)
+				resp, err := os.client.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+					resp.Body.Close()
+				}
+				if err == nil && resp.StatusCode == http.StatusOK {
+					o.ok()
+				} else if ctx.Err() == nil {
+					o.fail(time.Now())
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
