@@ -24,7 +24,8 @@ type scenario struct {
 }
 
 var scenarios = map[string]scenario{
-	"origin": {"origin req/s, MB/s and latency for a playlist and a 1 MiB segment under wrk", runOrigin},
+	"origin":        {"origin req/s, MB/s and latency for a playlist and a 1 MiB segment under wrk", runOrigin},
+	"edge-vs-peers": {"edge hit path vs nginx and Varnish under wrk: 2 KB, 100 KB, 1 MB at 64 and 256 connections", runEdgeVsPeers},
 }
 
 func main() {

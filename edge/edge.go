@@ -93,6 +93,7 @@ type Server struct {
 	set     *metrics.Set
 	m       edgeMetrics
 	h       headers
+	zc      httpx.ZeroCopy
 
 	mu       sync.Mutex
 	inflight map[string]*fill
@@ -133,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.origins.probe(s.ctx, cfg.ProbeInterval, cfg.OriginHeaderTimeout) }()
 	}
-	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.route), httpx.Options{Name: "edgecdn-edge", Logger: cfg.Logger})
+	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.route), httpx.Options{Name: "edgecdn-edge", Logger: cfg.Logger, ConnState: s.zc.ConnState})
 	return s, nil
 }
 

@@ -136,12 +136,12 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, o *object, status []byte,
 		h.SetContentTypeBytes(o.contentType)
 		switch len(ranges) {
 		case 0:
-			sent = setBody(ctx, o.body)
+			sent = s.setBody(ctx, o.body)
 		case 1:
 			r := ranges[0]
 			httpx.SetContentRange(h, r, size)
 			ctx.SetStatusCode(fasthttp.StatusPartialContent)
-			sent = setBody(ctx, o.body[r.Start:r.Start+r.Length])
+			sent = s.setBody(ctx, o.body[r.Start:r.Start+r.Length])
 		default:
 			m := httprange.NewMultipart(ranges, size, string(o.contentType), string(o.etag))
 			var buf bytes.Buffer
@@ -149,20 +149,20 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, o *object, status []byte,
 			m.WriteTo(&buf, bytes.NewReader(o.body))
 			ctx.SetStatusCode(fasthttp.StatusPartialContent)
 			h.SetContentType(m.ContentType())
-			sent = setBody(ctx, buf.Bytes())
+			sent = s.setBody(ctx, buf.Bytes())
 		}
 	}
 	s.m.servedBytes[o.kind].Add(int(sent))
 }
 
 // setBody sets a body without copying it (or only its length, for HEAD).
-func setBody(ctx *fasthttp.RequestCtx, b []byte) int64 {
+func (s *Server) setBody(ctx *fasthttp.RequestCtx, b []byte) int64 {
 	if ctx.IsHead() {
 		ctx.Response.SkipBody = true
 		ctx.Response.Header.SetContentLength(len(b))
 		return 0
 	}
-	ctx.Response.SetBodyRaw(b)
+	s.zc.WriteBody(ctx, b)
 	return int64(len(b))
 }
 
@@ -201,7 +201,7 @@ func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, key string, stale *object, 
 		if len(f.ctype) > 0 {
 			h.SetContentTypeBytes(f.ctype)
 		}
-		setBody(ctx, f.passBody)
+		s.setBody(ctx, f.passBody)
 		return
 	}
 	if collapsed {

@@ -21,11 +21,12 @@ import (
 
 // Options configure NewServer. Zero values mean the defaults in the field comments.
 type Options struct {
-	Name         string        // server name sent in the Server header; default "edgecdn"
-	ReadTimeout  time.Duration // whole request, headers included (slowloris bound); default 10s
-	WriteTimeout time.Duration // whole response; default 0 (none: a 1 GB object to a slow player may take minutes)
-	IdleTimeout  time.Duration // keep-alive idle; default 60s
-	MaxConns     int           // concurrent connections; default 0 (fasthttp's 256k)
+	Name         string                             // server name sent in the Server header; default "edgecdn"
+	ReadTimeout  time.Duration                      // whole request, headers included (slowloris bound); default 10s
+	WriteTimeout time.Duration                      // whole response; default 0 (none: a 1 GB object to a slow player may take minutes)
+	IdleTimeout  time.Duration                      // keep-alive idle; default 60s
+	MaxConns     int                                // concurrent connections; default 0 (fasthttp's 256k)
+	ConnState    func(net.Conn, fasthttp.ConnState) // connection state hook (ZeroCopy.ConnState), optional
 	Logger       *slog.Logger
 }
 
@@ -62,6 +63,7 @@ func NewServer(h fasthttp.RequestHandler, o Options) *fasthttp.Server {
 		CloseOnShutdown:               true,
 		ReduceMemoryUsage:             false,
 		TCPKeepalive:                  true,
+		ConnState:                     o.ConnState,
 		Logger:                        slogAdapter{o.Logger},
 	}
 }

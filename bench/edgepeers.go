@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// runEdgeVsPeers measures the edge's hit path side by side with nginx (static files, sendfile)
+// and Varnish (malloc storage in front of the edgecdn origin), driven by the same wrk, in one
+// run: a 2 KB playlist, a 100 KB and a 1 MB segment, at each connection count.
+func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
+	fs := newFlags("edge-vs-peers")
+	dur := fs.Duration("duration", 10*time.Second, "each wrk run")
+	connsFlag := fs.String("connections", "64,256", "connection counts")
+	runs := fs.Int("runs", 3, "runs per cell; the median is reported")
+	threads := fs.Int("threads", 2, "wrk threads")
+	fs.Parse(args)
+	conns, err := splitInts(*connsFlag)
+	if err != nil {
+		return "", err
+	}
+	var missing []string
+	for _, tool := range []string{"wrk", "nginx", "varnishd"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("needs %s (apt-get install %s); nothing was measured", strings.Join(missing, ", "), strings.Join(missing, " "))
+	}
+
+	work, err := os.MkdirTemp("", "edgecdn-bench-peers-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	bin, err := buildEdgecdn(ctx, work)
+	if err != nil {
+		return "", err
+	}
+	content := filepath.Join(work, "content")
+	objects, err := writePeerObjects(content)
+	if err != nil {
+		return "", err
+	}
+
+	origin, err := startEdgecdn(ctx, bin, "origin", "origin", "--content", content, "--playlist-max-age", "1h", "--name", "origin")
+	if err != nil {
+		return "", err
+	}
+	defer origin.stop()
+	edge, err := startEdgecdn(ctx, bin, "edge", "edge", "--origin", "http://"+origin.addr, "--name", "edge", "--cache-size", "512MiB")
+	if err != nil {
+		return "", err
+	}
+	defer edge.stop()
+	ngx, err := startNginx(ctx, work, content)
+	if err != nil {
+		return "", fmt.Errorf("nginx: %w", err)
+	}
+	defer ngx.stop()
+	vsh, err := startVarnish(ctx, work, origin.addr)
+	if err != nil {
+		return "", fmt.Errorf("varnish: %w", err)
+	}
+	defer vsh.stop()
+
+	servers := []*proc{edge, ngx, vsh}
+	for _, s := range servers {
+		for _, o := range objects {
+			if err := warm("http://"+s.addr+o.path, 3); err != nil {
+				return "", fmt.Errorf("%s: %w", s.name, err)
+			}
+		}
+	}
+
+	type cell struct{ obj, conns int }
+	results := map[cell]map[string][]wrkResult{}
+	for oi, o := range objects {
+		for _, c := range conns {
+			k := cell{oi, c}
+			results[k] = map[string][]wrkResult{}
+			for r := 0; r < *runs; r++ {
+				for _, s := range servers { // interleaved, so drift hits all three alike
+					res, err := runWrk(ctx, "http://"+s.addr+o.path, c, *threads, *dur)
+					if err != nil {
+						return "", fmt.Errorf("%s: %w", s.name, err)
+					}
+					results[k][s.name] = append(results[k][s.name], res)
+					fmt.Fprintf(os.Stderr, "%s %s c=%d run %d: %.0f req/s p99 %s ms\n", s.name, o.name, c, r+1, res.ReqPerSec, ms(res.P99))
+				}
+			}
+		}
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Edge hit path vs nginx and Varnish\n\n")
+	fmt.Fprintf(&b, "`go run ./bench edge-vs-peers --duration %v --runs %d --connections %s` on %d CPUs (%s), wrk %d threads on the same cores; median of %d runs per cell, servers interleaved. ",
+		*dur, *runs, *connsFlag, runtime.NumCPU(), runtime.Version(), *threads, *runs)
+	fmt.Fprintf(&b, "nginx: static files, sendfile on, open_file_cache, 2 workers. Varnish: malloc 512 MB in front of the edgecdn origin. Edge: `edgecdn edge`, 512 MiB memory cache. All warmed first; every request is a hit.\n\n")
+	fmt.Fprintf(&b, "| object | conns | server | req/s | MB/s | p50 ms | p99 ms | errors |\n|---|---:|---|---:|---:|---:|---:|---:|\n")
+	var ratios strings.Builder
+	fmt.Fprintf(&ratios, "\n| object | conns | edge/nginx req/s | edge/Varnish req/s | edge / best peer | edge p99 vs best peer's | goal met |\n|---|---:|---:|---:|---:|---:|---|\n")
+	met := 0
+	total := 0
+	for oi, o := range objects {
+		for _, c := range conns {
+			m := map[string]wrkResult{}
+			for _, s := range servers {
+				m[s.name] = median(results[cell{oi, c}][s.name])
+				r := m[s.name]
+				fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.0f | %s | %s | %d |\n", o.name, c, s.name, r.ReqPerSec, r.MBPerSec, ms(r.P50), ms(r.P99), r.Errors)
+			}
+			e, n, v := m["edge"], m["nginx"], m["varnish"]
+			best := n
+			if v.ReqPerSec > n.ReqPerSec {
+				best = v
+			}
+			ok := e.ReqPerSec >= best.ReqPerSec && e.P99 <= best.P99
+			total++
+			if ok {
+				met++
+			}
+			fmt.Fprintf(&ratios, "| %s | %d | %.2f | %.2f | %.2f | %s / %s ms | %s |\n", o.name, c, e.ReqPerSec/n.ReqPerSec, e.ReqPerSec/v.ReqPerSec,
+				e.ReqPerSec/best.ReqPerSec, ms(e.P99), ms(best.P99), yesNo(ok))
+		}
+	}
+	b.WriteString(ratios.String())
+	fmt.Fprintf(&b, "\nGoal (edge req/s >= the better peer's, p99 no worse) met on %d of %d rows.\n", met, total)
+	return b.String(), nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+type peerObject struct{ name, path string }
+
+// writePeerObjects writes the three objects the peers serve: a 2 KB media playlist and random
+// 100 KB and 1 MB segments.
+func writePeerObjects(content string) ([]peerObject, error) {
+	dir := filepath.Join(content, "bench", "r")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var pl strings.Builder
+	pl.WriteString("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n")
+	for i := 0; pl.Len() < 2000; i++ {
+		fmt.Fprintf(&pl, "#EXTINF:4,\nseg%05d.ts\n", i)
+	}
+	pl.WriteString("#EXT-X-ENDLIST\n")
+	if err := os.WriteFile(filepath.Join(dir, "index.m3u8"), []byte(pl.String()), 0o644); err != nil {
+		return nil, err
+	}
+	for _, s := range []struct {
+		name string
+		n    int
+	}{{"100k.ts", 100_000}, {"1m.ts", 1_000_000}} {
+		b := make([]byte, s.n)
+		rand.Read(b)
+		if err := os.WriteFile(filepath.Join(dir, s.name), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return []peerObject{
+		{"playlist 2 KB", "/vod/bench/r/index.m3u8"},
+		{"segment 100 KB", "/vod/bench/r/100k.ts"},
+		{"segment 1 MB", "/vod/bench/r/1m.ts"},
+	}, nil
+}
+
+// startNginx serves content (under /vod/) with a static configuration tuned as a CDN would.
+func startNginx(ctx context.Context, work, content string) (*proc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(work, "nginx")
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	conf := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes 2;
+user root;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_requests 10000000;
+  keepalive_timeout 65;
+  open_file_cache max=10000 inactive=60s;
+  open_file_cache_valid 60s;
+  client_body_temp_path %[1]s/tmp;
+  proxy_temp_path %[1]s/tmp;
+  fastcgi_temp_path %[1]s/tmp;
+  uwsgi_temp_path %[1]s/tmp;
+  scgi_temp_path %[1]s/tmp;
+  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+  server {
+    listen 127.0.0.1:%[2]d;
+    location /vod/ { alias %[3]s/; }
+  }
+}
+`, dir, port, content)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "nginx", "-c", path, "-p", dir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: "nginx", cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
+	if err := waitHTTP("http://"+p.addr+"/vod/bench/r/index.m3u8", 10*time.Second); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// startVarnish runs varnishd in the foreground with malloc storage in front of origin.
+func startVarnish(ctx context.Context, work, origin string) (*proc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(work, "varnish")
+	os.MkdirAll(dir, 0o755)
+	host, oport, _ := strings.Cut(origin, ":")
+	vcl := fmt.Sprintf("vcl 4.1;\nbackend origin { .host = %q; .port = %q; }\n", host, oport)
+	vclPath := filepath.Join(dir, "default.vcl")
+	if err := os.WriteFile(vclPath, []byte(vcl), 0o644); err != nil {
+		return nil, err
+	}
+	args := []string{"-F", "-n", dir, "-a", "127.0.0.1:" + strconv.Itoa(port), "-f", vclPath, "-s", "malloc,512m",
+		"-p", "thread_pool_min=100", "-p", "thread_pools=2"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-j", "none")
+	}
+	cmd := exec.CommandContext(ctx, "varnishd", args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: "varnish", cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
+	if err := waitHTTP("http://"+p.addr+"/vod/bench/r/index.m3u8", 20*time.Second); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return p, nil
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// buildEdgecdn builds the edgecdn binary into dir and returns its path.
+func buildEdgecdn(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "edgecdn")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/edgecdn")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v: %s", err, out)
+	}
+	return bin, nil
+}
+
+// proc is a server process the bench started.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	addr string
+}
+
+func (p *proc) stop() {
+	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// startEdgecdn runs an edgecdn subcommand on a free loopback port, waiting for the line that
+// logs its address.
+func startEdgecdn(ctx context.Context, bin, name, sub string, args ...string) (*proc, error) {
+	args = append([]string{sub, "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "info"}, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "GOGC=400")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sent := false
+		for sc.Scan() {
+			var l struct{ Msg, Addr string }
+			if !sent && json.Unmarshal(sc.Bytes(), &l) == nil && strings.HasSuffix(l.Msg, " listening") && l.Addr != "" {
+				addr <- l.Addr
+				sent = true
+			}
+		}
+		if !sent {
+			close(addr)
+		}
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			cmd.Wait()
+			return nil, fmt.Errorf("%s exited before listening", name)
+		}
+		return &proc{name: name, cmd: cmd, addr: a}, nil
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("%s did not listen within 60 s", name)
+	}
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitHTTP polls url until it answers 200 or d passes.
+func waitHTTP(url string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not answering 200 within %v (last: %v)", url, d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// warm fetches url n times, so caches hold it before measuring.
+func warm(url string, n int) error {
+	for i := 0; i < n; i++ {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("warming %s: %s", url, resp.Status)
+		}
+	}
+	return nil
+}
