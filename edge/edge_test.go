@@ -710,3 +710,30 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamWhileFilling: a client receives the first half of an object while the origin is
+// still holding back the second half.
+func TestStreamWhileFilling(t *testing.T) {
+	o := newFakeOrigin(t)
+	body := randomBytes(2_000_000, 11)
+	gate := make(chan struct{})
+	o.put("/vod/t/r/big.ts", &fakeObject{body: body, cacheControl: "max-age=3600", gate: gate})
+	_, base := startEdge(t, Config{Origins: []string{o.url()}})
+	r, err := client.Get(base + "/vod/t/r/big.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	first := make([]byte, len(body)/2-1)
+	if _, err := io.ReadFull(r.Body, first); err != nil {
+		t.Fatalf("reading the first half while the origin holds the rest: %v", err)
+	}
+	if !bytes.Equal(first, body[:len(first)]) {
+		t.Fatal("first half differs")
+	}
+	close(gate)
+	rest, err := io.ReadAll(r.Body)
+	if err != nil || !bytes.Equal(append(first, rest...), body) {
+		t.Fatalf("whole body: %v, %d bytes", err, len(first)+len(rest))
+	}
+}
