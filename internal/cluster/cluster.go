@@ -1,0 +1,584 @@
+// Package cluster is edgecdn's membership: every edge, balancer, DNS server and steering
+// service joins one hashicorp/memberlist gossip cluster, announcing its role, zone and HTTP
+// address, and edges share their load about once a second.
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Roles a member can have.
+const (
+	RoleEdge     = "edge"
+	RoleLB       = "lb"
+	RoleDNS      = "dns"
+	RoleSteering = "steering"
+)
+
+// Meta is what a member announces about itself; it travels in memberlist's node metadata.
+type Meta struct {
+	Role    string `json:"r"`
+	Zone    string `json:"z,omitempty"`
+	HTTP    string `json:"h,omitempty"` // HOST:PORT others reach its HTTP server at
+	Public  string `json:"p,omitempty"` // for balancers: the address clients use (--advertise)
+	Version string `json:"v,omitempty"`
+}
+
+// Load is what an edge reports about its work, about once a second.
+type Load struct {
+	RPS       float64   `json:"rps"`    // requests per second
+	EgressBps float64   `json:"egress"` // body bytes per second served
+	Conns     int64     `json:"conns"`  // open client connections
+	CacheFill float64   `json:"fill"`   // memory cache bytes / capacity
+	At        time.Time `json:"at"`     // when it was measured (the sender's clock)
+}
+
+// State of a member as this node sees it.
+type State string
+
+// Member states.
+const (
+	Alive   State = "alive"
+	Suspect State = "suspect"
+	Dead    State = "dead"
+	Left    State = "left"
+)
+
+// Member is one node of the cluster.
+type Member struct {
+	Name   string `json:"name"`
+	Meta   `json:"meta"`
+	State  State     `json:"state"`
+	Gossip string    `json:"gossip"`         // memberlist address
+	Load   *Load     `json:"load,omitempty"` // nil until a fresh report has arrived
+	Since  time.Time `json:"since"`          // last state change
+}
+
+// Healthy reports whether the member is alive (a suspect is not yet dead, but gets no traffic).
+func (m Member) Healthy() bool { return m.State == Alive }
+
+// Config configures a member. Zero values mean the defaults in the field comments.
+type Config struct {
+	Name           string        // unique member name; default the hostname (in Kubernetes, the pod name)
+	Meta           Meta          // role, zone, addresses
+	GossipListen   string        // HOST:PORT for gossip, UDP and TCP; default ":7946"; port 0 picks one
+	Advertise      string        // HOST:PORT others reach the gossip at; default the bound address (an address of this host when bound to all)
+	Join           []string      // HOST:PORT of members to join; a name resolving to many addresses joins them all (a Kubernetes headless Service)
+	Key            []byte        // AES key (16, 24 or 32 bytes): gossip encrypted, members without it refused
+	LoadFunc       func() Load   // when set, called every LoadInterval and shared with the cluster
+	LoadInterval   time.Duration // default 1s
+	StaleLoad      time.Duration // reports older than this are ignored; default 5s
+	ProbeInterval  time.Duration // failure detector probe interval; default 500ms
+	ProbeTimeout   time.Duration // default 250ms
+	SuspicionMult  int           // suspicion lasts SuspicionMult x log10(n) x ProbeInterval; default 4
+	RejoinInterval time.Duration // retry joins and dead members this often, to heal partitions; default 5s
+	// Resolve looks up a join host's addresses; default net.DefaultResolver.LookupHost.
+	Resolve func(ctx context.Context, host string) ([]string, error)
+	Logger  *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	if c.Name == "" {
+		return errors.New("cluster: no member name")
+	}
+	if c.GossipListen == "" {
+		c.GossipListen = ":7946"
+	}
+	if n := len(c.Key); n != 0 && n != 16 && n != 24 && n != 32 {
+		return fmt.Errorf("cluster: gossip key of %d bytes: want 16, 24 or 32", n)
+	}
+	if c.LoadInterval == 0 {
+		c.LoadInterval = time.Second
+	}
+	if c.StaleLoad == 0 {
+		c.StaleLoad = 5 * time.Second
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = 500 * time.Millisecond
+	}
+	if c.ProbeTimeout == 0 {
+		c.ProbeTimeout = 250 * time.Millisecond
+	}
+	if c.SuspicionMult == 0 {
+		c.SuspicionMult = 4
+	}
+	if c.RejoinInterval == 0 {
+		c.RejoinInterval = 5 * time.Second
+	}
+	if c.Resolve == nil {
+		c.Resolve = net.DefaultResolver.LookupHost
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// ParseKey decodes a gossip key given as base64 (standard or URL alphabet) of 16, 24 or 32
+// bytes, as `openssl rand -base64 32` prints.
+func ParseKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(s); err == nil {
+			if n := len(k); n == 16 || n == 24 || n == 32 {
+				return k, nil
+			}
+			return nil, fmt.Errorf("gossip key: %d bytes, want 16, 24 or 32 (openssl rand -base64 32)", len(k))
+		}
+	}
+	return nil, errors.New("gossip key: not base64 (openssl rand -base64 32)")
+}
+
+// Cluster is this node's view of the cluster.
+type Cluster struct {
+	cfg   Config
+	log   *slog.Logger
+	ml    *memberlist.Memberlist
+	queue *memberlist.TransmitLimitedQueue
+	meta  []byte
+
+	mu       sync.RWMutex
+	members  map[string]*Member
+	leaving  map[string]time.Time // members that said goodbye
+	watchers []chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start creates the local member, joins cfg.Join (retrying in the background when none
+// answers yet), and starts sharing load.
+func Start(cfg Config) (*Cluster, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	meta, err := json.Marshal(cfg.Meta)
+	if err != nil {
+		return nil, err
+	}
+	if len(meta) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("cluster: metadata of %d bytes over memberlist's %d", len(meta), memberlist.MetaMaxSize)
+	}
+	host, portStr, err := net.SplitHostPort(cfg.GossipListen)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: --gossip-listen %q: %w", cfg.GossipListen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: --gossip-listen %q: bad port", cfg.GossipListen)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	c := &Cluster{cfg: cfg, log: cfg.Logger, meta: meta, members: map[string]*Member{}, leaving: map[string]time.Time{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.Name
+	mc.BindAddr, mc.BindPort = host, port
+	mc.AdvertisePort = port
+	if cfg.Advertise != "" {
+		ah, ap, err := net.SplitHostPort(cfg.Advertise)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: --gossip-advertise %q: %w", cfg.Advertise, err)
+		}
+		mc.AdvertiseAddr = ah
+		if mc.AdvertisePort, err = strconv.Atoi(ap); err != nil {
+			return nil, fmt.Errorf("cluster: --gossip-advertise %q: bad port", cfg.Advertise)
+		}
+	} else if host != "0.0.0.0" && host != "::" {
+		mc.AdvertiseAddr = host
+	}
+	mc.ProbeInterval = cfg.ProbeInterval
+	mc.ProbeTimeout = cfg.ProbeTimeout
+	mc.SuspicionMult = cfg.SuspicionMult
+	mc.GossipInterval = 100 * time.Millisecond
+	mc.PushPullInterval = 15 * time.Second
+	mc.SecretKey = cfg.Key
+	mc.Delegate = &delegate{c}
+	mc.Events = &events{c}
+	mc.Logger = log.New(slogWriter{cfg.Logger}, "", 0)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	c.ml = ml
+	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 3}
+	c.log.Info("gossip listening", "name", cfg.Name, "addr", c.GossipAddr(), "role", cfg.Meta.Role, "zone", cfg.Meta.Zone, "encrypted", len(cfg.Key) > 0)
+
+	if len(cfg.Join) > 0 {
+		if n, err := c.join(); err != nil {
+			c.log.Warn("joining: no member answered yet; retrying in the background", "join", cfg.Join, "err", err)
+		} else {
+			c.log.Info("joined", "contacted", n, "members", ml.NumMembers())
+		}
+	}
+	c.wg.Add(1)
+	go c.loop()
+	return c, nil
+}
+
+// join resolves every join address (a name may give many) and joins them all.
+func (c *Cluster) join() (int, error) {
+	var addrs []string
+	for _, j := range c.cfg.Join {
+		host, port, err := net.SplitHostPort(j)
+		if err != nil {
+			host, port = j, "7946"
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+		ips, err := c.cfg.Resolve(ctx, host)
+		cancel()
+		if err != nil {
+			c.log.Debug("resolving join address", "addr", j, "err", err)
+			continue
+		}
+		for _, ip := range ips {
+			addrs = append(addrs, net.JoinHostPort(ip, port))
+		}
+	}
+	// Also try every member seen dead: this is how two sides of a healed partition find each
+	// other again (memberlist alone never contacts a dead member).
+	c.mu.RLock()
+	for _, m := range c.members {
+		if m.State == Dead && m.Gossip != "" {
+			addrs = append(addrs, m.Gossip)
+		}
+	}
+	c.mu.RUnlock()
+	self := c.GossipAddr()
+	addrs = slices.DeleteFunc(addrs, func(a string) bool { return a == self })
+	slices.Sort(addrs)
+	addrs = slices.Compact(addrs)
+	if len(addrs) == 0 {
+		return 0, errors.New("no address to join")
+	}
+	return c.ml.Join(addrs)
+}
+
+func (c *Cluster) loop() {
+	defer c.wg.Done()
+	loadT := time.NewTicker(c.cfg.LoadInterval)
+	defer loadT.Stop()
+	rejoinT := time.NewTicker(c.cfg.RejoinInterval)
+	defer rejoinT.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-loadT.C:
+			if c.cfg.LoadFunc != nil {
+				c.shareLoad(c.cfg.LoadFunc())
+			}
+		case <-rejoinT.C:
+			if len(c.cfg.Join) == 0 && !c.anyDead() {
+				continue
+			}
+			if c.ml.NumMembers() <= 1 || c.anyDead() {
+				c.join()
+			}
+		}
+	}
+}
+
+func (c *Cluster) anyDead() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, m := range c.members {
+		if m.State == Dead {
+			return true
+		}
+	}
+	return false
+}
+
+type loadMsg struct {
+	Name string `json:"n"`
+	Load
+}
+
+const (
+	msgLoad  = 'L' // a load report
+	msgLeave = 'X' // "I am leaving": lets others tell a departure from a failure
+)
+
+func (c *Cluster) shareLoad(l Load) {
+	if l.At.IsZero() {
+		l.At = time.Now()
+	}
+	c.setLoad(c.cfg.Name, l)
+	b, err := json.Marshal(loadMsg{Name: c.cfg.Name, Load: l})
+	if err != nil {
+		return
+	}
+	c.queue.QueueBroadcast(&broadcast{name: c.cfg.Name, msg: append([]byte{msgLoad}, b...)})
+}
+
+func (c *Cluster) setLoad(name string, l Load) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.members[name]
+	if m == nil || (m.Load != nil && !l.At.After(m.Load.At)) {
+		return
+	}
+	m.Load = &l
+}
+
+// Members returns every member this node knows, the dead and departed included (for an hour),
+// sorted by name. Loads older than the stale bound are dropped.
+func (c *Cluster) Members() []Member {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	now := time.Now()
+	out := make([]Member, 0, len(c.members))
+	for _, m := range c.members {
+		mm := *m
+		if mm.Load != nil && now.Sub(mm.Load.At) > c.cfg.StaleLoad {
+			mm.Load = nil
+		}
+		out = append(out, mm)
+	}
+	slices.SortFunc(out, func(a, b Member) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Healthy returns the alive members with the given role ("" for any), sorted by name.
+func (c *Cluster) Healthy(role string) []Member {
+	ms := c.Members()
+	return slices.DeleteFunc(ms, func(m Member) bool { return !m.Healthy() || (role != "" && m.Role != role) })
+}
+
+// Watch returns a channel that receives (without blocking the cluster; changes coalesce)
+// whenever membership, a member's state or its metadata changes.
+func (c *Cluster) Watch() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	c.mu.Lock()
+	c.watchers = append(c.watchers, ch)
+	c.mu.Unlock()
+	return ch
+}
+
+func (c *Cluster) notify() {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, ch := range c.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Name returns the local member's name.
+func (c *Cluster) Name() string { return c.cfg.Name }
+
+// GossipAddr returns the local member's gossip address as others see it.
+func (c *Cluster) GossipAddr() string {
+	n := c.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// Leave tells the cluster this member is going (others drop it at once, rather than after the
+// failure detector's timeout) and stops gossiping.
+func (c *Cluster) Leave(timeout time.Duration) error {
+	// memberlist reports a departure and a failure alike; say goodbye first so others can tell.
+	c.queue.QueueBroadcast(&broadcast{name: c.cfg.Name, msg: append([]byte{msgLeave}, c.cfg.Name...)})
+	deadline := time.Now().Add(min(timeout/2, 500*time.Millisecond))
+	for c.queue.NumQueued() > 0 && c.ml.NumMembers() > 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	err := c.ml.Leave(timeout)
+	return errors.Join(err, c.Shutdown())
+}
+
+// Shutdown stops gossiping without announcing it (others detect the failure).
+func (c *Cluster) Shutdown() error {
+	c.cancel()
+	c.wg.Wait()
+	return c.ml.Shutdown()
+}
+
+// delegate adapts memberlist's callbacks: metadata, load messages and state exchange.
+type delegate struct{ c *Cluster }
+
+var _ memberlist.Delegate = (*delegate)(nil)
+
+func (d *delegate) NodeMeta(limit int) []byte { return d.c.meta }
+
+func (d *delegate) NotifyMsg(b []byte) {
+	if len(b) < 2 {
+		return
+	}
+	if b[0] == msgLeave {
+		d.c.mu.Lock()
+		d.c.leaving[string(b[1:])] = time.Now()
+		d.c.mu.Unlock()
+		return
+	}
+	if b[0] != msgLoad {
+		return
+	}
+	var m loadMsg
+	if json.Unmarshal(b[1:], &m) != nil || m.Name == "" || m.Name == d.c.cfg.Name {
+		return
+	}
+	d.c.setLoad(m.Name, m.Load)
+}
+
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.c.queue.GetBroadcasts(overhead, limit)
+}
+
+// LocalState sends the loads this node knows, so that a joining member has them at once.
+func (d *delegate) LocalState(join bool) []byte {
+	var msgs []loadMsg
+	for _, m := range d.c.Members() {
+		if m.Load != nil {
+			msgs = append(msgs, loadMsg{Name: m.Name, Load: *m.Load})
+		}
+	}
+	b, _ := json.Marshal(msgs)
+	return b
+}
+
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	var msgs []loadMsg
+	if json.Unmarshal(buf, &msgs) != nil {
+		return
+	}
+	for _, m := range msgs {
+		if m.Name != d.c.cfg.Name {
+			d.c.setLoad(m.Name, m.Load)
+		}
+	}
+}
+
+// events adapts memberlist's membership events.
+type events struct{ c *Cluster }
+
+var _ memberlist.EventDelegate = (*events)(nil)
+
+func (e *events) NotifyJoin(n *memberlist.Node) {
+	e.c.mu.Lock()
+	delete(e.c.leaving, n.Name) // back again
+	e.c.mu.Unlock()
+	e.c.update(n, Alive)
+}
+func (e *events) NotifyUpdate(n *memberlist.Node) { e.c.update(n, stateOf(n)) }
+func (e *events) NotifyLeave(n *memberlist.Node) {
+	// memberlist hands over the node before recording left or dead in it: the goodbye message
+	// tells them apart.
+	e.c.mu.Lock()
+	_, bye := e.c.leaving[n.Name]
+	delete(e.c.leaving, n.Name)
+	e.c.mu.Unlock()
+	st := Dead
+	if bye || n.State == memberlist.StateLeft {
+		st = Left
+	}
+	e.c.update(n, st)
+}
+
+func stateOf(n *memberlist.Node) State {
+	switch n.State {
+	case memberlist.StateSuspect:
+		return Suspect
+	case memberlist.StateDead:
+		return Dead
+	case memberlist.StateLeft:
+		return Left
+	}
+	return Alive
+}
+
+func (c *Cluster) update(n *memberlist.Node, st State) {
+	var meta Meta
+	if err := json.Unmarshal(n.Meta, &meta); err != nil {
+		c.log.Warn("member with unreadable metadata", "name", n.Name, "err", err)
+	}
+	c.mu.Lock()
+	m := c.members[n.Name]
+	if m == nil {
+		m = &Member{Name: n.Name}
+		c.members[n.Name] = m
+	}
+	if m.State != st {
+		m.Since = time.Now()
+	}
+	m.Meta, m.State = meta, st
+	m.Gossip = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	if st != Alive {
+		m.Load = nil
+	}
+	// Forget members gone for over an hour.
+	for name, old := range c.members {
+		if (old.State == Dead || old.State == Left) && time.Since(old.Since) > time.Hour {
+			delete(c.members, name)
+		}
+	}
+	c.mu.Unlock()
+	c.log.Info("member", "name", n.Name, "state", st, "role", meta.Role, "zone", meta.Zone, "http", meta.HTTP)
+	c.notify()
+}
+
+// broadcast is a load report; a newer report from the same member replaces an older one
+// still queued.
+type broadcast struct {
+	name string
+	msg  []byte
+}
+
+func (b *broadcast) Invalidates(o memberlist.Broadcast) bool {
+	ob, ok := o.(*broadcast)
+	return ok && ob.name == b.name
+}
+func (b *broadcast) Message() []byte { return b.msg }
+func (b *broadcast) Finished()       {}
+
+// slogWriter turns memberlist's log lines into debug records ("[WARN]" ones into warnings).
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	s := string(p)
+	if len(s) > 0 && s[len(s)-1] == '\n' {
+		s = s[:len(s)-1]
+	}
+	switch {
+	case len(s) > 6 && s[:6] == "[WARN]", len(s) > 5 && s[:5] == "[ERR]":
+		w.l.Warn(s, "source", "memberlist")
+	default:
+		w.l.Debug(s, "source", "memberlist")
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = slogWriter{}

@@ -1,0 +1,175 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func start(t *testing.T, cfg Config) *Cluster {
+	t.Helper()
+	if cfg.GossipListen == "" {
+		cfg.GossipListen = "127.0.0.1:0"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	c, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Shutdown() })
+	return c
+}
+
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func state(c *Cluster, name string) State {
+	for _, m := range c.Members() {
+		if m.Name == name {
+			return m.State
+		}
+	}
+	return ""
+}
+
+func TestMembershipMetaAndLoad(t *testing.T) {
+	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge, Zone: "zone-a", HTTP: "127.0.0.1:1001"},
+		LoadFunc: func() Load { return Load{RPS: 42, Conns: 7} }, LoadInterval: 100 * time.Millisecond})
+	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge, Zone: "zone-b", HTTP: "127.0.0.1:1002"}, Join: []string{a.GossipAddr()}})
+	c := start(t, Config{Name: "c", Meta: Meta{Role: RoleLB, Zone: "zone-a", Public: "10.0.0.1"}, Join: []string{b.GossipAddr()}})
+	for _, x := range []*Cluster{a, b, c} {
+		eventually(t, 5*time.Second, x.Name()+" sees 3 members", func() bool { return len(x.Healthy("")) == 3 })
+	}
+	edges := c.Healthy(RoleEdge)
+	if len(edges) != 2 || edges[0].Name != "a" || edges[0].Zone != "zone-a" || edges[0].HTTP != "127.0.0.1:1001" || edges[1].Zone != "zone-b" {
+		t.Errorf("edges seen by c: %+v", edges)
+	}
+	if lbs := a.Healthy(RoleLB); len(lbs) != 1 || lbs[0].Public != "10.0.0.1" {
+		t.Errorf("balancers seen by a: %+v", lbs)
+	}
+	eventually(t, 5*time.Second, "a's load reaches c", func() bool {
+		for _, m := range c.Members() {
+			if m.Name == "a" && m.Load != nil && m.Load.RPS == 42 && m.Load.Conns == 7 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestLeaveAndFailure(t *testing.T) {
+	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}})
+	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Join: []string{a.GossipAddr()}})
+	c := start(t, Config{Name: "c", Meta: Meta{Role: RoleEdge}, Join: []string{a.GossipAddr()}})
+	eventually(t, 5*time.Second, "3 members", func() bool { return len(a.Healthy("")) == 3 })
+	watch := a.Watch()
+
+	b.Leave(time.Second)
+	d := eventually(t, 2*time.Second, "b's leave seen", func() bool { return state(a, "b") == Left })
+	t.Logf("graceful leave seen after %v", d)
+	select {
+	case <-watch:
+	default:
+		t.Error("no change notification for the leave")
+	}
+
+	c.Shutdown() // as SIGKILL: no goodbye
+	d = eventually(t, 15*time.Second, "c's failure detected", func() bool { return state(a, "c") == Dead })
+	t.Logf("failure detected after %v (probe 500 ms, suspicion x4)", d)
+}
+
+func TestWrongKeyRefused(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}, Key: key})
+	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Key: key, Join: []string{a.GossipAddr()}})
+	eventually(t, 5*time.Second, "b joins with the key", func() bool { return len(a.Healthy("")) == 2 })
+
+	other := []byte("fedcba9876543210fedcba9876543210")
+	intruder, err := Start(Config{Name: "x", Meta: Meta{Role: RoleEdge}, Key: other, GossipListen: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Shutdown()
+	if n, err := intruder.ml.Join([]string{a.GossipAddr()}); err == nil {
+		t.Errorf("a member with the wrong key joined (%d contacted)", n)
+	}
+	plain, err := Start(Config{Name: "y", Meta: Meta{Role: RoleEdge}, GossipListen: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Shutdown()
+	if _, err := plain.ml.Join([]string{a.GossipAddr()}); err == nil {
+		t.Error("a member without a key joined an encrypted cluster")
+	}
+	if state(a, "x") != "" || state(a, "y") != "" || len(b.Healthy("")) != 2 {
+		t.Errorf("members after the intruders: %+v", a.Members())
+	}
+}
+
+// TestJoinByName: a join address whose name resolves to several addresses (a Kubernetes
+// headless Service) joins all of them.
+func TestJoinByName(t *testing.T) {
+	ln, err := net.ListenPacket("udp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2 on this host: %v", err)
+	}
+	port := ln.LocalAddr().(*net.UDPAddr).Port
+	ln.Close()
+	var ms []*Cluster
+	for i := 2; i <= 3; i++ {
+		ms = append(ms, start(t, Config{Name: fmt.Sprintf("e%d", i), Meta: Meta{Role: RoleEdge}, GossipListen: fmt.Sprintf("127.0.0.%d:%d", i, port)}))
+	}
+	resolve := func(_ context.Context, host string) ([]string, error) {
+		if host != "edges.edgecdn.svc" {
+			return nil, fmt.Errorf("unknown host %s", host)
+		}
+		return []string{"127.0.0.2", "127.0.0.3"}, nil
+	}
+	n := start(t, Config{Name: "new", Meta: Meta{Role: RoleEdge}, Join: []string{"edges.edgecdn.svc:" + strconv.Itoa(port)}, Resolve: resolve})
+	eventually(t, 5*time.Second, "3 members", func() bool { return len(n.Healthy("")) == 3 })
+	for _, m := range ms {
+		if state(m, "new") != Alive {
+			t.Errorf("%s does not see the new member", m.Name())
+		}
+	}
+}
+
+func TestParseKey(t *testing.T) {
+	for _, c := range []struct {
+		in  string
+		n   int
+		bad bool
+	}{
+		{"", 0, false},
+		{"MDEyMzQ1Njc4OWFiY2RlZg==", 16, false},
+		{"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", 32, false},
+		{"c2hvcnQ=", 0, true},
+		{"!!!", 0, true},
+	} {
+		k, err := ParseKey(c.in)
+		if (err != nil) != c.bad || len(k) != c.n {
+			t.Errorf("ParseKey(%q) = %d bytes, %v", c.in, len(k), err)
+		}
+	}
+	if _, err := Start(Config{Name: "k", Key: []byte("short"), GossipListen: "127.0.0.1:0", Logger: quiet}); err == nil {
+		t.Error("Start accepted a 5-byte key")
+	}
+}
