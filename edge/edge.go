@@ -15,11 +15,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"net/http"
+
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
 	"edgecdn/edge/cache"
+	"edgecdn/internal/cluster"
 	"edgecdn/internal/httpx"
+	"edgecdn/internal/ring"
 )
 
 // Config configures an edge. Zero values mean the defaults in the field comments.
@@ -38,6 +42,13 @@ type Config struct {
 	ProbeInterval       time.Duration // active origin health probe; default 2s (negative: off)
 	StaleIfError        time.Duration // serve an expired copy this long past expiry when every origin fails; default 10m
 	DefaultTTL          time.Duration // freshness of responses without max-age; default 10s
+
+	Zone          string        // this edge's zone; keys are placed on the edges of the same zone
+	CrossZoneFill bool          // a zone's owner asks the key's home zone before the origins
+	BalanceFactor float64       // bounded-loads factor: an owner above this times the zone's mean load hands keys on; default 1.25
+	HotThreshold  int           // a non-owner that misses a key this many times in HotWindow keeps it too; default 4 (negative: never)
+	HotWindow     time.Duration // default 10s
+	PeerTimeout   time.Duration // connecting to a peer edge before falling back to the origins; default 500ms
 
 	QueryAllowlist []string // query parameters kept in the cache key; default none (every query is dropped)
 	AdminToken     string   // bearer token of /admin/ endpoints (purge); "" disables them
@@ -76,6 +87,21 @@ func (c *Config) setDefaults() error {
 	if c.DefaultTTL == 0 {
 		c.DefaultTTL = 10 * time.Second
 	}
+	if c.BalanceFactor == 0 {
+		c.BalanceFactor = ring.DefaultBalanceFactor
+	}
+	if c.BalanceFactor < 1 {
+		return fmt.Errorf("edge: balance factor %v: at least 1", c.BalanceFactor)
+	}
+	if c.HotThreshold == 0 {
+		c.HotThreshold = 4
+	}
+	if c.HotWindow == 0 {
+		c.HotWindow = 10 * time.Second
+	}
+	if c.PeerTimeout == 0 {
+		c.PeerTimeout = 500 * time.Millisecond
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -96,7 +122,16 @@ type Server struct {
 	zc      httpx.ZeroCopy
 
 	mu       sync.Mutex
-	inflight map[string]*fill
+	inflight map[fillKey]*fill
+
+	cluster atomic.Pointer[cluster.Cluster]
+	place   atomic.Pointer[placement]
+	hot     hotTracker
+	peers   *http.Client
+
+	loadMu              sync.Mutex
+	loadAt              time.Time
+	loadReqs, loadBytes uint64
 
 	stopping atomic.Bool
 	ctx      context.Context // ends at Shutdown: the probe and disk writer
@@ -109,7 +144,19 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, set: metrics.NewSet(), inflight: map[string]*fill{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, set: metrics.NewSet(), inflight: map[fillKey]*fill{}}
+	s.hot.window, s.hot.threshold = cfg.HotWindow, cfg.HotThreshold
+	s.peers = &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: cfg.PeerTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: cfg.OriginHeaderTimeout + cfg.PeerTimeout, // the owner may itself be waiting on an origin
+			DisableCompression:    true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	s.h = newHeaders(cfg.Name)
 	var err error
 	s.origins, err = newOrigins(cfg.Origins, cfg.OriginHeaderTimeout, "1.1 "+cfg.Name+" (edgecdn)")
@@ -158,6 +205,12 @@ func (s *Server) Serve(ln net.Listener) error {
 // ends, and stops the origin probe and the disk writer.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
+	if c := s.cluster.Load(); c != nil {
+		// Leave first: the others move this edge's keys at once, while it finishes what it serves.
+		if err := c.Leave(2 * time.Second); err != nil {
+			s.log.Warn("leaving the cluster", "err", err)
+		}
+	}
 	err := httpx.Shutdown(ctx, s.srv)
 	s.cancel()
 	done := make(chan struct{})

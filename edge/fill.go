@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 type fill struct {
 	key   string
 	stale *object // an expired copy being revalidated, or nil
+	route route   // where it comes from, and whether this edge stores it
 
 	head chan struct{} // closed once the fields below are set
 	// Set before head closes, read-only after.
@@ -53,21 +55,29 @@ var (
 	errTooLarge  = errors.New("object larger than --max-object")
 )
 
-// join returns the fill in flight for key, starting one if there is none. The cache is checked
-// again under the lock, as groupcache's load does: a fill that finished between the caller's
-// lookup and now has stored its object, and is no longer in flight.
-func (s *Server) join(key string, stale *object) (f *fill, obj *object, collapsed bool) {
+// fillKey identifies a fill: requests coalesce per key and level, so that a request from a
+// peer (a higher level) never waits on a fill that itself waits on a peer.
+type fillKey struct {
+	level int
+	key   string
+}
+
+// join returns the fill in flight for key at rt's level, starting one if there is none. The
+// cache is checked again under the lock, as groupcache's load does: a fill that finished
+// between the caller's lookup and now has stored its object, and is no longer in flight.
+func (s *Server) join(key string, stale *object, rt route) (f *fill, obj *object, collapsed bool) {
+	fk := fillKey{rt.level, key}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if f := s.inflight[key]; f != nil {
+	if f := s.inflight[fk]; f != nil {
 		return f, nil, true
 	}
 	if o, ok := s.cache.Peek(key); ok && o.fresh(time.Now()) {
 		return nil, o, false
 	}
-	f = &fill{key: key, stale: stale, head: make(chan struct{}), done: make(chan struct{}), size: -1}
+	f = &fill{key: key, stale: stale, route: rt, head: make(chan struct{}), done: make(chan struct{}), size: -1}
 	f.cond.L = &f.mu
-	s.inflight[key] = f
+	s.inflight[fk] = f
 	s.wg.Add(1)
 	go s.runFill(f)
 	return f, nil, false
@@ -98,7 +108,7 @@ func (s *Server) runFill(f *fill) {
 		s.log.Warn("fill failed", "key", f.key, "err", err)
 	}
 	s.mu.Lock()
-	delete(s.inflight, f.key)
+	delete(s.inflight, fillKey{f.route.level, f.key})
 	s.mu.Unlock()
 }
 
@@ -110,10 +120,23 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 	if f.stale != nil {
 		etag = f.stale.etag
 	}
-	res, err := s.origins.fetch(ctx, f.key, etag, nil)
-	if err != nil {
-		s.m.originErrors.Inc()
-		return err
+	var (
+		res fetchResult
+		err error
+	)
+	if f.route.peer != "" {
+		res, err = s.fetchPeer(ctx, f.route.peer, f.key, etag, f.route.level+1)
+		if err != nil {
+			s.m.peerErrors.Inc()
+			s.log.Debug("peer fill failed; going to the origins", "key", f.key, "peer", f.route.peer, "err", err)
+		}
+	}
+	if f.route.peer == "" || err != nil {
+		res, err = s.origins.fetch(ctx, f.key, etag, nil)
+		if err != nil {
+			s.m.originErrors.Inc()
+			return err
+		}
 	}
 	resp := res.resp
 	defer resp.Body.Close()
@@ -127,9 +150,11 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 		if cc := resp.Header.Get("Cache-Control"); cc != "" {
 			o.cacheControl = []byte(cc)
 		}
-		s.cache.Set(o.key, &o)
+		if f.route.store || f.stale != nil {
+			s.cache.Set(o.key, &o)
+		}
 		f.status, f.obj, f.fwdStatus = http.StatusNotModified, &o, http.StatusNotModified
-		s.m.originFetches[kindOf([]byte(f.key))].Inc()
+		s.countFetch(res, kindOf([]byte(f.key)), 0)
 		close(f.head)
 		return nil
 	}
@@ -159,7 +184,7 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 		f.ctype = []byte("application/octet-stream")
 	}
 	f.cctl = []byte(resp.Header.Get("Cache-Control"))
-	f.stored = pol.store
+	f.stored = pol.store && (f.route.store || s.hot.hit(f.key, now))
 	if size >= 0 {
 		f.buf = make([]byte, 0, size)
 	} else {
@@ -204,7 +229,7 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 			break
 		}
 		if err != nil {
-			rerr = fmt.Errorf("reading from %s: %w", res.origin.base, err)
+			rerr = fmt.Errorf("reading from %s: %w", res.source(), err)
 			break
 		}
 	}
@@ -214,15 +239,18 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 		rerr = errHash
 	}
 	k := kindOf([]byte(f.key))
-	s.m.originFetches[k].Inc()
-	s.m.originBytes.Add(len(f.buf))
+	s.countFetch(res, k, len(f.buf))
 	s.m.originLatency.Since(start)
 	if rerr != nil {
 		s.m.fillRejected.Inc()
-		res.origin.fail(time.Now())
-		return fmt.Errorf("fill %s from %s: %w", f.key, res.origin.base, rerr)
+		if res.origin != nil {
+			res.origin.fail(time.Now())
+		}
+		return fmt.Errorf("fill %s from %s: %w", f.key, res.source(), rerr)
 	}
-	res.origin.ok()
+	if res.origin != nil {
+		res.origin.ok()
+	}
 	if len(f.etag) == 0 {
 		// The origin sent no validator: make a strong one from the content.
 		f.etag = []byte(`"` + hex.EncodeToString(sum[:]) + `"`)
@@ -244,6 +272,41 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 	f.cond.Broadcast()
 	f.mu.Unlock()
 	return nil
+}
+
+// countFetch counts a fill's fetch as an origin fetch or a peer fetch.
+func (s *Server) countFetch(res fetchResult, k kind, bytes int) {
+	if res.origin != nil {
+		s.m.originFetches[k].Inc()
+		s.m.originBytes.Add(bytes)
+	} else {
+		s.m.peerFetches[k].Inc()
+		s.m.peerBytes.Add(bytes)
+	}
+}
+
+// fetchPeer GETs key from another edge with the hop level that stops it from forwarding further
+// than that level allows.
+func (s *Server) fetchPeer(ctx context.Context, base, key string, etag []byte, hop int) (fetchResult, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+key, nil)
+	if err != nil {
+		return fetchResult{}, err
+	}
+	req.Header.Set(hopHeader, strconv.Itoa(hop))
+	req.Header.Set("Via", s.origins.via)
+	if len(etag) > 0 {
+		req.Header.Set("If-None-Match", string(etag))
+	}
+	resp, err := s.peers.Do(req)
+	if err != nil {
+		return fetchResult{}, err
+	}
+	if resp.StatusCode >= 500 {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		return fetchResult{}, fmt.Errorf("peer %s: %s", base, resp.Status)
+	}
+	return fetchResult{resp: resp, peer: base}, nil
 }
 
 // etagMatchesHash reports whether an ETag that names a SHA-256 ("<64 hex digits>", as edgecdn

@@ -2,16 +2,17 @@ package edge
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"edgecdn/internal/promhist"
-	"time"
 )
 
 type edgeMetrics struct {
 	hits, misses, collapsed, stale, revalidated, passed, errors [numKinds]*metrics.Counter
-	servedBytes, originFetches                                  [numKinds]*metrics.Counter
+	servedBytes, originFetches, peerFetches                     [numKinds]*metrics.Counter
+	peerBytes, peerErrors                                       *metrics.Counter
 	originBytes, originErrors, fillRejected, badRequests        *metrics.Counter
 	diskHits, purged                                            *metrics.Counter
 	originLatency                                               *promhist.Histogram
@@ -33,9 +34,12 @@ func (m *edgeMetrics) init(s *Server) {
 		m.errors[k] = req("error")
 		m.servedBytes[k] = set.NewCounter(fmt.Sprintf(`edgecdn_edge_served_bytes_total{kind=%q}`, l))
 		m.originFetches[k] = set.NewCounter(fmt.Sprintf(`edgecdn_edge_origin_fetches_total{kind=%q}`, l))
+		m.peerFetches[k] = set.NewCounter(fmt.Sprintf(`edgecdn_edge_peer_fetches_total{kind=%q}`, l))
 	}
 	m.originBytes = set.NewCounter("edgecdn_edge_origin_bytes_total")
 	m.originErrors = set.NewCounter("edgecdn_edge_origin_errors_total")
+	m.peerBytes = set.NewCounter("edgecdn_edge_peer_bytes_total")
+	m.peerErrors = set.NewCounter("edgecdn_edge_peer_errors_total")
 	m.fillRejected = set.NewCounter("edgecdn_edge_fill_rejected_total")
 	m.badRequests = set.NewCounter("edgecdn_edge_bad_requests_total")
 	m.diskHits = set.NewCounter("edgecdn_edge_disk_hits_total")

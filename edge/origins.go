@@ -105,7 +105,15 @@ func newOrigins(bases []string, headerTimeout time.Duration, via string) (*origi
 // fetchResult is the head of an origin's answer; the caller reads and closes body.
 type fetchResult struct {
 	resp   *http.Response
-	origin *origin
+	origin *origin // the origin that answered, or nil for a peer edge
+	peer   string
+}
+
+func (r fetchResult) source() string {
+	if r.origin != nil {
+		return r.origin.base
+	}
+	return r.peer
 }
 
 // fetch GETs path (with its query) from the first origin that answers without a server error.

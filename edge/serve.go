@@ -9,6 +9,7 @@ import (
 
 	"edgecdn/internal/httprange"
 	"edgecdn/internal/httpx"
+	"edgecdn/internal/ring"
 	"edgecdn/internal/urlpath"
 )
 
@@ -46,12 +47,17 @@ var (
 	vBytes       = []byte("bytes")
 	vAllow       = []byte("GET, HEAD")
 	pAdmin       = []byte("/admin/")
+	pCluster     = []byte("/cluster")
 )
 
 func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	raw := ctx.Request.URI().PathOriginal()
 	if bytes.HasPrefix(raw, pAdmin) {
 		s.serveAdmin(ctx)
+		return
+	}
+	if bytes.Equal(raw, pCluster) {
+		s.serveCluster(ctx)
 		return
 	}
 	s.serveContent(ctx, raw)
@@ -104,7 +110,15 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, raw []byte) {
 	if ok {
 		stale = o
 	}
-	s.serveMiss(ctx, string(key), stale, now)
+	hop := 0
+	if hv := ctx.Request.Header.Peek(hopHeader); len(hv) == 1 && hv[0] >= '1' && hv[0] <= '2' && s.trustedPeer(ctx.RemoteIP()) {
+		hop = int(hv[0] - '0')
+	}
+	rt := route{level: levelOrigin, store: true}
+	if p := s.place.Load(); p != nil {
+		rt = p.decide(ring.Hash(key), hop, s.cfg.CrossZoneFill)
+	}
+	s.serveMiss(ctx, string(key), stale, rt, now)
 }
 
 // serveObject answers from a stored object: preconditions, ranges and HEAD included.
@@ -167,8 +181,8 @@ func (s *Server) setBody(ctx *fasthttp.RequestCtx, b []byte) int64 {
 }
 
 // serveMiss answers from a fill: the one in flight for key, or a new one.
-func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, key string, stale *object, now time.Time) {
-	f, o, collapsed := s.join(key, stale)
+func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, key string, stale *object, rt route, now time.Time) {
+	f, o, collapsed := s.join(key, stale, rt)
 	if o != nil {
 		s.m.hits[o.kind].Inc()
 		s.serveObject(ctx, o, s.h.hit, now)

@@ -13,3 +13,15 @@ func writeFile(t testing.TB, p string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+func ioReadFull(r interface{ Read([]byte) (int, error) }, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -4,23 +4,33 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
 
 	"edgecdn/edge"
 	"edgecdn/internal/cli"
+	"edgecdn/internal/cluster"
 )
 
 func edgeCmd() *cli.Command {
 	return &cli.Command{
 		Name:    "edge",
 		Summary: "run an edge cache in front of one or more origins",
-		Usage:   "edge --origin URL[,URL...] [--cache-size 1GiB] [flags]",
-		Example: "edgecdn edge --origin http://127.0.0.1:8080,http://127.0.0.1:8081 --listen 127.0.0.1:9090 --cache-size 1GiB\n" +
-			"curl -sI http://127.0.0.1:9090/vod/title-000/master.m3u8",
+		Usage:   "edge --zone Z --origin URL[,URL...] --join HOST:PORT[,...] [--cache-size 1GiB] [flags]",
+		Example: "edgecdn edge --name a1 --zone zone-a --origin http://127.0.0.1:8080,http://127.0.0.1:8081 \\\n" +
+			"    --listen 127.0.0.1:9090 --gossip-listen 127.0.0.1:7946 --cache-size 1GiB\n" +
+			"edgecdn edge --name a2 --zone zone-a --origin http://127.0.0.1:8080 --listen 127.0.0.1:9091 \\\n" +
+			"    --gossip-listen 127.0.0.1:7947 --join 127.0.0.1:7946\n" +
+			"curl -sI http://127.0.0.1:9091/vod/title-000/master.m3u8; curl -s http://127.0.0.1:9091/cluster",
 		Flags: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			name := fs.String("name", "", "this edge's name in Cache-Status, Via and X-Served-By (default the hostname)")
+			gf := addGossipFlags(fs)
+			zone := fs.String("zone", "default", "this edge's zone; keys are placed on the edges of each zone")
+			standalone := fs.Bool("standalone", false, "no cluster: no gossip, every miss goes to the origins")
+			crossZone := fs.Bool("cross-zone-fill", false, "a zone's owner of a key asks the key's home zone before the origins")
+			balance := fs.Float64("balance-factor", 1.25, "bounded loads: an owner above this times its zone's mean load hands keys to the next edge")
+			hot := fs.Int("hot-threshold", 4, "a non-owner that misses a key this many times in 10 s keeps a copy (negative: never)")
 			origins := fs.String("origin", "http://127.0.0.1:8080", "origin base `URL`s, comma-separated, tried in turn on failure")
 			cacheSize := cli.Bytes(1 << 30)
 			fs.Var(&cacheSize, "cache-size", "memory cache capacity `SIZE`")
@@ -51,8 +61,12 @@ func edgeCmd() *cli.Command {
 				if *probe <= 0 {
 					*probe = -1
 				}
+				name := *gf.name
+				if name == "" {
+					name, _ = os.Hostname()
+				}
 				srv, err := edge.New(edge.Config{
-					Name: *name, Origins: splitList(*origins), CacheBytes: int64(cacheSize), CachePolicy: *policy,
+					Name: name, Zone: *zone, CrossZoneFill: *crossZone, BalanceFactor: *balance, HotThreshold: *hot, Origins: splitList(*origins), CacheBytes: int64(cacheSize), CachePolicy: *policy,
 					MaxObjectBytes: int64(maxObject), DiskDir: *diskDir, DiskBytes: int64(diskSize),
 					FillTimeout: *fillTimeout, OriginHeaderTimeout: *headerTimeout, ProbeInterval: *probe,
 					StaleIfError: *stale, DefaultTTL: *defTTL, QueryAllowlist: splitList(*query), AdminToken: *token, Logger: log,
@@ -60,7 +74,17 @@ func edgeCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
-				return serve(ctx, sf, "edge", *name, srv, log)
+				if *standalone {
+					return serve(ctx, sf, "edge", name, srv, log)
+				}
+				return serve(ctx, sf, "edge", name, srv, log, func(ln net.Listener) error {
+					cl, err := gf.start(cluster.Meta{Role: cluster.RoleEdge, Zone: *zone}, ln, srv.Load, log)
+					if err != nil {
+						return err
+					}
+					srv.AttachCluster(cl) // the edge leaves the cluster when it shuts down
+					return nil
+				})
 			}
 		},
 	}

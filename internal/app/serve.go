@@ -33,8 +33,9 @@ type server interface {
 }
 
 // serve runs srv on the --listen address until ctx ends (SIGTERM or SIGINT), then shuts it down
-// gracefully within --shutdown-timeout.
-func serve(ctx context.Context, sf *serverFlags, component, name string, srv server, log *slog.Logger) error {
+// gracefully within --shutdown-timeout. ready, if set, runs once the listener is bound (to join
+// the cluster with the bound address) and may return a function to run at shutdown.
+func serve(ctx context.Context, sf *serverFlags, component, name string, srv server, log *slog.Logger, ready ...func(net.Listener) error) error {
 	stopProf, err := httpx.StartProfiling(*sf.pyroscope, component, name, log)
 	if err != nil {
 		return err
@@ -43,6 +44,12 @@ func serve(ctx context.Context, sf *serverFlags, component, name string, srv ser
 	ln, err := httpx.Listen(*sf.listen)
 	if err != nil {
 		return err
+	}
+	for _, r := range ready {
+		if err := r(ln); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -1,0 +1,207 @@
+package edge
+
+import (
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"edgecdn/internal/cluster"
+	"edgecdn/internal/ring"
+)
+
+// hopHeader carries a fill's level between edges. A request with it comes from another edge
+// and is answered from this edge's cache or a fill at a higher level, never by asking back:
+// levels only rise, so two edges with different views of the ring during churn cannot wait on
+// each other (the deadlock of mailgun/groupcache issue 72).
+const hopHeader = "X-Edgecdn-Hop"
+
+// Fill levels. A fill at level L asks the next source at level L+1.
+const (
+	levelPeer   = 0 // this edge does not own the key: ask the zone's owner
+	levelZone   = 1 // this edge owns the key in its zone: ask the key's home zone (cross-zone fill), else the origin
+	levelOrigin = 2 // fetch from the origins
+)
+
+// placement is an immutable snapshot of where keys live: one ring per zone of healthy edges,
+// and their loads. It is rebuilt when membership changes and its loads refreshed every second;
+// readers swap it in atomically.
+type placement struct {
+	self   string
+	zone   string
+	zones  []string // sorted zone names, for the home-zone choice
+	zring  *ring.Ring
+	rings  map[string]*ring.Ring
+	edges  map[string]cluster.Member // healthy edges by name
+	loads  map[string][]float64      // per zone, indexed like the ring's nodes
+	peers  map[string]bool           // IP addresses of every healthy edge (trusted for the hop header)
+	factor float64
+}
+
+// route decides where a fill for a key comes from at this edge.
+type route struct {
+	level int
+	peer  string // base URL of the peer to ask first, "" for the origins
+	store bool   // whether this edge stores the object (it owns the key, or the key is hot here)
+}
+
+func (p *placement) homeZone(h uint64) string {
+	// Rendezvous hashing over zone names: stable as zones come and go.
+	var best string
+	var bestW uint64
+	for _, z := range p.zones {
+		w := ring.HashString(z) ^ h
+		w ^= w >> 33
+		w *= 0xff51afd7ed558ccd
+		w ^= w >> 33
+		if best == "" || w > bestW {
+			best, bestW = z, w
+		}
+	}
+	return best
+}
+
+// decide returns the route of a request for key hash h arriving with hop level hop.
+func (p *placement) decide(h uint64, hop int, crossZone bool) route {
+	if p == nil || p.zring == nil || p.zring.Len() == 0 {
+		return route{level: levelOrigin, store: true}
+	}
+	level := levelZone
+	if hop < levelZone {
+		loads := p.loads[p.zone]
+		owner := p.zring.BoundedOwner(h, p.factor, func(i int) float64 { return loads[i] })
+		if name := p.zring.Nodes()[owner]; name != p.self {
+			return route{level: levelPeer, peer: "http://" + p.edges[name].HTTP}
+		}
+	}
+	level = max(level, hop)
+	if level == levelZone && crossZone {
+		if home := p.homeZone(h); home != p.zone {
+			if r := p.rings[home]; r != nil && r.Len() > 0 {
+				loads := p.loads[home]
+				owner := r.Nodes()[r.BoundedOwner(h, p.factor, func(i int) float64 { return loads[i] })]
+				return route{level: levelZone, peer: "http://" + p.edges[owner].HTTP, store: true}
+			}
+		}
+	}
+	return route{level: levelOrigin, store: true}
+}
+
+// AttachCluster makes the edge place keys on the cluster's edges: it rebuilds the rings when
+// membership changes and refreshes loads every second, until the edge shuts down.
+func (s *Server) AttachCluster(c *cluster.Cluster) {
+	s.cluster.Store(c)
+	s.rebuild(c, true)
+	watch := c.Watch()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-watch:
+				s.rebuild(c, true)
+			case <-t.C:
+				s.rebuild(c, false)
+			}
+		}
+	}()
+}
+
+// rebuild takes a new snapshot: new rings when members changed (rings), fresh loads always.
+func (s *Server) rebuild(c *cluster.Cluster, rings bool) {
+	old := s.place.Load()
+	p := &placement{self: c.Name(), zone: s.cfg.Zone, factor: s.cfg.BalanceFactor,
+		rings: map[string]*ring.Ring{}, edges: map[string]cluster.Member{}, loads: map[string][]float64{}, peers: map[string]bool{}}
+	byZone := map[string][]string{}
+	for _, m := range c.Healthy(cluster.RoleEdge) {
+		if m.HTTP == "" {
+			continue
+		}
+		p.edges[m.Name] = m
+		byZone[m.Zone] = append(byZone[m.Zone], m.Name)
+		if host, _, err := net.SplitHostPort(m.HTTP); err == nil {
+			p.peers[host] = true
+		}
+	}
+	for z, names := range byZone {
+		p.zones = append(p.zones, z)
+		if !rings && old != nil && old.rings[z] != nil && slices.Equal(old.rings[z].Nodes(), sortedCopy(names)) {
+			p.rings[z] = old.rings[z]
+		} else {
+			p.rings[z] = ring.New(names, 0)
+		}
+		ls := make([]float64, p.rings[z].Len())
+		for i, n := range p.rings[z].Nodes() {
+			if l := p.edges[n].Load; l != nil {
+				ls[i] = l.RPS
+			}
+		}
+		p.loads[z] = ls
+	}
+	slices.Sort(p.zones)
+	p.zring = p.rings[s.cfg.Zone]
+	s.place.Store(p)
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+// trustedPeer reports whether a request comes from an edge of the cluster, whose hop header
+// is honoured.
+func (s *Server) trustedPeer(ip net.IP) bool {
+	p := s.place.Load()
+	return p != nil && p.peers[ip.String()]
+}
+
+// hotTracker counts misses per key at a non-owner over a window; a key seen threshold times is
+// hot and kept locally too (groupcache's hot cache), so one popular segment cannot melt its
+// owner.
+type hotTracker struct {
+	mu        sync.Mutex
+	counts    map[string]int
+	reset     time.Time
+	window    time.Duration
+	threshold int
+}
+
+func (h *hotTracker) hit(key string, now time.Time) bool {
+	if h.threshold <= 0 {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now.Sub(h.reset) > h.window || h.counts == nil {
+		h.counts, h.reset = map[string]int{}, now
+	}
+	h.counts[key]++
+	return h.counts[key] >= h.threshold
+}
+
+// Load is what this edge reports to the cluster each second.
+func (s *Server) Load() cluster.Load {
+	now := time.Now()
+	var reqs, bytes uint64
+	for k := kind(0); k < numKinds; k++ {
+		reqs += s.m.hits[k].Get() + s.m.misses[k].Get() + s.m.stale[k].Get() + s.m.revalidated[k].Get() + s.m.passed[k].Get() + s.m.errors[k].Get()
+		bytes += s.m.servedBytes[k].Get()
+	}
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	var l cluster.Load
+	if dt := now.Sub(s.loadAt).Seconds(); !s.loadAt.IsZero() && dt > 0 {
+		l.RPS = float64(reqs-s.loadReqs) / dt
+		l.EgressBps = float64(bytes-s.loadBytes) / dt
+	}
+	s.loadAt, s.loadReqs, s.loadBytes = now, reqs, bytes
+	l.Conns = int64(s.srv.GetOpenConnectionsCount())
+	l.CacheFill = float64(s.cache.Stats().Bytes) / float64(s.cfg.CacheBytes)
+	l.At = now
+	return l
+}

@@ -1,0 +1,79 @@
+package app
+
+import (
+	"flag"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+
+	"edgecdn/internal/cluster"
+)
+
+// gossipFlags are the flags of every member of the cluster.
+type gossipFlags struct {
+	name      *string
+	listen    *string
+	advertise *string
+	join      *string
+	key       *string
+	httpAdv   *string
+}
+
+func addGossipFlags(fs *flag.FlagSet) *gossipFlags {
+	return &gossipFlags{
+		name:      fs.String("name", "", "member name, unique in the cluster (default the hostname: the pod name in Kubernetes)"),
+		listen:    fs.String("gossip-listen", ":7946", "gossip listen address `HOST:PORT`, UDP and TCP (port 0 picks one)"),
+		advertise: fs.String("gossip-advertise", "", "gossip address `HOST:PORT` others reach this member at (default the bound address)"),
+		join:      fs.String("join", "", "members to join, `HOST:PORT[,...]`; a name with many addresses (a headless Service) joins them all"),
+		key:       fs.String("gossip-key", "", "base64 AES `KEY` (16, 24 or 32 bytes: openssl rand -base64 32); members without it are refused"),
+		httpAdv:   fs.String("advertise-http", "", "HTTP address `HOST:PORT` other members use to reach this one (default the listen address, or this host's address when listening on all)"),
+	}
+}
+
+// start joins the cluster with the given role and zone, advertising the HTTP listener's address.
+func (g *gossipFlags) start(meta cluster.Meta, ln net.Listener, loadFunc func() cluster.Load, log *slog.Logger) (*cluster.Cluster, error) {
+	key, err := cluster.ParseKey(*g.key)
+	if err != nil {
+		return nil, err
+	}
+	meta.HTTP = *g.httpAdv
+	if meta.HTTP == "" {
+		meta.HTTP = advertiseAddr(ln.Addr())
+	}
+	meta.Version = VersionString()
+	name := *g.name
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	return cluster.Start(cluster.Config{
+		Name: name, Meta: meta, GossipListen: *g.listen, Advertise: *g.advertise, Join: splitList(*g.join),
+		Key: key, LoadFunc: loadFunc, Logger: log.With("component", "gossip"),
+	})
+}
+
+// advertiseAddr turns a listener address into one other hosts can dial: an unspecified host
+// (0.0.0.0, ::) becomes this host's first non-loopback address.
+func advertiseAddr(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip := ta.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = hostIP()
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(ta.Port))
+}
+
+func hostIP() net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && ipn.IP.IsGlobalUnicast() {
+				return ipn.IP
+			}
+		}
+	}
+	return net.IPv4(127, 0, 0, 1)
+}
