@@ -1,0 +1,346 @@
+// Package loadbalancer is tier 2 of edgecdn's balancer: one HTTP balancer per zone that
+// round-robins requests over the healthy edges of its zone, as an AWS ELB node does over the
+// instances of its availability zone. Tier 1, the DNS server that spreads clients over zones,
+// is package loadbalancer/dns.
+package loadbalancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"edgecdn/internal/cluster"
+	"edgecdn/internal/httpx"
+)
+
+// Config configures a zone balancer. Zero values mean the defaults in the field comments.
+type Config struct {
+	Name      string   // default the hostname
+	Zone      string   // the zone whose edges it balances; required with a cluster
+	CrossZone bool     // when the zone has no healthy edge, spill to the edges of other zones
+	Upstreams []string // static edges (HOST:PORT), used in addition to those the cluster announces
+
+	ProbeInterval   time.Duration // active probe of each edge's /readyz; default 1s (negative: off)
+	ProbeTimeout    time.Duration // default 500ms
+	EjectFor        time.Duration // an edge that fails a request or a probe is skipped this long (or until a probe succeeds); default 5s
+	ConnectTimeout  time.Duration // dialing an edge; default 500ms
+	HeaderTimeout   time.Duration // from request sent to response head; default 30s (an edge may be filling from an origin)
+	Attempts        int           // tries per idempotent request on distinct edges; default 2 (one retry)
+	MaxConnsPerEdge int           // connection pool size per edge; default 1024
+
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = time.Second
+	}
+	if c.ProbeTimeout == 0 {
+		c.ProbeTimeout = 500 * time.Millisecond
+	}
+	if c.EjectFor == 0 {
+		c.EjectFor = 5 * time.Second
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 500 * time.Millisecond
+	}
+	if c.HeaderTimeout == 0 {
+		c.HeaderTimeout = 30 * time.Second
+	}
+	if c.Attempts == 0 {
+		c.Attempts = 2
+	}
+	if c.Attempts < 1 || c.Attempts > maxAttempts {
+		return fmt.Errorf("lb: attempts %d: 1 to %d", c.Attempts, maxAttempts)
+	}
+	if c.MaxConnsPerEdge == 0 {
+		c.MaxConnsPerEdge = 1024
+	}
+	for _, u := range c.Upstreams {
+		if _, _, err := net.SplitHostPort(u); err != nil {
+			return fmt.Errorf("lb: upstream %q: want HOST:PORT", u)
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// upstream is one edge the balancer may send requests to.
+type upstream struct {
+	name, addr, zone string
+	hc               *fasthttp.HostClient
+	ejectedUntil     atomic.Int64 // unix nanoseconds; 0 when in service
+	m                upstreamMetrics
+}
+
+func (u *upstream) inService(now int64) bool { return u.ejectedUntil.Load() <= now }
+
+// pool is an immutable snapshot of the upstreams: the zone's and the others (for spill).
+type pool struct {
+	local, remote []*upstream
+	all           map[string]*upstream // by address
+}
+
+// Server is a zone balancer.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	srv  *fasthttp.Server
+	set  *metrics.Set
+	m    lbMetrics
+	pool atomic.Pointer[pool]
+	next atomic.Uint64
+	via  []byte
+
+	mu        sync.Mutex                  // serialises pool rebuilds
+	upMetrics map[string]*upstreamMetrics // by edge name, kept when an edge leaves and returns
+	cluster   atomic.Pointer[cluster.Cluster]
+
+	stopping atomic.Bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// New returns a zone balancer.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, set: metrics.NewSet(), via: []byte("1.1 " + cfg.Name + " (edgecdn-lb)"), upMetrics: map[string]*upstreamMetrics{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.m.init(s)
+	s.rebuild()
+	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.proxy), httpx.Options{Name: "edgecdn-lb", Logger: cfg.Logger})
+	if cfg.ProbeInterval > 0 {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.probeLoop() }()
+	}
+	return s, nil
+}
+
+// AttachCluster makes the balancer follow the zone's edges as the gossip announces them.
+func (s *Server) AttachCluster(c *cluster.Cluster) {
+	s.cluster.Store(c)
+	s.rebuild()
+	w := c.Watch()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-w:
+				s.rebuild()
+			}
+		}
+	}()
+}
+
+// rebuild takes a new snapshot of the upstreams, keeping the state (pools, ejections, metrics)
+// of those that stay.
+func (s *Server) rebuild() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.pool.Load()
+	p := &pool{all: map[string]*upstream{}}
+	add := func(name, addr, zone string) {
+		if p.all[addr] != nil {
+			return
+		}
+		u := (*upstream)(nil)
+		if old != nil {
+			u = old.all[addr]
+		}
+		if u == nil {
+			u = &upstream{name: name, addr: addr, zone: zone, hc: &fasthttp.HostClient{
+				Addr: addr, Name: "edgecdn-lb", NoDefaultUserAgentHeader: true,
+				MaxConns: s.cfg.MaxConnsPerEdge, MaxIdleConnDuration: 60 * time.Second,
+				ReadTimeout: s.cfg.HeaderTimeout, WriteTimeout: 30 * time.Second,
+				StreamResponseBody: true, DisablePathNormalizing: true, DisableHeaderNamesNormalizing: true,
+				DialTimeout: func(addr string, _ time.Duration) (net.Conn, error) {
+					return fasthttp.DialTimeout(addr, s.cfg.ConnectTimeout)
+				},
+				RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false }, // the balancer retries on another edge itself
+			}}
+			if m := s.upMetrics[name+"|"+addr]; m != nil {
+				u.m = *m
+			} else {
+				u.m.init(s.set, u)
+				s.upMetrics[name+"|"+addr] = &u.m
+			}
+		}
+		p.all[addr] = u
+		if zone == s.cfg.Zone || s.cfg.Zone == "" {
+			p.local = append(p.local, u)
+		} else {
+			p.remote = append(p.remote, u)
+		}
+	}
+	for _, a := range s.cfg.Upstreams {
+		add(a, a, s.cfg.Zone)
+	}
+	if c := s.cluster.Load(); c != nil {
+		for _, m := range c.Healthy(cluster.RoleEdge) {
+			if m.HTTP != "" {
+				add(m.Name, m.HTTP, m.Zone)
+			}
+		}
+	}
+	byAddr := func(a, b *upstream) int {
+		switch {
+		case a.addr < b.addr:
+			return -1
+		case a.addr > b.addr:
+			return 1
+		}
+		return 0
+	}
+	slices.SortFunc(p.local, byAddr)
+	slices.SortFunc(p.remote, byAddr)
+	s.pool.Store(p)
+}
+
+// pick returns the next upstream in round robin among those in service, skipping the ones in
+// tried; spilling to other zones when the zone has none (with CrossZone). Nil when there is
+// none at all.
+func (s *Server) pick(tried []*upstream) *upstream {
+	p := s.pool.Load()
+	now := time.Now().UnixNano()
+	for _, set := range [2][]*upstream{p.local, p.remote} {
+		if len(set) == 0 {
+			continue
+		}
+		n := uint64(len(set))
+		start := s.next.Add(1)
+		for i := uint64(0); i < n; i++ {
+			u := set[(start+i)%n]
+			if u.inService(now) && !slices.Contains(tried, u) {
+				return u
+			}
+		}
+		if !s.cfg.CrossZone {
+			break
+		}
+	}
+	return nil
+}
+
+// Healthy returns the number of upstreams in service in the zone (and elsewhere).
+func (s *Server) Healthy() (local, remote int) {
+	p := s.pool.Load()
+	now := time.Now().UnixNano()
+	for _, u := range p.local {
+		if u.inService(now) {
+			local++
+		}
+	}
+	for _, u := range p.remote {
+		if u.inService(now) {
+			remote++
+		}
+	}
+	return
+}
+
+// Ready reports whether the balancer has somewhere to send requests and is not shutting down.
+func (s *Server) Ready() bool {
+	if s.stopping.Load() {
+		return false
+	}
+	l, r := s.Healthy()
+	return l > 0 || (s.cfg.CrossZone && r > 0)
+}
+
+func (s *Server) eject(u *upstream, why string) {
+	until := time.Now().Add(s.cfg.EjectFor).UnixNano()
+	if u.ejectedUntil.Swap(until) <= time.Now().UnixNano() {
+		u.m.ejections.Inc()
+		s.log.Warn("edge ejected", "edge", u.name, "addr", u.addr, "for", s.cfg.EjectFor, "why", why)
+	}
+}
+
+func (s *Server) probeLoop() {
+	t := time.NewTicker(s.cfg.ProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		p := s.pool.Load()
+		var wg sync.WaitGroup
+		for _, u := range p.all {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				req.SetRequestURI("http://" + u.addr + "/readyz")
+				err := u.hc.DoTimeout(req, resp, s.cfg.ProbeTimeout)
+				if err == nil {
+					resp.BodyWriteTo(discard{})
+				}
+				switch {
+				case err == nil && resp.StatusCode() == fasthttp.StatusOK:
+					if u.ejectedUntil.Swap(0) > time.Now().UnixNano() {
+						s.log.Info("edge back in service", "edge", u.name, "addr", u.addr)
+					}
+				case err != nil:
+					s.eject(u, "probe: "+err.Error())
+				default:
+					s.eject(u, fmt.Sprintf("probe: /readyz answered %d", resp.StatusCode()))
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Metrics returns the balancer's metric set.
+func (s *Server) Metrics() *metrics.Set { return s.set }
+
+// Handler returns the balancer's HTTP handler.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.srv.Handler }
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	l, r := s.Healthy()
+	s.log.Info("lb listening", "addr", ln.Addr().String(), "zone", s.cfg.Zone, "edges", l, "other_zones", r, "cross_zone", s.cfg.CrossZone)
+	return s.srv.Serve(ln)
+}
+
+// Shutdown leaves the cluster, stops accepting, and lets in-flight requests finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	var errs []error
+	if c := s.cluster.Load(); c != nil {
+		errs = append(errs, c.Leave(2*time.Second))
+	}
+	errs = append(errs, httpx.Shutdown(ctx, s.srv))
+	s.cancel()
+	s.wg.Wait()
+	return errors.Join(errs...)
+}

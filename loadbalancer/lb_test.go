@@ -1,0 +1,284 @@
+package loadbalancer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"edgecdn/internal/cluster"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fakeEdge is an HTTP server standing in for an edge: it counts requests and echoes what the
+// balancer sent it.
+type fakeEdge struct {
+	name  string
+	ln    net.Listener
+	srv   *http.Server
+	count atomic.Int64
+	body  []byte
+	down  atomic.Bool // answer 503 (shutting down)
+}
+
+func newFakeEdge(t *testing.T, name string, body []byte) *fakeEdge {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &fakeEdge{name: name, ln: ln, body: body}
+	e.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			if e.down.Load() {
+				w.WriteHeader(503)
+			}
+			return
+		}
+		e.count.Add(1)
+		if e.down.Load() {
+			w.WriteHeader(503)
+			return
+		}
+		w.Header().Set("X-Served-By", e.name)
+		w.Header().Set("X-Seen-XFF", r.Header.Get("X-Forwarded-For"))
+		w.Header().Set("X-Seen-Via", r.Header.Get("Via"))
+		w.Header().Set("ETag", `"e"`)
+		if r.Header.Get("If-None-Match") == `"e"` {
+			w.WriteHeader(304)
+			return
+		}
+		http.ServeContent(w, r, "x.ts", time.Unix(0, 0), bytes.NewReader(e.body)) // Range handled
+	})}
+	go e.srv.Serve(ln)
+	t.Cleanup(func() { e.srv.Close() })
+	return e
+}
+
+func (e *fakeEdge) addr() string { return e.ln.Addr().String() }
+func (e *fakeEdge) kill()        { e.srv.Close() }
+
+func startLB(t *testing.T, cfg Config) (*Server, string) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	if cfg.Name == "" {
+		cfg.Name = "lb-test"
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { s.Serve(ln); close(done) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		<-done
+	})
+	return s, "http://" + ln.Addr().String()
+}
+
+var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32, Proxy: nil}, Timeout: 30 * time.Second}
+
+func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte, error) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	r, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	return r, b, err
+}
+
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestRoundRobin: 3,000 requests over 3 edges land within 5% of even.
+func TestRoundRobin(t *testing.T) {
+	var edges []*fakeEdge
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		e := newFakeEdge(t, fmt.Sprintf("e%d", i), []byte("x"))
+		edges = append(edges, e)
+		addrs = append(addrs, e.addr())
+	}
+	_, base := startLB(t, Config{Zone: "z", Upstreams: addrs, ProbeInterval: -1})
+	var wg sync.WaitGroup
+	for w := 0; w < 10; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				if r, _, err := get(t, base+"/vod/t/r/s.ts"); err != nil || r.StatusCode != 200 {
+					t.Errorf("request failed: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range edges {
+		n := e.count.Load()
+		t.Logf("%s: %d requests", e.name, n)
+		if n < 950 || n > 1050 {
+			t.Errorf("%s got %d of 3000 requests, want 1000 ±5%%", e.name, n)
+		}
+	}
+}
+
+// TestKilledEdge: an edge that dies is ejected, and no client request fails: the one request
+// that finds it dead is retried on another edge.
+func TestKilledEdge(t *testing.T) {
+	a, b, c := newFakeEdge(t, "a", []byte("x")), newFakeEdge(t, "b", []byte("x")), newFakeEdge(t, "c", []byte("x"))
+	s, base := startLB(t, Config{Zone: "z", Upstreams: []string{a.addr(), b.addr(), c.addr()}, ProbeInterval: 50 * time.Millisecond})
+	for i := 0; i < 30; i++ {
+		get(t, base+"/x")
+	}
+	b.kill()
+	failed := 0
+	for i := 0; i < 300; i++ {
+		if r, _, err := get(t, base+"/x"); err != nil || r.StatusCode != 200 {
+			failed++
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of 300 requests failed after an edge died", failed)
+	}
+	if l, _ := s.Healthy(); l != 2 {
+		t.Errorf("%d edges in service, want 2", l)
+	}
+	// An edge answering 503 (shutting down) is also skipped, and the probe keeps it out.
+	c.down.Store(true)
+	for i := 0; i < 100; i++ {
+		if r, _, err := get(t, base+"/x"); err != nil || r.StatusCode != 200 {
+			t.Fatalf("request with one edge draining: %v", err)
+		}
+	}
+	eventually(t, 2*time.Second, "draining edge out of service", func() bool { l, _ := s.Healthy(); return l == 1 })
+	c.down.Store(false)
+	eventually(t, 2*time.Second, "edge back after the probe", func() bool { l, _ := s.Healthy(); return l == 2 })
+	if r, _, err := get(t, base+"/x"); err != nil || r.StatusCode != 200 {
+		t.Fatal(err)
+	}
+}
+
+func TestHeadersAndStreaming(t *testing.T) {
+	body := make([]byte, 3_000_000)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := range body {
+		body[i] = byte(rng.Uint32())
+	}
+	e := newFakeEdge(t, "e", body)
+	_, base := startLB(t, Config{Name: "lb-a", Zone: "z", Upstreams: []string{e.addr()}, ProbeInterval: -1})
+	r, b, err := get(t, base+"/vod/t/r/big.ts")
+	if err != nil || r.StatusCode != 200 || !bytes.Equal(b, body) {
+		t.Fatalf("whole body: %v, %d bytes", err, len(b))
+	}
+	if r.Header.Get("X-Served-By") != "e" || r.Header.Get("X-Seen-XFF") != "127.0.0.1" || !strings.Contains(r.Header.Get("X-Seen-Via"), "lb-a") {
+		t.Errorf("headers: served by %q, XFF %q, Via %q", r.Header.Get("X-Served-By"), r.Header.Get("X-Seen-XFF"), r.Header.Get("X-Seen-Via"))
+	}
+	r, _, _ = get(t, base+"/x", "X-Forwarded-For", "203.0.113.7")
+	if got := r.Header.Get("X-Seen-XFF"); got != "203.0.113.7, 127.0.0.1" {
+		t.Errorf("XFF appended: %q", got)
+	}
+	r, b, _ = get(t, base+"/x", "Range", "bytes=100-199")
+	if r.StatusCode != 206 || !bytes.Equal(b, body[100:200]) || r.Header.Get("Content-Range") != "bytes 100-199/3000000" {
+		t.Errorf("range: %d %q", r.StatusCode, r.Header.Get("Content-Range"))
+	}
+	r, b, _ = get(t, base+"/x", "If-None-Match", `"e"`)
+	if r.StatusCode != 304 || len(b) != 0 {
+		t.Errorf("conditional: %d", r.StatusCode)
+	}
+	req, _ := http.NewRequest("HEAD", base+"/x", nil)
+	hr, err := client.Do(req)
+	if err != nil || hr.StatusCode != 200 || hr.Header.Get("Content-Length") != strconv.Itoa(len(body)) {
+		t.Errorf("HEAD: %v %v", err, hr.Header.Get("Content-Length"))
+	}
+}
+
+// TestCrossZoneSpill: with the zone's edges gone, --cross-zone sends requests to other zones;
+// without it the balancer answers 503.
+func TestCrossZoneSpill(t *testing.T) {
+	ea, eb := newFakeEdge(t, "a1", []byte("a")), newFakeEdge(t, "b1", []byte("b"))
+	ma := startMember(t, "a1", cluster.Meta{Role: cluster.RoleEdge, Zone: "zone-a", HTTP: ea.addr()}, "")
+	startMember(t, "b1", cluster.Meta{Role: cluster.RoleEdge, Zone: "zone-b", HTTP: eb.addr()}, ma.GossipAddr())
+	for _, cross := range []bool{true, false} {
+		lbm := startMember(t, fmt.Sprintf("lb-%v", cross), cluster.Meta{Role: cluster.RoleLB, Zone: "zone-a"}, ma.GossipAddr())
+		s, base := startLB(t, Config{Zone: "zone-a", CrossZone: cross, ProbeInterval: -1})
+		s.AttachCluster(lbm)
+		eventually(t, 5*time.Second, "lb sees both zones", func() bool { l, r := s.Healthy(); return l == 1 && r == 1 })
+		if r, b, _ := get(t, base+"/x"); r.StatusCode != 200 || string(b) != "a" {
+			t.Errorf("cross=%v: zone-a up: %d %q", cross, r.StatusCode, b)
+		}
+		ea.down.Store(true)
+		r, b, _ := get(t, base+"/x")
+		switch {
+		case cross && (r.StatusCode != 200 || string(b) != "b"):
+			t.Errorf("cross-zone spill: %d %q, want zone-b's answer", r.StatusCode, b)
+		case !cross && r.StatusCode != 503:
+			t.Errorf("no spill: %d, want 503", r.StatusCode)
+		}
+		ea.down.Store(false)
+		for _, u := range s.pool.Load().all {
+			u.ejectedUntil.Store(0)
+		}
+	}
+}
+
+func startMember(t *testing.T, name string, meta cluster.Meta, join string) *cluster.Cluster {
+	t.Helper()
+	cfg := cluster.Config{Name: name, Meta: meta, GossipListen: "127.0.0.1:0", Logger: quiet}
+	if join != "" {
+		cfg.Join = []string{join}
+	}
+	c, err := cluster.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Shutdown() })
+	return c
+}
+
+func TestNoEdges(t *testing.T) {
+	_, base := startLB(t, Config{Zone: "z", ProbeInterval: -1})
+	if r, _, err := get(t, base+"/x"); err != nil || r.StatusCode != 503 {
+		t.Errorf("no edges: %v %d", err, r.StatusCode)
+	}
+	if r, _, _ := get(t, base+"/readyz"); r.StatusCode != 503 {
+		t.Errorf("readyz with no edges: %d", r.StatusCode)
+	}
+	if _, err := New(Config{Upstreams: []string{"nope"}}); err == nil {
+		t.Error("bad upstream accepted")
+	}
+}
