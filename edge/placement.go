@@ -73,6 +73,11 @@ func (p *placement) decide(h uint64, hop int, crossZone bool) route {
 		if name := p.zring.Nodes()[owner]; name != p.self {
 			return route{level: levelPeer, peer: "http://" + p.edges[name].HTTP}
 		}
+		// This edge took the key over from its first owner, which is above the load bound: the
+		// first owner probably holds it, so ask it before the home zone or the origins.
+		if first := p.zring.Nodes()[p.zring.Owner(h)]; first != p.self {
+			return route{level: levelZone, peer: "http://" + p.edges[first].HTTP, store: true}
+		}
 	}
 	level = max(level, hop)
 	if level == levelZone && crossZone {
