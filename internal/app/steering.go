@@ -1,0 +1,66 @@
+package app
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"edgecdn/internal/cli"
+	"edgecdn/internal/cluster"
+	"edgecdn/internal/zonemap"
+	"edgecdn/steering"
+)
+
+func steeringCmd() *cli.Command {
+	return &cli.Command{
+		Name:    "steering",
+		Summary: "rank edges for players and serve HLS Content Steering (joins the gossip as an observer)",
+		Usage:   "steering --origin URL[,URL...] --join HOST:PORT[,...] [--zone-map CIDR=zone,...] [flags]",
+		Example: "edgecdn steering --origin http://127.0.0.1:8080 --listen 127.0.0.1:8500 \\\n" +
+			"    --gossip-listen 127.0.0.1:7960 --join 127.0.0.1:7946 --zone-map 127.0.0.0/8=zone-a\n" +
+			"curl -s 'http://127.0.0.1:8500/steer/title-000?zone=zone-b'\n" +
+			"curl -s http://127.0.0.1:8500/play/title-000/master.m3u8",
+		Flags: func(fs *flag.FlagSet) func(context.Context, []string) error {
+			gf := addGossipFlags(fs)
+			origins := fs.String("origin", "http://127.0.0.1:8080", "origin base `URL`s where titles' playlists are read, comma-separated")
+			zm := fs.String("zone-map", "", "client subnets to zones, `CIDR=zone[,...]`, for requests that name no zone")
+			ttl := fs.Duration("ttl", 10*time.Second, "steering manifest TTL: how often players ask again")
+			balance := fs.Float64("balance-factor", 1.25, "an edge or zone above this times the mean load counts as overloaded")
+			sf := addServerFlags(fs, ":8500")
+			logger := cli.LogFlags(fs)
+			return func(ctx context.Context, args []string) error {
+				if len(args) > 0 {
+					return fmt.Errorf("unexpected arguments %q", args)
+				}
+				log, err := logger(os.Stderr)
+				if err != nil {
+					return err
+				}
+				log = log.With("component", "steering")
+				entries, err := zonemap.Parse(splitList(*zm))
+				if err != nil {
+					return err
+				}
+				name := *gf.name
+				if name == "" {
+					name, _ = os.Hostname()
+				}
+				srv, err := steering.New(steering.Config{Name: name, Origins: splitList(*origins), ZoneMap: entries, TTL: *ttl, BalanceFactor: *balance, Logger: log})
+				if err != nil {
+					return err
+				}
+				return serve(ctx, sf, "steering", name, srv, log, func(ln net.Listener) error {
+					cl, err := gf.start(cluster.Meta{Role: cluster.RoleSteering}, ln, nil, log)
+					if err != nil {
+						return err
+					}
+					srv.AttachCluster(cl)
+					return nil
+				})
+			}
+		},
+	}
+}

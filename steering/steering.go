@@ -1,0 +1,286 @@
+// Package steering tells players where to play: a ranked list of edges for a title, and HLS
+// Content Steering (a multivariant playlist with one pathway per zone, and a steering manifest
+// that re-orders the pathways while the player plays). It learns the cluster by joining the
+// gossip as an observer.
+package steering
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"edgecdn/internal/catalog"
+	"edgecdn/internal/cluster"
+	"edgecdn/internal/hls"
+	"edgecdn/internal/httpx"
+	"edgecdn/internal/ring"
+	"edgecdn/internal/zonemap"
+)
+
+// Config configures the steering service. Zero values mean the defaults in the field comments.
+type Config struct {
+	Name          string          // default the hostname
+	Origins       []string        // origin base URLs, where multivariant playlists are read; at least one
+	ZoneMap       []zonemap.Entry // client subnet to zone, when a request names no zone
+	TTL           time.Duration   // steering manifest TTL: how often players ask again; default 10s
+	BalanceFactor float64         // an edge or zone above this times the mean load counts as overloaded; default 1.25
+	Policy        Policy          // edge ranking; default DefaultPolicy
+	PlaylistTTL   time.Duration   // how long a title's multivariant playlist is reused; default 30s
+	Logger        *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	if len(c.Origins) == 0 {
+		return errors.New("steering: no origin (--origin URL[,URL...])")
+	}
+	if c.TTL == 0 {
+		c.TTL = 10 * time.Second
+	}
+	if c.TTL < time.Second {
+		return fmt.Errorf("steering: TTL %v: at least 1s (the manifest carries whole seconds)", c.TTL)
+	}
+	if c.BalanceFactor == 0 {
+		c.BalanceFactor = ring.DefaultBalanceFactor
+	}
+	if c.Policy == nil {
+		c.Policy = DefaultPolicy{}
+	}
+	if c.PlaylistTTL == 0 {
+		c.PlaylistTTL = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Server is the steering service.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	zm      zonemap.Map
+	srv     *fasthttp.Server
+	set     *metrics.Set
+	m       steerMetrics
+	cluster atomic.Pointer[cluster.Cluster]
+	client  *http.Client
+	next    atomic.Uint32
+
+	mu        sync.Mutex
+	playlists map[string]cachedPlaylist
+
+	stopping atomic.Bool
+}
+
+type cachedPlaylist struct {
+	mv      *hls.Multivariant
+	media   *hls.Media
+	fetched time.Time
+}
+
+// New returns a steering service.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	zm, err := zonemap.New(cfg.ZoneMap)
+	if err != nil {
+		return nil, fmt.Errorf("steering: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, zm: zm, set: metrics.NewSet(), playlists: map[string]cachedPlaylist{}}
+	s.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}
+	s.m.init(s.set)
+	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.route), httpx.Options{Name: "edgecdn-steering", Logger: cfg.Logger})
+	return s, nil
+}
+
+// AttachCluster gives the service its view of the edges and balancers.
+func (s *Server) AttachCluster(c *cluster.Cluster) { s.cluster.Store(c) }
+
+// Metrics returns the service's metric set.
+func (s *Server) Metrics() *metrics.Set { return s.set }
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.srv.Handler }
+
+// Ready reports whether the service sees the cluster and is not shutting down.
+func (s *Server) Ready() bool { return !s.stopping.Load() && s.cluster.Load() != nil }
+
+// Serve serves HTTP on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.log.Info("steering listening", "addr", ln.Addr().String())
+	return s.srv.Serve(ln)
+}
+
+// Shutdown leaves the cluster and stops serving.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	var errs []error
+	if c := s.cluster.Load(); c != nil {
+		errs = append(errs, c.Leave(2*time.Second))
+	}
+	errs = append(errs, httpx.Shutdown(ctx, s.srv))
+	return errors.Join(errs...)
+}
+
+// view is the cluster as steering uses it, at one moment.
+type view struct {
+	edges    []cluster.Member          // every known edge, healthy or not
+	lbs      map[string]cluster.Member // one healthy balancer per zone
+	zones    []string                  // zones with a healthy edge and a healthy balancer, sorted
+	zoneLoad map[string]float64        // mean load of the zone's healthy edges
+	rings    map[string]*ring.Ring     // healthy edges per zone
+	known    map[string]bool           // zones with any edge, healthy or not
+}
+
+func (s *Server) view() view {
+	v := view{lbs: map[string]cluster.Member{}, zoneLoad: map[string]float64{}, rings: map[string]*ring.Ring{}, known: map[string]bool{}}
+	c := s.cluster.Load()
+	if c == nil {
+		return v
+	}
+	healthyEdges := map[string][]string{}
+	sum, cnt := map[string]float64{}, map[string]int{}
+	for _, m := range c.Members() {
+		switch m.Role {
+		case cluster.RoleEdge:
+			if m.State == cluster.Left {
+				continue
+			}
+			v.edges = append(v.edges, m)
+			v.known[m.Zone] = true
+			if m.Healthy() {
+				healthyEdges[m.Zone] = append(healthyEdges[m.Zone], m.Name)
+				if m.Load != nil {
+					sum[m.Zone] += m.Load.RPS
+				}
+				cnt[m.Zone]++
+			}
+		case cluster.RoleLB:
+			if m.Healthy() && (m.Public != "" || m.HTTP != "") {
+				if old, ok := v.lbs[m.Zone]; !ok || m.Name < old.Name {
+					v.lbs[m.Zone] = m
+				}
+			}
+		}
+	}
+	for z, names := range healthyEdges {
+		v.rings[z] = ring.New(names, 0)
+		v.zoneLoad[z] = sum[z] / float64(cnt[z])
+		if _, ok := v.lbs[z]; ok {
+			v.zones = append(v.zones, z)
+		}
+	}
+	slices.Sort(v.zones)
+	return v
+}
+
+// clientZone is the zone a request names (?zone=), else the one its address maps to.
+func (s *Server) clientZone(ctx *fasthttp.RequestCtx) (string, error) {
+	if z := ctx.QueryArgs().Peek("zone"); len(z) > 0 {
+		if !validID(z) {
+			return "", errors.New("bad zone")
+		}
+		return string(z), nil
+	}
+	if a, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
+		z, _ := s.zm.Lookup(a.Unmap())
+		return z, nil
+	}
+	return "", nil
+}
+
+// validID accepts zone and pathway names: 1 to 64 of [A-Za-z0-9._-] (PATHWAY-ID's characters).
+func validID(b []byte) bool {
+	if len(b) == 0 || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// masterPlaylist returns a title's multivariant playlist from the origins (cached briefly).
+func (s *Server) masterPlaylist(ctx context.Context, title string) (*hls.Multivariant, error) {
+	mv, _, err := s.playlist(ctx, title, "master.m3u8")
+	return mv, err
+}
+
+// mediaPlaylist returns one of a title's media playlists (cached briefly).
+func (s *Server) mediaPlaylist(ctx context.Context, title, uri string) (*hls.Media, error) {
+	_, m, err := s.playlist(ctx, title, uri)
+	if err == nil && m == nil {
+		err = fmt.Errorf("%s/%s is not a media playlist", title, uri)
+	}
+	return m, err
+}
+
+func (s *Server) playlist(ctx context.Context, title, uri string) (*hls.Multivariant, *hls.Media, error) {
+	key := title + "/" + uri
+	s.mu.Lock()
+	c, ok := s.playlists[key]
+	s.mu.Unlock()
+	if ok && time.Since(c.fetched) < s.cfg.PlaylistTTL {
+		return c.mv, c.media, nil
+	}
+	var errs []error
+	start := int(s.next.Add(1))
+	for i := range s.cfg.Origins {
+		base := s.cfg.Origins[(start+i)%len(s.cfg.Origins)]
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/vod/"+key, nil)
+		resp, err := s.client.Do(req)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, hls.MaxPlaylistBytes+1))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			return nil, nil, errNoTitle
+		}
+		if err != nil || resp.StatusCode != http.StatusOK {
+			errs = append(errs, fmt.Errorf("%s: %s %v", base, resp.Status, err))
+			continue
+		}
+		mv, media, err := hls.Parse(bytes.NewReader(body))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", key, err)
+		}
+		if uri == "master.m3u8" && mv == nil {
+			return nil, nil, fmt.Errorf("%s is not a multivariant playlist", key)
+		}
+		s.mu.Lock()
+		if len(s.playlists) > 10000 {
+			clear(s.playlists)
+		}
+		s.playlists[key] = cachedPlaylist{mv: mv, media: media, fetched: time.Now()}
+		s.mu.Unlock()
+		return mv, media, nil
+	}
+	return nil, nil, fmt.Errorf("no origin answered: %w", errors.Join(errs...))
+}
+
+var errNoTitle = errors.New("no such title")
+
+func validTitle(b []byte) bool { return catalog.ValidName(string(b)) }
