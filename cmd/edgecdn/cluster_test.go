@@ -1,0 +1,464 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"edgecdn/internal/catalog"
+)
+
+// proc is a server process of the test: `edgecdn origin` or `edgecdn edge`, possibly run
+// through a wrapper (`ip netns exec NS`). Its log lines are kept (the last ones, for a failing
+// test's report) and scanned for the "... listening" line that gives its address.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	addr string        // HOST:PORT from the listening line
+	done chan struct{} // closed when the process has exited
+	log  *logTail
+}
+
+// logTail is a process's stdout and stderr: it keeps the last lines and reports the "addr" of
+// the first JSON line whose msg is want.
+type logTail struct {
+	want  string
+	found chan string
+
+	mu    sync.Mutex
+	part  []byte
+	lines []string
+	sent  bool
+}
+
+func (l *logTail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.part = append(l.part, p...)
+	for {
+		i := bytes.IndexByte(l.part, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(l.part[:i])
+		l.part = l.part[i+1:]
+		if len(l.lines) == 60 {
+			l.lines = l.lines[1:]
+		}
+		l.lines = append(l.lines, line)
+		var rec struct{ Msg, Addr string }
+		if !l.sent && json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == l.want && rec.Addr != "" {
+			l.sent = true
+			l.found <- rec.Addr
+		}
+	}
+	return len(p), nil
+}
+
+func (l *logTail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// startProc runs argv, waits (30 s at most) for its log line with msg want, and registers a
+// cleanup that kills its process group and, if the test failed, prints the end of its log.
+func startProc(t *testing.T, name, want string, argv ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, done: make(chan struct{}), log: &logTail{want: want, found: make(chan string, 1)}}
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	// Its own process group, so that cleanup kills whatever it runs; and killed with the test
+	// binary should that die without running cleanups (a test timeout).
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s (pid %d) still running 10 s after SIGKILL", name, p.cmd.Process.Pid)
+		}
+		if t.Failed() {
+			t.Logf("--- %s: last log lines\n%s", name, p.log)
+		}
+	})
+	select {
+	case p.addr = <-p.log.found:
+		return p
+	case <-p.done:
+		t.Fatalf("%s exited before listening (%v):\n%s", name, p.cmd.ProcessState, p.log)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not log %q within 30 s:\n%s", name, want, p.log)
+	}
+	return nil
+}
+
+// freeGossipPorts returns n loopback ports free for both TCP and UDP (memberlist binds both).
+func freeGossipPorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n && tries < 100; tries++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closers = append(closers, l)
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		closers = append(closers, u)
+		ports = append(ports, port)
+	}
+	if len(ports) < n {
+		t.Fatalf("found only %d of %d free TCP+UDP ports", len(ports), n)
+	}
+	return ports
+}
+
+// clusterView is what an edge's GET /cluster answers (the fields the tests read).
+type clusterView struct {
+	Self    string `json:"self"`
+	Members []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+		Meta  struct {
+			Zone string `json:"z"`
+			HTTP string `json:"h"`
+		} `json:"meta"`
+		Load json.RawMessage `json:"load"`
+	} `json:"members"`
+	Rings map[string][]string `json:"rings"`
+}
+
+// state returns the state of member name as this edge sees it, "" when unknown.
+func (v clusterView) state(name string) string {
+	for _, m := range v.Members {
+		if m.Name == name {
+			return m.State
+		}
+	}
+	return ""
+}
+
+func (v clusterView) alive() int {
+	n := 0
+	for _, m := range v.Members {
+		if m.State == "alive" {
+			n++
+		}
+	}
+	return n
+}
+
+func (v clusterView) inRing(zone, name string) bool { return slices.Contains(v.Rings[zone], name) }
+
+// summary is a one-line account of the view, for failure messages.
+func (v clusterView) summary() string {
+	var b strings.Builder
+	for _, m := range v.Members {
+		fmt.Fprintf(&b, "%s=%s ", m.Name, m.State)
+	}
+	fmt.Fprintf(&b, "rings=%v", v.Rings)
+	return b.String()
+}
+
+func getCluster(c *http.Client, httpAddr string) (clusterView, error) {
+	var v clusterView
+	resp, err := c.Get("http://" + httpAddr + "/cluster")
+	if err != nil {
+		return v, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return v, fmt.Errorf("GET /cluster: %s", resp.Status)
+	}
+	return v, json.NewDecoder(resp.Body).Decode(&v)
+}
+
+// pollUntil calls cond every 50 ms until it holds and returns how long that took; after
+// timeout it fails the test with cond's last account of what it saw.
+func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		ok, status := cond()
+		if ok {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not within %v; last seen: %s", what, timeout, status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// segment is one segment URL path of the catalog with its size.
+type segment struct {
+	path string
+	size int64
+}
+
+func segmentsOf(t *testing.T, dir string) []segment {
+	t.Helper()
+	cat, err := catalog.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var segs []segment
+	for p, s := range cat.SegmentPaths() {
+		segs = append(segs, segment{"/vod/" + p, s.Size})
+	}
+	slices.SortFunc(segs, func(a, b segment) int { return strings.Compare(a.path, b.path) })
+	if len(segs) == 0 {
+		t.Fatal("catalog without segments")
+	}
+	return segs
+}
+
+// getSegment GETs one segment and checks the status and the body's length.
+func getSegment(c *http.Client, base string, s segment) error {
+	resp, err := c.Get(base + s.path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	cs := resp.Header.Get("Cache-Status")
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("GET %s%s: %s (Cache-Status %q)", base, s.path, resp.Status, cs)
+	case err != nil:
+		return fmt.Errorf("GET %s%s: body cut after %d of %d bytes (Cache-Status %q): %v", base, s.path, n, s.size, cs, err)
+	case n != s.size:
+		return fmt.Errorf("GET %s%s: %d bytes, want %d (Cache-Status %q)", base, s.path, n, s.size, cs)
+	}
+	return nil
+}
+
+func testClient() *http.Client {
+	return &http.Client{
+		Timeout:   20 * time.Second,
+		Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16, DisableCompression: true},
+	}
+}
+
+// load is a bounded load: workers GET every segment in turn, each pass at the next base URL,
+// until stopped, maxDur has passed or maxReq requests were made.
+type load struct {
+	ok, failed, total atomic.Int64
+	start             time.Time
+	stop              chan struct{}
+	wg                sync.WaitGroup
+
+	mu   sync.Mutex
+	errs []string
+}
+
+func startLoad(c *http.Client, bases []string, segs []segment, workers int, maxDur time.Duration, maxReq int64) *load {
+	l := &load{start: time.Now(), stop: make(chan struct{})}
+	deadline := l.start.Add(maxDur)
+	for w := range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for n := w * len(segs) / workers; ; n++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				if time.Now().After(deadline) || l.total.Add(1) > maxReq {
+					return
+				}
+				base := bases[(n/len(segs)+w)%len(bases)]
+				if err := getSegment(c, base, segs[n%len(segs)]); err != nil {
+					l.failed.Add(1)
+					l.mu.Lock()
+					if len(l.errs) < 20 {
+						l.errs = append(l.errs, fmt.Sprintf("at %.2fs: %v", time.Since(l.start).Seconds(), err))
+					}
+					l.mu.Unlock()
+				} else {
+					l.ok.Add(1)
+				}
+			}
+		}()
+	}
+	return l
+}
+
+// end stops the load and waits for its workers.
+func (l *load) end() time.Duration {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+	return time.Since(l.start)
+}
+
+func (l *load) errors() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.errs, "\n")
+}
+
+// metricSum adds up every sample of the metrics whose line starts with prefix.
+func metricSum(c *http.Client, httpAddr, prefix string) (float64, error) {
+	resp, err := c.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum, sc.Err()
+}
+
+// TestEdgeSIGKILLUnderLoad: three edges of one zone gossip; while a load runs at two of them,
+// the third is killed with SIGKILL. The survivors must not fail one request (they fill from the
+// origin when the dead owner does not answer), and must mark it dead and drop it from their
+// ring within 15 s.
+func TestEdgeSIGKILLUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	if _, errOut, code := run(t, nil, "package", "--out", dir, "--titles", "1", "--ladder", "small", "--duration", "40s", "--log-level", "warn"); code != 0 {
+		t.Fatalf("package: exit %d: %s", code, errOut)
+	}
+	segs := segmentsOf(t, dir)
+	_, originURL := startOrigin(t, dir)
+
+	const zone = "zone-k"
+	ports := freeGossipPorts(t, 3)
+	names := []string{"edge-1", "edge-2", "edge-3"}
+	edges := make([]*proc, 3)
+	for i, name := range names {
+		args := []string{bin, "edge", "--name", name, "--zone", zone, "--origin", originURL,
+			"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:" + strconv.Itoa(ports[i]),
+			"--cache-size", "256MiB", "--log-format", "json",
+			// Non-owners never keep copies: every request for a key the victim owns goes
+			// through the victim until the survivors drop it from their ring.
+			"--hot-threshold", "-1"}
+		if i > 0 {
+			args = append(args, "--join", "127.0.0.1:"+strconv.Itoa(ports[0]))
+		}
+		edges[i] = startProc(t, name, "edge listening", args...)
+	}
+	c := testClient()
+	pollUntil(t, 30*time.Second, "3 alive members at every edge", func() (bool, string) {
+		for _, e := range edges {
+			v, err := getCluster(c, e.addr)
+			if err != nil {
+				return false, fmt.Sprintf("%s: %v", e.name, err)
+			}
+			if v.alive() != 3 || len(v.Rings[zone]) != 3 {
+				return false, fmt.Sprintf("%s: %s", e.name, v.summary())
+			}
+		}
+		return true, ""
+	})
+
+	survivors, victim := edges[:2], edges[2]
+	bases := []string{"http://" + survivors[0].addr, "http://" + survivors[1].addr}
+	l := startLoad(c, bases, segs, 4, 15*time.Second, 100_000)
+	defer l.end()
+	// Mid-load: two passes over the title at each survivor, so every key the victim owns has
+	// been asked of it.
+	pollUntil(t, 10*time.Second, "load warm-up", func() (bool, string) {
+		return l.ok.Load()+l.failed.Load() >= int64(4*len(segs)), fmt.Sprintf("%d requests", l.ok.Load()+l.failed.Load())
+	})
+	victimServed, err := metricSum(c, victim.addr, "edgecdn_edge_requests_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if victimServed == 0 {
+		t.Fatal("the victim answered no peer request before the kill: the test would not exercise its loss")
+	}
+
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	atKill := l.ok.Load() + l.failed.Load()
+	seen := make([]time.Duration, len(survivors))
+	detect := pollUntil(t, 15*time.Second, "both survivors mark "+victim.name+" not alive and drop it from the ring", func() (bool, string) {
+		var status []string
+		for i, s := range survivors {
+			if seen[i] != 0 {
+				continue
+			}
+			v, err := getCluster(c, s.addr)
+			if err != nil {
+				status = append(status, fmt.Sprintf("%s: %v", s.name, err))
+				continue
+			}
+			if st := v.state(victim.name); st != "alive" && st != "" && !v.inRing(zone, victim.name) {
+				seen[i] = time.Since(killed)
+				if st != "dead" {
+					t.Errorf("%s sees the SIGKILLed %s as %q, want dead (a failure, not a departure)", s.name, victim.name, st)
+				}
+			} else {
+				status = append(status, fmt.Sprintf("%s: %s", s.name, v.summary()))
+			}
+		}
+		return len(status) == 0, strings.Join(status, "; ")
+	})
+	// Keep the load on after detection: two more passes, served with the shrunken ring.
+	afterDetect := l.ok.Load() + l.failed.Load()
+	for time.Since(l.start) < 15*time.Second && l.ok.Load()+l.failed.Load() < afterDetect+int64(2*len(segs)) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	dur := l.end()
+
+	var peerFetches, peerErrors float64
+	for _, s := range survivors {
+		f, _ := metricSum(c, s.addr, "edgecdn_edge_peer_fetches_total")
+		e, _ := metricSum(c, s.addr, "edgecdn_edge_peer_errors_total")
+		peerFetches, peerErrors = peerFetches+f, peerErrors+e
+	}
+	t.Logf("SIGKILL detection (victim not alive and out of the ring): %s after %v, %s after %v, both after %v",
+		survivors[0].name, seen[0].Round(time.Millisecond), survivors[1].name, seen[1].Round(time.Millisecond), detect.Round(time.Millisecond))
+	t.Logf("load: %d requests in %v (%d before the kill, %d until detection, %d after), %d failed; victim answered %.0f peer requests before the kill; survivors' peer fetches %.0f, peer errors %.0f",
+		l.ok.Load()+l.failed.Load(), dur.Round(time.Millisecond), atKill, afterDetect-atKill, l.ok.Load()+l.failed.Load()-afterDetect, l.failed.Load(), victimServed, peerFetches, peerErrors)
+	if n := l.failed.Load(); n != 0 {
+		t.Errorf("%d failed requests at the surviving edges:\n%s", n, l.errors())
+	}
+	if detect > 15*time.Second {
+		t.Errorf("detection took %v, want at most 15 s", detect)
+	}
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"edgecdn/internal/testenv"
+)
+
+// The test's subnet: the bridge in the root namespace and one address per namespace.
+const (
+	partSubnet = "10.231.0."
+	partBridge = partSubnet + "254"
+	partA      = partSubnet + "1"
+	partB      = partSubnet + "2"
+)
+
+// ipRun runs `ip args...` (or another iproute2 tool) and fails the test on error.
+func ipRun(t *testing.T, tool string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(tool, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v: %s", tool, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// ipCleanup runs `ip args...` at cleanup, reporting (not failing on) errors.
+func ipCleanup(t *testing.T, tool string, args ...string) {
+	t.Cleanup(func() {
+		if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
+			t.Logf("cleanup: %s %s: %v: %s", tool, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+	})
+}
+
+// TestPartitionHeals: two network namespaces, A and B, joined by a bridge in the root
+// namespace, each with its own origin and two edges, all four edges in one gossip cluster.
+// Cutting A from B (isolated bridge ports), each side must mark the other's edges dead and keep
+// serving every segment from its own edges and origin; healing, the cluster must merge again.
+func TestPartitionHeals(t *testing.T) {
+	testenv.Root(t)
+	ip := testenv.Tool(t, "ip")
+	bridge := testenv.Tool(t, "bridge")
+
+	// Refuse to run on a host where the subnet is taken (another test run, or a leftover of one
+	// killed before its cleanup: `ip link del ecbr...; ip netns del ecdn...` removes it).
+	if out := ipRun(t, ip, "-4", "-o", "addr", "show"); strings.Contains(out, " "+partSubnet) {
+		t.Fatalf("%s0/24 is already in use on this host, the test needs it:\n%s", partSubnet, out)
+	}
+	if out := ipRun(t, ip, "-4", "route", "show", partSubnet+"0/24"); strings.TrimSpace(out) != "" {
+		t.Fatalf("%s0/24 is already routed on this host, the test needs it: %s", partSubnet, out)
+	}
+
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	sfx := hex.EncodeToString(rnd[:]) // names stay under the 15 bytes of an interface name
+	br := "ecbr" + sfx
+	type side struct {
+		ns, hostIf, nsIf, addr string
+		origin                 *proc
+		edges                  []*proc
+	}
+	sides := []*side{
+		{ns: "ecdnA" + sfx, hostIf: "eca" + sfx, nsIf: "ecpa" + sfx, addr: partA},
+		{ns: "ecdnB" + sfx, hostIf: "ecb" + sfx, nsIf: "ecpb" + sfx, addr: partB},
+	}
+	// Cleanups run last-registered first: processes (registered later) die before their
+	// namespaces and links go.
+	ipRun(t, ip, "link", "add", br, "type", "bridge")
+	ipCleanup(t, ip, "link", "del", br)
+	ipRun(t, ip, "addr", "add", partBridge+"/24", "dev", br)
+	ipRun(t, ip, "link", "set", br, "up")
+	for _, s := range sides {
+		ipRun(t, ip, "netns", "add", s.ns)
+		ipCleanup(t, ip, "netns", "del", s.ns)
+		ipRun(t, ip, "link", "add", s.hostIf, "type", "veth", "peer", "name", s.nsIf, "netns", s.ns)
+		t.Cleanup(func() { exec.Command(ip, "link", "del", s.hostIf).Run() }) // usually gone with the namespace
+		ipRun(t, ip, "link", "set", s.hostIf, "master", br)
+		ipRun(t, ip, "link", "set", s.hostIf, "up")
+		ipRun(t, ip, "-n", s.ns, "addr", "add", s.addr+"/24", "dev", s.nsIf)
+		ipRun(t, ip, "-n", s.ns, "link", "set", s.nsIf, "up")
+		ipRun(t, ip, "-n", s.ns, "link", "set", "lo", "up")
+	}
+
+	dir := t.TempDir()
+	if _, errOut, code := run(t, nil, "package", "--out", dir, "--titles", "1", "--ladder", "small", "--duration", "40s", "--log-level", "warn"); code != 0 {
+		t.Fatalf("package: exit %d: %s", code, errOut)
+	}
+	segs := segmentsOf(t, dir)
+
+	// One zone spanning both namespaces: the partition then cuts the zone's ring in two, and
+	// each side has to drop the other half from its ring and fill what that half owned from
+	// its own edges and origin. With a zone per namespace the rings would never cross the cut
+	// (fills stay in their zone), and "each side keeps serving" would hold without the
+	// cluster doing anything.
+	const zone = "zone-ab"
+	token := hex.EncodeToString(rnd[:]) + "-purge"
+	joinAddr := partA + ":7946"
+	var all []*proc
+	for si, s := range sides {
+		wrap := []string{ip, "netns", "exec", s.ns, bin}
+		s.origin = startProc(t, "origin-"+s.ns, "origin listening",
+			slices.Concat(wrap, []string{"origin", "--content", dir, "--listen", s.addr + ":8080", "--log-format", "json"})...)
+		for i := range 2 {
+			name := fmt.Sprintf("%c%d", 'a'+si, i+1)
+			args := slices.Concat(wrap, []string{"edge", "--name", name, "--zone", zone, "--origin", "http://" + s.origin.addr,
+				"--listen", fmt.Sprintf("%s:%d", s.addr, 9090+i), "--gossip-listen", fmt.Sprintf("%s:%d", s.addr, 7946+i),
+				"--cache-size", "256MiB", "--admin-token", token, "--log-format", "json"})
+			if name != "a1" {
+				args = append(args, "--join", joinAddr)
+			}
+			e := startProc(t, name, "edge listening", args...)
+			s.edges = append(s.edges, e)
+			all = append(all, e)
+		}
+	}
+	c := testClient()
+
+	// allSee polls until every edge sees its own side's edges (all four when merged) alive and
+	// in the ring, and the other side's dead and out of it; it returns when each edge got there.
+	allSee := func(what string, merged bool, timeout time.Duration, at time.Time) []time.Duration {
+		t.Helper()
+		when := make([]time.Duration, len(all))
+		pollUntil(t, timeout, what, func() (bool, string) {
+			var status []string
+			for i, e := range all {
+				if when[i] != 0 {
+					continue
+				}
+				v, err := getCluster(c, e.addr)
+				if err != nil {
+					status = append(status, fmt.Sprintf("%s: %v", e.name, err))
+					continue
+				}
+				ok := true
+				for _, o := range all {
+					sameSide := strings.HasPrefix(o.name, e.name[:1])
+					if sameSide || merged {
+						ok = ok && v.state(o.name) == "alive" && v.inRing(zone, o.name)
+					} else {
+						ok = ok && v.state(o.name) == "dead" && !v.inRing(zone, o.name)
+					}
+				}
+				if ok {
+					when[i] = time.Since(at)
+				} else {
+					status = append(status, fmt.Sprintf("%s: %s", e.name, v.summary()))
+				}
+			}
+			return len(status) == 0, strings.Join(status, "; ")
+		})
+		return when
+	}
+	fmtTimes := func(when []time.Duration) string {
+		var b strings.Builder
+		for i, e := range all {
+			fmt.Fprintf(&b, "%s %v ", e.name, when[i].Round(time.Millisecond))
+		}
+		return strings.TrimSpace(b.String())
+	}
+	maxOf := func(when []time.Duration) time.Duration { return max(when[0], when[1], when[2], when[3]) }
+
+	formed := allSee("4 alive at every edge", true, 30*time.Second, time.Now())
+	t.Logf("cluster of 4 formed: %s", fmtTimes(formed))
+
+	// Partition: isolated bridge ports do not forward to each other, but still to the bridge
+	// (the root namespace, where this test's client is).
+	isolate := func(on string) {
+		for _, s := range sides {
+			ipRun(t, bridge, "link", "set", "dev", s.hostIf, "isolated", on)
+		}
+	}
+	if out, err := exec.Command(bridge, "link", "set", "dev", sides[0].hostIf, "isolated", "on").CombinedOutput(); err != nil {
+		// Old kernel or iproute2: blackhole routes cut A from B just as well.
+		t.Logf("bridge port isolation unsupported (%v: %s); using blackhole routes", err, strings.TrimSpace(string(out)))
+		isolate = func(on string) {
+			verb := map[string]string{"on": "add", "off": "del"}[on]
+			ipRun(t, ip, "-n", sides[0].ns, "route", verb, "blackhole", partB+"/32")
+			ipRun(t, ip, "-n", sides[1].ns, "route", verb, "blackhole", partA+"/32")
+		}
+	}
+	isolate("on")
+	cut := time.Now()
+
+	// Requests during the detection window, at all four edges: an edge still routes some keys
+	// to an owner on the other side, which does not answer; it must fall back to its origin.
+	var bases []string
+	for _, e := range all {
+		bases = append(bases, "http://"+e.addr)
+	}
+	window := startLoad(c, bases, segs, 2, 30*time.Second, 20_000)
+	defer window.end() // on a failure before its end below
+	detect := allSee("each side sees the other dead", false, 30*time.Second, cut)
+	windowDur := window.end()
+	t.Logf("partition detected (other side dead and out of the ring): %s; all after %v",
+		fmtTimes(detect), maxOf(detect).Round(time.Millisecond))
+	t.Logf("requests during detection: %d in %v, %d failed", window.ok.Load()+window.failed.Load(), windowDur.Round(time.Millisecond), window.failed.Load())
+	if n := window.failed.Load(); n != 0 {
+		t.Errorf("%d requests failed during the detection window:\n%s", n, window.errors())
+	}
+
+	// Partitioned, each side serves the whole title, from fills: purge every edge, then GET
+	// every segment at every edge.
+	for _, e := range all {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+e.addr+"/admin/purge?prefix=/vod/", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("purge at %s: %s", e.name, resp.Status)
+		}
+	}
+	servedAt := time.Now()
+	failed := 0
+	for _, e := range all {
+		for _, s := range segs {
+			if err := getSegment(c, "http://"+e.addr, s); err != nil {
+				failed++
+				t.Errorf("partitioned, at %s: %v", e.name, err)
+			}
+		}
+	}
+	t.Logf("partitioned: %d segment GETs after a purge (%d per edge), %d failed, in %v",
+		len(all)*len(segs), len(segs), failed, time.Since(servedAt).Round(time.Millisecond))
+	// Still partitioned? (the GETs took a while; the views must not have flapped back)
+	var loads []string
+	for _, e := range all {
+		v, err := getCluster(c, e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.alive() != 2 {
+			t.Errorf("still partitioned, %s sees %d alive: %s", e.name, v.alive(), v.summary())
+		}
+		n := 0
+		for _, m := range v.Members {
+			if m.State == "alive" && len(m.Load) > 0 && string(m.Load) != "null" {
+				n++
+			}
+		}
+		loads = append(loads, fmt.Sprintf("%s %d/2", e.name, n))
+	}
+	t.Logf("partitioned: fresh load reports of own side's edges: %s", strings.Join(loads, ", "))
+
+	// Heal.
+	isolate("off")
+	heal := time.Now()
+	merged := allSee("re-merge: 4 alive at every edge", true, 60*time.Second, heal)
+	t.Logf("re-merged (4 alive, 4 in the ring, at every edge): %s; all after %v",
+		fmtTimes(merged), maxOf(merged).Round(time.Millisecond))
+	for _, e := range all {
+		for _, s := range segs {
+			if err := getSegment(c, "http://"+e.addr, s); err != nil {
+				t.Errorf("healed, at %s: %v", e.name, err)
+			}
+		}
+	}
+}
