@@ -151,7 +151,7 @@ func (s *Server) apex(r *response, q mdns.Question, loc netip.Addr) {
 	switch q.Qtype {
 	case mdns.TypeA, mdns.TypeAAAA, mdns.TypeANY:
 		// ANY gets the addresses only (RFC 8482 lets a server pick).
-		zone, scope := s.zones.lookup(loc)
+		zone, scope := s.zones.Lookup(loc)
 		if r.ecs != nil {
 			r.scope = scope // the answer depends on the client's subnet
 		}

@@ -7,12 +7,14 @@ import (
 	"testing"
 
 	"edgecdn/internal/testenv"
+
+	"edgecdn/internal/zonemap"
 )
 
 // TestDig asks the real dig (package dnsutils), as an operator would.
 func TestDig(t *testing.T) {
 	dig := testenv.Tool(t, "dig")
-	zm, err := ParseZoneMap([]string{"10.1.2.0/24=zone-a"})
+	zm, err := zonemap.Parse([]string{"10.1.2.0/24=zone-a"})
 	if err != nil {
 		t.Fatal(err)
 	}

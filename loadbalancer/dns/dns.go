@@ -22,6 +22,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	mdns "github.com/miekg/dns"
+
+	"edgecdn/internal/zonemap"
 )
 
 // Config configures a DNS server. Zero values mean the defaults in the field comments.
@@ -45,7 +47,7 @@ type Config struct {
 	// DNS flag day 2020 size, which avoids IP fragmentation). Clients without EDNS0 get 512.
 	MaxUDPSize int
 	// ZoneMap sends clients of a subnet to their zone's balancers first (longest prefix wins).
-	ZoneMap []ZoneMapping
+	ZoneMap []zonemap.Entry
 	// NS is the name server's name, in the NS and SOA records; default "ns1.<Domain>".
 	NS string
 	// Hostmaster is the SOA's mailbox, as a name; default "hostmaster.<Domain>".
@@ -119,7 +121,7 @@ func (c *Config) setDefaults() error {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	zones    zoneMap
+	zones    zonemap.Map
 	ttl      uint32 // seconds
 	negTTL   uint32
 	serial   uint32
@@ -139,7 +141,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	zones, err := newZoneMap(cfg.ZoneMap)
+	zones, err := zonemap.New(cfg.ZoneMap)
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}

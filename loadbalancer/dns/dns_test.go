@@ -14,6 +14,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"edgecdn/internal/zonemap"
 )
 
 const domain = "video.edgecdn.local."
@@ -284,7 +286,7 @@ func TestZoneHealth(t *testing.T) {
 
 func TestZoneMap(t *testing.T) {
 	src := &fakeSource{bs: balancers(6, 10, "zone-a", "zone-b", "zone-c")} // zone-b: .12 .15
-	zm, err := ParseZoneMap([]string{"127.0.0.0/8=zone-b", "10.1.0.0/16=zone-c, 10.1.2.0/24=zone-a", "2001:db8::/32=zone-c"})
+	zm, err := zonemap.Parse([]string{"127.0.0.0/8=zone-b", "10.1.0.0/16=zone-c, 10.1.2.0/24=zone-a", "2001:db8::/32=zone-c"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,69 +492,11 @@ func TestConfigErrors(t *testing.T) {
 		{"bad domain", Config{Source: &fakeSource{}, Domain: "a..b"}},
 		{"sub-second TTL", Config{Source: &fakeSource{}, TTL: time.Millisecond}},
 		{"small UDP size", Config{Source: &fakeSource{}, MaxUDPSize: 100}},
-		{"bad zone map", Config{Source: &fakeSource{}, ZoneMap: []ZoneMapping{{Zone: "a"}}}},
+		{"bad zone map", Config{Source: &fakeSource{}, ZoneMap: []zonemap.Entry{{Zone: "a"}}}},
 	}
 	for _, tc := range tests {
 		if _, err := New(tc.cfg); err == nil {
 			t.Errorf("%s: New succeeded, want an error", tc.name)
-		}
-	}
-}
-
-func TestParseZoneMap(t *testing.T) {
-	tests := []struct {
-		in      []string
-		want    []ZoneMapping
-		wantErr bool
-	}{
-		{in: nil, want: nil},
-		{in: []string{"10.0.0.0/8=zone-a"}, want: []ZoneMapping{{netip.MustParsePrefix("10.0.0.0/8"), "zone-a"}}},
-		{in: []string{"10.1.2.3/16=zone-a, 2001:db8::/32=zone-b", "192.0.2.0/24=zone-c"}, want: []ZoneMapping{
-			{netip.MustParsePrefix("10.1.0.0/16"), "zone-a"},
-			{netip.MustParsePrefix("2001:db8::/32"), "zone-b"},
-			{netip.MustParsePrefix("192.0.2.0/24"), "zone-c"},
-		}},
-		{in: []string{"10.0.0.0/8"}, wantErr: true},
-		{in: []string{"10.0.0.0/8="}, wantErr: true},
-		{in: []string{"10.0.0.0=zone-a"}, wantErr: true},
-		{in: []string{"nope/8=zone-a"}, wantErr: true},
-	}
-	for _, tc := range tests {
-		got, err := ParseZoneMap(tc.in)
-		if (err != nil) != tc.wantErr {
-			t.Errorf("ParseZoneMap(%q) error %v, want error %v", tc.in, err, tc.wantErr)
-			continue
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("ParseZoneMap(%q) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestZoneMapScope(t *testing.T) {
-	zm, err := newZoneMap([]ZoneMapping{
-		{netip.MustParsePrefix("10.1.0.0/16"), "c"},
-		{netip.MustParsePrefix("10.1.2.0/24"), "a"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		addr  string
-		zone  string
-		scope int
-	}{
-		{"10.1.2.9", "a", 24},
-		{"10.1.3.9", "c", 24}, // 10.1.3.0/24 is c throughout; 10.1.2.0/23 is not
-		{"10.1.128.1", "c", 17},
-		{"10.2.0.1", "", 15},
-		{"11.0.0.1", "", 8},
-		{"2001:db8::1", "", 0},
-	}
-	for _, tc := range tests {
-		zone, scope := zm.lookup(netip.MustParseAddr(tc.addr))
-		if zone != tc.zone || scope != tc.scope {
-			t.Errorf("lookup(%s) = %q /%d, want %q /%d", tc.addr, zone, scope, tc.zone, tc.scope)
 		}
 	}
 }

@@ -1,13 +1,13 @@
-package dns_test
+package zonemap_test
 
 import (
 	"fmt"
 
-	"edgecdn/loadbalancer/dns"
+	"edgecdn/internal/zonemap"
 )
 
-func ExampleParseZoneMap() {
-	zm, err := dns.ParseZoneMap([]string{"10.1.0.0/16=eu-west-1a,10.2.0.0/16=eu-west-1b", "2001:db8::/32=eu-west-1a"})
+func ExampleParse() {
+	zm, err := zonemap.Parse([]string{"10.1.0.0/16=eu-west-1a,10.2.0.0/16=eu-west-1b", "2001:db8::/32=eu-west-1a"})
 	if err != nil {
 		panic(err)
 	}
