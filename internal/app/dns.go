@@ -1,0 +1,113 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"edgecdn/internal/cli"
+	"edgecdn/internal/cluster"
+	"edgecdn/internal/httpx"
+	"edgecdn/internal/zonemap"
+	"edgecdn/loadbalancer/dns"
+)
+
+func dnsCmd() *cli.Command {
+	return &cli.Command{
+		Name:    "dns",
+		Summary: "run the authoritative DNS server: the healthy zones' balancers, round robin (tier 1)",
+		Usage:   "dns --domain NAME --join HOST:PORT[,...] [--listen :53] [--zone-map CIDR=zone,...] [flags]",
+		Example: "edgecdn dns --domain video.edgecdn.local --listen 127.0.0.1:5353 --http-listen 127.0.0.1:8053 \\\n" +
+			"    --gossip-listen 127.0.0.1:7970 --join 127.0.0.1:7946\n" +
+			"dig @127.0.0.1 -p 5353 video.edgecdn.local A +short",
+		Flags: func(fs *flag.FlagSet) func(context.Context, []string) error {
+			gf := addGossipFlags(fs)
+			domain := fs.String("domain", "video.edgecdn.local", "the `NAME` served")
+			listen := fs.String("listen", ":53", "DNS listen address `HOST:PORT`, UDP and TCP (port 0 picks one and logs it)")
+			httpListen := fs.String("http-listen", ":8053", "HTTP address `HOST:PORT` of /healthz, /readyz, /metrics and /debug/pprof/")
+			ttl := fs.Duration("ttl", 5*time.Second, "TTL of A and AAAA answers")
+			maxAnswers := fs.Int("max-answers", 8, "most addresses in one answer")
+			zm := fs.String("zone-map", "", "client subnets to zones, `CIDR=zone[,...]`: that zone's balancers come first (EDNS Client Subnet honoured)")
+			nsAddr := fs.String("ns-addr", "", "this server's own `ADDRESS`, the glue of its NS record")
+			shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGTERM, how long in-flight queries get")
+			pyro := fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server `URL`")
+			logger := cli.LogFlags(fs)
+			return func(ctx context.Context, args []string) error {
+				if len(args) > 0 {
+					return fmt.Errorf("unexpected arguments %q", args)
+				}
+				log, err := logger(os.Stderr)
+				if err != nil {
+					return err
+				}
+				log = log.With("component", "dns")
+				entries, err := zonemap.Parse(splitList(*zm))
+				if err != nil {
+					return err
+				}
+				var ns netip.Addr
+				if *nsAddr != "" {
+					if ns, err = netip.ParseAddr(*nsAddr); err != nil {
+						return fmt.Errorf("--ns-addr: %w", err)
+					}
+				}
+				name := *gf.name
+				if name == "" {
+					name, _ = os.Hostname()
+				}
+				stopProf, err := httpx.StartProfiling(*pyro, "dns", name, log)
+				if err != nil {
+					return err
+				}
+				defer stopProf()
+				hln, err := httpx.Listen(*httpListen)
+				if err != nil {
+					return err
+				}
+				cl, err := gf.start(cluster.Meta{Role: cluster.RoleDNS}, hln, nil, log)
+				if err != nil {
+					hln.Close()
+					return err
+				}
+				srv, err := dns.New(dns.Config{Domain: *domain, TTL: *ttl, MaxAnswers: *maxAnswers, ZoneMap: entries,
+					NSAddr: ns, Source: dns.ClusterSource(cl), Logger: log})
+				if err != nil {
+					cl.Shutdown()
+					hln.Close()
+					return err
+				}
+				udp, tcp, err := dns.Listen(*listen)
+				if err != nil {
+					cl.Shutdown()
+					hln.Close()
+					return err
+				}
+				log.Info("dns listening", "addr", udp.LocalAddr().String(), "domain", *domain, "http", hln.Addr().String())
+				var stopping atomic.Bool
+				admin := httpx.NewServer(httpx.Admin(srv.Metrics(), func() bool { return !stopping.Load() }, func(c *fasthttp.RequestCtx) {
+					httpx.Fail(c, fasthttp.StatusNotFound, "not found")
+				}), httpx.Options{Name: "edgecdn-dns", Logger: log})
+				errc := make(chan error, 2)
+				go func() { errc <- srv.Serve(udp, tcp) }()
+				go func() { errc <- admin.Serve(hln) }()
+				select {
+				case err := <-errc:
+					cl.Shutdown()
+					return err
+				case <-ctx.Done():
+				}
+				stopping.Store(true)
+				sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
+				defer cancel()
+				return errors.Join(cl.Leave(2*time.Second), srv.Shutdown(sctx), admin.ShutdownWithContext(sctx))
+			}
+		},
+	}
+}
