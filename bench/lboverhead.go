@@ -57,6 +57,17 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	}
 	defer lb.stop()
 	targets := []*proc{{name: "direct", addr: edge.addr}, {name: "via lb", addr: lb.addr}}
+	// nginx as a reverse proxy in front of the same edge: what a proxy costs on these cores.
+	if _, err := exec.LookPath("nginx"); err == nil {
+		ngx, err := startNginxProxy(ctx, work, edge.addr)
+		if err != nil {
+			return "", fmt.Errorf("nginx proxy: %w", err)
+		}
+		defer ngx.stop()
+		targets = append(targets, ngx)
+	} else {
+		fmt.Fprintln(os.Stderr, "nginx not installed: no peer proxy in the table (apt-get install nginx)")
+	}
 	for _, tg := range targets {
 		for _, o := range objects {
 			if err := warm("http://"+tg.addr+o.path, 3); err != nil {
@@ -69,7 +80,7 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 		*dur, *runs, *connsFlag, runtime.NumCPU(), runtime.Version(), *runs)
 	fmt.Fprintf(&b, "| object | conns | path | req/s | MB/s | p50 ms | p99 ms | errors |\n|---|---:|---|---:|---:|---:|---:|---:|\n")
 	var ratios strings.Builder
-	fmt.Fprintf(&ratios, "\n| object | conns | via lb / direct req/s | p99 via lb / direct |\n|---|---:|---:|---:|\n")
+	fmt.Fprintf(&ratios, "\n| object | conns | via lb / direct req/s | p99 via lb / direct | via nginx proxy / direct req/s |\n|---|---:|---:|---:|---:|\n")
 	for _, o := range objects {
 		for _, c := range conns {
 			res := map[string][]wrkResult{}
@@ -85,15 +96,69 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 				}
 			}
 			d, l := median(res["direct"]), median(res["via lb"])
-			for _, x := range []struct {
-				n string
-				w wrkResult
-			}{{"direct", d}, {"via lb", l}} {
-				fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.0f | %s | %s | %d |\n", o.name, c, x.n, x.w.ReqPerSec, x.w.MBPerSec, ms(x.w.P50), ms(x.w.P99), x.w.Errors)
+			for _, tg := range targets {
+				w := median(res[tg.name])
+				fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.0f | %s | %s | %d |\n", o.name, c, tg.name, w.ReqPerSec, w.MBPerSec, ms(w.P50), ms(w.P99), w.Errors)
 			}
-			fmt.Fprintf(&ratios, "| %s | %d | %.2f | %.2f |\n", o.name, c, l.ReqPerSec/d.ReqPerSec, float64(l.P99)/float64(d.P99))
+			peer := "n/a"
+			if n, ok := res["via nginx proxy"]; ok {
+				peer = fmt.Sprintf("%.2f", median(n).ReqPerSec/d.ReqPerSec)
+			}
+			fmt.Fprintf(&ratios, "| %s | %d | %.2f | %.2f | %s |\n", o.name, c, l.ReqPerSec/d.ReqPerSec, float64(l.P99)/float64(d.P99), peer)
 		}
 	}
 	b.WriteString(ratios.String())
 	return b.String(), nil
+}
+
+// startNginxProxy runs nginx as a keep-alive reverse proxy to upstream.
+func startNginxProxy(ctx context.Context, work, upstream string) (*proc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(work, "nginx-proxy")
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	conf := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes 2;
+user root;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/tmp;
+  proxy_temp_path %[1]s/tmp;
+  fastcgi_temp_path %[1]s/tmp;
+  uwsgi_temp_path %[1]s/tmp;
+  scgi_temp_path %[1]s/tmp;
+  keepalive_requests 10000000;
+  upstream edge { server %[2]s; keepalive 512; }
+  server {
+    listen 127.0.0.1:%[3]d;
+    location / {
+      proxy_pass http://edge;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`, dir, upstream, port)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "nginx", "-c", path, "-p", dir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: "via nginx proxy", cmd: cmd, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	if err := waitHTTP("http://"+p.addr+"/healthz", 10*time.Second); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return p, nil
 }
