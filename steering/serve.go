@@ -62,7 +62,7 @@ func (s *Server) serveSteer(ctx *fasthttp.RequestCtx, title []byte) {
 		return
 	}
 	v := s.view()
-	ranked := s.rank(ctx, v, string(title), zone)
+	ranked := s.rank(context.Background(), v, string(title), zone)
 	for _, r := range ranked {
 		for _, why := range r.Reasons {
 			s.m.reason(why).Inc()
@@ -211,7 +211,7 @@ func (s *Server) servePlay(ctx *fasthttp.RequestCtx, title []byte) {
 		httpx.Fail(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	mv, err := s.masterPlaylist(ctx, string(title))
+	mv, err := s.masterPlaylist(context.Background(), string(title))
 	switch {
 	case errors.Is(err, errNoTitle):
 		httpx.Fail(ctx, fasthttp.StatusNotFound, "no such title")

@@ -88,6 +88,10 @@ type Server struct {
 	playlists map[string]cachedPlaylist
 
 	stopping atomic.Bool
+	cur      atomic.Pointer[view]
+	closed   atomic.Bool
+	done     chan struct{}
+	wg       sync.WaitGroup
 }
 
 type cachedPlaylist struct {
@@ -105,15 +109,45 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("steering: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, zm: zm, set: metrics.NewSet(), playlists: map[string]cachedPlaylist{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, zm: zm, set: metrics.NewSet(), playlists: map[string]cachedPlaylist{}, done: make(chan struct{})}
 	s.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}
 	s.m.init(s.set)
 	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.route), httpx.Options{Name: "edgecdn-steering", Logger: cfg.Logger})
 	return s, nil
 }
 
-// AttachCluster gives the service its view of the edges and balancers.
-func (s *Server) AttachCluster(c *cluster.Cluster) { s.cluster.Store(c) }
+// AttachCluster gives the service its view of the edges and balancers: rebuilt when
+// membership changes and every half second for the loads, until Shutdown.
+func (s *Server) AttachCluster(c *cluster.Cluster) {
+	s.cluster.Store(c)
+	s.refresh()
+	w := c.Watch()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-w:
+			case <-t.C:
+			}
+			s.refresh()
+		}
+	}()
+}
+
+func (s *Server) refresh() { v := s.buildView(); s.cur.Store(&v) }
+
+// view returns the latest snapshot of the cluster.
+func (s *Server) view() view {
+	if v := s.cur.Load(); v != nil {
+		return *v
+	}
+	return s.buildView()
+}
 
 // Metrics returns the service's metric set.
 func (s *Server) Metrics() *metrics.Set { return s.set }
@@ -138,6 +172,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, c.Leave(2*time.Second))
 	}
 	errs = append(errs, httpx.Shutdown(ctx, s.srv))
+	if !s.closed.Swap(true) {
+		close(s.done)
+	}
+	s.wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -151,7 +189,7 @@ type view struct {
 	known    map[string]bool           // zones with any edge, healthy or not
 }
 
-func (s *Server) view() view {
+func (s *Server) buildView() view {
 	v := view{lbs: map[string]cluster.Member{}, zoneLoad: map[string]float64{}, rings: map[string]*ring.Ring{}, known: map[string]bool{}}
 	c := s.cluster.Load()
 	if c == nil {

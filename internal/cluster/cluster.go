@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -165,6 +166,7 @@ type Cluster struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	closed atomic.Bool
 }
 
 // Start creates the local member, joins cfg.Join (retrying in the background when none
@@ -410,6 +412,9 @@ func (c *Cluster) GossipAddr() string {
 // Leave tells the cluster this member is going (others drop it at once, rather than after the
 // failure detector's timeout) and stops gossiping.
 func (c *Cluster) Leave(timeout time.Duration) error {
+	if c.closed.Load() {
+		return nil // already stopped: memberlist panics on a leave after shutdown
+	}
 	// memberlist reports a departure and a failure alike; say goodbye first so others can tell.
 	c.queue.QueueBroadcast(&broadcast{name: c.cfg.Name, msg: append([]byte{msgLeave}, c.cfg.Name...)})
 	deadline := time.Now().Add(min(timeout/2, 500*time.Millisecond))
@@ -422,6 +427,7 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 
 // Shutdown stops gossiping without announcing it (others detect the failure).
 func (c *Cluster) Shutdown() error {
+	c.closed.Store(true)
 	c.cancel()
 	c.wg.Wait()
 	return c.ml.Shutdown()

@@ -1,0 +1,354 @@
+package steering
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grafov/m3u8"
+
+	"edgecdn/edge"
+	"edgecdn/internal/cluster"
+	"edgecdn/internal/hls"
+	"edgecdn/loadbalancer"
+	"edgecdn/origin"
+	"edgecdn/origin/packager"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// stack is a whole CDN in one process on loopback: an origin, one edge and one balancer per
+// zone, and the steering service, all in one gossip cluster.
+type stack struct {
+	steer     *Server
+	base      string // steering's URL
+	seed      string // gossip address to join
+	edges     map[string]*cluster.Cluster
+	edgeSrv   map[string]*edge.Server
+	originURL string
+	stops     []func()
+}
+
+func serveOn(t testing.TB, serve func(net.Listener) error, shutdown func(context.Context) error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { serve(ln); close(done) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shutdown(ctx)
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+func member(t testing.TB, name string, meta cluster.Meta, join string, load func() cluster.Load) *cluster.Cluster {
+	t.Helper()
+	cfg := cluster.Config{Name: name, Meta: meta, GossipListen: "127.0.0.1:0", Logger: quiet, LoadFunc: load, LoadInterval: 100 * time.Millisecond}
+	if join != "" {
+		cfg.Join = []string{join}
+	}
+	c, err := cluster.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Shutdown() })
+	return c
+}
+
+func newStack(t testing.TB, zones ...string) *stack {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := packager.Package(context.Background(), packager.Config{Out: dir, Titles: 1, Duration: 12 * time.Second, Ladder: "small", Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := origin.New(origin.Config{Content: dir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &stack{edges: map[string]*cluster.Cluster{}, edgeSrv: map[string]*edge.Server{}}
+	st.originURL = "http://" + serveOn(t, o.Serve, o.Shutdown)
+	sc, err := New(Config{Origins: []string{st.originURL}, Logger: quiet, TTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.steer = sc
+	st.base = "http://" + serveOn(t, sc.Serve, sc.Shutdown)
+	smember := member(t, "steering", cluster.Meta{Role: cluster.RoleSteering}, "", nil)
+	st.seed = smember.GossipAddr()
+	sc.AttachCluster(smember)
+	for _, z := range zones {
+		st.addZone(t, z)
+	}
+	st.waitZones(t, zones...)
+	return st
+}
+
+// addZone starts an edge and a balancer for zone z.
+func (st *stack) addZone(t testing.TB, z string) {
+	t.Helper()
+	e, err := edge.New(edge.Config{Name: "edge-" + z, Zone: z, Origins: []string{st.originURL}, Logger: quiet, ProbeInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := member(t, "edge-"+z, cluster.Meta{Role: cluster.RoleEdge, Zone: z, HTTP: ln.Addr().String()}, st.seed, e.Load)
+	e.AttachCluster(ec)
+	done := make(chan struct{})
+	go func() { e.Serve(ln); close(done) }()
+	t.Cleanup(func() { e.Close(); <-done })
+	st.edges[z], st.edgeSrv[z] = ec, e
+
+	lb, err := loadbalancer.New(loadbalancer.Config{Name: "lb-" + z, Zone: z, Logger: quiet, ProbeInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveOn(t, lb.Serve, lb.Shutdown)
+	lb.AttachCluster(member(t, "lb-"+z, cluster.Meta{Role: cluster.RoleLB, Zone: z, Public: addr}, st.seed, nil))
+}
+
+func (st *stack) waitZones(t testing.TB, zones ...string) {
+	t.Helper()
+	want := slices.Clone(zones)
+	slices.Sort(want)
+	eventually(t, 10*time.Second, fmt.Sprintf("steering sees zones %v", want), func() bool { return slices.Equal(st.steer.view().zones, want) })
+}
+
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func getBody(t *testing.T, u string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func steer(t *testing.T, st *stack, zone string) SteerResponse {
+	t.Helper()
+	code, b := getBody(t, st.base+"/steer/title-000?zone="+zone)
+	var r SteerResponse
+	if code != 200 || json.Unmarshal(b, &r) != nil {
+		t.Fatalf("/steer: %d %s", code, b)
+	}
+	return r
+}
+
+func TestRankingFollowsTheCluster(t *testing.T) {
+	st := newStack(t, "zone-a", "zone-b", "zone-c")
+	r := steer(t, st, "zone-b")
+	if len(r.Edges) != 3 || r.Edges[0].Zone != "zone-b" || !slices.Contains(r.Edges[0].Reasons, "same zone") {
+		t.Fatalf("ranking for zone-b: %+v", r.Edges)
+	}
+	for _, e := range r.Edges {
+		if !strings.HasPrefix(e.URL, "http://127.0.0.1:") || !e.Healthy || len(e.Reasons) == 0 {
+			t.Errorf("edge %+v", e)
+		}
+	}
+	// An overloaded edge: a member of zone-b reporting a load far over its zone's mean.
+	hot := member(t, "edge-hot", cluster.Meta{Role: cluster.RoleEdge, Zone: "zone-b", HTTP: "127.0.0.1:1"}, st.seed,
+		func() cluster.Load { return cluster.Load{RPS: 100000} })
+	_ = hot
+	eventually(t, 5*time.Second, "the overloaded edge ranked after zone-b's other edge", func() bool {
+		r := steer(t, st, "zone-b")
+		for i, e := range r.Edges {
+			if e.Name == "edge-hot" {
+				return i > 0 && slices.Contains(e.Reasons, "load over bound") && r.Edges[0].Name == "edge-zone-b"
+			}
+		}
+		return false
+	})
+	// Zone b's edge dies (no goodbye): it drops below every healthy edge once the gossip sees it.
+	st.edges["zone-b"].Shutdown()
+	d := eventually(t, 15*time.Second, "the dead edge ranked last", func() bool {
+		r := steer(t, st, "zone-b")
+		last := r.Edges[len(r.Edges)-1]
+		return last.Name == "edge-zone-b" && !last.Healthy && slices.Contains(last.Reasons, "unhealthy")
+	})
+	t.Logf("dead edge out of the lead %v after it died (gossip failure detection)", d.Round(time.Millisecond))
+}
+
+func playSession(t *testing.T, st *stack, zone string) (*hls.Multivariant, string) {
+	t.Helper()
+	code, b := getBody(t, st.base+"/play/title-000/master.m3u8?zone="+zone)
+	if code != 200 {
+		t.Fatalf("/play: %d %s", code, b)
+	}
+	mv, err := hls.ParseMultivariant(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("playback manifest does not parse: %v\n%s", err, b)
+	}
+	if _, kind, err := m3u8.DecodeFrom(bytes.NewReader(b), true); err != nil || kind != m3u8.MASTER {
+		t.Fatalf("grafov/m3u8: %v", err)
+	}
+	if mv.Steering == nil || !strings.HasPrefix(mv.Steering.ServerURI, "/steering/") {
+		t.Fatalf("no content steering tag: %+v", mv.Steering)
+	}
+	return mv, mv.Steering.ServerURI
+}
+
+func TestPlaybackManifestResolves(t *testing.T) {
+	st := newStack(t, "zone-a", "zone-b", "zone-c")
+	mv, _ := playSession(t, st, "zone-c")
+	pathways := map[string]int{}
+	for _, v := range mv.Variants {
+		pathways[v.PathwayID]++
+		code, b := getBody(t, v.URI)
+		if code != 200 {
+			t.Fatalf("variant %s (pathway %s): %d", v.URI, v.PathwayID, code)
+		}
+		media, err := hls.ParseMedia(bytes.NewReader(b))
+		if err != nil || len(media.Segments) == 0 || !media.EndList {
+			t.Fatalf("variant %s: not a playable media playlist: %v", v.URI, err)
+		}
+		seg, _ := url.JoinPath(v.URI[:strings.LastIndex(v.URI, "/")], media.Segments[0].URI)
+		if code, body := getBody(t, seg); code != 200 || len(body) == 0 || body[0] != 0x47 {
+			t.Fatalf("first segment %s: %d, %d bytes", seg, code, len(body))
+		}
+	}
+	if len(pathways) != 3 || mv.Steering.PathwayID != "zone-c" || mv.Variants[0].PathwayID != "zone-c" {
+		t.Errorf("pathways %v, first %q; want 3 with zone-c first", pathways, mv.Steering.PathwayID)
+	}
+	if pathways["zone-a"] != pathways["zone-b"] || pathways["zone-b"] != pathways["zone-c"] {
+		t.Errorf("each variant once per pathway: %v", pathways)
+	}
+}
+
+func TestSteeringManifest(t *testing.T) {
+	st := newStack(t, "zone-a", "zone-b")
+	_, uri := playSession(t, st, "zone-b")
+	get := func(q string) map[string]any {
+		t.Helper()
+		code, b := getBody(t, st.base+uri+q)
+		var m map[string]any
+		if code != 200 || json.Unmarshal(b, &m) != nil {
+			t.Fatalf("manifest%s: %d %s", q, code, b)
+		}
+		return m
+	}
+	m := get("?_HLS_pathway=zone-b&_HLS_throughput=5000000")
+	// Field names and types exactly as the spec has them.
+	if v, ok := m["VERSION"].(float64); !ok || v != 1 {
+		t.Errorf("VERSION %v", m["VERSION"])
+	}
+	if v, ok := m["TTL"].(float64); !ok || v != 1 {
+		t.Errorf("TTL %v", m["TTL"])
+	}
+	if v, ok := m["RELOAD-URI"].(string); !ok || v != uri {
+		t.Errorf("RELOAD-URI %v, want %s", m["RELOAD-URI"], uri)
+	}
+	prio := func(m map[string]any) []string {
+		var out []string
+		for _, p := range m["PATHWAY-PRIORITY"].([]any) {
+			out = append(out, p.(string))
+		}
+		return out
+	}
+	if got := prio(m); !slices.Equal(got, []string{"zone-b", "zone-a"}) {
+		t.Errorf("PATHWAY-PRIORITY %v, want [zone-b zone-a]", got)
+	}
+	for k := range m {
+		if !slices.Contains([]string{"VERSION", "TTL", "RELOAD-URI", "PATHWAY-PRIORITY", "PATHWAY-CLONES"}, k) {
+			t.Errorf("unexpected field %q", k)
+		}
+	}
+	// Low throughput on the current, first pathway: moved to the next.
+	if got := prio(get("?_HLS_pathway=zone-b&_HLS_throughput=1000")); !slices.Equal(got, []string{"zone-a", "zone-b"}) {
+		t.Errorf("low throughput: %v", got)
+	}
+	// A new zone appears mid-session: a clone of an existing pathway.
+	st.addZone(t, "zone-c")
+	st.waitZones(t, "zone-a", "zone-b", "zone-c")
+	m = get("?_HLS_pathway=zone-b")
+	clones, _ := m["PATHWAY-CLONES"].([]any)
+	if len(clones) != 1 || !slices.Contains(prio(m), "zone-c") {
+		t.Fatalf("new zone: clones %v, priority %v", clones, prio(m))
+	}
+	c := clones[0].(map[string]any)
+	if c["ID"] != "zone-c" || c["BASE-ID"] != "zone-b" || c["URI-REPLACEMENT"].(map[string]any)["HOST"] == "" {
+		t.Errorf("clone %v", c)
+	}
+	// Zone b goes down: its pathway moves last.
+	st.edges["zone-b"].Shutdown()
+	d := eventually(t, 15*time.Second, "zone-b last", func() bool {
+		p := prio(get("?_HLS_pathway=zone-b"))
+		return p[len(p)-1] == "zone-b" && p[0] != "zone-b"
+	})
+	t.Logf("zone down: its pathway moved last %v after its only edge died", d.Round(time.Millisecond))
+}
+
+func TestHostileRequests(t *testing.T) {
+	st := newStack(t, "zone-a")
+	_, uri := playSession(t, st, "zone-a")
+	for _, p := range []string{
+		uri + "?_HLS_pathway=%22%3Cscript%3E",
+		uri + "?_HLS_pathway=" + strings.Repeat("a", 100),
+		uri + "?_HLS_throughput=abc",
+		uri + "?_HLS_throughput=-5",
+		uri + "?_HLS_throughput=99999999999999999999999",
+		"/steering/notbase64!!.json",
+		"/steering/" + strings.Repeat("A", 5000) + ".json",
+		"/steering/e30.json", // {} : no pathways
+		"/steer/..%2Fetc?zone=zone-a",
+		"/steer/title-000?zone=%00",
+		"/play/..%2F..%2Fetc/master.m3u8",
+	} {
+		code, _ := getBody(t, st.base+p)
+		if code != 400 {
+			t.Errorf("GET %s: %d, want 400", p, code)
+		}
+	}
+	if code, _ := getBody(t, st.base+"/play/nope/master.m3u8"); code != 404 {
+		t.Errorf("unknown title: %d, want 404", code)
+	}
+	if code, _ := getBody(t, st.base+"/steer/title-000?zone=zone-a"); code != 200 {
+		t.Errorf("after hostile requests: %d", code)
+	}
+}
+
+func FuzzSession(f *testing.F) {
+	f.Add(session{Zone: "zone-a", Pathways: []string{"zone-a", "zone-b"}, MinBW: 400000, Nonce: "ab"}.encode())
+	f.Add("e30")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, id string) {
+		ss, err := decodeSession([]byte(id))
+		if err != nil {
+			return
+		}
+		for _, p := range append(ss.Pathways, ss.Zone) {
+			if p != "" && !validID([]byte(p)) {
+				t.Fatalf("session %q carries pathway %q", id, p)
+			}
+		}
+	})
+}
