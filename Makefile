@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X edgecdn/internal/app.Version=$(VERSION)
 FUZZTIME ?= 5s
 
 # Packages whose code runs goroutines concurrently: always tested with the race detector.
-RACE_PKGS := ./origin/... ./internal/...
+RACE_PKGS := ./origin/... ./internal/... ./edge/... ./loadbalancer/... ./steering/...
 
 .PHONY: build demo test test-race vet lint fuzz-short fuzz bench clean
 
@@ -35,7 +35,7 @@ fuzz:
 
 bench:
 	$(GO) test -run NONE -bench . -benchmem ./...
-	$(GO) run ./bench origin
+	$(GO) run ./bench all
 
 clean:
 	rm -rf bin
