@@ -51,3 +51,56 @@ func (s *Server) serveCluster(ctx *fasthttp.RequestCtx) {
 	b, _ := json.MarshalIndent(s.clusterInfo(), "", "  ")
 	ctx.Write(append(b, '\n'))
 }
+
+// ClusterSize returns how many edges are on this edge's rings, all zones together.
+func (s *Server) ClusterSize() int {
+	p := s.place.Load()
+	if p == nil {
+		return 0
+	}
+	n := 0
+	for _, r := range p.rings {
+		n += r.Len()
+	}
+	return n
+}
+
+// Stats are an edge's counters since it started.
+type Stats struct {
+	Requests, Hits, Misses int64
+	ServedBytes            int64
+	OriginFetches          int64
+	OriginBytes            int64
+	PeerFetches            int64
+	PeerBytes              int64
+	CacheBytes             int64
+	CacheObjects           int64
+	RingShare              float64 // of its zone's key space
+	RPS                    float64 // last second
+}
+
+// Stats returns the edge's counters.
+func (s *Server) Stats() Stats {
+	var st Stats
+	for k := kind(0); k < numKinds; k++ {
+		st.Hits += int64(s.m.hits[k].Get())
+		st.Misses += int64(s.m.misses[k].Get())
+		st.Requests += int64(s.m.hits[k].Get() + s.m.misses[k].Get() + s.m.stale[k].Get() + s.m.revalidated[k].Get() + s.m.passed[k].Get() + s.m.errors[k].Get())
+		st.ServedBytes += int64(s.m.servedBytes[k].Get())
+		st.OriginFetches += int64(s.m.originFetches[k].Get())
+		st.PeerFetches += int64(s.m.peerFetches[k].Get())
+	}
+	st.OriginBytes = int64(s.m.originBytes.Get())
+	st.PeerBytes = int64(s.m.peerBytes.Get())
+	cs := s.cache.Stats()
+	st.CacheBytes, st.CacheObjects = cs.Bytes, cs.Objects
+	if p := s.place.Load(); p != nil && p.zring != nil {
+		for i, n := range p.zring.Nodes() {
+			if n == s.cfg.Name {
+				st.RingShare = p.zring.Shares()[i]
+			}
+		}
+	}
+	st.RPS = s.Load().RPS
+	return st
+}

@@ -7,13 +7,13 @@ import (
 
 // Candidate is an edge a player could be sent to, as the steering service sees it.
 type Candidate struct {
-	Name    string
-	Zone    string
-	URL     string  // base URL: http://HOST:PORT
-	Healthy bool    // alive in the gossip
-	Load    float64 // requests per second, from the gossip; 0 when unknown
-	Known   bool    // whether Load is a fresh report
-	Owns    int     // how many of the title's first segments the edge owns on its zone's ring
+	Name    string  `json:"name"`
+	Zone    string  `json:"zone"`
+	URL     string  `json:"url"`                 // base URL: http://HOST:PORT
+	Healthy bool    `json:"healthy"`             // alive in the gossip
+	Load    float64 `json:"load_rps"`            // requests per second, from the gossip; 0 when unknown
+	Known   bool    `json:"load_known"`          // whether Load is a fresh report
+	Owns    int     `json:"owns_first_segments"` // how many of the title's first segments the edge owns on its zone's ring
 }
 
 // Request is what a ranking is for.

@@ -70,3 +70,11 @@ func serve(ctx context.Context, sf *serverFlags, component, name string, srv ser
 	log.Info("stopped")
 	return nil
 }
+
+// componentLogs keeps the demo's components quiet unless debug logging was asked for.
+func componentLogs(log *slog.Logger) *slog.Logger {
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		return log
+	}
+	return slog.New(slog.DiscardHandler)
+}

@@ -1,0 +1,493 @@
+// Package player is the real-time player of player-sim: it streams an HLS title over real HTTP
+// with keep-alive, through a shaped link, choosing bitrates with an ABR algorithm (package
+// player-sim/abr), switching edges on errors and on slowness, checking every segment's bytes,
+// and accounting startup, stalls and QoE exactly.
+package player
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+
+	"strings"
+	"time"
+
+	"edgecdn/internal/hls"
+	"edgecdn/player-sim/abr"
+)
+
+// Config configures one player. Zero values mean the defaults in the field comments.
+type Config struct {
+	Title      string
+	Entry      Entry
+	ABR        abr.Algorithm // default abr.New(abr.Default)
+	Link       Link          // the player's own link; nil: unshaped
+	Latency    time.Duration // added before each request (round trip of the player's link)
+	Startup    time.Duration // buffer needed to start playing; default one segment
+	BufferCap  time.Duration // stop fetching above this much buffer; default 30s
+	Timeout    time.Duration // one segment's download; default 10s
+	MaxChunks  int           // play at most this many segments; default the whole title
+	SessionID  string        // CMCD sid
+	Client     *http.Client  // default a keep-alive client
+	SlowFactor float64       // switch edges when a segment's throughput is below this share of the link; default 0.3
+}
+
+// Chunk is what happened to one segment.
+type Chunk struct {
+	Level      int     `json:"level"`
+	Kbps       int     `json:"kbps"`
+	Bytes      int64   `json:"bytes"`
+	TTFBms     float64 `json:"ttfb_ms"`
+	Seconds    float64 `json:"download_s"`
+	RebufferS  float64 `json:"rebuffer_s"`
+	BufferS    float64 `json:"buffer_s"` // after the download
+	AtS        float64 `json:"at_s"`     // session time when it arrived
+	Base       string  `json:"base"`
+	EdgeName   string  `json:"edge,omitempty"`
+	CacheState string  `json:"cache_status,omitempty"`
+}
+
+// Result is a session's report.
+type Result struct {
+	Title         string  `json:"title"`
+	StartupMS     float64 `json:"startup_ms"`
+	Rebuffers     int     `json:"rebuffer_count"`
+	RebufferS     float64 `json:"rebuffer_s"`
+	PlayedS       float64 `json:"played_s"`
+	RebufferRatio float64 `json:"rebuffer_ratio"`
+	BitrateKbps   float64 `json:"bitrate_kbps_mean"`
+	Switches      int     `json:"switches"`
+	EdgeSwitches  int     `json:"edge_switches"`
+	QoELin        float64 `json:"qoe_lin"`
+	Errors        int     `json:"errors"`
+	Corrupt       int     `json:"corrupt_segments"`
+	Failed        bool    `json:"failed"`
+	FailReason    string  `json:"fail_reason,omitempty"`
+	Chunks        []Chunk `json:"chunks,omitempty"`
+}
+
+var defaultClient = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second, DisableCompression: true}}
+
+type level struct {
+	kbps     int
+	uri      string // media playlist, relative to the title folder
+	segments []hls.Segment
+}
+
+// Play streams one session and reports it. The error is for sessions that could not play at all.
+func Play(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.ABR == nil {
+		a, err := abr.New(abr.Default)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ABR = a
+	}
+	if cfg.BufferCap == 0 {
+		cfg.BufferCap = 30 * time.Second
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Client == nil {
+		cfg.Client = defaultClient
+	}
+	if cfg.SlowFactor == 0 {
+		cfg.SlowFactor = 0.3
+	}
+	p := &session{cfg: cfg, res: &Result{Title: cfg.Title}, start: time.Now()}
+	err := p.run(ctx)
+	if err != nil {
+		p.res.Failed, p.res.FailReason = true, err.Error()
+	}
+	p.finish()
+	return p.res, nil
+}
+
+type session struct {
+	cfg    Config
+	res    *Result
+	start  time.Time
+	bases  []string
+	bi     int // current base
+	levels []level
+	sizes  [][]int64
+	hashes map[string]string // segment path -> sha256 hex, from catalog.json when readable
+
+	// Playback clock, in media seconds.
+	started, playing bool
+	pos, bufEnd      float64
+	lastUpdate       time.Time
+	stallStart       time.Time
+}
+
+func (p *session) since() float64 { return time.Since(p.start).Seconds() }
+
+// advance moves the play head to now, starting a stall if the buffer runs dry.
+func (p *session) advance(now time.Time) {
+	if p.playing {
+		p.pos += now.Sub(p.lastUpdate).Seconds()
+		if p.pos > p.bufEnd {
+			excess := p.pos - p.bufEnd
+			p.pos = p.bufEnd
+			p.playing = false
+			p.stallStart = now.Add(-time.Duration(excess * float64(time.Second)))
+			p.res.Rebuffers++
+		}
+	}
+	p.lastUpdate = now
+}
+
+func (p *session) run(ctx context.Context) error {
+	bases, err := p.cfg.Entry.Bases(ctx, p.cfg.Title)
+	if err != nil {
+		return err
+	}
+	p.bases = bases
+	if err := p.loadPlaylists(ctx); err != nil {
+		return err
+	}
+	chunkDur := p.levels[0].segments[0].Duration
+	n := len(p.levels[0].segments)
+	for _, l := range p.levels {
+		n = min(n, len(l.segments))
+	}
+	if p.cfg.MaxChunks > 0 {
+		n = min(n, p.cfg.MaxChunks)
+	}
+	startup := p.cfg.Startup.Seconds()
+	if startup <= 0 {
+		startup = chunkDur
+	}
+	var thr, dts []float64
+	lastLevel := -1
+	st := &abr.State{Chunks: n, Sizes: p.sizes, ChunkSeconds: chunkDur}
+	for _, l := range p.levels {
+		st.Kbps = append(st.Kbps, l.kbps)
+	}
+	var lastRebuffer, idle float64
+	for i := 0; i < n; i++ {
+		// Wait for room in the buffer.
+		p.advance(time.Now())
+		idle = 0
+		if room := p.bufEnd - p.pos - (p.cfg.BufferCap.Seconds() - chunkDur); room > 0 && p.playing {
+			select {
+			case <-time.After(time.Duration(room * float64(time.Second))):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			idle = room
+			p.advance(time.Now())
+		}
+		st.Next, st.Buffer, st.LastLevel = i, p.bufEnd-p.pos, max(lastLevel, 0)
+		st.Throughput, st.DownloadTime, st.Rebuffer, st.Idle = thr, dts, lastRebuffer, idle
+		lv := p.cfg.ABR.Choose(st)
+		if i == 0 {
+			lv = p.firstLevel()
+		}
+		lv = min(max(lv, 0), len(p.levels)-1)
+		c, err := p.fetchChunk(ctx, lv, i)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		p.advance(now)
+		rebuf := 0.0
+		if p.started && !p.playing {
+			rebuf = now.Sub(p.stallStart).Seconds()
+			p.res.RebufferS += rebuf
+			p.playing = true
+		}
+		p.bufEnd += p.levels[lv].segments[i].Duration
+		if !p.started && p.bufEnd >= startup {
+			p.started, p.playing = true, true
+			p.res.StartupMS = float64(now.Sub(p.start).Milliseconds())
+		}
+		c.RebufferS, c.BufferS, c.AtS = rebuf, p.bufEnd-p.pos, p.since()
+		p.res.Chunks = append(p.res.Chunks, c)
+		if lastLevel >= 0 && lv != lastLevel {
+			p.res.Switches++
+		}
+		lastLevel, lastRebuffer = lv, rebuf
+		thr = append(thr, float64(c.Bytes)/max(c.Seconds, 1e-6))
+		dts = append(dts, c.Seconds)
+	}
+	p.res.PlayedS = p.bufEnd
+	return nil
+}
+
+// firstLevel is the level nearest 750 kbps, as the reference players start.
+func (p *session) firstLevel() int {
+	best := 0
+	for i, l := range p.levels {
+		if math.Abs(float64(l.kbps-750)) < math.Abs(float64(p.levels[best].kbps-750)) {
+			best = i
+		}
+	}
+	return best
+}
+
+func (p *session) finish() {
+	r := p.res
+	if r.PlayedS+r.RebufferS > 0 {
+		r.RebufferRatio = r.RebufferS / (r.PlayedS + r.RebufferS)
+	}
+	var sum float64
+	prev := -1.0
+	for i, c := range r.Chunks {
+		mbps := float64(c.Kbps) / 1000
+		sum += float64(c.Kbps)
+		if i > 0 {
+			r.QoELin += mbps - 4.3*c.RebufferS - math.Abs(mbps-prev)
+		}
+		prev = mbps
+	}
+	if len(r.Chunks) > 0 {
+		r.BitrateKbps = sum / float64(len(r.Chunks))
+	}
+}
+
+// get fetches base+path, with CMCD headers, the added latency and the link's shaping.
+func (p *session) get(ctx context.Context, base, path string, cmcd string) (*http.Response, io.Reader, error) {
+	if p.cfg.Latency > 0 {
+		select {
+		case <-time.After(p.cfg.Latency):
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cmcd != "" {
+		req.Header.Set("CMCD-Request", cmcd)
+	}
+	sid := p.cfg.SessionID
+	if sid != "" {
+		req.Header.Set("CMCD-Session", fmt.Sprintf("cid=%q,sid=%q", p.cfg.Title, sid))
+	}
+	resp, err := p.cfg.Client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	var body io.Reader = resp.Body
+	if p.cfg.Link != nil {
+		body = &shaper{r: resp.Body, link: p.cfg.Link, session: p.start}
+	}
+	return resp, body, nil
+}
+
+func (p *session) getAll(ctx context.Context, path string) ([]byte, error) {
+	var errs []error
+	for tries := 0; tries < len(p.bases)+1; tries++ {
+		resp, body, err := p.get(ctx, p.bases[p.bi], path, "")
+		if err == nil {
+			b, rerr := io.ReadAll(io.LimitReader(body, 64<<20))
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode == http.StatusOK {
+				return b, nil
+			}
+			err = fmt.Errorf("%s: %s %v", path, resp.Status, rerr)
+		}
+		errs = append(errs, err)
+		p.res.Errors++
+		p.switchBase(ctx)
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (p *session) switchBase(ctx context.Context) {
+	if len(p.bases) > 1 {
+		p.bi = (p.bi + 1) % len(p.bases)
+		p.res.EdgeSwitches++
+		return
+	}
+	if bs, err := p.cfg.Entry.Refresh(ctx, p.cfg.Title); err == nil && len(bs) > 0 {
+		if bs[0] != p.bases[0] {
+			p.res.EdgeSwitches++
+		}
+		p.bases, p.bi = bs, 0
+	}
+}
+
+func (p *session) loadPlaylists(ctx context.Context) error {
+	title := "/vod/" + p.cfg.Title + "/"
+	b, err := p.getAll(ctx, title+"master.m3u8")
+	if err != nil {
+		return err
+	}
+	mv, err := hls.ParseMultivariant(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("master playlist: %w", err)
+	}
+	vs := slices.Clone(mv.Variants)
+	slices.SortFunc(vs, func(a, b hls.Variant) int { return int(a.Bandwidth - b.Bandwidth) })
+	for _, v := range vs {
+		if strings.Contains(v.URI, "://") || strings.HasPrefix(v.URI, "/") || strings.Contains(v.URI, "..") {
+			continue // only the title's own renditions
+		}
+		mb, err := p.getAll(ctx, title+v.URI)
+		if err != nil {
+			return err
+		}
+		m, err := hls.ParseMedia(bytes.NewReader(mb))
+		if err != nil {
+			return fmt.Errorf("media playlist %s: %w", v.URI, err)
+		}
+		if len(m.Segments) == 0 {
+			return fmt.Errorf("media playlist %s: no segments", v.URI)
+		}
+		kbps := int(v.AverageBandwidth / 1000)
+		if kbps == 0 {
+			kbps = int(v.Bandwidth / 1000)
+		}
+		p.levels = append(p.levels, level{kbps: kbps, uri: v.URI, segments: m.Segments})
+	}
+	if len(p.levels) == 0 {
+		return errors.New("master playlist: no playable variant")
+	}
+	p.loadCatalog(ctx)
+	return nil
+}
+
+// loadCatalog reads segment sizes and hashes from the origin's catalog.json through the CDN;
+// without it, sizes are estimated from the bitrates and bodies are checked against ETags.
+func (p *session) loadCatalog(ctx context.Context) {
+	p.hashes = map[string]string{}
+	p.sizes = make([][]int64, len(p.levels))
+	b, err := p.getAll(ctx, "/catalog.json")
+	var cat struct {
+		Titles []struct {
+			Name       string
+			Renditions []struct {
+				Name     string
+				Segments []struct {
+					Name   string
+					Size   int64
+					SHA256 string
+				}
+			}
+		}
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &cat)
+	}
+	sizes := map[string]int64{}
+	if err == nil {
+		for _, t := range cat.Titles {
+			if t.Name != p.cfg.Title {
+				continue
+			}
+			for _, r := range t.Renditions {
+				for _, s := range r.Segments {
+					key := r.Name + "/" + s.Name
+					p.hashes[key], sizes[key] = s.SHA256, s.Size
+				}
+			}
+		}
+	}
+	for i, l := range p.levels {
+		dir := l.uri[:strings.LastIndexByte(l.uri, '/')+1]
+		for _, s := range l.segments {
+			sz, ok := sizes[dir+s.URI]
+			if !ok {
+				sz = int64(float64(l.kbps) * 1000 / 8 * s.Duration)
+			}
+			p.sizes[i] = append(p.sizes[i], sz)
+		}
+	}
+}
+
+// fetchChunk downloads segment i at level lv, retrying on the next base (edge switch) after an
+// error; a segment whose bytes do not check out counts as corrupt and is fetched again.
+func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
+	l := p.levels[lv]
+	dir := l.uri[:strings.LastIndexByte(l.uri, '/')+1]
+	path := "/vod/" + p.cfg.Title + "/" + dir + l.segments[i].URI
+	cmcd := fmt.Sprintf("br=%d,bl=%d,d=%d,mtp=%d,nor=%q,ot=v,sf=h", l.kbps, int((p.bufEnd-p.pos)*1000)/100*100,
+		int(l.segments[i].Duration*1000), p.mtp(), nextPath(p, lv, i))
+	var errs []error
+	for tries := 0; tries < 2*len(p.bases)+2; tries++ {
+		tctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+		start := time.Now()
+		base := p.bases[p.bi]
+		resp, body, err := p.get(tctx, base, path, cmcd)
+		var data []byte
+		var ttfb time.Duration
+		if err == nil {
+			ttfb = time.Since(start)
+			data, err = io.ReadAll(io.LimitReader(body, 256<<20))
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("%s%s: %s", base, path, resp.Status)
+			}
+		}
+		cancel()
+		if err == nil && !p.intact(dir+l.segments[i].URI, data, resp.Header.Get("ETag")) {
+			p.res.Corrupt++
+			err = fmt.Errorf("%s%s: bytes do not match the origin's hash", base, path)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return Chunk{}, ctx.Err()
+			}
+			errs = append(errs, err)
+			p.res.Errors++
+			p.switchBase(ctx)
+			continue
+		}
+		secs := time.Since(start).Seconds()
+		c := Chunk{Level: lv, Kbps: l.kbps, Bytes: int64(len(data)), TTFBms: float64(ttfb.Microseconds()) / 1000, Seconds: secs,
+			Base: base, EdgeName: resp.Header.Get("X-Served-By"), CacheState: resp.Header.Get("Cache-Status")}
+		// The edge is the bottleneck when the segment came much slower than the player's own
+		// link allows: try the next one for the following segments.
+		if p.cfg.Link != nil && len(data) > 64<<10 {
+			got := float64(len(data)) * 8 / secs
+			if got < p.cfg.SlowFactor*p.cfg.Link.Rate(time.Since(p.start)) {
+				p.switchBase(ctx)
+			}
+		}
+		return c, nil
+	}
+	return Chunk{}, fmt.Errorf("segment %d: %w", i, errors.Join(errs...))
+}
+
+// mtp is the measured throughput (kbit/s) of the last segment, for CMCD.
+func (p *session) mtp() int {
+	if n := len(p.res.Chunks); n > 0 {
+		c := p.res.Chunks[n-1]
+		return int(float64(c.Bytes) * 8 / max(c.Seconds, 1e-6) / 1000)
+	}
+	return 0
+}
+
+func nextPath(p *session, lv, i int) string {
+	l := p.levels[lv]
+	if i+1 >= len(l.segments) {
+		return ""
+	}
+	return l.segments[i+1].URI
+}
+
+// intact checks a segment against catalog.json's hash, or against an ETag that names a
+// SHA-256; a segment with neither cannot be checked and passes.
+func (p *session) intact(key string, data []byte, etag string) bool {
+	want := p.hashes[key]
+	if want == "" && len(etag) == 66 && etag[0] == '"' && etag[65] == '"' {
+		want = etag[1:65]
+	}
+	if want == "" {
+		return true
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]) == want
+}

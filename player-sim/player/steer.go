@@ -1,0 +1,69 @@
+package player
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// SteeringEntry asks edgecdn's steering service for the edges ranked for this player
+// (GET /steer/<title>?zone=Z) and uses them in that order.
+type SteeringEntry struct {
+	URL    string // the steering service's base URL
+	Zone   string // the player's zone ("" lets the service map its address)
+	Client *http.Client
+}
+
+// Bases implements Entry.
+func (e *SteeringEntry) Bases(ctx context.Context, title string) ([]string, error) {
+	return e.Refresh(ctx, title)
+}
+
+// Refresh implements Entry: a new ranking.
+func (e *SteeringEntry) Refresh(ctx context.Context, title string) ([]string, error) {
+	c := e.Client
+	if c == nil {
+		c = &http.Client{Timeout: 5 * time.Second}
+	}
+	u := strings.TrimRight(e.URL, "/") + "/steer/" + url.PathEscape(title)
+	if e.Zone != "" {
+		u += "?zone=" + url.QueryEscape(e.Zone)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("steering %s: %s %v", u, resp.Status, err)
+	}
+	var r struct {
+		Edges []struct {
+			URL     string `json:"url"`
+			Healthy bool   `json:"healthy"`
+		} `json:"edges"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("steering %s: %w", u, err)
+	}
+	var bases []string
+	for _, ed := range r.Edges {
+		if ed.Healthy && strings.HasPrefix(ed.URL, "http://") {
+			bases = append(bases, ed.URL)
+		}
+	}
+	if len(bases) == 0 {
+		return nil, fmt.Errorf("steering %s: no healthy edge", u)
+	}
+	return bases, nil
+}
