@@ -43,12 +43,13 @@ type Config struct {
 	StaleIfError        time.Duration // serve an expired copy this long past expiry when every origin fails; default 10m
 	DefaultTTL          time.Duration // freshness of responses without max-age; default 10s
 
-	Zone          string        // this edge's zone; keys are placed on the edges of the same zone
-	CrossZoneFill bool          // a zone's owner asks the key's home zone before the origins
-	BalanceFactor float64       // bounded-loads factor: an owner above this times the zone's mean load hands keys on; default 1.25
-	HotThreshold  int           // a non-owner that misses a key this many times in HotWindow keeps it too; default 4 (negative: never)
-	HotWindow     time.Duration // default 10s
-	PeerTimeout   time.Duration // connecting to a peer edge before falling back to the origins; default 500ms
+	Zone           string        // this edge's zone; keys are placed on the edges of the same zone
+	CrossZoneFill  bool          // a zone's owner asks the key's home zone before the origins
+	BalanceFactor  float64       // bounded-loads factor: an owner above this times the zone's mean load hands keys on; default 1.25
+	HotThreshold   int           // a non-owner that misses a key this many times in HotWindow keeps it too; default 4 (negative: never)
+	HotWindow      time.Duration // default 10s
+	PeerTimeout    time.Duration // connecting to a peer edge before falling back to the origins; default 500ms
+	EgressCapacity int64         // bits/s this edge can serve, for CMSD etp and duress; default 10 Gbit/s
 
 	QueryAllowlist []string // query parameters kept in the cache key; default none (every query is dropped)
 	AdminToken     string   // bearer token of /admin/ endpoints (purge); "" disables them
@@ -102,6 +103,9 @@ func (c *Config) setDefaults() error {
 	if c.PeerTimeout == 0 {
 		c.PeerTimeout = 500 * time.Millisecond
 	}
+	if c.EgressCapacity == 0 {
+		c.EgressCapacity = 10e9
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -129,8 +133,9 @@ type Server struct {
 	hot     hotTracker
 	peers   *http.Client
 
-	loadMu              sync.Mutex
-	loadAt              time.Time
+	load                atomic.Pointer[cluster.Load]
+	cmsd                atomic.Pointer[[]byte] // CMSD-Dynamic value
+	loadAt              time.Time              // the sampler's own state
 	loadReqs, loadBytes uint64
 
 	stopping atomic.Bool
@@ -182,6 +187,21 @@ func New(cfg Config) (*Server, error) {
 		go func() { defer s.wg.Done(); s.origins.probe(s.ctx, cfg.ProbeInterval, cfg.OriginHeaderTimeout) }()
 	}
 	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.route), httpx.Options{Name: "edgecdn-edge", Logger: cfg.Logger, ConnState: s.zc.ConnState})
+	s.sample()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-t.C:
+				s.sample()
+			}
+		}
+	}()
 	return s, nil
 }
 

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"sync"
@@ -189,16 +190,25 @@ func (h *hotTracker) hit(key string, now time.Time) bool {
 	return h.counts[key] >= h.threshold
 }
 
-// Load is what this edge reports to the cluster each second.
+// Load is what this edge reports to the cluster: the latest one-second sample.
 func (s *Server) Load() cluster.Load {
+	if l := s.load.Load(); l != nil {
+		return *l
+	}
+	return cluster.Load{At: time.Now()}
+}
+
+// sample measures the last second's work, and derives the CMSD-Dynamic header the edge sends
+// with every response (CTA-5006): etp, the throughput in kbit/s a new stream can expect (the
+// spare egress capacity shared by the open connections), and du, under duress, when egress is
+// over 90% of capacity or the request rate is over the balance factor times the zone's mean.
+func (s *Server) sample() {
 	now := time.Now()
 	var reqs, bytes uint64
 	for k := kind(0); k < numKinds; k++ {
 		reqs += s.m.hits[k].Get() + s.m.misses[k].Get() + s.m.stale[k].Get() + s.m.revalidated[k].Get() + s.m.passed[k].Get() + s.m.errors[k].Get()
 		bytes += s.m.servedBytes[k].Get()
 	}
-	s.loadMu.Lock()
-	defer s.loadMu.Unlock()
 	var l cluster.Load
 	if dt := now.Sub(s.loadAt).Seconds(); !s.loadAt.IsZero() && dt > 0 {
 		l.RPS = float64(reqs-s.loadReqs) / dt
@@ -208,5 +218,24 @@ func (s *Server) Load() cluster.Load {
 	l.Conns = int64(s.srv.GetOpenConnectionsCount())
 	l.CacheFill = float64(s.cache.Stats().Bytes) / float64(s.cfg.CacheBytes)
 	l.At = now
-	return l
+	s.load.Store(&l)
+
+	capacity := float64(s.cfg.EgressCapacity)
+	spare := max(capacity-l.EgressBps*8, 0)
+	etp := int64(spare / float64(max(l.Conns, 1)) / 1000)
+	duress := l.EgressBps*8 > 0.9*capacity
+	if p := s.place.Load(); p != nil && p.zring != nil {
+		var sum float64
+		for _, x := range p.loads[p.zone] {
+			sum += x
+		}
+		if n := len(p.loads[p.zone]); n > 1 && l.RPS > s.cfg.BalanceFactor*sum/float64(n) {
+			duress = true
+		}
+	}
+	v := fmt.Appendf(nil, "%q;etp=%d", s.cfg.Name, etp)
+	if duress {
+		v = append(v, ";du"...)
+	}
+	s.cmsd.Store(&v)
 }

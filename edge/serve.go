@@ -38,6 +38,7 @@ var (
 	hCacheStatus = []byte("Cache-Status")
 	hAge         = []byte("Age")
 	hVia         = []byte("Via")
+	hCMSD        = []byte("CMSD-Dynamic")
 	hServedBy    = []byte("X-Served-By")
 	hETag        = []byte("ETag")
 	hLastMod     = []byte("Last-Modified")
@@ -68,6 +69,9 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, raw []byte) {
 	h := &ctx.Response.Header
 	h.SetBytesKV(hServedBy, s.h.name)
 	h.SetBytesKV(hVia, s.h.via)
+	if v := s.cmsd.Load(); v != nil {
+		h.SetBytesKV(hCMSD, *v)
+	}
 	var kb [urlpath.MaxLen + 256]byte
 	key, err := AppendKey(kb[:0], raw, ctx.URI().QueryString(), s.cfg.QueryAllowlist)
 	switch err {
