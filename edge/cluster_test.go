@@ -118,7 +118,12 @@ func TestClusterCoalescing(t *testing.T) {
 			body := randomBytes(500_000, 21)
 			o.put("/vod/t/r/new.ts", &fakeObject{body: body, cacheControl: "max-age=3600"})
 			edges := startClusterEdges(t, o.url(), sixEdges, func(c *Config) { c.CrossZoneFill = cross })
-			const n = 1000
+			n := 1000
+			if raceEnabled {
+				// Under the race detector 1,000 connections make peer dials outlast the peer
+				// timeout, and edges rightly fall back to the origin; fewer show the coalescing.
+				n = 200
+			}
 			tr := &http.Transport{MaxIdleConnsPerHost: 200, Proxy: nil}
 			defer tr.CloseIdleConnections()
 			c := &http.Client{Transport: tr, Timeout: 30 * time.Second}

@@ -135,7 +135,8 @@ type Server struct {
 
 	load                atomic.Pointer[cluster.Load]
 	cmsd                atomic.Pointer[[]byte] // CMSD-Dynamic value
-	loadAt              time.Time              // the sampler's own state
+	sampleMu            sync.Mutex
+	loadAt              time.Time // the sampler's own state
 	loadReqs, loadBytes uint64
 
 	stopping atomic.Bool

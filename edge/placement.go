@@ -203,6 +203,8 @@ func (s *Server) Load() cluster.Load {
 // spare egress capacity shared by the open connections), and du, under duress, when egress is
 // over 90% of capacity or the request rate is over the balance factor times the zone's mean.
 func (s *Server) sample() {
+	s.sampleMu.Lock()
+	defer s.sampleMu.Unlock()
 	now := time.Now()
 	var reqs, bytes uint64
 	for k := kind(0); k < numKinds; k++ {
