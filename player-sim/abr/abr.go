@@ -54,7 +54,7 @@ type Algorithm interface {
 }
 
 // Default is the name of the algorithm a player uses unless told otherwise.
-const Default = "hybridmpc"
+const Default = "targetmpc"
 
 var constructors = map[string]func() Algorithm{
 	"throughput": func() Algorithm { return NewThroughput(ThroughputConfig{}) },
@@ -62,7 +62,7 @@ var constructors = map[string]func() Algorithm{
 	"bola":       func() Algorithm { return NewBOLA(BOLAConfig{}) },
 	"dynamic":    func() Algorithm { return NewDynamic(DynamicConfig{}) },
 	"robustmpc":  func() Algorithm { return NewRobustMPC(MPCConfig{}) },
-	"hybridmpc":  func() Algorithm { return NewHybridMPC(HybridConfig{}) },
+	"targetmpc":  func() Algorithm { return NewTargetMPC(TargetConfig{}) },
 }
 
 // Names returns the name of every algorithm New knows, sorted.

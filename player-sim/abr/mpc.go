@@ -57,6 +57,7 @@ type RobustMPC struct {
 // NewRobustMPC returns a RobustMPC with cfg's zero fields set to the defaults.
 func NewRobustMPC(cfg MPCConfig) *RobustMPC {
 	cfg.setDefaults()
+	cfg.Horizon = min(cfg.Horizon, maxHorizon)
 	return &RobustMPC{cfg: cfg, errs: make([]float64, cfg.ErrorWindow)}
 }
 
@@ -108,10 +109,10 @@ func harmonicMean(v []float64, k int) float64 {
 // maxHorizon bounds the plan length of the search.
 const maxHorizon = 10
 
-// planSearch finds the best plan of levels by depth-first search in lexicographic order with
-// exact branch-and-bound pruning: a subtree is skipped only when even its best conceivable leaf
-// (every remaining chunk at the top bitrate, no further stall or change) scores strictly below
-// the best plan so far, so the answer, ties included, is that of scoring all plans. Floating-point
+// planSearch finds the best plan of levels by depth-first search with exact branch-and-bound
+// pruning: a subtree is skipped only when even its best conceivable leaf (every remaining chunk
+// at the top bitrate, no further stall or change) could not win, so the answer, ties included
+// (the lexicographically last of the best plans), is that of scoring all plans. Floating-point
 // operations are done in the same order as the reference, so scores match it bit for bit.
 type planSearch struct {
 	h        int
@@ -150,18 +151,20 @@ func (p *planSearch) reset(s *State, h, off int, mbps, rebufPen, smooth float64)
 
 // best returns the first level of the best plan starting from buffer buf after level last.
 func (p *planSearch) best(buf float64, last int) int {
-	// Seed the bound with the plan that repeats the last level: it is scored again, in order,
-	// during the search, so it only speeds the pruning up.
-	p.bestScore = math.Inf(-1)
+	// Seed the bound just under the best plan that keeps one level throughout: that plan, or
+	// a better one or an equal one later in lexicographic order, is found again by the search.
+	seed := math.Inf(-1)
+	for q := 0; q < p.levels; q++ {
+		seed = max(seed, p.score(buf, last, q))
+	}
+	p.bestScore = math.Nextafter(seed, math.Inf(-1))
 	p.bestFirst = last
-	seed := p.score(buf, last)
-	p.bestScore = seed
 	p.dfs(0, buf, 0, 0, 0, last, -1)
 	return p.bestFirst
 }
 
-// score returns the score of the plan that keeps level q for every chunk.
-func (p *planSearch) score(buf float64, q int) float64 {
+// score returns the score of the plan that switches from level last to q for every chunk.
+func (p *planSearch) score(buf float64, last, q int) float64 {
 	rebuf := 0.0
 	for k := 0; k < p.h; k++ {
 		d := p.dl[k][q]
@@ -173,7 +176,7 @@ func (p *planSearch) score(buf float64, q int) float64 {
 		}
 		buf += p.chunkSec
 	}
-	return p.value(p.h*p.kbps[q], rebuf, 0, buf)
+	return p.value(p.h*p.kbps[q], rebuf, abs(p.kbps[q]-p.kbps[last]), buf)
 }
 
 func (p *planSearch) value(bitSum int, rebuf float64, smooth int, buf float64) float64 {
@@ -186,16 +189,18 @@ func (p *planSearch) value(bitSum int, rebuf float64, smooth int, buf float64) f
 
 func (p *planSearch) dfs(k int, buf, rebuf float64, bitSum, smooth, last, first int) {
 	if k == p.h {
-		if v := p.value(bitSum, rebuf, smooth, buf); v >= p.bestScore {
+		if v := p.value(bitSum, rebuf, smooth, buf); v > p.bestScore {
 			p.bestScore, p.bestFirst = v, first
 		}
 		return
 	}
-	// Upper bound of every leaf below: the value is monotone in each term.
-	if ub := float64(bitSum+(p.h-k)*p.maxKbps)/1000 - p.rebufPen*rebuf - p.smooth*float64(smooth)/1000; ub < p.bestScore {
+	// Upper bound of every leaf below: the score is monotone in each term, in floating point
+	// too. Plans are visited in reverse lexicographic order, so a leaf that only ties the best
+	// so far comes earlier in lexicographic order and loses: the subtree can go.
+	if ub := float64(bitSum+(p.h-k)*p.maxKbps)/1000 - p.rebufPen*rebuf - p.smooth*float64(smooth)/1000; ub <= p.bestScore {
 		return
 	}
-	for q := 0; q < p.levels; q++ {
+	for q := p.levels - 1; q >= 0; q-- {
 		d := p.dl[k][q]
 		b, r := buf, rebuf
 		if b < d {

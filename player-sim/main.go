@@ -1,0 +1,54 @@
+// Command player-sim simulates video players: `player-sim help` lists its modes.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"edgecdn/player-sim/simcmd"
+)
+
+// command is one mode of player-sim, dispatched on the first argument.
+type command struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) error
+}
+
+var commands = []command{
+	{"sim", simcmd.Summary, simcmd.Run},
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run returns the exit code: 0, 1 on a failed command, 2 on bad usage.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		w, code := stdout, 0
+		if len(args) == 0 {
+			w, code = stderr, 2
+		}
+		fmt.Fprintln(w, "Usage: player-sim COMMAND [flags]   (player-sim COMMAND --help for its flags)")
+		fmt.Fprintln(w, "\nCommands:")
+		for _, c := range commands {
+			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		}
+		return code
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(args[1:], stdout, stderr)
+		switch {
+		case err == nil, errors.Is(err, simcmd.ErrHelp):
+			return 0
+		default:
+			fmt.Fprintln(stderr, "player-sim:", err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "player-sim: unknown command %q (see player-sim help)\n", args[0])
+	return 2
+}
