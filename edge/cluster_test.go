@@ -38,7 +38,9 @@ func startClusterEdges(t *testing.T, origin string, zones []string, mod func(*Co
 	var edges []*testEdge
 	var join []string
 	for i, z := range zones {
-		cfg := Config{Name: fmt.Sprintf("%s-%d", z, i), Zone: z, Origins: []string{origin}, Logger: quiet, ProbeInterval: -1}
+		// A generous peer timeout: these tests are about placement and coalescing, and on a
+		// loaded test machine a slow dial would (rightly) send a fill to the origin.
+		cfg := Config{Name: fmt.Sprintf("%s-%d", z, i), Zone: z, Origins: []string{origin}, Logger: quiet, ProbeInterval: -1, PeerTimeout: 5 * time.Second}
 		if mod != nil {
 			mod(&cfg)
 		}

@@ -112,11 +112,13 @@ func (c *Config) setDefaults() error {
 	if c.StaleLoad == 0 {
 		c.StaleLoad = 5 * time.Second
 	}
+	// memberlist's LAN timings: faster ones detect a dead edge a second or two sooner but, on
+	// a loaded node, mark live ones dead, and every false death moves keys around the ring.
 	if c.ProbeInterval == 0 {
-		c.ProbeInterval = 500 * time.Millisecond
+		c.ProbeInterval = time.Second
 	}
 	if c.ProbeTimeout == 0 {
-		c.ProbeTimeout = 250 * time.Millisecond
+		c.ProbeTimeout = 500 * time.Millisecond
 	}
 	if c.SuspicionMult == 0 {
 		c.SuspicionMult = 4
