@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
+	"edgecdn/player-sim/emucmd"
 	"edgecdn/player-sim/simcmd"
 )
 
@@ -24,12 +26,23 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // run returns the exit code: 0, 1 on a failed command, 2 on bad usage.
 func run(args []string, stdout, stderr io.Writer) int {
+	// Without a command, flags run the emulation mode: real players against a running CDN.
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
+		err := emucmd.Run(args, stdout, stderr)
+		switch {
+		case err == nil, errors.Is(err, emucmd.ErrHelp):
+			return 0
+		}
+		fmt.Fprintln(stderr, "player-sim:", err)
+		return 1
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		w, code := stdout, 0
 		if len(args) == 0 {
 			w, code = stderr, 2
 		}
 		fmt.Fprintln(w, "Usage: player-sim COMMAND [flags]   (player-sim COMMAND --help for its flags)")
+		fmt.Fprintln(w, "       "+emucmd.Usage)
 		fmt.Fprintln(w, "\nCommands:")
 		for _, c := range commands {
 			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)

@@ -35,6 +35,7 @@ type Config struct {
 	BufferCap  time.Duration // stop fetching above this much buffer; default 30s
 	Timeout    time.Duration // one segment's download; default 10s
 	MaxChunks  int           // play at most this many segments; default the whole title
+	MaxSeconds float64       // play at most this much media; default the whole title
 	SessionID  string        // CMCD sid
 	Client     *http.Client  // default a keep-alive client
 	SlowFactor float64       // switch edges when a segment's throughput is below this share of the link; default 0.3
@@ -162,6 +163,9 @@ func (p *session) run(ctx context.Context) error {
 	}
 	if p.cfg.MaxChunks > 0 {
 		n = min(n, p.cfg.MaxChunks)
+	}
+	if p.cfg.MaxSeconds > 0 {
+		n = min(n, max(1, int(math.Ceil(p.cfg.MaxSeconds/chunkDur))))
 	}
 	startup := p.cfg.Startup.Seconds()
 	if startup <= 0 {

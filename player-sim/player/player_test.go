@@ -1,0 +1,76 @@
+package player_test
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"edgecdn/demo"
+	"edgecdn/origin/packager"
+	"edgecdn/player-sim/player"
+)
+
+// TestFleetThroughTheStack: players entering by URL, by DNS and by steering all play to the end
+// through the whole CDN, with every segment checked.
+func TestFleetThroughTheStack(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	if _, err := packager.Package(ctx, packager.Config{Out: dir, Titles: 2, Duration: 16 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := demo.Start(ctx, demo.StackConfig{Content: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Stop(ctx)
+	_, lbPort, _ := net.SplitHostPort(st.LBs["zone-a"])
+	port, _ := strconv.Atoi(lbPort)
+	entries := []player.Entry{
+		player.URLEntry{Base: st.Edges[0].URL},
+		&player.DNSEntry{Server: st.DNS, Domain: st.Domain, Port: port},
+		&player.SteeringEntry{URL: st.Steering, Zone: "zone-b"},
+	}
+	rep, err := player.RunFleet(ctx, player.FleetConfig{
+		Players: 6, Titles: []string{"title-000", "title-001"}, NewEntry: func(i int) player.Entry { return entries[i%3] },
+		Links: []player.Link{player.ConstLink(20e6)}, BufferCap: 8 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Players != 6 || rep.Failed != 0 || rep.Corrupt != 0 || rep.Errors != 0 || rep.Segments != 6*4 {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, p := range rep.PerPlayer {
+		if p.StartupMS <= 0 || p.BitrateKbps < 300 || len(p.Chunks) != 4 || p.Chunks[0].EdgeName == "" {
+			t.Errorf("player %+v", p)
+		}
+	}
+	if rep.RebufferRatio != 0 {
+		t.Errorf("stalls on a 20 Mbit/s link through an idle CDN: %+v", rep)
+	}
+	t.Logf("startup p50 %.0f ms, bitrate %.0f kbps, QoE %.2f", rep.StartupMSP50, rep.BitrateKbps, rep.QoELinMean)
+}
+
+// TestCorruptSegmentsCounted: a segment whose bytes do not match the origin's hash is counted
+// as corrupt and never accepted as good.
+func TestCorruptSegmentsCounted(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	cat, err := packager.Package(ctx, packager.Config{Out: dir, Titles: 1, Duration: 8 * time.Second, Ladder: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := corruptingServer(t, dir, cat.Titles[0].Name)
+	r, err := player.Play(ctx, player.Config{Title: cat.Titles[0].Name, Entry: player.URLEntry{Base: srv}, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Corrupt == 0 || !r.Failed {
+		t.Errorf("a server that always corrupts: %d corrupt, failed %v; want corrupt segments and a failed session", r.Corrupt, r.Failed)
+	}
+	for _, c := range r.Chunks {
+		t.Errorf("chunk accepted from a corrupting server: %+v", c)
+	}
+}
