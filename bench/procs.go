@@ -132,3 +132,5 @@ func warm(url string, n int) error {
 	}
 	return nil
 }
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
