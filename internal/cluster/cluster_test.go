@@ -146,9 +146,7 @@ func TestJoinByName(t *testing.T) {
 	n := start(t, Config{Name: "new", Meta: Meta{Role: RoleEdge}, Join: []string{"edges.edgecdn.svc:" + strconv.Itoa(port)}, Resolve: resolve})
 	eventually(t, 5*time.Second, "3 members", func() bool { return len(n.Healthy("")) == 3 })
 	for _, m := range ms {
-		if state(m, "new") != Alive {
-			t.Errorf("%s does not see the new member", m.Name())
-		}
+		eventually(t, 5*time.Second, m.Name()+" sees the new member", func() bool { return state(m, "new") == Alive })
 	}
 }
 
