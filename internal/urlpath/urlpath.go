@@ -19,8 +19,8 @@ var (
 
 // Clean appends to dst the clean form of the raw request path (without the query): percent
 // escapes decoded once, and refused when it has "." or ".." segments, empty segments, a
-// backslash, NUL or any control byte, a '%' left after decoding (double encoding), invalid
-// UTF-8, or no leading slash. A path that passes is safe to join under a content root as is.
+// backslash, NUL or any control byte, a '%' left after decoding (double encoding), an encoded
+// '?' or '#', invalid UTF-8, or no leading slash. A path that passes is safe to join under a content root as is.
 // Clean does not allocate when dst has room.
 func Clean(dst, raw []byte) ([]byte, error) {
 	if len(raw) > MaxLen {
@@ -44,7 +44,9 @@ func Clean(dst, raw []byte) ([]byte, error) {
 			c = hi<<4 | lo
 			i += 2
 		}
-		if c < 0x20 || c == 0x7f || c == '\\' || c == '%' {
+		// '?' and '#' can only arrive percent-encoded here; decoded, they would make the path
+		// read as a path plus a query (or fragment) downstream: a cache key collision.
+		if c < 0x20 || c == 0x7f || c == '\\' || c == '%' || c == '?' || c == '#' {
 			return dst[:start], ErrBad
 		}
 		dst = append(dst, c)
