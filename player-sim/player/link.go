@@ -1,17 +1,12 @@
 package player
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"edgecdn/player-sim/sim"
 )
 
 // Link is a player's own network link: its rate at each moment of the session.
@@ -26,8 +21,8 @@ type ConstLink float64
 // Rate implements Link.
 func (l ConstLink) Rate(time.Duration) float64 { return float64(l) }
 
-// TraceLink replays a throughput trace (time_s throughput_Mbps per line), from an offset,
-// wrapping at its end.
+// TraceLink replays a throughput trace from an offset, wrapping at its end: sample i gives the
+// rate of the interval that ends at Times[i], as the traces' format means it.
 type TraceLink struct {
 	Times []float64 // seconds, increasing
 	Mbps  []float64
@@ -44,11 +39,9 @@ func (l *TraceLink) Rate(t time.Duration) float64 {
 	if span > 0 {
 		x = l.Times[0] + mod(x-l.Times[0], span)
 	}
-	i, _ := slices.BinarySearch(l.Times, x)
-	if i >= len(l.Times) || (i > 0 && l.Times[i] > x) {
-		i--
-	}
-	return max(l.Mbps[max(i, 0)], 0.01) * 1e6
+	i, _ := slices.BinarySearch(l.Times, x) // the first sample whose interval ends at or after x
+	i = min(i, len(l.Times)-1)
+	return max(l.Mbps[i], 0.01) * 1e6
 }
 
 func mod(a, b float64) float64 {
@@ -59,67 +52,18 @@ func mod(a, b float64) float64 {
 	return r
 }
 
-// maxTraceBytes bounds a trace file.
-const maxTraceBytes = 16 << 20
-
-// ParseTrace reads a trace: one "time_s throughput_Mbps" sample per line, times increasing.
-func ParseTrace(r io.Reader) (*TraceLink, error) {
-	sc := bufio.NewScanner(io.LimitReader(r, maxTraceBytes))
-	l := &TraceLink{}
-	n := 0
-	for sc.Scan() {
-		n++
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) != 2 {
-			return nil, fmt.Errorf("trace line %d: want \"time_s throughput_Mbps\"", n)
-		}
-		t, err1 := strconv.ParseFloat(f[0], 64)
-		v, err2 := strconv.ParseFloat(f[1], 64)
-		if err1 != nil || err2 != nil || t != t || v != v || v < 0 || v > 1e6 || t < 0 || t > 1e9 {
-			return nil, fmt.Errorf("trace line %d: bad sample %q", n, sc.Text())
-		}
-		if len(l.Times) > 0 && t <= l.Times[len(l.Times)-1] {
-			return nil, fmt.Errorf("trace line %d: time %v not after %v", n, t, l.Times[len(l.Times)-1])
-		}
-		l.Times, l.Mbps = append(l.Times, t), append(l.Mbps, v)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(l.Times) < 2 {
-		return nil, errors.New("trace: fewer than 2 samples")
-	}
-	return l, nil
-}
-
-// LoadTraces reads every regular file of dir as a trace.
+// LoadTraces reads every trace of dir (with player-sim/sim's parser, the one the
+// virtual-time simulator uses) as links.
 func LoadTraces(dir string) ([]*TraceLink, []string, error) {
-	ents, err := os.ReadDir(dir)
+	ts, err := sim.LoadTraces(dir)
 	if err != nil {
 		return nil, nil, err
 	}
 	var ls []*TraceLink
 	var names []string
-	for _, e := range ents {
-		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") || strings.HasSuffix(e.Name(), ".md") {
-			continue
-		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return nil, nil, err
-		}
-		l, err := ParseTrace(f)
-		f.Close()
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", e.Name(), err)
-		}
-		ls, names = append(ls, l), append(names, e.Name())
-	}
-	if len(ls) == 0 {
-		return nil, nil, fmt.Errorf("%s: no traces", dir)
+	for _, t := range ts {
+		ls = append(ls, &TraceLink{Times: t.Time, Mbps: t.Mbps})
+		names = append(names, t.Name)
 	}
 	return ls, names, nil
 }
