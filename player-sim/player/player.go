@@ -16,7 +16,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
-
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +54,8 @@ type Chunk struct {
 	Base       string  `json:"base"`
 	EdgeName   string  `json:"edge,omitempty"`
 	CacheState string  `json:"cache_status,omitempty"`
+	ETPKbps    int     `json:"cmsd_etp_kbps,omitempty"` // the server's CMSD estimated throughput
+	Duress     bool    `json:"cmsd_duress,omitempty"`   // the server said it was under duress
 }
 
 // Result is a session's report.
@@ -452,6 +454,12 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 		secs := time.Since(start).Seconds()
 		c := Chunk{Level: lv, Kbps: l.kbps, Bytes: int64(len(data)), TTFBms: float64(ttfb.Microseconds()) / 1000, Seconds: secs,
 			Base: base, EdgeName: resp.Header.Get("X-Served-By"), CacheState: resp.Header.Get("Cache-Status")}
+		c.ETPKbps, c.Duress = parseCMSD(resp.Header.Get("CMSD-Dynamic"))
+		if c.Duress {
+			// The edge says it is struggling (CMSD du): move before it fails.
+			p.switchBase(ctx)
+			return c, nil
+		}
 		// The edge is the bottleneck when the segment came much slower than the player's own
 		// link allows: try the next one for the following segments.
 		if p.cfg.Link != nil && len(data) > 64<<10 {
@@ -494,4 +502,21 @@ func (p *session) intact(key string, data []byte, etag string) bool {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:]) == want
+}
+
+// parseCMSD reads etp (kbit/s) and du from a CMSD-Dynamic header (CTA-5006):
+// `"edge-a1";etp=52000;du`. Unknown keys are ignored.
+func parseCMSD(v string) (etp int, du bool) {
+	for _, part := range strings.Split(v, ";") {
+		k, val, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "etp":
+			if n, err := strconv.Atoi(val); err == nil && n >= 0 {
+				etp = n
+			}
+		case "du":
+			du = val == "" || val == "?1"
+		}
+	}
+	return etp, du
 }
