@@ -427,18 +427,20 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 		start := time.Now()
 		base := p.bases[p.bi]
 		resp, body, err := p.get(tctx, base, path, cmcd)
-		var data []byte
+		// The body is hashed as it arrives, not held: a fleet of thousands stays small.
+		h := sha256.New()
+		var n int64
 		var ttfb time.Duration
 		if err == nil {
 			ttfb = time.Since(start)
-			data, err = io.ReadAll(io.LimitReader(body, 256<<20))
+			n, err = io.Copy(h, io.LimitReader(body, 256<<20))
 			resp.Body.Close()
 			if err == nil && resp.StatusCode != http.StatusOK {
 				err = fmt.Errorf("%s%s: %s", base, path, resp.Status)
 			}
 		}
 		cancel()
-		if err == nil && !p.intact(dir+l.segments[i].URI, data, resp.Header.Get("ETag")) {
+		if err == nil && !p.intact(dir+l.segments[i].URI, h.Sum(nil), resp.Header.Get("ETag")) {
 			p.res.Corrupt++
 			err = fmt.Errorf("%s%s: bytes do not match the origin's hash", base, path)
 		}
@@ -452,7 +454,7 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 			continue
 		}
 		secs := time.Since(start).Seconds()
-		c := Chunk{Level: lv, Kbps: l.kbps, Bytes: int64(len(data)), TTFBms: float64(ttfb.Microseconds()) / 1000, Seconds: secs,
+		c := Chunk{Level: lv, Kbps: l.kbps, Bytes: n, TTFBms: float64(ttfb.Microseconds()) / 1000, Seconds: secs,
 			Base: base, EdgeName: resp.Header.Get("X-Served-By"), CacheState: resp.Header.Get("Cache-Status")}
 		c.ETPKbps, c.Duress = parseCMSD(resp.Header.Get("CMSD-Dynamic"))
 		if c.Duress {
@@ -462,8 +464,8 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 		}
 		// The edge is the bottleneck when the segment came much slower than the player's own
 		// link allows: try the next one for the following segments.
-		if p.cfg.Link != nil && len(data) > 64<<10 {
-			got := float64(len(data)) * 8 / secs
+		if p.cfg.Link != nil && n > 64<<10 {
+			got := float64(n) * 8 / secs
 			if got < p.cfg.SlowFactor*p.cfg.Link.Rate(time.Since(p.start)) {
 				p.switchBase(ctx)
 			}
@@ -492,7 +494,7 @@ func nextPath(p *session, lv, i int) string {
 
 // intact checks a segment against catalog.json's hash, or against an ETag that names a
 // SHA-256; a segment with neither cannot be checked and passes.
-func (p *session) intact(key string, data []byte, etag string) bool {
+func (p *session) intact(key string, sum []byte, etag string) bool {
 	want := p.hashes[key]
 	if want == "" && len(etag) == 66 && etag[0] == '"' && etag[65] == '"' {
 		want = etag[1:65]
@@ -500,8 +502,7 @@ func (p *session) intact(key string, data []byte, etag string) bool {
 	if want == "" {
 		return true
 	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:]) == want
+	return hex.EncodeToString(sum) == want
 }
 
 // parseCMSD reads etp (kbit/s) and du from a CMSD-Dynamic header (CTA-5006):
