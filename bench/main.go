@@ -25,6 +25,7 @@ type scenario struct {
 
 var scenarios = map[string]scenario{
 	"origin":        {"origin req/s, MB/s and latency for a playlist and a 1 MiB segment under wrk", runOrigin},
+	"scale":         {"players vs QoE on this machine until the CDN makes them stall; memory per player", runScale},
 	"steering":      {"steering decisions/s and latency under wrk: ranked edges and content steering manifests", runSteering},
 	"cluster":       {"Zipf fleet over 6 edges in 3 zones: origin fetches per object and offload, with and without cross-zone fill", runClusterFleet},
 	"lb-overhead":   {"the zone balancer vs straight to the edge: 2 KB playlist and 1 MB segment under wrk", runLBOverhead},
