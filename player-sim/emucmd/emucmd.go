@@ -53,6 +53,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	algo := fs.String("abr", abr.Default, "ABR algorithm: "+strings.Join(abr.Names(), ", "))
 	bufCap := fs.Duration("buffer-cap", 30*time.Second, "players stop fetching above this much buffer")
 	jsonOut := fs.String("json", "", "write the report to `FILE`")
+	plots := fs.String("plots", "", "write PNG plots to `DIR`: bitrate and buffer over time of sample players, CDFs of QoE and startup")
 	seed := fs.Uint64("seed", 1, "seed of arrivals, titles and trace offsets")
 	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -146,6 +147,11 @@ func Run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if *plots != "" {
+		if err := writePlots(*plots, rep); err != nil {
+			return fmt.Errorf("plots: %w", err)
+		}
+	}
 	if rep.Failed > 0 {
 		return fmt.Errorf("%d of %d players failed", rep.Failed, rep.Players)
 	}
@@ -154,7 +160,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 
 // catalogTitles lists the titles of the catalog.json the entry's first base serves.
 func catalogTitles(ctx context.Context, e player.Entry) ([]string, error) {
-	bases, err := e.Bases(ctx, "")
+	bases, err := e.Bases(ctx, "catalog") // any valid name: steering ranks edges for it
 	if err != nil {
 		return nil, err
 	}
