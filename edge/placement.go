@@ -201,7 +201,7 @@ func (s *Server) Load() cluster.Load {
 // sample measures the last second's work, and derives the CMSD-Dynamic header the edge sends
 // with every response (CTA-5006): etp, the throughput in kbit/s a new stream can expect (the
 // spare egress capacity shared by the open connections), and du, under duress, when egress is
-// over 90% of capacity or the request rate is over the balance factor times the zone's mean.
+// over 90% of its capacity.
 func (s *Server) sample() {
 	s.sampleMu.Lock()
 	defer s.sampleMu.Unlock()
@@ -225,16 +225,9 @@ func (s *Server) sample() {
 	capacity := float64(s.cfg.EgressCapacity)
 	spare := max(capacity-l.EgressBps*8, 0)
 	etp := int64(spare / float64(max(l.Conns, 1)) / 1000)
+	// Duress is the edge's own capacity running out, not an imbalance with its neighbours:
+	// players that react to du should leave only an edge that cannot keep up.
 	duress := l.EgressBps*8 > 0.9*capacity
-	if p := s.place.Load(); p != nil && p.zring != nil {
-		var sum float64
-		for _, x := range p.loads[p.zone] {
-			sum += x
-		}
-		if n := len(p.loads[p.zone]); n > 1 && l.RPS > s.cfg.BalanceFactor*sum/float64(n) {
-			duress = true
-		}
-	}
 	v := fmt.Appendf(nil, "%q;etp=%d", s.cfg.Name, etp)
 	if duress {
 		v = append(v, ";du"...)

@@ -28,6 +28,8 @@ type FleetConfig struct {
 	MaxSeconds float64                       // session length in media seconds; default the whole title
 	BufferCap  time.Duration
 	Seed       uint64
+	// OnChunk, when set, is called after every segment of every player (i is the player).
+	OnChunk func(i int, c Chunk)
 	// Progress, when set, is called about once a second with players done and started.
 	Progress func(done, started, total int)
 }
@@ -118,6 +120,9 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 		}
 		pc := Config{Title: title, Entry: cfg.NewEntry(i), ABR: a, Latency: cfg.Latency, MaxChunks: cfg.MaxChunks, MaxSeconds: cfg.MaxSeconds,
 			BufferCap: cfg.BufferCap, SessionID: fmt.Sprintf("p%05d-%x", i, rng.Uint32())}
+		if cfg.OnChunk != nil {
+			pc.OnChunk = func(c Chunk) { cfg.OnChunk(i, c) }
+		}
 		if len(cfg.Links) > 0 {
 			l := cfg.Links[rng.IntN(len(cfg.Links))]
 			if tl, ok := l.(*TraceLink); ok {

@@ -39,6 +39,7 @@ type Config struct {
 	SessionID  string        // CMCD sid
 	Client     *http.Client  // default a keep-alive client
 	SlowFactor float64       // switch edges when a segment's throughput is below this share of the link; default 0.3
+	OnChunk    func(Chunk)   // called after each segment (tests and progress displays)
 }
 
 // Chunk is what happened to one segment.
@@ -219,6 +220,9 @@ func (p *session) run(ctx context.Context) error {
 		}
 		c.RebufferS, c.BufferS, c.AtS = rebuf, p.bufEnd-p.pos, p.since()
 		p.res.Chunks = append(p.res.Chunks, c)
+		if p.cfg.OnChunk != nil {
+			p.cfg.OnChunk(c)
+		}
 		if lastLevel >= 0 && lv != lastLevel {
 			p.res.Switches++
 		}

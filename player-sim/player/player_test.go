@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,4 +74,78 @@ func TestCorruptSegmentsCounted(t *testing.T) {
 	for _, c := range r.Chunks {
 		t.Errorf("chunk accepted from a corrupting server: %+v", c)
 	}
+}
+
+// TestEdgeDiesMidPlayback: the edge players stream from dies while they hold 8 s or more of
+// buffer; they move to the next edge steering ranked, and none stalls.
+func TestEdgeDiesMidPlayback(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	if _, err := packager.Package(ctx, packager.Config{Out: dir, Titles: 1, Duration: 32 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := demo.Start(ctx, demo.StackConfig{Content: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Stop(ctx)
+	const players = 6
+	var mu sync.Mutex
+	chunks := make([]int, players)
+	var edges []string
+	ready := make(chan struct{})
+	var once sync.Once
+	done := make(chan *player.Report, 1)
+	go func() {
+		rep, err := player.RunFleet(ctx, player.FleetConfig{
+			Players: players, Titles: []string{"title-000"}, BufferCap: 30 * time.Second,
+			Links:    []player.Link{player.ConstLink(40e6)},
+			NewEntry: func(int) player.Entry { return &player.SteeringEntry{URL: st.Steering, Zone: "zone-a"} },
+			OnChunk: func(i int, c player.Chunk) {
+				mu.Lock()
+				defer mu.Unlock()
+				chunks[i]++
+				if chunks[i] == 1 {
+					edges = append(edges, c.EdgeName)
+				}
+				for _, n := range chunks {
+					if n < 3 { // three 4 s segments: at least 8 s of buffer left
+						return
+					}
+				}
+				once.Do(func() { close(ready) })
+			},
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rep
+	}()
+	select {
+	case <-ready:
+	case <-time.After(60 * time.Second):
+		t.Fatal("players did not buffer 3 segments within 60 s")
+	}
+	// Kill the edge the players started on (steering ranks zone-a's first for all of them).
+	mu.Lock()
+	victim := edges[0]
+	mu.Unlock()
+	for _, e := range st.Edges {
+		if e.Name == victim {
+			dead, cancel := context.WithCancel(ctx)
+			cancel() // no grace: connections are cut
+			e.Server.Shutdown(dead)
+		}
+	}
+	rep := <-done
+	if rep == nil {
+		t.Fatal("no report")
+	}
+	if rep.Failed != 0 || rep.RebufferCount != 0 || rep.Corrupt != 0 {
+		t.Errorf("after %s died: %d failed, %d stalls, %d corrupt; want none", victim, rep.Failed, rep.RebufferCount, rep.Corrupt)
+	}
+	if rep.EdgeSwitches == 0 {
+		t.Errorf("no player switched edges after %s died", victim)
+	}
+	t.Logf("killed %s mid-playback: %d edge switches, %d errors retried, %d stalls", victim, rep.EdgeSwitches, rep.Errors, rep.RebufferCount)
 }
