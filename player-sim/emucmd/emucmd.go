@@ -42,6 +42,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	domain := fs.String("domain", "video.edgecdn.local", "the name to resolve with --dns")
 	port := fs.Int("port", 80, "with --dns: the balancers' HTTP port")
 	steer := fs.String("steering", "", "ask edgecdn's steering service at `URL` for ranked edges")
+	manifest := fs.Bool("content-steering", false, "with --steering: play the HLS Content Steering playback manifest (one pathway per zone, steering manifest reloaded every TTL) instead of the ranked edge list")
 	zones := fs.String("zones", "", "with --steering: players' zones, assigned in turn, comma-separated (default: let the service map addresses)")
 	base := fs.String("url", "", "fetch straight from `BASE` (an edge or a balancer)")
 	titles := fs.String("title", "", "titles to play, comma-separated (default every title of the origin's catalog.json)")
@@ -88,6 +89,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 			z := ""
 			if len(zs) > 0 {
 				z = zs[i%len(zs)]
+			}
+			if *manifest {
+				return &player.ContentSteeringEntry{URL: *steer, Zone: z}
 			}
 			return &player.SteeringEntry{URL: *steer, Zone: z}
 		}

@@ -196,6 +196,7 @@ func (p *session) run(ctx context.Context) error {
 		}
 		st.Next, st.Buffer, st.LastLevel = i, p.bufEnd-p.pos, max(lastLevel, 0)
 		st.Throughput, st.DownloadTime, st.Rebuffer, st.Idle = thr, dts, lastRebuffer, idle
+		p.steer(ctx)
 		lv := p.cfg.ABR.Choose(st)
 		if i == 0 {
 			lv = p.firstLevel()
@@ -232,6 +233,20 @@ func (p *session) run(ctx context.Context) error {
 	}
 	p.res.PlayedS = p.bufEnd
 	return nil
+}
+
+// steer lets a content-steering entry re-order the pathways when its manifest is due.
+func (p *session) steer(ctx context.Context) {
+	s, ok := p.cfg.Entry.(interface {
+		Steer(ctx context.Context, throughput float64) ([]string, bool)
+	})
+	if !ok {
+		return
+	}
+	if bases, changed := s.Steer(ctx, float64(p.mtp())*1000); changed && len(bases) > 0 {
+		p.bases, p.bi = bases, 0
+		p.res.EdgeSwitches++
+	}
 }
 
 // firstLevel is the level nearest 750 kbps, as the reference players start.

@@ -13,7 +13,8 @@ import (
 	"edgecdn/player-sim/player"
 )
 
-// TestFleetThroughTheStack: players entering by URL, by DNS and by steering all play to the end
+// TestFleetThroughTheStack: players entering by URL, by DNS, by steering's ranked edges and by
+// HLS Content Steering all play to the end
 // through the whole CDN, with every segment checked.
 func TestFleetThroughTheStack(t *testing.T) {
 	dir := t.TempDir()
@@ -28,19 +29,20 @@ func TestFleetThroughTheStack(t *testing.T) {
 	defer st.Stop(ctx)
 	_, lbPort, _ := net.SplitHostPort(st.LBs["zone-a"])
 	port, _ := strconv.Atoi(lbPort)
-	entries := []player.Entry{
-		player.URLEntry{Base: st.Edges[0].URL},
-		&player.DNSEntry{Server: st.DNS, Domain: st.Domain, Port: port},
-		&player.SteeringEntry{URL: st.Steering, Zone: "zone-b"},
+	entries := []func() player.Entry{
+		func() player.Entry { return player.URLEntry{Base: st.Edges[0].URL} },
+		func() player.Entry { return &player.DNSEntry{Server: st.DNS, Domain: st.Domain, Port: port} },
+		func() player.Entry { return &player.SteeringEntry{URL: st.Steering, Zone: "zone-b"} },
+		func() player.Entry { return &player.ContentSteeringEntry{URL: st.Steering, Zone: "zone-c"} },
 	}
 	rep, err := player.RunFleet(ctx, player.FleetConfig{
-		Players: 6, Titles: []string{"title-000", "title-001"}, NewEntry: func(i int) player.Entry { return entries[i%3] },
+		Players: 8, Titles: []string{"title-000", "title-001"}, NewEntry: func(i int) player.Entry { return entries[i%4]() },
 		Links: []player.Link{player.ConstLink(20e6)}, BufferCap: 8 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Players != 6 || rep.Failed != 0 || rep.Corrupt != 0 || rep.Errors != 0 || rep.Segments != 6*4 {
+	if rep.Players != 8 || rep.Failed != 0 || rep.Corrupt != 0 || rep.Errors != 0 || rep.Segments != 8*4 {
 		t.Fatalf("report: %+v", rep)
 	}
 	for _, p := range rep.PerPlayer {
