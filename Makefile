@@ -39,3 +39,65 @@ bench:
 
 clean:
 	rm -rf bin
+
+# --- Container image and a local Kubernetes cluster (k8s/README.md) -------------------------
+IMAGE          ?= edgecdn:dev
+KIND_CLUSTER   ?= edgecdn
+# docker when its daemon answers, else podman.
+CONTAINER_TOOL ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
+# podman: chroot isolation runs RUN steps without a container runtime (works inside CI containers).
+IMAGE_BUILD_FLAGS ?= $(if $(filter podman,$(CONTAINER_TOOL)),--isolation=chroot)
+KUBECTL        ?= kubectl
+KIND           ?= kind
+K8S_NS         := edgecdn
+ZONES          := zone-a zone-b zone-c
+
+.PHONY: image image-smoke kind-up kind-load kind-test kind-down
+
+image:
+	$(CONTAINER_TOOL) build $(IMAGE_BUILD_FLAGS) --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+# Build the image, take the binary out of it and check it (scripts/image-smoke).
+image-smoke:
+	CONTAINER_TOOL=$(CONTAINER_TOOL) IMAGE=$(IMAGE) ./scripts/image-smoke
+
+# The kind overlay runs edgecdn:dev: keep IMAGE at its default for kind-up.
+kind-up:
+	@$(KIND) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || \
+		$(KIND) create cluster --name $(KIND_CLUSTER) --config k8s/kind-cluster.yaml
+	$(MAKE) image
+	$(MAKE) kind-load
+	$(KUBECTL) apply -k k8s/overlays/kind
+	$(KUBECTL) -n $(K8S_NS) rollout status deployment/origin --timeout=5m
+	for z in $(ZONES); do $(KUBECTL) -n $(K8S_NS) rollout status statefulset/edge-$$z --timeout=5m || exit 1; done
+	for z in $(ZONES); do $(KUBECTL) -n $(K8S_NS) rollout status deployment/lb-$$z --timeout=5m || exit 1; done
+	$(KUBECTL) -n $(K8S_NS) rollout status deployment/dns --timeout=5m
+	$(KUBECTL) -n $(K8S_NS) rollout status deployment/steering --timeout=5m
+	$(KUBECTL) -n $(K8S_NS) get pods -o wide
+
+# Load the image into the kind nodes. podman names a local image localhost/NAME: save it under
+# the docker.io/library/NAME the pods ask for.
+KIND_IMAGE_REF = $(if $(findstring /,$(IMAGE)),$(IMAGE),docker.io/library/$(IMAGE))
+kind-load:
+	@if [ "$(CONTAINER_TOOL)" = podman ]; then \
+		set -e; tar=$$(mktemp --suffix=.tar); trap 'rm -f "$$tar"' EXIT; \
+		echo "podman save $(KIND_IMAGE_REF) | kind load image-archive"; \
+		podman tag $(IMAGE) $(KIND_IMAGE_REF); \
+		rm -f "$$tar"; podman save --format docker-archive -o "$$tar" $(KIND_IMAGE_REF); \
+		$(KIND) load image-archive "$$tar" --name $(KIND_CLUSTER); \
+	else \
+		echo "kind load docker-image $(IMAGE)"; \
+		$(KIND) load docker-image $(IMAGE) --name $(KIND_CLUSTER); \
+	fi
+
+# Re-run the player simulator Job and print its report.
+kind-test:
+	$(KUBECTL) -n $(K8S_NS) delete job player-sim --ignore-not-found --wait=true
+	$(KUBECTL) kustomize k8s/overlays/kind | $(KUBECTL) apply -l app.kubernetes.io/component=player-sim -f -
+	@st=0; $(KUBECTL) -n $(K8S_NS) wait --for=condition=complete job/player-sim --timeout=10m || st=$$?; \
+		$(KUBECTL) -n $(K8S_NS) logs job/player-sim; \
+		if [ $$st -ne 0 ]; then echo "player-sim did not complete:"; $(KUBECTL) -n $(K8S_NS) describe job/player-sim | tail -20; fi; \
+		exit $$st
+
+kind-down:
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
