@@ -52,12 +52,23 @@ KIND           ?= kind
 K8S_NS         := edgecdn
 ZONES          := zone-a zone-b zone-c
 
-.PHONY: image image-smoke kind-up kind-load kind-test kind-down
+.PHONY: image image-local image-smoke kind-up kind-load kind-test kind-down
 
 image:
 	$(CONTAINER_TOOL) build $(IMAGE_BUILD_FLAGS) --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
-# Build the image, take the binary out of it and check it (scripts/image-smoke).
+# The same image without the golang builder image (nothing pulled from any registry): static
+# binaries built here, packaged FROM scratch with Dockerfile.local.
+image-local:
+	rm -rf bin/image && mkdir -p bin/image/bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/image/bin/edgecdn ./cmd/edgecdn
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/image/bin/player-sim ./player-sim
+	cp /etc/ssl/certs/ca-certificates.crt bin/image/bin/
+	cp Dockerfile.local bin/image/Dockerfile
+	$(CONTAINER_TOOL) build $(IMAGE_BUILD_FLAGS) -t $(IMAGE) bin/image
+
+# Build the image (with Dockerfile, or Dockerfile.local when the builder image cannot be pulled),
+# take the binary out of it and check it (scripts/image-smoke).
 image-smoke:
 	CONTAINER_TOOL=$(CONTAINER_TOOL) IMAGE=$(IMAGE) ./scripts/image-smoke
 
