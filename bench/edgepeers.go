@@ -57,7 +57,7 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 		return "", err
 	}
 	defer origin.stop()
-	edge, err := startEdgecdn(ctx, bin, "edge", "edge", "--origin", "http://"+origin.addr, "--name", "edge", "--cache-size", "512MiB")
+	edge, err := startEdgecdn(ctx, bin, "edge", "edge", "--standalone", "--origin", "http://"+origin.addr, "--name", "edge", "--cache-size", "512MiB")
 	if err != nil {
 		return "", err
 	}
@@ -185,11 +185,28 @@ func writePeerObjects(content string) ([]peerObject, error) {
 
 // startNginx serves content (under /vod/) with a static configuration tuned as a CDN would.
 func startNginx(ctx context.Context, work, content string) (*proc, error) {
+	return runNginx(ctx, work, "nginx", "/vod/bench/r/index.m3u8", `
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 65;
+  open_file_cache max=10000 inactive=60s;
+  open_file_cache_valid 60s;
+  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+  server {
+    listen 127.0.0.1:{PORT};
+    location /vod/ { alias `+content+`/; }
+  }`)
+}
+
+// runNginx runs nginx in the foreground in its own folder under work, with the http block's
+// body (in which {PORT} is the port it listens on), and waits until probe answers 200.
+func runNginx(ctx context.Context, work, name, probe, httpBody string) (*proc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(work, "nginx")
+	dir := filepath.Join(work, strings.ReplaceAll(name, " ", "-"))
 	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
 	conf := fmt.Sprintf(`daemon off;
 master_process on;
@@ -200,25 +217,15 @@ error_log %[1]s/logs/error.log warn;
 events { worker_connections 8192; }
 http {
   access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
   keepalive_requests 10000000;
-  keepalive_timeout 65;
-  open_file_cache max=10000 inactive=60s;
-  open_file_cache_valid 60s;
   client_body_temp_path %[1]s/tmp;
   proxy_temp_path %[1]s/tmp;
   fastcgi_temp_path %[1]s/tmp;
   uwsgi_temp_path %[1]s/tmp;
   scgi_temp_path %[1]s/tmp;
-  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
-  server {
-    listen 127.0.0.1:%[2]d;
-    location /vod/ { alias %[3]s/; }
-  }
+%[2]s
 }
-`, dir, port, content)
+`, dir, strings.ReplaceAll(httpBody, "{PORT}", strconv.Itoa(port)))
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -228,8 +235,8 @@ http {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{name: "nginx", cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
-	if err := waitHTTP("http://"+p.addr+"/vod/bench/r/index.m3u8", 10*time.Second); err != nil {
+	p := &proc{name: name, cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
+	if err := waitHTTP("http://"+p.addr+probe, 10*time.Second); err != nil {
 		p.stop()
 		return nil, err
 	}

@@ -113,52 +113,15 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 
 // startNginxProxy runs nginx as a keep-alive reverse proxy to upstream.
 func startNginxProxy(ctx context.Context, work, upstream string) (*proc, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(work, "nginx-proxy")
-	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
-	conf := fmt.Sprintf(`daemon off;
-master_process on;
-worker_processes 2;
-user root;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/tmp;
-  proxy_temp_path %[1]s/tmp;
-  fastcgi_temp_path %[1]s/tmp;
-  uwsgi_temp_path %[1]s/tmp;
-  scgi_temp_path %[1]s/tmp;
-  keepalive_requests 10000000;
-  upstream edge { server %[2]s; keepalive 512; }
+	return runNginx(ctx, work, "via nginx proxy", "/healthz", `
+  upstream edge { server `+upstream+`; keepalive 512; }
   server {
-    listen 127.0.0.1:%[3]d;
+    listen 127.0.0.1:{PORT};
     location / {
       proxy_pass http://edge;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_buffering off;
     }
-  }
-}
-`, dir, upstream, port)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, "nginx", "-c", path, "-p", dir)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &proc{name: "via nginx proxy", cmd: cmd, addr: fmt.Sprintf("127.0.0.1:%d", port)}
-	if err := waitHTTP("http://"+p.addr+"/healthz", 10*time.Second); err != nil {
-		p.stop()
-		return nil, err
-	}
-	return p, nil
+  }`)
 }

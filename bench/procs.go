@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -66,7 +65,7 @@ func startEdgecdn(ctx context.Context, bin, name, sub string, args ...string) (*
 		sent := false
 		for sc.Scan() {
 			var l struct{ Msg, Addr string }
-			if !sent && json.Unmarshal(sc.Bytes(), &l) == nil && strings.HasSuffix(l.Msg, " listening") && l.Addr != "" {
+			if !sent && json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == sub+" listening" && l.Addr != "" {
 				addr <- l.Addr
 				sent = true
 			}
