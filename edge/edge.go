@@ -52,6 +52,7 @@ type Config struct {
 	EgressCapacity int64         // bits/s this edge can serve, for CMSD etp and duress; default 10 Gbit/s
 
 	QueryAllowlist []string // query parameters kept in the cache key; default none (every query is dropped)
+	SigningKeys    [][]byte // when set, content requests need a signed path /t/<token>/... (package signing) valid under one of these keys
 	AdminToken     string   // bearer token of /admin/ endpoints (purge); "" disables them
 
 	Logger *slog.Logger // default slog.Default()

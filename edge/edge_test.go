@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"edgecdn/internal/signing"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -765,5 +767,44 @@ func TestCMSD(t *testing.T) {
 	s.sample()
 	if v := get(t, base+"/vod/t/r/c.ts").header.Get("CMSD-Dynamic"); !strings.HasSuffix(v, ";du") {
 		t.Errorf("over capacity: CMSD-Dynamic %q, want du", v)
+	}
+}
+
+// TestSignedURLs: with signing keys, a request needs a valid /t/<token>/ path; missing, bad,
+// expired and out-of-scope tokens get 403; two keys verify at once (rotation); the token never
+// enters the cache key.
+func TestSignedURLs(t *testing.T) {
+	o := newFakeOrigin(t)
+	body := randomBytes(5000, 12)
+	o.put("/vod/t/r/s.ts", &fakeObject{body: body, cacheControl: "max-age=3600"})
+	oldKey, newKey := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
+	_, base := startEdge(t, Config{Origins: []string{o.url()}, SigningKeys: [][]byte{newKey, oldKey}})
+	now := time.Now()
+	tok := func(key []byte, c signing.Claims) string { return "/t/" + signing.Sign(key, c) }
+	good := tok(newKey, signing.Claims{Prefix: "/vod/t/", Expires: now.Add(time.Hour)})
+	for _, c := range []struct {
+		path string
+		code int
+	}{
+		{good + "/vod/t/r/s.ts", 200},
+		{tok(oldKey, signing.Claims{Prefix: "/vod/", Expires: now.Add(time.Hour)}) + "/vod/t/r/s.ts", 200},
+		{tok(newKey, signing.Claims{Prefix: "/vod/", Expires: now.Add(time.Hour), IP: "127.0.0.1"}) + "/vod/t/r/s.ts", 200},
+		{"/vod/t/r/s.ts", 403},
+		{tok(newKey, signing.Claims{Prefix: "/vod/", Expires: now.Add(-time.Minute)}) + "/vod/t/r/s.ts", 403},
+		{tok(newKey, signing.Claims{Prefix: "/vod/u/", Expires: now.Add(time.Hour)}) + "/vod/t/r/s.ts", 403},
+		{tok(newKey, signing.Claims{Prefix: "/vod/", Expires: now.Add(time.Hour), IP: "10.1.1.1"}) + "/vod/t/r/s.ts", 403},
+		{tok([]byte("another key, not configured here"), signing.Claims{Prefix: "/vod/", Expires: now.Add(time.Hour)}) + "/vod/t/r/s.ts", 403},
+		{good + "/vod/t/../u/s.ts", 400},
+	} {
+		r := get(t, base+c.path)
+		if r.code != c.code || (c.code == 200 && !bytes.Equal(r.body, body)) {
+			t.Errorf("GET %.70s...: %d, want %d", c.path, r.code, c.code)
+		}
+	}
+	if n := o.count("/vod/t/r/s.ts"); n != 1 {
+		t.Errorf("three valid tokens for one object: %d origin fetches, want 1 (the token must not split the cache)", n)
+	}
+	if o.total.Load() != 1 {
+		t.Errorf("refused requests reached the origin: %d fetches", o.total.Load())
 	}
 }

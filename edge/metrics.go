@@ -14,7 +14,7 @@ type edgeMetrics struct {
 	servedBytes, originFetches, peerFetches                     [numKinds]*metrics.Counter
 	peerBytes, peerErrors                                       *metrics.Counter
 	originBytes, originErrors, fillRejected, badRequests        *metrics.Counter
-	diskHits, purged                                            *metrics.Counter
+	diskHits, purged, forbidden                                 *metrics.Counter
 	originLatency                                               *promhist.Histogram
 }
 
@@ -44,6 +44,7 @@ func (m *edgeMetrics) init(s *Server) {
 	m.badRequests = set.NewCounter("edgecdn_edge_bad_requests_total")
 	m.diskHits = set.NewCounter("edgecdn_edge_disk_hits_total")
 	m.purged = set.NewCounter("edgecdn_edge_purged_objects_total")
+	m.forbidden = set.NewCounter("edgecdn_edge_forbidden_requests_total")
 	m.originLatency = promhist.New(set, "edgecdn_edge_origin_fetch_duration_seconds", "", promhist.LatencyBuckets)
 	set.NewGauge("edgecdn_edge_cache_bytes", func() float64 { return float64(s.cache.Stats().Bytes) })
 	set.NewGauge("edgecdn_edge_cache_objects", func() float64 { return float64(s.cache.Stats().Objects) })

@@ -10,6 +10,7 @@ import (
 	"edgecdn/internal/httprange"
 	"edgecdn/internal/httpx"
 	"edgecdn/internal/ring"
+	"edgecdn/internal/signing"
 	"edgecdn/internal/urlpath"
 )
 
@@ -72,6 +73,15 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, raw []byte) {
 	if v := s.cmsd.Load(); v != nil {
 		h.SetBytesKV(hCMSD, *v)
 	}
+	if len(s.cfg.SigningKeys) > 0 && !s.fromPeer(ctx) {
+		inner, err := signing.Check(s.cfg.SigningKeys, string(raw), ctx.RemoteIP().String(), time.Now())
+		if err != nil {
+			s.m.forbidden.Inc()
+			httpx.Fail(ctx, fasthttp.StatusForbidden, "forbidden: "+err.Error())
+			return
+		}
+		raw = []byte(inner) // the token never enters the cache key
+	}
 	var kb [urlpath.MaxLen + 256]byte
 	key, err := AppendKey(kb[:0], raw, ctx.URI().QueryString(), s.cfg.QueryAllowlist)
 	switch err {
@@ -115,14 +125,22 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, raw []byte) {
 		stale = o
 	}
 	hop := 0
-	if hv := ctx.Request.Header.Peek(hopHeader); len(hv) == 1 && hv[0] >= '1' && hv[0] <= '2' && s.trustedPeer(ctx.RemoteIP()) {
-		hop = int(hv[0] - '0')
+	if s.fromPeer(ctx) {
+		hop = int(ctx.Request.Header.Peek(hopHeader)[0] - '0')
 	}
 	rt := route{level: levelOrigin, store: true}
 	if p := s.place.Load(); p != nil {
 		rt = p.decide(ring.Hash(key), hop, s.cfg.CrossZoneFill)
 	}
 	s.serveMiss(ctx, string(key), stale, rt, now)
+}
+
+// fromPeer reports whether a request comes from another edge of the cluster: a valid hop
+// header from an edge's address. Such requests need no signed path (the client's was checked
+// where it arrived) and are never forwarded further than their hop level.
+func (s *Server) fromPeer(ctx *fasthttp.RequestCtx) bool {
+	hv := ctx.Request.Header.Peek(hopHeader)
+	return len(hv) == 1 && hv[0] >= '1' && hv[0] <= '2' && s.trustedPeer(ctx.RemoteIP())
 }
 
 // serveObject answers from a stored object: preconditions, ranges and HEAD included.

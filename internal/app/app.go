@@ -51,7 +51,7 @@ func VersionString() string {
 // Commands are the subcommands by name.
 func Commands() map[string]*cli.Command {
 	m := map[string]*cli.Command{}
-	for _, c := range []*cli.Command{packageCmd(), originCmd(), edgeCmd(), lbCmd(), dnsCmd(), steeringCmd(), demoCmd()} {
+	for _, c := range []*cli.Command{packageCmd(), originCmd(), edgeCmd(), lbCmd(), dnsCmd(), steeringCmd(), signCmd(), demoCmd()} {
 		m[c.Name] = c
 	}
 	return m

@@ -12,6 +12,7 @@ import (
 	"edgecdn/edge"
 	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/signing"
 )
 
 func edgeCmd() *cli.Command {
@@ -47,6 +48,7 @@ func edgeCmd() *cli.Command {
 			defTTL := fs.Duration("default-ttl", 10*time.Second, "freshness of responses without max-age")
 			query := fs.String("cache-key-query", "", "query parameters kept in the cache key, comma-separated (default none)")
 			token := fs.String("admin-token", "", "bearer `TOKEN` for /admin/purge (empty: admin endpoints off)")
+			signKeys := fs.String("url-signing-key", "", "base64 `KEYS` (comma-separated, the new one first while an old one still verifies): content requests then need a signed path /t/<token>/... (edgecdn sign)")
 			sf := addServerFlags(fs, ":9090")
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
@@ -65,8 +67,13 @@ func edgeCmd() *cli.Command {
 				if name == "" {
 					name, _ = os.Hostname()
 				}
+				keys, err := signing.ParseKeys(*signKeys)
+				if err != nil {
+					return err
+				}
 				srv, err := edge.New(edge.Config{
-					Name: name, Zone: *zone, CrossZoneFill: *crossZone, BalanceFactor: *balance, HotThreshold: *hot, Origins: splitList(*origins), CacheBytes: int64(cacheSize), CachePolicy: *policy,
+					SigningKeys: keys,
+					Name:        name, Zone: *zone, CrossZoneFill: *crossZone, BalanceFactor: *balance, HotThreshold: *hot, Origins: splitList(*origins), CacheBytes: int64(cacheSize), CachePolicy: *policy,
 					MaxObjectBytes: int64(maxObject), DiskDir: *diskDir, DiskBytes: int64(diskSize),
 					FillTimeout: *fillTimeout, OriginHeaderTimeout: *headerTimeout, ProbeInterval: *probe,
 					StaleIfError: *stale, DefaultTTL: *defTTL, QueryAllowlist: splitList(*query), AdminToken: *token, Logger: log,
