@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"fmt"
+	"net"
 
 	"github.com/valyala/fasthttp"
 
@@ -23,11 +24,7 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx) {
 		httpx.Fail(ctx, fasthttp.StatusNotFound, "admin endpoints are off (--admin-token)")
 		return
 	}
-	auth := ctx.Request.Header.Peek("Authorization")
-	tok, ok := bytes.CutPrefix(auth, []byte("Bearer "))
-	if !ok || subtle.ConstantTimeCompare(tok, []byte(s.cfg.AdminToken)) != 1 {
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="edgecdn"`)
-		httpx.Fail(ctx, fasthttp.StatusUnauthorized, "unauthorized")
+	if !s.authorized(ctx) {
 		return
 	}
 	if !bytes.Equal(ctx.Request.URI().PathOriginal(), []byte("/admin/purge")) {
@@ -76,4 +73,38 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx) {
 	s.log.Info("purged", "path", string(path), "prefix", string(prefix), "objects", n)
 	ctx.Response.Header.SetContentType("application/json")
 	fmt.Fprintf(ctx, "{\"purged\":%d}\n", n)
+}
+
+// authorized checks the bearer token of an admin request, answering 401 when it is wrong.
+func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
+	auth := ctx.Request.Header.Peek("Authorization")
+	tok, ok := bytes.CutPrefix(auth, []byte("Bearer "))
+	if !ok || subtle.ConstantTimeCompare(tok, []byte(s.cfg.AdminToken)) != 1 {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="edgecdn"`)
+		httpx.Fail(ctx, fasthttp.StatusUnauthorized, "unauthorized")
+		return false
+	}
+	return true
+}
+
+// adminRoute answers the admin endpoints (/admin/..., /cluster) on their own listener.
+func (s *Server) adminRoute(ctx *fasthttp.RequestCtx) {
+	raw := ctx.Request.URI().PathOriginal()
+	switch {
+	case bytes.HasPrefix(raw, pAdmin):
+		s.serveAdmin(ctx)
+	case bytes.Equal(raw, pCluster):
+		s.serveCluster(ctx)
+	default:
+		httpx.Fail(ctx, fasthttp.StatusNotFound, "not found")
+	}
+}
+
+// ServeAdmin serves /admin/ and /cluster (and /healthz, /metrics, pprof) on ln, and stops the
+// content listener from answering them: admin traffic can then be kept off the public address.
+// Call it before Serve.
+func (s *Server) ServeAdmin(ln net.Listener) error {
+	s.adminSeparate.Store(true)
+	s.log.Info("edge admin listening", "addr", ln.Addr().String())
+	return s.admin.Serve(ln)
 }

@@ -46,6 +46,10 @@ func (s *Server) clusterInfo() ClusterInfo {
 }
 
 func (s *Server) serveCluster(ctx *fasthttp.RequestCtx) {
+	// With an admin token the cluster's detail (addresses, loads) is admin-only.
+	if s.cfg.AdminToken != "" && !s.authorized(ctx) {
+		return
+	}
 	ctx.Response.Header.SetContentType("application/json")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	b, _ := json.MarshalIndent(s.clusterInfo(), "", "  ")

@@ -140,10 +140,12 @@ type Server struct {
 	loadAt              time.Time // the sampler's own state
 	loadReqs, loadBytes uint64
 
-	stopping atomic.Bool
-	ctx      context.Context // ends at Shutdown: the probe and disk writer
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup // fills, probe and disk writer
+	stopping      atomic.Bool
+	adminSeparate atomic.Bool      // admin endpoints on their own listener (ServeAdmin)
+	admin         *fasthttp.Server // that listener's server
+	ctx           context.Context  // ends at Shutdown: the probe and disk writer
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup // fills, probe and disk writer
 }
 
 // New returns an edge for cfg.
@@ -189,6 +191,7 @@ func New(cfg Config) (*Server, error) {
 		go func() { defer s.wg.Done(); s.origins.probe(s.ctx, cfg.ProbeInterval, cfg.OriginHeaderTimeout) }()
 	}
 	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.route), httpx.Options{Name: "edgecdn-edge", Logger: cfg.Logger, ConnState: s.zc.ConnState})
+	s.admin = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.adminRoute), httpx.Options{Name: "edgecdn-edge-admin", Logger: cfg.Logger})
 	s.sample()
 	s.wg.Add(1)
 	go func() {
@@ -234,6 +237,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	err := httpx.Shutdown(ctx, s.srv)
+	err = errors.Join(err, httpx.Shutdown(ctx, s.admin))
 	s.cancel()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

@@ -808,3 +808,34 @@ func TestSignedURLs(t *testing.T) {
 		t.Errorf("refused requests reached the origin: %d fetches", o.total.Load())
 	}
 }
+
+// TestAdminSeparate: with an admin token, /cluster needs it too; with an admin listener, the
+// admin endpoints answer only there.
+func TestAdminSeparate(t *testing.T) {
+	o := newFakeOrigin(t)
+	o.put("/vod/t/r/a.ts", &fakeObject{body: []byte("a"), cacheControl: "max-age=3600"})
+	s, base := startEdge(t, Config{Origins: []string{o.url()}, AdminToken: "tok"})
+	if r := get(t, base+"/cluster"); r.code != 401 {
+		t.Errorf("/cluster without the token: %d, want 401", r.code)
+	}
+	if r := get(t, base+"/cluster", "Authorization", "Bearer tok"); r.code != 200 {
+		t.Errorf("/cluster with the token: %d", r.code)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.ServeAdmin(ln)
+	admin := "http://" + ln.Addr().String()
+	eventually(t, 5*time.Second, "admin listener up", func() bool { return get(t, admin+"/healthz").code == 200 })
+	get(t, base+"/vod/t/r/a.ts")
+	if r := do(t, "POST", base+"/admin/purge?path=/vod/t/r/a.ts", "Authorization", "Bearer tok"); r.code != 404 {
+		t.Errorf("purge on the content listener: %d, want 404", r.code)
+	}
+	if r := do(t, "POST", admin+"/admin/purge?path=/vod/t/r/a.ts", "Authorization", "Bearer tok"); r.code != 200 {
+		t.Errorf("purge on the admin listener: %d", r.code)
+	}
+	if r := get(t, admin+"/vod/t/r/a.ts"); r.code != 404 {
+		t.Errorf("content on the admin listener: %d, want 404", r.code)
+	}
+}

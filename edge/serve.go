@@ -54,12 +54,12 @@ var (
 
 func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	raw := ctx.Request.URI().PathOriginal()
-	if bytes.HasPrefix(raw, pAdmin) {
-		s.serveAdmin(ctx)
-		return
-	}
-	if bytes.Equal(raw, pCluster) {
-		s.serveCluster(ctx)
+	if bytes.HasPrefix(raw, pAdmin) || bytes.Equal(raw, pCluster) {
+		if s.adminSeparate.Load() {
+			httpx.Fail(ctx, fasthttp.StatusNotFound, "not found")
+			return
+		}
+		s.adminRoute(ctx)
 		return
 	}
 	s.serveContent(ctx, raw)

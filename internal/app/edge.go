@@ -12,6 +12,7 @@ import (
 	"edgecdn/edge"
 	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/httpx"
 	"edgecdn/internal/signing"
 )
 
@@ -48,6 +49,7 @@ func edgeCmd() *cli.Command {
 			defTTL := fs.Duration("default-ttl", 10*time.Second, "freshness of responses without max-age")
 			query := fs.String("cache-key-query", "", "query parameters kept in the cache key, comma-separated (default none)")
 			token := fs.String("admin-token", "", "bearer `TOKEN` for /admin/purge (empty: admin endpoints off)")
+			adminListen := fs.String("admin-listen", "", "serve /admin/ and /cluster only on this `HOST:PORT` (default: on --listen)")
 			signKeys := fs.String("url-signing-key", "", "base64 `KEYS` (comma-separated, the new one first while an old one still verifies): content requests then need a signed path /t/<token>/... (edgecdn sign)")
 			sf := addServerFlags(fs, ":9090")
 			logger := cli.LogFlags(fs)
@@ -80,6 +82,17 @@ func edgeCmd() *cli.Command {
 				})
 				if err != nil {
 					return err
+				}
+				if *adminListen != "" {
+					aln, err := httpx.Listen(*adminListen)
+					if err != nil {
+						return err
+					}
+					go func() {
+						if err := srv.ServeAdmin(aln); err != nil {
+							log.Error("admin listener", "err", err)
+						}
+					}()
 				}
 				if *standalone {
 					return serve(ctx, sf, "edge", name, srv, log)
