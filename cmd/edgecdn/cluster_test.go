@@ -189,7 +189,13 @@ func (v clusterView) summary() string {
 
 func getCluster(c *http.Client, httpAddr string) (clusterView, error) {
 	var v clusterView
-	resp, err := c.Get("http://" + httpAddr + "/cluster")
+	req, err := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/cluster", nil)
+	if err != nil {
+		return v, err
+	}
+	// Edges started with --admin-token want it for /cluster too; the others ignore it.
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := c.Do(req)
 	if err != nil {
 		return v, err
 	}
@@ -216,6 +222,9 @@ func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() (bo
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// testAdminToken is the admin token of the edges that have one.
+const testAdminToken = "partition-test-token"
 
 // segment is one segment URL path of the catalog with its size.
 type segment struct {

@@ -102,7 +102,7 @@ func TestPartitionHeals(t *testing.T) {
 	// (fills stay in their zone), and "each side keeps serving" would hold without the
 	// cluster doing anything.
 	const zone = "zone-ab"
-	token := hex.EncodeToString(rnd[:]) + "-purge"
+	token := testAdminToken
 	joinAddr := partA + ":7946"
 	var all []*proc
 	for si, s := range sides {
