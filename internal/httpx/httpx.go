@@ -86,7 +86,11 @@ func Listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Admin serves the endpoints every server has and passes everything else to next:
+// MaxHeaders bounds the header fields of a request (Varnish's http_max_hdr is 64); more get 431.
+const MaxHeaders = 100
+
+// Admin serves the endpoints every server has and passes everything else to next, after
+// refusing requests with more than MaxHeaders header fields:
 //
 //	/healthz        200 while the process runs
 //	/readyz         200 when ready() says so, 503 otherwise (not yet loaded, or shutting down)
@@ -94,6 +98,11 @@ func Listen(addr string) (net.Listener, error) {
 //	/debug/pprof/   net/http/pprof
 func Admin(set *metrics.Set, ready func() bool, next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
+		if ctx.Request.Header.Len() > MaxHeaders {
+			Fail(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "too many header fields")
+			ctx.SetConnectionClose()
+			return
+		}
 		p := ctx.Request.URI().PathOriginal()
 		switch {
 		case len(p) > 1 && p[1] == 'v':
