@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"time"
 
@@ -29,10 +28,7 @@ func demoCmd() *cli.Command {
 			jsonOut := fs.String("json", "", "write the players' report to `FILE`")
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
-				if len(args) > 0 {
-					return fmt.Errorf("unexpected arguments %q", args)
-				}
-				log, err := logger(os.Stderr)
+				log, err := begin(args, logger, "")
 				if err != nil {
 					return err
 				}

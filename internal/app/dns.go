@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -40,14 +39,10 @@ func dnsCmd() *cli.Command {
 			pyro := fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server `URL`")
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
-				if len(args) > 0 {
-					return fmt.Errorf("unexpected arguments %q", args)
-				}
-				log, err := logger(os.Stderr)
+				log, err := begin(args, logger, "dns")
 				if err != nil {
 					return err
 				}
-				log = log.With("component", "dns")
 				entries, err := zonemap.Parse(splitList(*zm))
 				if err != nil {
 					return err
@@ -58,10 +53,7 @@ func dnsCmd() *cli.Command {
 						return fmt.Errorf("--ns-addr: %w", err)
 					}
 				}
-				name := *gf.name
-				if name == "" {
-					name, _ = os.Hostname()
-				}
+				name := gf.memberName()
 				stopProf, err := httpx.StartProfiling(*pyro, "dns", name, log)
 				if err != nil {
 					return err

@@ -3,9 +3,7 @@ package app
 import (
 	"context"
 	"flag"
-	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -54,21 +52,14 @@ func edgeCmd() *cli.Command {
 			sf := addServerFlags(fs, ":9090")
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
-				if len(args) > 0 {
-					return fmt.Errorf("unexpected arguments %q", args)
-				}
-				log, err := logger(os.Stderr)
+				log, err := begin(args, logger, "edge")
 				if err != nil {
 					return err
 				}
-				log = log.With("component", "edge")
 				if *probe <= 0 {
 					*probe = -1
 				}
-				name := *gf.name
-				if name == "" {
-					name, _ = os.Hostname()
-				}
+				name := gf.memberName()
 				keys, err := signing.ParseKeys(*signKeys)
 				if err != nil {
 					return err

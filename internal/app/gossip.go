@@ -31,6 +31,15 @@ func addGossipFlags(fs *flag.FlagSet) *gossipFlags {
 	}
 }
 
+// memberName is --name, or the hostname (the pod name in Kubernetes).
+func (g *gossipFlags) memberName() string {
+	if *g.name != "" {
+		return *g.name
+	}
+	name, _ := os.Hostname()
+	return name
+}
+
 // start joins the cluster with the given role and zone, advertising the HTTP listener's address.
 func (g *gossipFlags) start(meta cluster.Meta, ln net.Listener, loadFunc func() cluster.Load, log *slog.Logger) (*cluster.Cluster, error) {
 	key, err := cluster.ParseKey(*g.key)
@@ -42,12 +51,8 @@ func (g *gossipFlags) start(meta cluster.Meta, ln net.Listener, loadFunc func() 
 		meta.HTTP = advertiseAddr(ln.Addr())
 	}
 	meta.Version = VersionString()
-	name := *g.name
-	if name == "" {
-		name, _ = os.Hostname()
-	}
 	return cluster.Start(cluster.Config{
-		Name: name, Meta: meta, GossipListen: *g.listen, Advertise: *g.advertise, Join: splitList(*g.join),
+		Name: g.memberName(), Meta: meta, GossipListen: *g.listen, Advertise: *g.advertise, Join: splitList(*g.join),
 		Key: key, LoadFunc: loadFunc, Logger: log.With("component", "gossip"),
 	})
 }

@@ -3,9 +3,7 @@ package app
 import (
 	"context"
 	"flag"
-	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"edgecdn/internal/cli"
@@ -34,18 +32,11 @@ func lbCmd() *cli.Command {
 			sf := addServerFlags(fs, ":8000")
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
-				if len(args) > 0 {
-					return fmt.Errorf("unexpected arguments %q", args)
-				}
-				log, err := logger(os.Stderr)
+				log, err := begin(args, logger, "lb")
 				if err != nil {
 					return err
 				}
-				log = log.With("component", "lb")
-				name := *gf.name
-				if name == "" {
-					name, _ = os.Hostname()
-				}
+				name := gf.memberName()
 				if *probe <= 0 {
 					*probe = -1
 				}

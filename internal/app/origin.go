@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"flag"
-	"fmt"
-	"os"
 	"time"
 
 	"edgecdn/internal/cli"
@@ -30,14 +28,10 @@ func originCmd() *cli.Command {
 			sf := addServerFlags(fs, ":8080")
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
-				if len(args) > 0 {
-					return fmt.Errorf("unexpected arguments %q", args)
-				}
-				log, err := logger(os.Stderr)
+				log, err := begin(args, logger, "origin")
 				if err != nil {
 					return err
 				}
-				log = log.With("component", "origin")
 				srv, err := origin.New(origin.Config{
 					Content: *content, Name: *name, PlaylistMaxAge: *playlistAge, SegmentMaxAge: *segmentAge,
 					PreloadBytes: int64(preload), Verify: *verify, Logger: log,

@@ -33,10 +33,7 @@ func packageCmd() *cli.Command {
 			preset := fs.String("preset", "veryfast", "with --ffmpeg: the x264 preset")
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
-				if len(args) > 0 {
-					return fmt.Errorf("unexpected arguments %q", args)
-				}
-				log, err := logger(os.Stderr)
+				log, err := begin(args, logger, "")
 				if err != nil {
 					return err
 				}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"edgecdn/internal/httpx"
@@ -77,4 +79,20 @@ func componentLogs(log *slog.Logger) *slog.Logger {
 		return log
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// begin is how every subcommand starts: no positional arguments, then its logger, tagged with
+// the component when one is given.
+func begin(args []string, logger func(*os.File) (*slog.Logger, error), component string) (*slog.Logger, error) {
+	if len(args) > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", args)
+	}
+	log, err := logger(os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	if component != "" {
+		log = log.With("component", component)
+	}
+	return log, nil
 }

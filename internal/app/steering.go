@@ -3,9 +3,7 @@ package app
 import (
 	"context"
 	"flag"
-	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"edgecdn/internal/cli"
@@ -32,22 +30,15 @@ func steeringCmd() *cli.Command {
 			sf := addServerFlags(fs, ":8500")
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
-				if len(args) > 0 {
-					return fmt.Errorf("unexpected arguments %q", args)
-				}
-				log, err := logger(os.Stderr)
+				log, err := begin(args, logger, "steering")
 				if err != nil {
 					return err
 				}
-				log = log.With("component", "steering")
 				entries, err := zonemap.Parse(splitList(*zm))
 				if err != nil {
 					return err
 				}
-				name := *gf.name
-				if name == "" {
-					name, _ = os.Hostname()
-				}
+				name := gf.memberName()
 				srv, err := steering.New(steering.Config{Name: name, Origins: splitList(*origins), ZoneMap: entries, TTL: *ttl, BalanceFactor: *balance, Logger: log})
 				if err != nil {
 					return err
