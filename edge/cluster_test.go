@@ -79,7 +79,7 @@ func startClusterEdges(t *testing.T, origin string, zones []string, mod func(*Co
 		}
 	})
 	for _, e := range edges {
-		eventually(t, 10*time.Second, e.s.cfg.Name+" sees every edge on its rings", func() bool {
+		eventually(t, 30*time.Second, e.s.cfg.Name+" sees every edge on its rings", func() bool {
 			p := e.s.place.Load()
 			n := 0
 			if p != nil {

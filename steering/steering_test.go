@@ -128,7 +128,7 @@ func (st *stack) waitZones(t testing.TB, zones ...string) {
 	t.Helper()
 	want := slices.Clone(zones)
 	slices.Sort(want)
-	eventually(t, 10*time.Second, fmt.Sprintf("steering sees zones %v", want), func() bool { return slices.Equal(st.steer.view().zones, want) })
+	eventually(t, 30*time.Second, fmt.Sprintf("steering sees zones %v", want), func() bool { return slices.Equal(st.steer.view().zones, want) })
 }
 
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
