@@ -81,13 +81,20 @@ func usage() {
 	}
 }
 
-// save writes a report under bench/results/<date>/ (relative to the module root when run from it).
-func save(name, report string) (string, error) {
+// resultsDir is bench/results/<date>/ (relative to the module root when run from it), created.
+// Scenarios write their plots (PNG) there and link them from their report by file name.
+func resultsDir() (string, error) {
 	dir := filepath.Join("bench", "results", time.Now().Format("2006-01-02"))
 	if _, err := os.Stat("bench"); err != nil {
 		dir = filepath.Join("results", time.Now().Format("2006-01-02"))
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// save writes a report to resultsDir()/<name>.md.
+func save(name, report string) (string, error) {
+	dir, err := resultsDir()
+	if err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, name+".md")
