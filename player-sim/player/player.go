@@ -371,6 +371,11 @@ func (p *session) loadPlaylists(ctx context.Context) error {
 		if len(m.Segments) == 0 {
 			return fmt.Errorf("media playlist %s: no segments", v.URI)
 		}
+		for _, s := range m.Segments {
+			if strings.Contains(s.URI, "://") || strings.HasPrefix(s.URI, "/") || strings.Contains(s.URI, "..") || strings.ContainsAny(s.URI, "?#\\") {
+				return fmt.Errorf("media playlist %s: segment %.64q is not inside the title", v.URI, s.URI)
+			}
+		}
 		kbps := int(v.AverageBandwidth / 1000)
 		if kbps == 0 {
 			kbps = int(v.Bandwidth / 1000)
