@@ -33,8 +33,8 @@ fuzz-short:
 fuzz:
 	@./scripts/fuzz-all $(FUZZTIME)
 
+# Every benchmark scenario (Go microbenchmarks included): bench/results/<date>/report.md.
 bench:
-	$(GO) test -run NONE -bench . -benchmem ./...
 	$(GO) run ./bench all
 
 clean:

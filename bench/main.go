@@ -8,11 +8,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -24,49 +26,169 @@ type scenario struct {
 }
 
 var scenarios = map[string]scenario{
+	"cache-policy":  {"byte and object hit ratio vs cache size: edgecdn's S3-FIFO vs LRU vs offline Belady, on Zipf streams and a real fleet's request log", runCachePolicy},
+	"ring":          {"internal/ring vs jump hash and rendezvous: balance, movement on join/leave, lookup ns/op, bounded loads under Zipf", runRing},
 	"origin":        {"origin req/s, MB/s and latency for a playlist and a 1 MiB segment under wrk", runOrigin},
 	"scale":         {"players vs QoE on this machine until the CDN makes them stall; memory per player", runScale},
 	"steering":      {"steering decisions/s and latency under wrk: ranked edges and content steering manifests", runSteering},
 	"cluster":       {"Zipf fleet over 6 edges in 3 zones: origin fetches per object and offload, with and without cross-zone fill", runClusterFleet},
 	"lb-overhead":   {"the zone balancer vs straight to the edge: 2 KB playlist and 1 MB segment under wrk", runLBOverhead},
+	"soak":          {"the whole CDN as processes under a steady fleet: RSS and goroutines over time, errors", runSoak},
 	"edge-vs-peers": {"edge hit path vs nginx and Varnish under wrk: 2 KB, 100 KB, 1 MB at 64 and 256 connections", runEdgeVsPeers},
+	"abr":           {"every ABR on every trace set in virtual time, and fleets per ABR through the whole CDN in emulation: QoE_lin with 95% CI", runABR},
+	"micro":         {"the Go microbenchmarks of every package (go test -bench): ns/op, B/op, allocs/op", runMicro},
+	"failover":      {"SIGKILL an edge under a fleet of players (real processes): detection, players' switch time, stalls, failures, corrupt segments", runFailover},
 }
+
+// order is the order of `all` and of report.md: what a user compares first comes first.
+var order = []string{"edge-vs-peers", "cache-policy", "ring", "cluster", "lb-overhead", "origin", "steering", "abr", "failover", "scale", "soak", "micro"}
 
 func main() {
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
 		usage()
 		os.Exit(2)
 	}
-	name := os.Args[1]
-	names := []string{name}
-	if name == "all" {
-		names = nil
-		for n := range scenarios {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	for _, n := range names {
-		sc, ok := scenarios[n]
-		if !ok {
-			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q\n", n)
-			usage()
+	name := os.Args[1]
+	if name == "all" {
+		if len(os.Args) > 2 {
+			fmt.Fprintf(os.Stderr, "bench all takes no flags (each scenario runs with its defaults); run a scenario alone to change them\n")
 			os.Exit(2)
 		}
-		report, err := sc.run(ctx, os.Args[2:])
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench %s: %v\n", n, err)
-			os.Exit(1)
+		os.Exit(runAll(ctx))
+	}
+	sc, ok := scenarios[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "bench: unknown scenario %q\n", name)
+		usage()
+		os.Exit(2)
+	}
+	report, err := sc.run(ctx, os.Args[2:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench %s: %v\n", name, err)
+		os.Exit(1)
+	}
+	fmt.Print(report)
+	if path, err := save(name, report); err != nil {
+		fmt.Fprintf(os.Stderr, "bench %s: saving report: %v\n", name, err)
+	} else {
+		fmt.Fprintf(os.Stderr, "wrote %s\n", path)
+	}
+}
+
+// runAll runs every scenario with its defaults, one after the other, and writes report.md: the
+// machine, a summary (each scenario's "Summary:" line, its time, or why it could not run) and
+// every scenario's report. A scenario that fails is reported and the others still run.
+func runAll(ctx context.Context) int {
+	dir, err := resultsDir()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench all: %v\n", err)
+		return 1
+	}
+	type outcome struct {
+		name, report, summary string
+		took                  time.Duration
+		err                   error
+	}
+	var outs []outcome
+	failed := 0
+	began := time.Now()
+	for _, n := range order {
+		if ctx.Err() != nil {
+			outs = append(outs, outcome{name: n, err: errors.New("not run: interrupted")})
+			failed++
+			continue
 		}
-		fmt.Print(report)
-		if path, err := save(n, report); err != nil {
-			fmt.Fprintf(os.Stderr, "bench %s: saving report: %v\n", n, err)
+		fmt.Fprintf(os.Stderr, "== bench %s\n", n)
+		t0 := time.Now()
+		report, err := scenarios[n].run(ctx, nil)
+		o := outcome{name: n, report: report, took: time.Since(t0), err: err}
+		if err != nil {
+			failed++
+			fmt.Fprintf(os.Stderr, "bench %s: %v\n", n, err)
 		} else {
-			fmt.Fprintf(os.Stderr, "wrote %s\n", path)
+			o.summary = summaryLine(report)
+			if _, err := save(n, report); err != nil {
+				fmt.Fprintf(os.Stderr, "bench %s: saving report: %v\n", n, err)
+			}
+		}
+		outs = append(outs, o)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# edgecdn benchmark report, %s\n\n", time.Now().Format("2006-01-02"))
+	fmt.Fprintf(&b, "`make bench` (`go run ./bench all`), %v in all, on %s. Every figure below was measured in this run, on loopback; each section names the command that reproduces it alone. Ratios are against a peer measured in the same run.\n\n", time.Since(began).Round(time.Second), machine())
+	fmt.Fprintf(&b, "## Summary\n\n| scenario | took | result |\n|---|---:|---|\n")
+	for _, o := range outs {
+		res := o.summary
+		if o.err != nil {
+			res = "**could not run**: " + strings.ReplaceAll(o.err.Error(), "|", "/")
+		}
+		fmt.Fprintf(&b, "| [%s](#%s) | %v | %s |\n", o.name, o.name, o.took.Round(time.Second), res)
+	}
+	b.WriteString("\n")
+	for _, o := range outs {
+		fmt.Fprintf(&b, "<a id=\"%s\"></a>\n\n", o.name)
+		if o.err != nil {
+			fmt.Fprintf(&b, "## %s\n\nCould not run: %v\n\n", o.name, o.err)
+			continue
+		}
+		b.WriteString(strings.TrimSpace(o.report))
+		b.WriteString("\n\n")
+	}
+	path := filepath.Join(dir, "report.md")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "bench all: %v\n", err)
+		return 1
+	}
+	// bench/results/latest.md points at the newest report, for README.md to link.
+	latest := filepath.Join(filepath.Dir(dir), "latest.md")
+	sum := b.String()
+	if i := strings.Index(sum, "\n<a id="); i > 0 {
+		sum = sum[:i]
+	}
+	sum = strings.ReplaceAll(sum, "](#", "]("+filepath.Base(dir)+"/report.md#")
+	os.WriteFile(latest, []byte(sum+"\nThe whole report with tables and plots: ["+filepath.Base(dir)+"/report.md]("+filepath.Base(dir)+"/report.md).\n"), 0o644)
+	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", path, latest)
+	if failed > 0 {
+		fmt.Fprintf(os.Stderr, "bench all: %d scenario(s) could not run (see the summary)\n", failed)
+		return 1
+	}
+	return 0
+}
+
+// summaryLine is the report's line that starts "Summary:", or its first sentence after the title.
+func summaryLine(report string) string {
+	for _, l := range strings.Split(report, "\n") {
+		if s, ok := strings.CutPrefix(strings.TrimSpace(l), "Summary:"); ok {
+			return strings.ReplaceAll(strings.TrimSpace(s), "|", "/")
 		}
 	}
+	return "see the section"
+}
+
+// machine describes the host: CPUs, model, memory, kernel, Go.
+func machine() string {
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.TrimPrefix(strings.Split(string(b), "\n")[0], "MemTotal:"), "%d", &kb)
+		mem = fmt.Sprintf(", %.0f GiB", float64(kb)/(1<<20))
+	}
+	kernel := ""
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = ", Linux " + strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%d CPUs (%s)%s%s, %s", runtime.NumCPU(), model, mem, kernel, runtime.Version())
 }
 
 func usage() {
