@@ -563,11 +563,14 @@ func gossipSecret(t *testing.T, m *manifests) *corev1.Secret {
 
 func checkKey(t *testing.T, what, key string) {
 	t.Helper()
-	raw, err := base64.StdEncoding.DecodeString(key)
-	if err != nil || len(raw) != 32 {
-		t.Errorf("%s: %q is not the base64 of 32 bytes (%d bytes, %v)", what, key, len(raw), err)
+	// One key, or NEW,OLD while keys rotate (k8s/README.md): each the base64 of 32 bytes.
+	for _, k := range strings.Split(key, ",") {
+		raw, err := base64.StdEncoding.DecodeString(k)
+		if err != nil || len(raw) != 32 {
+			t.Errorf("%s: %q is not the base64 of 32 bytes (%d bytes, %v)", what, k, len(raw), err)
+		}
 	}
-	if k, err := cluster.ParseKey(key); err != nil || len(k) != 32 {
+	if k, _, err := cluster.ParseKeys(key); err != nil || len(k) != 32 {
 		t.Errorf("%s: edgecdn refuses the key: %v", what, err)
 	}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -26,7 +27,7 @@ func addGossipFlags(fs *flag.FlagSet) *gossipFlags {
 		listen:    fs.String("gossip-listen", ":7946", "gossip listen address `HOST:PORT`, UDP and TCP (port 0 picks one)"),
 		advertise: fs.String("gossip-advertise", "", "gossip address `HOST:PORT` others reach this member at (default the bound address)"),
 		join:      fs.String("join", "", "members to join, `HOST:PORT[,...]`; a name with many addresses (a headless Service) joins them all"),
-		key:       fs.String("gossip-key", "", "base64 AES `KEY` (16, 24 or 32 bytes: openssl rand -base64 32); members without it are refused"),
+		key:       fs.String("gossip-key", "", "base64 AES `KEY` (16, 24 or 32 bytes: openssl rand -base64 32); members without it are refused. While keys rotate, NEW,OLD: the first encrypts, all decrypt"),
 		httpAdv:   fs.String("advertise-http", "", "HTTP address `HOST:PORT` other members use to reach this one (default the listen address, or this host's address when listening on all)"),
 	}
 }
@@ -42,9 +43,9 @@ func (g *gossipFlags) memberName() string {
 
 // start joins the cluster with the given role and zone, advertising the HTTP listener's address.
 func (g *gossipFlags) start(meta cluster.Meta, ln net.Listener, loadFunc func() cluster.Load, log *slog.Logger) (*cluster.Cluster, error) {
-	key, err := cluster.ParseKey(*g.key)
+	key, oldKeys, err := cluster.ParseKeys(*g.key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--gossip-key: %w", err)
 	}
 	meta.HTTP = *g.httpAdv
 	if meta.HTTP == "" {
@@ -53,7 +54,7 @@ func (g *gossipFlags) start(meta cluster.Meta, ln net.Listener, loadFunc func() 
 	meta.Version = VersionString()
 	return cluster.Start(cluster.Config{
 		Name: g.memberName(), Meta: meta, GossipListen: *g.listen, Advertise: *g.advertise, Join: splitList(*g.join),
-		Key: key, LoadFunc: loadFunc, Logger: log.With("component", "gossip"),
+		Key: key, OldKeys: oldKeys, LoadFunc: loadFunc, Logger: log.With("component", "gossip"),
 	})
 }
 

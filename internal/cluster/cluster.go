@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,7 +81,8 @@ type Config struct {
 	GossipListen   string        // HOST:PORT for gossip, UDP and TCP; default ":7946"; port 0 picks one
 	Advertise      string        // HOST:PORT others reach the gossip at; default the bound address (an address of this host when bound to all)
 	Join           []string      // HOST:PORT of members to join; a name resolving to many addresses joins them all (a Kubernetes headless Service)
-	Key            []byte        // AES key (16, 24 or 32 bytes): gossip encrypted, members without it refused
+	Key            []byte        // AES key (16, 24 or 32 bytes): gossip encrypted with it, members without it refused
+	OldKeys        [][]byte      // further keys accepted from others while keys rotate (docs: k8s/README.md)
 	LoadFunc       func() Load   // when set, called every LoadInterval and shared with the cluster
 	LoadInterval   time.Duration // default 1s
 	StaleLoad      time.Duration // reports older than this are ignored; default 5s
@@ -103,8 +105,13 @@ func (c *Config) setDefaults() error {
 	if c.GossipListen == "" {
 		c.GossipListen = ":7946"
 	}
-	if n := len(c.Key); n != 0 && n != 16 && n != 24 && n != 32 {
-		return fmt.Errorf("cluster: gossip key of %d bytes: want 16, 24 or 32", n)
+	for _, k := range append([][]byte{c.Key}, c.OldKeys...) {
+		if n := len(k); n != 0 && n != 16 && n != 24 && n != 32 {
+			return fmt.Errorf("cluster: gossip key of %d bytes: want 16, 24 or 32", n)
+		}
+	}
+	if len(c.Key) == 0 && len(c.OldKeys) > 0 {
+		return errors.New("cluster: further gossip keys without a first one")
 	}
 	if c.LoadInterval == 0 {
 		c.LoadInterval = time.Second
@@ -150,6 +157,27 @@ func ParseKey(s string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("gossip key: not base64 (openssl rand -base64 32)")
+}
+
+// ParseKeys decodes --gossip-key: one key, or comma-separated keys while they rotate. The first
+// encrypts what this member sends; every one decrypts what it receives.
+func ParseKeys(s string) (first []byte, others [][]byte, err error) {
+	for i, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		k, err := ParseKey(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("key %d: %w", i+1, err)
+		}
+		if first == nil {
+			first = k
+		} else {
+			others = append(others, k)
+		}
+	}
+	return first, others, nil
 }
 
 // Cluster is this node's view of the cluster.
@@ -220,6 +248,11 @@ func Start(cfg Config) (*Cluster, error) {
 	mc.GossipInterval = 100 * time.Millisecond
 	mc.PushPullInterval = 15 * time.Second
 	mc.SecretKey = cfg.Key
+	if len(cfg.OldKeys) > 0 {
+		if mc.Keyring, err = memberlist.NewKeyring(cfg.OldKeys, cfg.Key); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+	}
 	mc.Delegate = &delegate{c}
 	mc.Events = &events{c}
 	mc.Logger = log.New(slogWriter{cfg.Logger}, "", 0)
@@ -229,7 +262,7 @@ func Start(cfg Config) (*Cluster, error) {
 	}
 	c.ml = ml
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 3}
-	c.log.Info("gossip listening", "name", cfg.Name, "addr", c.GossipAddr(), "role", cfg.Meta.Role, "zone", cfg.Meta.Zone, "encrypted", len(cfg.Key) > 0)
+	c.log.Info("gossip listening", "name", cfg.Name, "addr", c.GossipAddr(), "role", cfg.Meta.Role, "zone", cfg.Meta.Zone, "encrypted", len(cfg.Key) > 0, "accepted_keys", len(cfg.OldKeys)+min(len(cfg.Key), 1))
 
 	if len(cfg.Join) > 0 {
 		if n, err := c.join(); err != nil {

@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -121,6 +123,50 @@ func TestWrongKeyRefused(t *testing.T) {
 	}
 	if state(a, "x") != "" || state(a, "y") != "" || len(b.Healthy("")) != 2 {
 		t.Errorf("members after the intruders: %+v", a.Members())
+	}
+}
+
+// TestKeyRotation walks a key rotation one member at a time, as a rolling restart does: every
+// step's members talk to the previous step's (old -> old,new -> new,old -> new), while a member
+// with only the new key and one with only the old never do.
+func TestKeyRotation(t *testing.T) {
+	oldK := []byte("0123456789abcdef0123456789abcdef")
+	newK := []byte("fedcba9876543210fedcba9876543210")
+	steps := []struct {
+		name  string
+		first []byte
+		more  [][]byte
+	}{
+		{"old", oldK, nil},
+		{"old+new", oldK, [][]byte{newK}},
+		{"new+old", newK, [][]byte{oldK}},
+		{"new", newK, nil},
+	}
+	for i := 0; i+1 < len(steps); i++ {
+		a, b := steps[i], steps[i+1]
+		t.Run(a.name+" with "+b.name, func(t *testing.T) {
+			ma := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}, Key: a.first, OldKeys: a.more})
+			mb := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Key: b.first, OldKeys: b.more, Join: []string{ma.GossipAddr()}})
+			eventually(t, 10*time.Second, "both alive in both views", func() bool {
+				return len(ma.Healthy("")) == 2 && len(mb.Healthy("")) == 2
+			})
+		})
+	}
+	onlyOld := start(t, Config{Name: "o", Meta: Meta{Role: RoleEdge}, Key: oldK})
+	onlyNew, err := Start(Config{Name: "n", Meta: Meta{Role: RoleEdge}, Key: newK, GossipListen: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onlyNew.Shutdown()
+	if _, err := onlyNew.ml.Join([]string{onlyOld.GossipAddr()}); err == nil {
+		t.Error("a member with only the new key joined one with only the old")
+	}
+	first, others, err := ParseKeys(base64.StdEncoding.EncodeToString(newK) + ", " + base64.StdEncoding.EncodeToString(oldK))
+	if err != nil || string(first) != string(newK) || len(others) != 1 || string(others[0]) != string(oldK) {
+		t.Errorf("ParseKeys(new, old) = %q %q %v", first, others, err)
+	}
+	if _, _, err := ParseKeys(base64.StdEncoding.EncodeToString(newK) + ",c2hvcnQ="); err == nil || !strings.Contains(err.Error(), "key 2") {
+		t.Errorf("a short second key: %v, want an error naming key 2", err)
 	}
 }
 
