@@ -29,6 +29,7 @@ type StackConfig struct {
 	EdgesPerZone  int      // default 2
 	CacheBytes    int64    // per edge; default 256 MiB
 	CrossZoneFill bool
+	SigningKeys   [][]byte     // edges' and steering's URL-signing keys (the first signs); default none: unsigned
 	Logger        *slog.Logger // component logs; default discard
 }
 
@@ -109,7 +110,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		for i := 0; i < cfg.EdgesPerZone; i++ {
 			name := fmt.Sprintf("edge-%s%d", z[len(z)-1:], i+1)
 			e, err := edge.New(edge.Config{Name: name, Zone: z, Origins: st.Origins, CacheBytes: cfg.CacheBytes,
-				CrossZoneFill: cfg.CrossZoneFill, Logger: log})
+				CrossZoneFill: cfg.CrossZoneFill, SigningKeys: cfg.SigningKeys, Logger: log})
 			if err != nil {
 				return nil, err
 			}
@@ -169,7 +170,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	st.stops = append(st.stops, func(ctx context.Context) error { return errors.Join(dcl.Leave(time.Second), d.Shutdown(ctx)) })
 	st.DNS = udp.LocalAddr().String()
 
-	sc, err := steering.New(steering.Config{Origins: st.Origins, Logger: log})
+	sc, err := steering.New(steering.Config{Origins: st.Origins, SigningKeys: cfg.SigningKeys, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 type steerMetrics struct {
 	set                                                   *metrics.Set
 	steers, plays, manifests, pathwayChanges, badRequests *metrics.Counter
+	tokens                                                *metrics.Counter
 	mu                                                    sync.Mutex
 	reasons                                               map[string]*metrics.Counter
 }
@@ -21,6 +22,7 @@ func (m *steerMetrics) init(set *metrics.Set) {
 	m.manifests = set.NewCounter("edgecdn_steering_manifests_total")
 	m.pathwayChanges = set.NewCounter("edgecdn_steering_pathway_changes_total")
 	m.badRequests = set.NewCounter("edgecdn_steering_bad_requests_total")
+	m.tokens = set.NewCounter("edgecdn_steering_tokens_issued_total")
 	m.reasons = map[string]*metrics.Counter{}
 }
 

@@ -29,6 +29,9 @@ type Ranked struct {
 	Candidate
 	Score   float64  `json:"score"`
 	Reasons []string `json:"reasons"`
+	// Base is set by the service, not the policy, when URLs are signed: URL/t/<token>, what a
+	// player puts before /vod/<title>/... (URL alone answers 403 then).
+	Base string `json:"base,omitempty"`
 }
 
 // Policy orders candidates for one request.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -19,6 +20,7 @@ import (
 	"edgecdn/internal/hls"
 	"edgecdn/internal/httpx"
 	"edgecdn/internal/ring"
+	"edgecdn/internal/signing"
 )
 
 func (s *Server) route(ctx *fasthttp.RequestCtx) {
@@ -41,11 +43,15 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// SteerResponse is the answer of GET /steer/<title>.
+// SteerResponse is the answer of GET /steer/<title>. With signed URLs, each edge's Base is the
+// edge's URL with the token's path prefix (http://HOST:PORT/t/<token>), what a player puts
+// before /vod/<title>/...; Token and TokenExpires are empty otherwise.
 type SteerResponse struct {
-	Title string   `json:"title"`
-	Zone  string   `json:"zone"`
-	Edges []Ranked `json:"edges"`
+	Title        string   `json:"title"`
+	Zone         string   `json:"zone"`
+	Edges        []Ranked `json:"edges"`
+	Token        string   `json:"token,omitempty"`         // for the prefix /vod/<title>/
+	TokenExpires string   `json:"token_expires,omitempty"` // RFC 3339
 }
 
 // serveSteer answers GET /steer/<title>?zone=Z with the edges ranked for that client.
@@ -68,8 +74,29 @@ func (s *Server) serveSteer(ctx *fasthttp.RequestCtx, title []byte) {
 			s.m.reason(why).Inc()
 		}
 	}
+	resp := SteerResponse{Title: string(title), Zone: zone, Edges: ranked}
+	if tok, exp, ok := s.token(ctx, string(title)); ok {
+		resp.Token, resp.TokenExpires = tok, exp.UTC().Format(time.RFC3339)
+		for i := range ranked {
+			ranked[i].Base = ranked[i].URL + signing.PathPrefix + tok
+		}
+	}
 	s.m.steers.Inc()
-	writeJSON(ctx, SteerResponse{Title: string(title), Zone: zone, Edges: ranked})
+	writeJSON(ctx, resp)
+}
+
+// token issues a token for the title's prefix /vod/<title>/, valid TokenTTL from now and bound
+// to the client's address when so configured; ok is false when URLs are unsigned.
+func (s *Server) token(ctx *fasthttp.RequestCtx, title string) (tok string, expires time.Time, ok bool) {
+	if len(s.cfg.SigningKeys) == 0 {
+		return "", time.Time{}, false
+	}
+	c := signing.Claims{Prefix: "/vod/" + title + "/", Expires: time.Now().Add(time.Duration(s.skew.Load()) + s.cfg.TokenTTL).Truncate(time.Second)}
+	if s.cfg.TokenBindClient {
+		c.IP = ctx.RemoteIP().String() // as the edge reads it: a NAT or balancer in between breaks it
+	}
+	s.m.tokens.Inc()
+	return signing.Sign(s.cfg.SigningKeys[0], c), c.Expires, true
 }
 
 // firstSegments returns the cache keys of the title's first three segments in its lowest
@@ -230,8 +257,14 @@ func (s *Server) servePlay(ctx *fasthttp.RequestCtx, title []byte) {
 	ss := session{Zone: zone, Pathways: zones, MinBW: minBandwidth(mv), Nonce: nonce()}
 	out := &hls.Multivariant{Version: mv.Version, IndependentSegments: mv.IndependentSegments,
 		Steering: &hls.ContentSteering{ServerURI: "/steering/" + ss.encode() + ".json", PathwayID: zones[0]}}
+	// One token for the session, in every pathway's URIs: a clone replaces only the host, so
+	// it keeps the token too.
+	prefix := ""
+	if tok, _, ok := s.token(ctx, string(title)); ok {
+		prefix = signing.PathPrefix + tok
+	}
 	for _, z := range zones {
-		base := "http://" + publicAddr(v.lbs[z]) + "/vod/" + string(title) + "/"
+		base := "http://" + publicAddr(v.lbs[z]) + prefix + "/vod/" + string(title) + "/"
 		for _, variant := range mv.Variants {
 			vv := variant
 			if !strings.Contains(vv.URI, "://") && !strings.HasPrefix(vv.URI, "/") {

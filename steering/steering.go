@@ -2,6 +2,12 @@
 // Content Steering (a multivariant playlist with one pathway per zone, and a steering manifest
 // that re-orders the pathways while the player plays). It learns the cluster by joining the
 // gossip as an observer.
+//
+// With signing keys (Config.SigningKeys, the edges' --url-signing-key), every URL it hands out
+// carries a per-session token as a path prefix, http://HOST/t/<token>/vod/<title>/..., made
+// with the first key for the prefix /vod/<title>/ and valid Config.TokenTTL; the edges check it.
+// Steering manifests only replace the host of a pathway (PATHWAY-CLONES), so the token survives
+// every pathway change.
 package steering
 
 import (
@@ -41,7 +47,17 @@ type Config struct {
 	BalanceFactor float64         // an edge or zone above this times the mean load counts as overloaded; default 1.25
 	Policy        Policy          // edge ranking; default DefaultPolicy
 	PlaylistTTL   time.Duration   // how long a title's multivariant playlist is reused; default 30s
-	Logger        *slog.Logger
+	// SigningKeys, when set, sign every URL handed out (package signing) with the first key;
+	// the others are accepted by edges during a rotation and unused here. Default none: URLs
+	// are unsigned.
+	SigningKeys [][]byte
+	// TokenTTL is how long a session's tokens are valid: the longest a player can play from one
+	// playback manifest or ranking. Default 2h; at least 1s (tokens carry whole seconds).
+	TokenTTL time.Duration
+	// TokenBindClient binds tokens to the address the request came from. Off by default: a
+	// balancer or NAT between the player and the edges changes the address the edge sees.
+	TokenBindClient bool
+	Logger          *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -66,6 +82,20 @@ func (c *Config) setDefaults() error {
 	if c.PlaylistTTL == 0 {
 		c.PlaylistTTL = 30 * time.Second
 	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = 2 * time.Hour
+	}
+	if c.TokenTTL < time.Second {
+		return fmt.Errorf("steering: token TTL %v: at least 1s (tokens carry whole seconds)", c.TokenTTL)
+	}
+	for i, k := range c.SigningKeys {
+		if len(k) < 16 {
+			return fmt.Errorf("steering: signing key %d: %d bytes, want at least 16", i+1, len(k))
+		}
+	}
+	if c.TokenBindClient && len(c.SigningKeys) == 0 {
+		return errors.New("steering: binding tokens to clients needs a signing key")
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -83,6 +113,7 @@ type Server struct {
 	cluster atomic.Pointer[cluster.Cluster]
 	client  *http.Client
 	next    atomic.Uint32
+	skew    atomic.Int64 // added to the clock when tokens are issued (tests age them), ns
 
 	mu        sync.Mutex
 	playlists map[string]cachedPlaylist

@@ -35,8 +35,18 @@ type stack struct {
 	seed      string // gossip address to join
 	edges     map[string]*cluster.Cluster
 	edgeSrv   map[string]*edge.Server
+	edgeURL   map[string]string // zone -> http://HOST:PORT of its edge
+	lbAddr    map[string]string // zone -> HOST:PORT of its balancer
 	originURL string
+	keys      [][]byte // the edges' URL-signing keys
 	stops     []func()
+}
+
+// stackOpts varies a test stack: zero values are one title and unsigned URLs.
+type stackOpts struct {
+	titles int
+	keys   [][]byte // edges' and steering's URL-signing keys
+	bind   bool     // steering binds tokens to the client's address
 }
 
 func serveOn(t testing.TB, serve func(net.Listener) error, shutdown func(context.Context) error) string {
@@ -70,19 +80,21 @@ func member(t testing.TB, name string, meta cluster.Meta, join string, load func
 	return c
 }
 
-func newStack(t testing.TB, zones ...string) *stack {
+func newStack(t testing.TB, zones ...string) *stack { return newStackWith(t, stackOpts{}, zones...) }
+
+func newStackWith(t testing.TB, opts stackOpts, zones ...string) *stack {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := packager.Package(context.Background(), packager.Config{Out: dir, Titles: 1, Duration: 12 * time.Second, Ladder: "small", Logger: quiet}); err != nil {
+	if _, err := packager.Package(context.Background(), packager.Config{Out: dir, Titles: max(opts.titles, 1), Duration: 12 * time.Second, Ladder: "small", Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	o, err := origin.New(origin.Config{Content: dir, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &stack{edges: map[string]*cluster.Cluster{}, edgeSrv: map[string]*edge.Server{}}
+	st := &stack{edges: map[string]*cluster.Cluster{}, edgeSrv: map[string]*edge.Server{}, edgeURL: map[string]string{}, lbAddr: map[string]string{}, keys: opts.keys}
 	st.originURL = "http://" + serveOn(t, o.Serve, o.Shutdown)
-	sc, err := New(Config{Origins: []string{st.originURL}, Logger: quiet, TTL: time.Second})
+	sc, err := New(Config{Origins: []string{st.originURL}, Logger: quiet, TTL: time.Second, SigningKeys: opts.keys, TokenBindClient: opts.bind})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +113,7 @@ func newStack(t testing.TB, zones ...string) *stack {
 // addZone starts an edge and a balancer for zone z.
 func (st *stack) addZone(t testing.TB, z string) {
 	t.Helper()
-	e, err := edge.New(edge.Config{Name: "edge-" + z, Zone: z, Origins: []string{st.originURL}, Logger: quiet, ProbeInterval: -1})
+	e, err := edge.New(edge.Config{Name: "edge-" + z, Zone: z, Origins: []string{st.originURL}, Logger: quiet, ProbeInterval: -1, SigningKeys: st.keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,13 +126,14 @@ func (st *stack) addZone(t testing.TB, z string) {
 	done := make(chan struct{})
 	go func() { e.Serve(ln); close(done) }()
 	t.Cleanup(func() { e.Close(); <-done })
-	st.edges[z], st.edgeSrv[z] = ec, e
+	st.edges[z], st.edgeSrv[z], st.edgeURL[z] = ec, e, "http://"+ln.Addr().String()
 
 	lb, err := loadbalancer.New(loadbalancer.Config{Name: "lb-" + z, Zone: z, Logger: quiet, ProbeInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := serveOn(t, lb.Serve, lb.Shutdown)
+	st.lbAddr[z] = addr
 	lb.AttachCluster(member(t, "lb-"+z, cluster.Meta{Role: cluster.RoleLB, Zone: z, Public: addr}, st.seed, nil))
 }
 
@@ -175,6 +188,13 @@ func TestRankingFollowsTheCluster(t *testing.T) {
 			t.Errorf("edge %+v", e)
 		}
 	}
+	// Unsigned: the answer has exactly the fields it had before signed URLs.
+	_, raw := getBody(t, st.base+"/steer/title-000?zone=zone-b")
+	for _, f := range []string{`"token"`, `"token_expires"`, `"base"`, "/t/"} {
+		if bytes.Contains(raw, []byte(f)) {
+			t.Errorf("unsigned /steer carries %s: %s", f, raw)
+		}
+	}
 	// An overloaded edge: a member of zone-b reporting a load far over its zone's mean.
 	hot := member(t, "edge-hot", cluster.Meta{Role: cluster.RoleEdge, Zone: "zone-b", HTTP: "127.0.0.1:1"}, st.seed,
 		func() cluster.Load { return cluster.Load{RPS: 100000} })
@@ -223,6 +243,9 @@ func TestPlaybackManifestResolves(t *testing.T) {
 	pathways := map[string]int{}
 	for _, v := range mv.Variants {
 		pathways[v.PathwayID]++
+		if strings.Contains(v.URI, "/t/") {
+			t.Errorf("unsigned playback manifest carries a token: %s", v.URI)
+		}
 		code, b := getBody(t, v.URI)
 		if code != 200 {
 			t.Fatalf("variant %s (pathway %s): %d", v.URI, v.PathwayID, code)

@@ -2,12 +2,15 @@ package app
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"net"
 	"time"
 
 	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/signing"
 	"edgecdn/internal/zonemap"
 	"edgecdn/steering"
 )
@@ -16,17 +19,23 @@ func steeringCmd() *cli.Command {
 	return &cli.Command{
 		Name:    "steering",
 		Summary: "rank edges for players and serve HLS Content Steering (joins the gossip as an observer)",
-		Usage:   "steering --origin URL[,URL...] --join HOST:PORT[,...] [--zone-map CIDR=zone,...] [flags]",
+		Usage:   "steering --origin URL[,URL...] --join HOST:PORT[,...] [--zone-map CIDR=zone,...] [--url-signing-key KEY[,OLDKEY]] [flags]",
 		Example: "edgecdn steering --origin http://127.0.0.1:8080 --listen 127.0.0.1:8500 \\\n" +
 			"    --gossip-listen 127.0.0.1:7960 --join 127.0.0.1:7946 --zone-map 127.0.0.0/8=zone-a\n" +
 			"curl -s 'http://127.0.0.1:8500/steer/title-000?zone=zone-b'\n" +
-			"curl -s http://127.0.0.1:8500/play/title-000/master.m3u8",
+			"curl -s http://127.0.0.1:8500/play/title-000/master.m3u8\n" +
+			"# signed URLs: the same key(s) as the edges' --url-signing-key, the first one signs\n" +
+			"key=$(openssl rand -base64 32)\n" +
+			"edgecdn steering --origin http://127.0.0.1:8080 --join 127.0.0.1:7946 --url-signing-key \"$key\" --token-ttl 4h",
 		Flags: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			gf := addGossipFlags(fs)
 			origins := fs.String("origin", "http://127.0.0.1:8080", "origin base `URL`s where titles' playlists are read, comma-separated")
 			zm := fs.String("zone-map", "", "client subnets to zones, `CIDR=zone[,...]`, for requests that name no zone")
 			ttl := fs.Duration("ttl", 10*time.Second, "steering manifest TTL: how often players ask again")
 			balance := fs.Float64("balance-factor", 1.25, "an edge or zone above this times the mean load counts as overloaded")
+			signKeys := fs.String("url-signing-key", "", "base64 `KEYS`, comma-separated, as the edges take them: the first signs a per-session token into every URL handed out (/t/<token>/vod/<title>/...)")
+			tokenTTL := fs.Duration("token-ttl", 2*time.Hour, "with --url-signing-key: how long a session's tokens are valid")
+			bindClient := fs.Bool("token-bind-client", false, "with --url-signing-key: bind tokens to the requesting client's address (breaks when a balancer or NAT changes it)")
 			sf := addServerFlags(fs, ":8500")
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
@@ -38,8 +47,19 @@ func steeringCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
+				keys, err := signing.ParseKeys(*signKeys)
+				if err != nil {
+					return fmt.Errorf("--url-signing-key: %w", err)
+				}
+				switch {
+				case *tokenTTL < time.Second:
+					return fmt.Errorf("--token-ttl %v: want at least 1s", *tokenTTL)
+				case *bindClient && len(keys) == 0:
+					return errors.New("--token-bind-client needs --url-signing-key")
+				}
 				name := gf.memberName()
-				srv, err := steering.New(steering.Config{Name: name, Origins: splitList(*origins), ZoneMap: entries, TTL: *ttl, BalanceFactor: *balance, Logger: log})
+				srv, err := steering.New(steering.Config{Name: name, Origins: splitList(*origins), ZoneMap: entries, TTL: *ttl, BalanceFactor: *balance,
+					SigningKeys: keys, TokenTTL: *tokenTTL, TokenBindClient: *bindClient, Logger: log})
 				if err != nil {
 					return err
 				}

@@ -3,7 +3,6 @@ package player
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +20,10 @@ import (
 // manifest (`<URL>/play/<title>/master.m3u8`), uses one base per pathway in the order the
 // steering server gives, and reloads the steering manifest every TTL (and after a failure),
 // reporting its current pathway and measured throughput, re-ordering pathways and adding cloned
-// ones as the server says.
+// ones as the server says. A pathway's base is what precedes /vod/ in its variant URIs:
+// scheme://host, and with signed URLs the token's prefix, scheme://host/t/<token>; a clone
+// replaces only the host. It follows only http(s) URLs without userinfo, and a RELOAD-URI only
+// on the steering server's own scheme and host; a manifest it cannot use is ignored.
 type ContentSteeringEntry struct {
 	URL    string // the steering service's base URL
 	Zone   string // sent as ?zone= on the playback manifest ("" lets the service map the address)
@@ -76,19 +78,23 @@ func (e *ContentSteeringEntry) start(ctx context.Context, title string) error {
 		return err
 	}
 	su, err := ref.Parse(mv.Steering.ServerURI)
-	if err != nil {
-		return fmt.Errorf("steering SERVER-URI %q: %w", mv.Steering.ServerURI, err)
+	if err != nil || (su.Scheme != "http" && su.Scheme != "https") || su.Host == "" || su.User != nil {
+		return fmt.Errorf("playback manifest %s: steering SERVER-URI %.128q is not an http(s) URL", u, mv.Steering.ServerURI)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.serverURI, e.pathways = su.String(), map[string]string{}
+	e.serverURI, e.pathways, e.order = su.String(), map[string]string{}, nil
 	for _, v := range mv.Variants {
-		vu, err := url.Parse(v.URI)
-		if err != nil || vu.Host == "" || v.PathwayID == "" {
+		if !validPathwayID(v.PathwayID) || len(e.order) >= maxPathways {
 			continue
 		}
+		// Everything before /vod/: the host and, with signed URLs, the token's path prefix.
+		base, ok := contentBase(v.URI)
+		if !ok {
+			continue // another scheme, userinfo, a path that is not a token: not followed
+		}
 		if _, ok := e.pathways[v.PathwayID]; !ok {
-			e.pathways[v.PathwayID] = vu.Scheme + "://" + vu.Host
+			e.pathways[v.PathwayID] = base
 			e.order = append(e.order, v.PathwayID)
 		}
 	}
@@ -132,7 +138,14 @@ func (e *ContentSteeringEntry) Steer(ctx context.Context, throughput float64) ([
 		first = e.order[0]
 	}
 	e.mu.Unlock()
-	if !due || e.reload(ctx, throughput) != nil {
+	if !due {
+		return e.bases(), false
+	}
+	if err := e.reload(ctx, throughput); err != nil {
+		// Keep the pathways; ask again after a TTL, not before every segment.
+		e.mu.Lock()
+		e.next = time.Now().Add(max(e.ttl, time.Second))
+		e.mu.Unlock()
 		return e.bases(), false
 	}
 	e.mu.Lock()
@@ -162,31 +175,24 @@ func (e *ContentSteeringEntry) reload(ctx context.Context, throughput float64) e
 	if err != nil {
 		return err
 	}
-	var m struct {
-		Version  int      `json:"VERSION"`
-		TTL      int      `json:"TTL"`
-		Reload   string   `json:"RELOAD-URI"`
-		Priority []string `json:"PATHWAY-PRIORITY"`
-		Clones   []struct {
-			BaseID string `json:"BASE-ID"`
-			ID     string `json:"ID"`
-			URI    struct {
-				Host string `json:"HOST"`
-			} `json:"URI-REPLACEMENT"`
-		} `json:"PATHWAY-CLONES"`
-	}
-	if err := json.Unmarshal(body, &m); err != nil || m.Version != 1 || len(m.Priority) == 0 || m.TTL < 0 || m.TTL > 86400 {
-		return fmt.Errorf("steering manifest %s: not a valid manifest", u)
+	m, err := parseSteeringManifest(body)
+	if err != nil {
+		return fmt.Errorf("%s: %w", u.Redacted(), err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, c := range m.Clones {
 		base, ok := e.pathways[c.BaseID]
-		if _, exists := e.pathways[c.ID]; !ok || exists || c.URI.Host == "" || strings.ContainsAny(c.URI.Host, "/?#@ ") {
+		if _, exists := e.pathways[c.ID]; !ok || exists || len(e.pathways) >= maxPathways {
 			continue
 		}
-		bu, _ := url.Parse(base)
-		e.pathways[c.ID] = bu.Scheme + "://" + c.URI.Host
+		// Only the host changes: the path, with its token, stays.
+		bu, err := url.Parse(base)
+		if err != nil {
+			continue
+		}
+		bu.Host = c.Host
+		e.pathways[c.ID] = bu.String()
 	}
 	var order []string
 	for _, p := range m.Priority {
@@ -197,8 +203,9 @@ func (e *ContentSteeringEntry) reload(ctx context.Context, throughput float64) e
 	if len(order) > 0 {
 		e.order = order
 	}
+	// A RELOAD-URI stays on the steering server: same scheme and host.
 	if m.Reload != "" {
-		if ru, err := u.Parse(m.Reload); err == nil {
+		if ru, err := u.Parse(m.Reload); err == nil && ru.Scheme == u.Scheme && ru.Host == u.Host && ru.User == nil {
 			e.serverURI = ru.String()
 		}
 	}
@@ -217,9 +224,12 @@ func (e *ContentSteeringEntry) get(ctx context.Context, u string) ([]byte, error
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, hls.MaxPlaylistBytes))
-	if err != nil || resp.StatusCode != http.StatusOK {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, hls.MaxPlaylistBytes+1))
+	switch {
+	case err != nil || resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("GET %s: %s %v", u, resp.Status, err)
+	case len(b) > hls.MaxPlaylistBytes:
+		return nil, fmt.Errorf("GET %s: more than %d bytes", u, hls.MaxPlaylistBytes)
 	}
 	return b, nil
 }

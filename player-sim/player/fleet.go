@@ -49,6 +49,7 @@ type Report struct {
 	EdgeSwitches  int       `json:"edge_switches"`
 	Errors        int       `json:"errors"`
 	Corrupt       int       `json:"corrupt_segments"`
+	Unverified    int       `json:"unverified_segments"` // accepted with no hash to check (neither catalog.json nor a SHA-256 ETag)
 	Segments      int       `json:"segments"`
 	Bytes         int64     `json:"bytes"`
 	WallS         float64   `json:"wall_s"`
@@ -163,6 +164,7 @@ func aggregate(results []*Result, wall time.Duration) *Report {
 		rep.PerPlayer = append(rep.PerPlayer, r)
 		rep.Errors += r.Errors
 		rep.Corrupt += r.Corrupt
+		rep.Unverified += r.Unverified
 		rep.EdgeSwitches += r.EdgeSwitches
 		rep.RebufferCount += r.Rebuffers
 		if r.Failed {
@@ -208,5 +210,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "bitrate          %.0f kbps mean\n", r.BitrateKbps)
 	fmt.Fprintf(w, "switches         %.2f bitrate switches per player, %d edge switches\n", r.SwitchesMean, r.EdgeSwitches)
 	fmt.Fprintf(w, "QoE_lin          %.2f mean per player\n", r.QoELinMean)
-	fmt.Fprintf(w, "segments         %d (%.1f MB), %d errors, %d corrupt\n", r.Segments, float64(r.Bytes)/1e6, r.Errors, r.Corrupt)
+	fmt.Fprintf(w, "segments         %d (%.1f MB), %d errors, %d corrupt", r.Segments, float64(r.Bytes)/1e6, r.Errors, r.Corrupt)
+	if r.Unverified > 0 {
+		fmt.Fprintf(w, ", %d unverified (no hash to check)", r.Unverified)
+	}
+	fmt.Fprintln(w)
 }

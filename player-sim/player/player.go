@@ -73,6 +73,7 @@ type Result struct {
 	QoELin        float64 `json:"qoe_lin"`
 	Errors        int     `json:"errors"`
 	Corrupt       int     `json:"corrupt_segments"`
+	Unverified    int     `json:"unverified_segments,omitempty"` // accepted without a hash to check them against (no catalog.json, no SHA-256 ETag)
 	Failed        bool    `json:"failed"`
 	FailReason    string  `json:"fail_reason,omitempty"`
 	Chunks        []Chunk `json:"chunks,omitempty"`
@@ -394,7 +395,7 @@ func (p *session) loadPlaylists(ctx context.Context) error {
 func (p *session) loadCatalog(ctx context.Context) {
 	p.hashes = map[string]string{}
 	p.sizes = make([][]int64, len(p.levels))
-	b, err := p.getAll(ctx, "/catalog.json")
+	b, err := p.getCatalog(ctx)
 	var cat struct {
 		Titles []struct {
 			Name       string
@@ -437,6 +438,31 @@ func (p *session) loadCatalog(ctx context.Context) {
 	}
 }
 
+// getCatalog fetches /catalog.json. It is optional: a 4xx answer is final and no error of the
+// edge (with signed URLs the token covers only /vod/<title>/, and the edge answers 403), so it
+// counts no error and switches no edge; only transport errors and 5xx try the next base.
+func (p *session) getCatalog(ctx context.Context) ([]byte, error) {
+	var errs []error
+	for tries := 0; tries < len(p.bases); tries++ {
+		resp, body, err := p.get(ctx, p.bases[p.bi], "/catalog.json", "")
+		if err == nil {
+			b, rerr := io.ReadAll(io.LimitReader(body, 64<<20))
+			resp.Body.Close()
+			switch {
+			case rerr == nil && resp.StatusCode == http.StatusOK:
+				return b, nil
+			case resp.StatusCode >= 400 && resp.StatusCode < 500:
+				return nil, fmt.Errorf("catalog.json: %s", resp.Status)
+			}
+			err = fmt.Errorf("catalog.json: %s %v", resp.Status, rerr)
+		}
+		errs = append(errs, err)
+		p.res.Errors++
+		p.switchBase(ctx)
+	}
+	return nil, errors.Join(errs...)
+}
+
 // fetchChunk downloads segment i at level lv, retrying on the next base (edge switch) after an
 // error; a segment whose bytes do not check out counts as corrupt and is fetched again.
 func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
@@ -464,9 +490,13 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 			}
 		}
 		cancel()
-		if err == nil && !p.intact(dir+l.segments[i].URI, h.Sum(nil), resp.Header.Get("ETag")) {
-			p.res.Corrupt++
-			err = fmt.Errorf("%s%s: bytes do not match the origin's hash", base, path)
+		checked := false
+		if err == nil {
+			var ok bool
+			if ok, checked = p.intact(dir+l.segments[i].URI, h.Sum(nil), resp.Header.Get("ETag")); !ok {
+				p.res.Corrupt++
+				err = fmt.Errorf("%s%s: bytes do not match the origin's hash", base, path)
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -476,6 +506,9 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 			p.res.Errors++
 			p.switchBase(ctx)
 			continue
+		}
+		if !checked {
+			p.res.Unverified++
 		}
 		secs := time.Since(start).Seconds()
 		c := Chunk{Level: lv, Kbps: l.kbps, Bytes: n, TTFBms: float64(ttfb.Microseconds()) / 1000, Seconds: secs,
@@ -516,17 +549,27 @@ func nextPath(p *session, lv, i int) string {
 	return l.segments[i+1].URI
 }
 
-// intact checks a segment against catalog.json's hash, or against an ETag that names a
-// SHA-256; a segment with neither cannot be checked and passes.
-func (p *session) intact(key string, sum []byte, etag string) bool {
+// intact checks a segment against catalog.json's hash, or, without one (no catalog: with
+// signed URLs the edge refuses it), against an ETag that names a SHA-256. A segment with
+// neither cannot be checked: it passes, and checked is false.
+func (p *session) intact(key string, sum []byte, etag string) (ok, checked bool) {
 	want := p.hashes[key]
-	if want == "" && len(etag) == 66 && etag[0] == '"' && etag[65] == '"' {
+	if want == "" && len(etag) == 66 && etag[0] == '"' && etag[65] == '"' && isHex(etag[1:65]) {
 		want = etag[1:65]
 	}
 	if want == "" {
-		return true
+		return true, false
 	}
-	return hex.EncodeToString(sum) == want
+	return hex.EncodeToString(sum) == strings.ToLower(want), true
+}
+
+func isHex(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseCMSD reads etp (kbit/s) and du from a CMSD-Dynamic header (CTA-5006):

@@ -12,7 +12,8 @@ import (
 )
 
 // SteeringEntry asks edgecdn's steering service for the edges ranked for this player
-// (GET /steer/<title>?zone=Z) and uses them in that order.
+// (GET /steer/<title>?zone=Z) and uses them in that order. With signed URLs the service gives
+// each edge a base, http://HOST:PORT/t/<token>, used in place of its URL.
 type SteeringEntry struct {
 	URL    string // the steering service's base URL
 	Zone   string // the player's zone ("" lets the service map its address)
@@ -50,6 +51,7 @@ func (e *SteeringEntry) Refresh(ctx context.Context, title string) ([]string, er
 	var r struct {
 		Edges []struct {
 			URL     string `json:"url"`
+			Base    string `json:"base"` // signed: URL/t/<token>
 			Healthy bool   `json:"healthy"`
 		} `json:"edges"`
 	}
@@ -58,8 +60,12 @@ func (e *SteeringEntry) Refresh(ctx context.Context, title string) ([]string, er
 	}
 	var bases []string
 	for _, ed := range r.Edges {
-		if ed.Healthy && strings.HasPrefix(ed.URL, "http://") {
-			bases = append(bases, ed.URL)
+		raw := ed.URL
+		if ed.Base != "" {
+			raw = ed.Base
+		}
+		if base, ok := contentBase(raw); ok && ed.Healthy && strings.HasPrefix(base, "http://") {
+			bases = append(bases, base)
 		}
 	}
 	if len(bases) == 0 {
