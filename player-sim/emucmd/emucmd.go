@@ -174,6 +174,10 @@ func catalogTitles(ctx context.Context, e player.Entry) ([]string, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// With signed URLs the catalog is outside every token's scope: name the titles instead.
+		return nil, fmt.Errorf("%s/catalog.json: %s (with signed URLs, name titles with --title)", bases[0], resp.Status)
+	}
 	var cat struct{ Titles []struct{ Name string } }
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&cat); err != nil {
 		return nil, err
