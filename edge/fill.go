@@ -363,6 +363,16 @@ func (r *fillReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// failedBody returns why the fill's body failed, or nil while it is arriving or once it is good.
+func (f *fill) failedBody() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.final {
+		return f.bodyErr
+	}
+	return nil
+}
+
 // waitBody waits for a fill's body to finish and returns the stored object, or the error.
 func (f *fill) waitBody() (*object, error) {
 	<-f.done

@@ -240,6 +240,14 @@ func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, key string, stale *object, 
 		s.setBody(ctx, f.passBody)
 		return
 	}
+	if err := f.failedBody(); err != nil {
+		// The body already failed (a client that joined late): a clean error, not a 200 head
+		// followed by a cut connection.
+		s.m.errors[k].Inc()
+		h.SetBytesKV(hCacheStatus, s.h.miss)
+		httpx.Fail(ctx, statusForFillError(err), "origin sent a bad body")
+		return
+	}
 	if collapsed {
 		s.m.collapsed[k].Inc()
 	}
@@ -306,6 +314,11 @@ func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, key string, stale *object, 
 		return
 	}
 	s.m.servedBytes[k].Add(int(n))
+	// The head goes out at once, not when the write buffer fills: the client's first byte comes
+	// with the origin's, and a fill that fails later reaches it as a 200 head and a body cut
+	// short of its Content-Length, never as a connection closed with no answer at all (which
+	// HTTP clients take as a stale keep-alive connection and silently send again).
+	ctx.Response.ImmediateHeaderFlush = true
 	ctx.Response.SetBodyStream(&fillReader{f: f, off: off, end: off + n}, int(n))
 }
 
