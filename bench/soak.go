@@ -303,7 +303,7 @@ loop:
 	} else {
 		verdict += "; zero errors"
 	}
-	fmt.Fprintf(&b, "\nVerdict: %s.\n", verdict)
+	fmt.Fprintf(&b, "\nSummary: %s.\n", verdict)
 	if dir, err := resultsDir(); err == nil {
 		if err := soakPlots(dir, samples); err != nil {
 			fmt.Fprintf(&b, "\n(plots not written: %v)\n", err)
