@@ -240,6 +240,48 @@ func rssBytes(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
 
+// cpuSeconds reads a process's user+system CPU time from /proc/<pid>/stat.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: fields count from after its ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("pid %d: short stat", pid)
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("pid %d: bad stat", pid)
+	}
+	return (ut + stime) / 100, nil // USER_HZ is 100 on Linux
+}
+
+// cpuByRole is the CPU seconds used so far by each role's processes.
+func (st *procStack) cpuByRole() map[string]float64 {
+	m := map[string]float64{}
+	for _, p := range st.all() {
+		if v, err := cpuSeconds(p.p.cmd.Process.Pid); err == nil {
+			m[p.role] += v
+		}
+	}
+	return m
+}
+
+// rssByRole is the resident memory (MB) of each role's processes.
+func (st *procStack) rssByRole() map[string]float64 {
+	m := map[string]float64{}
+	for _, p := range st.all() {
+		if v, err := rssBytes(p.p.cmd.Process.Pid); err == nil {
+			m[p.role] += float64(v) / 1e6
+		}
+	}
+	return m
+}
+
 // metricValue reads one unlabelled metric from a Prometheus text endpoint.
 func metricValue(c *http.Client, addr, name string) (float64, error) {
 	resp, err := c.Get("http://" + addr + "/metrics")

@@ -6,18 +6,32 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"edgecdn/demo"
 	"edgecdn/origin/packager"
 	"edgecdn/player-sim/player"
 )
 
-// runScale grows a fleet of real-time players against the whole CDN in this process until the
-// CDN, not the players' links, makes them stall; it reports QoE and memory per player at each size.
+// scaleStep is one fleet size's outcome.
+type scaleStep struct {
+	players               int
+	rep                   *player.Report
+	gbps, lbGbps          float64 // served to the players; the part through a balancer
+	cores                 map[string]float64
+	rssMB                 map[string]float64
+	playerCores           float64 // the players' process
+	playerHeapKB, goPerPl float64
+}
+
+// runScale grows a fleet of real-time players against the whole CDN, run as separate processes,
+// until the CDN (or the machine) makes them stall; it reports QoE, CPU and memory per player and
+// per Gbit/s for the CDN's roles and for the players, and projects, from those figures, what a
+// 3-zone kind cluster and a 100-edge cluster would need.
 func runScale(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("scale")
 	sizes := fs.String("players", "100,250,500,1000", "fleet sizes")
@@ -28,13 +42,14 @@ func runScale(ctx context.Context, args []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "edgecdn-bench-scale-")
+	tmp, err := os.MkdirTemp("", "edgecdn-bench-scale-")
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(dir)
+	defer os.RemoveAll(tmp)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cat, err := packager.Package(ctx, packager.Config{Out: dir, Titles: 10, Duration: 48 * time.Second, Logger: quiet})
+	content := filepath.Join(tmp, "content")
+	cat, err := packager.Package(ctx, packager.Config{Out: content, Titles: 10, Duration: 48 * time.Second, Logger: quiet})
 	if err != nil {
 		return "", err
 	}
@@ -42,23 +57,27 @@ func runScale(ctx context.Context, args []string) (string, error) {
 	for _, t := range cat.Titles {
 		titles = append(titles, t.Name)
 	}
-	st, err := demo.Start(ctx, demo.StackConfig{Content: dir, CacheBytes: 1 << 30})
+	bin, err := buildEdgecdn(ctx, tmp)
 	if err != nil {
 		return "", err
 	}
-	defer st.Stop(context.Background())
+	procGOGC = "" // memory as deployed
+	st, err := startProcStack(ctx, bin, stackSpec{Content: content, CacheSize: "512MiB"})
+	if err != nil {
+		return "", err
+	}
+	defer st.stop()
+	lbs := map[string]bool{}
+	for _, lb := range st.LBs {
+		lbs["http://"+lb.addr] = true
+	}
 
-	var b strings.Builder
-	fmt.Fprintf(&b, "## Scale: players on one machine\n\n`go run ./bench scale --players %s --media %v --link-mbps %g` on %d CPUs: the whole CDN (2 origins, 6 edges, 3 balancers, DNS, steering) and the players in one process; players arrive over 5 s, ask steering, play %v of a Zipf(1.0)-chosen title on the Envivio ladder (top 4.3 Mbit/s) over their own %g Mbit/s links, so a stall is the CDN's (or the machine's) doing.\n\n",
-		*sizes, *media, *link, runtime.NumCPU(), *media, *link)
-	fmt.Fprintf(&b, "| players | failed | rebuffer ratio | stalls | startup p50 / p95 ms | bitrate kbps | QoE_lin mean | errors | served Gbit/s | peak heap MB | heap per player KB | goroutines per player |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
-	zones := []string{"zone-a", "zone-b", "zone-c"}
+	var steps []scaleStep
 	for _, n := range ns {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		base := ms.HeapInuse
-		baseG := runtime.NumGoroutine()
+		baseHeap, baseG := ms.HeapInuse, runtime.NumGoroutine()
 		var peak atomic.Uint64
 		var peakG atomic.Int64
 		stop := make(chan struct{})
@@ -81,23 +100,115 @@ func runScale(ctx context.Context, args []string) (string, error) {
 				}
 			}
 		}()
+		cpu0 := st.cpuByRole()
+		self0 := selfCPU()
+		var lbBytes atomic.Int64
+		t0 := time.Now()
 		rep, err := player.RunFleet(ctx, player.FleetConfig{
 			Players: n, Titles: titles, Rate: float64(n) / 5, MaxSeconds: media.Seconds(), Seed: uint64(n),
 			Links: []player.Link{player.ConstLink(*link * 1e6)},
 			NewEntry: func(i int) player.Entry {
-				return &player.SteeringEntry{URL: st.Steering, Zone: zones[i%len(zones)]}
+				z := st.Zones[i%len(st.Zones)]
+				if i%2 == 0 {
+					return &player.SteeringEntry{URL: "http://" + st.Steering.addr, Zone: z}
+				}
+				return player.URLEntry{Base: "http://" + st.LBs[z].addr}
+			},
+			OnChunk: func(_ int, c player.Chunk) {
+				if lbs[c.Base] {
+					lbBytes.Add(c.Bytes)
+				}
 			},
 		})
 		close(stop)
 		if err != nil {
 			return "", err
 		}
-		heap := float64(peak.Load()) - float64(base)
-		fmt.Fprintf(&b, "| %d | %d | %.4f | %d | %.0f / %.0f | %.0f | %.2f | %d | %.2f | %.0f | %.0f | %.1f |\n",
-			n, rep.Failed, rep.RebufferRatio, rep.RebufferCount, rep.StartupMSP50, rep.StartupMSP95, rep.BitrateKbps, rep.QoELinMean,
-			rep.Errors, float64(rep.Bytes)*8/rep.WallS/1e9, float64(peak.Load())/1e6, heap/float64(n)/1e3, float64(peakG.Load()-int64(baseG))/float64(n))
-		fmt.Fprintf(os.Stderr, "scale %d players: rebuffer ratio %.4f, %d failed\n", n, rep.RebufferRatio, rep.Failed)
+		wall := time.Since(t0).Seconds()
+		cpu1 := st.cpuByRole()
+		s := scaleStep{players: n, rep: rep, cores: map[string]float64{}, rssMB: st.rssByRole(),
+			playerCores: (selfCPU() - self0) / wall}
+		for r, v := range cpu1 {
+			s.cores[r] = (v - cpu0[r]) / wall
+		}
+		s.gbps = float64(rep.Bytes) * 8 / wall / 1e9
+		s.lbGbps = float64(lbBytes.Load()) * 8 / wall / 1e9
+		s.playerHeapKB = (float64(peak.Load()) - float64(baseHeap)) / float64(n) / 1e3
+		s.goPerPl = float64(peakG.Load()-int64(baseG)) / float64(n)
+		steps = append(steps, s)
+		fmt.Fprintf(os.Stderr, "scale %d players: rebuffer ratio %.4f, %d failed, %.2f Gbit/s\n", n, rep.RebufferRatio, rep.Failed, s.gbps)
 	}
-	fmt.Fprintf(&b, "\nHeap per player is the peak heap during the run above the heap before it, over the players (the CDN's own growth included); goroutines likewise.\n")
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Scale: players on one machine\n\n`go run ./bench scale --players %s --media %v --link-mbps %g` on %d CPUs: the whole CDN as separate processes (2 origins, 6 edges with 512 MiB caches in 3 zones, 3 zone balancers, DNS, steering; Go's default GC) and the players in the bench process; players arrive over 5 s, half ask steering for ranked edges and go straight to them, half go through their zone's balancer; each plays %v of a Zipf(1.0)-chosen title of 10 on the Envivio ladder (top 4.3 Mbit/s) over its own %g Mbit/s link, so a stall is the CDN's (or the machine's) doing. CPU is each process's user+system time over the run's wall time (cores busy).\n\n",
+		*sizes, *media, *link, runtime.NumCPU(), *media, *link)
+	fmt.Fprintf(&b, "| players | failed | rebuffer ratio | stalls | startup p50 / p95 ms | bitrate kbps | QoE_lin mean | errors | corrupt | served Gbit/s | edge cores | balancer cores | all CDN cores | players' cores | edge RSS MB | players' heap KB per player | goroutines per player |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range steps {
+		r := s.rep
+		all := 0.0
+		for _, v := range s.cores {
+			all += v
+		}
+		fmt.Fprintf(&b, "| %d | %d | %.4f | %d | %.0f / %.0f | %.0f | %.2f | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.1f |\n",
+			s.players, r.Failed, r.RebufferRatio, r.RebufferCount, r.StartupMSP50, r.StartupMSP95, r.BitrateKbps, r.QoELinMean, r.Errors, r.Corrupt,
+			s.gbps, s.cores["edges"], s.cores["balancers"], all, s.playerCores, s.rssMB["edges"], s.playerHeapKB, s.goPerPl)
+	}
+	// Per-unit costs from the largest fleet that did not stall (else the largest).
+	best := steps[len(steps)-1]
+	for _, s := range steps {
+		if s.rep.RebufferCount == 0 && s.rep.Failed == 0 {
+			best = s
+		}
+	}
+	edgeCoresPerGbps := best.cores["edges"] / best.gbps
+	lbCoresPerGbps := best.cores["balancers"] / max(best.lbGbps, 1e-9)
+	playerCoresPer1000 := best.playerCores / float64(best.players) * 1000
+	edgeRSSMB := best.rssMB["edges"] / float64(len(st.Edges))
+	bitrate := best.rep.BitrateKbps / 1e6 // Gbit/s per player
+	fmt.Fprintf(&b, "\nPer unit, from the largest fleet without a stall (%d players, %.2f Gbit/s, %.2f through balancers):\n\n", best.players, best.gbps, best.lbGbps)
+	fmt.Fprintf(&b, "- edges: %.2f cores per Gbit/s served (%.3f cores per 1,000 players at %.0f kbit/s)\n", edgeCoresPerGbps, edgeCoresPerGbps*bitrate*1000, best.rep.BitrateKbps)
+	fmt.Fprintf(&b, "- balancers: %.2f cores per Gbit/s proxied\n", lbCoresPerGbps)
+	fmt.Fprintf(&b, "- players (the simulator): %.2f cores and %.0f MB of heap per 1,000 players\n", playerCoresPer1000, best.playerHeapKB)
+	fmt.Fprintf(&b, "- edge memory: %.0f MB resident per edge with a 512 MiB cache (resident = the cache in use + about 15 MB of process + Go's GC headroom, up to the live heap again under the default GOGC=100)\n", edgeRSSMB)
+	fmt.Fprintf(&b, "\nSaturation on this machine: the CDN and the players share %d cores; the fleet size at which stalls begin is where the table's first non-zero stall count appears.\n", runtime.NumCPU())
+
+	// The projection: arithmetic on the figures above, written out so it can be checked.
+	fmt.Fprintf(&b, "\n### Projection, on paper\n\nAssumptions: the per-Gbit/s costs above hold (they were measured on loopback, so they leave out NIC interrupts and TLS; real NICs add roughly a third, TLS roughly doubles the edge's cost); players watch at %.1f Mbit/s on average (the mean bitrate above); half the traffic goes through a balancer as in this run.\n\n", best.rep.BitrateKbps/1000)
+	for _, c := range []struct {
+		name    string
+		players int
+		edges   int
+		cache   float64 // GiB per edge
+	}{
+		{"3-zone kind cluster on one 8-core laptop (k8s/overlays/kind: 6 edges)", 2000, 6, 0.5},
+		{"100-edge cluster (34 zones x 3 edges, 10 Gbit/s NICs)", 200000, 100, 64},
+	} {
+		gbps := float64(c.players) * bitrate
+		edgeCores := gbps * edgeCoresPerGbps
+		lbCores := gbps / 2 * lbCoresPerGbps
+		perEdgeGbps := gbps / float64(c.edges)
+		fmt.Fprintf(&b, "- **%s**, %d players = %.1f Gbit/s: edges %.1f cores in all (%.2f per edge, %.2f Gbit/s each), balancers %.1f cores, memory per edge %.1f GiB cache x 2 for GC headroom + 15 MB = %.1f GiB",
+			c.name, c.players, gbps, edgeCores, edgeCores/float64(c.edges), perEdgeGbps, lbCores, c.cache, c.cache*2+0.015)
+		if c.edges >= 100 {
+			// memberlist: each member probes one other per second and gossips to 3 every 100 ms;
+			// load reports are broadcast each second by every edge and relayed.
+			fmt.Fprintf(&b, "; gossip per member about %d load reports/s received (one per edge per second) plus 30 gossip packets/s sent, well under 1 Mbit/s; ring of %d x 256 virtual nodes = %d points (%.0f KB), rebuilt on each membership change; failure detection stays about 5 s (memberlist's suspicion grows with log(n))", c.edges, c.edges, c.edges*256, float64(c.edges*256*16)/1e3)
+			fmt.Fprintf(&b, "; the players' simulator for 200,000 players needs %.0f cores and %.0f GB (at the rates above), i.e. a fleet of load-generator machines, not one\n", playerCoresPer1000*200, best.playerHeapKB*200000/1e6)
+		} else {
+			fmt.Fprintf(&b, "; with the player simulator (%.1f cores, %.1f GB) on the same laptop, %.1f cores in all; 8 cores serve about %d players\n",
+				playerCoresPer1000*float64(c.players)/1000, best.playerHeapKB*float64(c.players)/1e6,
+				edgeCores+lbCores+playerCoresPer1000*float64(c.players)/1000,
+				int(8/((edgeCoresPerGbps+lbCoresPerGbps/2)*bitrate+playerCoresPer1000/1000)))
+		}
+	}
+	fmt.Fprintf(&b, "\nSummary: %d players at %.2f Gbit/s without a stall on %d cores; edges %.2f cores per Gbit/s, balancers %.2f, the player simulator %.2f cores per 1,000 players.\n",
+		best.players, best.gbps, runtime.NumCPU(), edgeCoresPerGbps, lbCoresPerGbps, playerCoresPer1000)
 	return b.String(), nil
+}
+
+// selfCPU is this process's user+system CPU seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }

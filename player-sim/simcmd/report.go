@@ -21,6 +21,7 @@ type Result struct {
 	QoELinCI95      float64       `json:"qoe_lin_ci95"` // half-width of the 95% confidence interval of the mean
 	BitrateKbpsMean float64       `json:"bitrate_kbps_mean"`
 	RebufferSMean   float64       `json:"rebuffer_s_mean"`
+	SwitchesMean    float64       `json:"switches_mean"` // bitrate switches per trace (chunk 0 to 1 included)
 	PerTrace        []TraceResult `json:"per_trace"`
 }
 
@@ -30,6 +31,7 @@ type TraceResult struct {
 	Score       float64 `json:"score"`        // sum of QoE_lin
 	BitrateKbps float64 `json:"bitrate_kbps"` // mean bitrate
 	RebufferS   float64 `json:"rebuffer_s"`   // total stall
+	Switches    int     `json:"switches"`     // chunks whose level differs from the previous chunk's
 }
 
 // Evaluate plays every trace, in order, with a fresh instance of the algorithm called name.
@@ -45,20 +47,27 @@ func Evaluate(cfg sim.Config, traces []*sim.Trace, name string) (Result, error) 
 	r := Result{ABR: name, Traces: len(traces), PerTrace: make([]TraceResult, len(traces))}
 	scores := make([]float64, len(traces))
 	var sess sim.Session
-	var kbps, rebuf float64
+	var kbps, rebuf, switches float64
 	for i, t := range traces {
 		if err := s.Run(t, alg, &sess); err != nil {
 			return Result{}, err
 		}
-		r.PerTrace[i] = TraceResult{Name: t.Name, Score: sess.Score, BitrateKbps: sess.BitrateKbps, RebufferS: sess.Rebuffer}
+		sw := 0
+		for j := 1; j < len(sess.Chunks); j++ {
+			if sess.Chunks[j].Level != sess.Chunks[j-1].Level {
+				sw++
+			}
+		}
+		r.PerTrace[i] = TraceResult{Name: t.Name, Score: sess.Score, BitrateKbps: sess.BitrateKbps, RebufferS: sess.Rebuffer, Switches: sw}
 		scores[i] = sess.Score
 		kbps += sess.BitrateKbps
 		rebuf += sess.Rebuffer
+		switches += float64(sw)
 	}
 	sum := qoe.Summarize(scores)
 	r.QoELinMean, r.QoELinMedian, r.QoELinCI95 = sum.Mean, sum.Median, sum.CI95
 	if n := float64(len(traces)); n > 0 {
-		r.BitrateKbpsMean, r.RebufferSMean = kbps/n, rebuf/n
+		r.BitrateKbpsMean, r.RebufferSMean, r.SwitchesMean = kbps/n, rebuf/n, switches/n
 	}
 	return r, nil
 }

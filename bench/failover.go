@@ -1,0 +1,979 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/color"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"edgecdn/internal/catalog"
+	"edgecdn/origin/packager"
+	"edgecdn/player-sim/player"
+)
+
+// runFailover kills one edge with SIGKILL under a fleet of players and measures how the rest of
+// the CDN and the players get over it: failure detection in the survivors' gossip, the balancer
+// and steering; the players' switch to another edge; stalls, failures and corrupt segments.
+// Everything but the players runs as real edgecdn processes.
+func runFailover(ctx context.Context, args []string) (string, error) {
+	fs := newFlags("failover")
+	runs := fs.Int("runs", 3, "repetitions (fresh edges, balancer and steering each time); the median is reported")
+	players := fs.Int("players", 30, "players in the fleet")
+	entry := fs.String("entry", "both", "how players find edges: steering (ranked edges, the player fails over), lb (the zone balancer's URL, the balancer fails over), or both (half each)")
+	secondZone := fs.Bool("second-zone", false, "3 more edges (and a balancer) in a second zone; players spread over both zones, the victim is in the first")
+	media := fs.Duration("media", 90*time.Second, "media each player plays")
+	link := fs.Float64("link-mbps", 10, "every player's own link, Mbit/s (the top rendition is 4.3)")
+	threshold := fs.Duration("buffer", 8*time.Second, "kill once every player has at least this much buffer")
+	killWait := fs.Duration("kill-wait", 60*time.Second, "kill after this long even if some players have less buffer (said in the report)")
+	titles := fs.Int("titles", 6, "titles in the catalog (Zipf 1.0)")
+	seed := fs.Uint64("seed", 1, "seed of the fleet (arrivals, titles); run r uses seed+r")
+	fs.Parse(args)
+	if *entry != "both" && *entry != "steering" && *entry != "lb" {
+		return "", fmt.Errorf("--entry %q: want steering, lb or both", *entry)
+	}
+	if *runs < 1 || *players < 1 {
+		return "", errors.New("--runs and --players must be at least 1")
+	}
+	out, err := resultsDir()
+	if err != nil {
+		return "", err
+	}
+	work, err := os.MkdirTemp("", "edgecdn-bench-failover-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	bin, err := buildEdgecdn(ctx, work)
+	if err != nil {
+		return "", err
+	}
+	content := filepath.Join(work, "content")
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dur := time.Duration(math.Ceil(media.Seconds()/4)) * 4 * time.Second
+	cat, err := packager.Package(ctx, packager.Config{Out: content, Titles: *titles, Duration: dur, Logger: quiet})
+	if err != nil {
+		return "", err
+	}
+	origin, err := startEdgecdn(ctx, bin, "origin", "origin", "--content", content, "--name", "origin")
+	if err != nil {
+		return "", err
+	}
+	defer origin.stop()
+
+	zones := []string{"zone-a"}
+	if *secondZone {
+		zones = append(zones, "zone-b")
+	}
+	cfg := foConfig{bin: bin, origin: "http://" + origin.addr, zones: zones, perZone: 3, cat: cat, players: *players, entry: *entry,
+		media: *media, linkMbps: *link, threshold: *threshold, killWait: *killWait, out: out, load: loadNote()}
+	var results []*foRun
+	for r := 0; r < *runs; r++ {
+		cfg.seed, cfg.run = *seed+uint64(r), r+1
+		fmt.Fprintf(os.Stderr, "failover: run %d of %d\n", r+1, *runs)
+		res, err := foOnce(ctx, cfg)
+		if err != nil {
+			return "", fmt.Errorf("run %d: %w", r+1, err)
+		}
+		results = append(results, res)
+	}
+	return foReport(cfg, results, strings.Join(args, " ")), nil
+}
+
+type foConfig struct {
+	bin, origin string
+	zones       []string
+	perZone     int
+	cat         *catalog.Catalog
+	players     int
+	entry       string
+	media       time.Duration
+	linkMbps    float64
+	threshold   time.Duration
+	killWait    time.Duration
+	out         string
+	seed        uint64
+	run         int
+	load        string // loadNote at the start
+}
+
+// foEdge is one edge process of a run.
+type foEdge struct {
+	name, zone string
+	p          *proc
+}
+
+// foRec is one segment a player accepted, with the wall time it arrived.
+type foRec struct {
+	at time.Time
+	c  player.Chunk
+}
+
+// foKind is the outcome for the players of one entry kind (steering or lb) in one run.
+type foKind struct {
+	players, affected, switched int
+	switchP50, switchMax        float64 // seconds from the kill to the first segment from another edge (its last byte)
+	firstByteP50, firstByteMax  float64 // the same to that segment's first byte
+	buffered, stalls            int     // players with the threshold at the kill; their stalls after it
+	stallS, rebufRatio          float64 // their stall seconds after the kill; their sessions' rebuffer ratio
+	failed, errors, edgeSwitch  int
+	corruptAccepted, corrupt    int
+}
+
+// foRun is one run's outcome.
+type foRun struct {
+	run                  int
+	victim               string
+	killAfter            float64 // seconds from the fleet's start
+	buffered, started    int     // players with the threshold at the kill, players started
+	waitExpired          bool
+	detectFirst, detect  float64 // survivors' /cluster: the first, and all of them; -1 if never
+	victimState          string  // the state the survivors gave it
+	lbOut, steerOut      float64 // -1 if never (or not run)
+	kinds                map[string]*foKind
+	png                  string
+	wall                 float64
+	affectedNoSwitch     int
+	failReasons          []string
+	servedByVictimBefore int // segments the victim served before the kill
+}
+
+const foToken = "bench-failover-admin"
+
+func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
+	token := foToken + "-" + foRandHex(6)
+	nEdges := cfg.perZone * len(cfg.zones)
+	ports, err := foGossipPorts(nEdges + len(cfg.zones) + 1)
+	if err != nil {
+		return nil, err
+	}
+	seed := "127.0.0.1:" + strconv.Itoa(ports[0])
+	var procs []*proc
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	var edges []*foEdge
+	for zi, z := range cfg.zones {
+		for k := 0; k < cfg.perZone; k++ {
+			i := zi*cfg.perZone + k
+			name := fmt.Sprintf("edge-%c%d", 'a'+zi, k+1)
+			args := []string{"--name", name, "--zone", z, "--origin", cfg.origin, "--gossip-listen", "127.0.0.1:" + strconv.Itoa(ports[i]),
+				"--cache-size", "512MiB", "--admin-token", token}
+			if i > 0 {
+				args = append(args, "--join", seed)
+			}
+			p, err := startEdgecdn(ctx, cfg.bin, name, "edge", args...)
+			if err != nil {
+				return nil, err
+			}
+			procs = append(procs, p)
+			edges = append(edges, &foEdge{name: name, zone: z, p: p})
+		}
+	}
+	lbs := map[string]*proc{}
+	for zi, z := range cfg.zones {
+		name := fmt.Sprintf("lb-%c", 'a'+zi)
+		p, err := startEdgecdn(ctx, cfg.bin, name, "lb", "--name", name, "--zone", z, "--gossip-listen", "127.0.0.1:"+strconv.Itoa(ports[nEdges+zi]),
+			"--join", seed)
+		if err != nil {
+			return nil, err
+		}
+		procs = append(procs, p)
+		lbs[z] = p
+	}
+	steer, err := startEdgecdn(ctx, cfg.bin, "steering", "steering", "--name", "steering", "--origin", cfg.origin,
+		"--gossip-listen", "127.0.0.1:"+strconv.Itoa(ports[nEdges+len(cfg.zones)]), "--join", seed)
+	if err != nil {
+		return nil, err
+	}
+	procs = append(procs, steer)
+	steerURL := "http://" + steer.addr
+	title0 := cfg.cat.Titles[0].Name
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+
+	// The cluster formed: every edge sees every edge alive on its zone's ring, every balancer its
+	// zone's edges, steering all of them healthy.
+	if err := foPoll(ctx, 45*time.Second, func() (bool, string) {
+		for _, e := range edges {
+			v, err := foCluster(c, e.p.addr, token)
+			if err != nil {
+				return false, e.name + ": " + err.Error()
+			}
+			for _, o := range edges {
+				if v.state(o.name) != "alive" || !slices.Contains(v.Rings[o.zone], o.name) {
+					return false, fmt.Sprintf("%s sees %s as %q", e.name, o.name, v.state(o.name))
+				}
+			}
+		}
+		for z, lb := range lbs {
+			if n, err := foLBHealthy(c, lb.addr); err != nil || n != cfg.perZone {
+				return false, fmt.Sprintf("lb of %s: %d healthy edges (%v)", z, n, err)
+			}
+		}
+		s, err := foSteer(c, steerURL, title0, cfg.zones[0])
+		if err != nil {
+			return false, "steering: " + err.Error()
+		}
+		healthy := 0
+		for _, e := range s {
+			if e.Healthy {
+				healthy++
+			}
+		}
+		return healthy == nEdges, fmt.Sprintf("steering ranks %d healthy edges", healthy)
+	}); err != nil {
+		return nil, fmt.Errorf("cluster did not form: %w", err)
+	}
+
+	// The fleet.
+	n := cfg.players
+	recs := make([][]foRec, n)
+	kinds := make([]string, n)
+	var mu sync.Mutex
+	var titles []string
+	for _, t := range cfg.cat.Titles {
+		titles = append(titles, t.Name)
+	}
+	nk := 1
+	if cfg.entry == "both" {
+		nk = 2
+	}
+	for i := range kinds {
+		switch {
+		case cfg.entry == "steering" || (cfg.entry == "both" && i%2 == 0):
+			kinds[i] = "steering"
+		default:
+			kinds[i] = "lb"
+		}
+	}
+	zoneOf := func(i int) string { return cfg.zones[(i/nk)%len(cfg.zones)] }
+	fleetStart := time.Now()
+	type fleetOut struct {
+		rep *player.Report
+		err error
+	}
+	done := make(chan fleetOut, 1)
+	fctx, cancelFleet := context.WithCancel(ctx)
+	defer cancelFleet()
+	go func() {
+		rep, err := player.RunFleet(fctx, player.FleetConfig{
+			Players: n, Titles: titles, Rate: float64(n) / 3, MaxSeconds: cfg.media.Seconds(), Seed: cfg.seed,
+			Links: []player.Link{player.ConstLink(cfg.linkMbps * 1e6)},
+			NewEntry: func(i int) player.Entry {
+				if kinds[i] == "steering" {
+					return &player.SteeringEntry{URL: steerURL, Zone: zoneOf(i)}
+				}
+				return player.URLEntry{Base: "http://" + lbs[zoneOf(i)].addr}
+			},
+			OnChunk: func(i int, ch player.Chunk) {
+				mu.Lock()
+				recs[i] = append(recs[i], foRec{at: time.Now(), c: ch})
+				mu.Unlock()
+			},
+		})
+		done <- fleetOut{rep, err}
+	}()
+	// bufferAt is player i's buffer at time t from its last segment before t (0 before its first).
+	bufferAt := func(i int, t time.Time) float64 {
+		rs := recs[i]
+		k := sort.Search(len(rs), func(k int) bool { return rs[k].at.After(t) })
+		if k == 0 {
+			return 0
+		}
+		return max(0, rs[k-1].c.BufferS-t.Sub(rs[k-1].at).Seconds())
+	}
+
+	// Wait until every player has the threshold of buffer, then kill the zone-a edge that served
+	// the most players' last segment.
+	res := &foRun{run: cfg.run, kinds: map[string]*foKind{}}
+	var fleetDone *fleetOut
+	deadline := time.Now().Add(cfg.killWait)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case f := <-done:
+			fleetDone = &f
+		case <-time.After(100 * time.Millisecond):
+		}
+		if fleetDone != nil {
+			return nil, fmt.Errorf("the fleet ended before the kill (%v): make --media longer", fleetDone.err)
+		}
+		now := time.Now()
+		mu.Lock()
+		ok := 0
+		for i := range recs {
+			if bufferAt(i, now) >= cfg.threshold.Seconds() {
+				ok++
+			}
+		}
+		mu.Unlock()
+		if ok == n {
+			break
+		}
+		if now.After(deadline) {
+			res.waitExpired = true
+			break
+		}
+	}
+	mu.Lock()
+	served := map[string]int{}
+	for i := range recs {
+		if len(recs[i]) > 0 {
+			served[recs[i][len(recs[i])-1].c.EdgeName]++
+		}
+	}
+	var victim *foEdge
+	for _, e := range edges {
+		if e.zone == cfg.zones[0] && (victim == nil || served[e.name] > served[victim.name]) {
+			victim = e
+		}
+	}
+	for i := range recs {
+		for _, r := range recs[i] {
+			if r.c.EdgeName == victim.name {
+				res.servedByVictimBefore++
+			}
+		}
+	}
+	mu.Unlock()
+	if err := victim.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return nil, fmt.Errorf("kill %s: %w", victim.name, err)
+	}
+	killAt := time.Now()
+	victim.p.cmd.Wait()
+	procs = slices.DeleteFunc(procs, func(p *proc) bool { return p == victim.p })
+	res.victim, res.killAfter = victim.name, killAt.Sub(fleetStart).Seconds()
+	fmt.Fprintf(os.Stderr, "failover: killed %s %.1f s into the fleet\n", victim.name, res.killAfter)
+
+	// Detection: the survivors' /cluster, the victim zone's balancer, steering.
+	res.detectFirst, res.detect, res.lbOut, res.steerOut = -1, -1, -1, -1
+	var survivors []*foEdge
+	for _, e := range edges {
+		if e != victim {
+			survivors = append(survivors, e)
+		}
+	}
+	seen := make([]float64, len(survivors))
+	for i := range seen {
+		seen[i] = -1
+	}
+	for time.Since(killAt) < 30*time.Second && ctx.Err() == nil {
+		t := time.Since(killAt).Seconds()
+		all := true
+		for i, s := range survivors {
+			if seen[i] >= 0 {
+				continue
+			}
+			v, err := foCluster(c, s.p.addr, token)
+			if err == nil {
+				if st := v.state(victim.name); st != "alive" && !slices.Contains(v.Rings[victim.zone], victim.name) {
+					seen[i], res.victimState = t, st
+					if res.detectFirst < 0 {
+						res.detectFirst = t
+					}
+					continue
+				}
+			}
+			all = false
+		}
+		if all && res.detect < 0 {
+			res.detect = t
+		}
+		if res.lbOut < 0 {
+			if h, err := foLBHealthy(c, lbs[victim.zone].addr); err == nil && h < cfg.perZone {
+				res.lbOut = t
+			}
+		}
+		if res.steerOut < 0 {
+			if s, err := foSteer(c, steerURL, title0, victim.zone); err == nil {
+				in := false
+				for _, e := range s {
+					if e.Name == victim.name && e.Healthy {
+						in = true
+					}
+				}
+				if !in {
+					res.steerOut = t
+				}
+			}
+		}
+		if res.detect >= 0 && res.lbOut >= 0 && res.steerOut >= 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var fo fleetOut
+	select {
+	case fo = <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if fo.err != nil {
+		return nil, fo.err
+	}
+	res.wall = time.Since(fleetStart).Seconds()
+	rep := fo.rep
+	mu.Lock()
+	defer mu.Unlock()
+	if len(rep.PerPlayer) != n {
+		return nil, fmt.Errorf("fleet reported %d players of %d", len(rep.PerPlayer), n)
+	}
+
+	// Sizes of every accepted segment against the catalog: a truncated or padded body accepted
+	// as a segment counts as corrupt accepted (the player also checks every body's SHA-256).
+	sizes := map[string][][]int64{}
+	for _, t := range cfg.cat.Titles {
+		rs := slices.Clone(t.Renditions)
+		slices.SortFunc(rs, func(a, b catalog.Rendition) int { return int(a.Bandwidth - b.Bandwidth) })
+		for _, r := range rs {
+			var s []int64
+			for _, sg := range r.Segments {
+				s = append(s, sg.Size)
+			}
+			sizes[t.Name] = append(sizes[t.Name], s)
+		}
+	}
+	switchTimes, firstBytes := map[string][]float64{}, map[string][]float64{}
+	for i := 0; i < n; i++ {
+		k := res.kinds[kinds[i]]
+		if k == nil {
+			k = &foKind{}
+			res.kinds[kinds[i]] = k
+		}
+		pr := rep.PerPlayer[i]
+		k.players++
+		if len(recs[i]) > 0 {
+			res.started++
+		}
+		k.errors += pr.Errors
+		k.corrupt += pr.Corrupt
+		k.edgeSwitch += pr.EdgeSwitches
+		if pr.Failed {
+			k.failed++
+			res.failReasons = append(res.failReasons, pr.FailReason)
+		}
+		for j, r := range recs[i] {
+			lv := sizes[pr.Title]
+			if r.c.Level >= len(lv) || j >= len(lv[r.c.Level]) || lv[r.c.Level][j] != r.c.Bytes {
+				k.corruptAccepted++
+			}
+		}
+		// Affected: its last segment before the kill came from the victim.
+		var last *foRec
+		for j := range recs[i] {
+			if recs[i][j].at.Before(killAt) {
+				last = &recs[i][j]
+			}
+		}
+		if last != nil && last.c.EdgeName == victim.name {
+			k.affected++
+			found := false
+			for _, r := range recs[i] {
+				// A request that left before the kill (the balancer's round robin had sent it to
+				// another edge) is no switch: only those started after it count.
+				asked := r.at.Add(-time.Duration(r.c.Seconds * float64(time.Second)))
+				if asked.After(killAt) && r.c.EdgeName != "" && r.c.EdgeName != victim.name {
+					switchTimes[kinds[i]] = append(switchTimes[kinds[i]], r.at.Sub(killAt).Seconds())
+					fb := r.at.Sub(killAt).Seconds() - r.c.Seconds + r.c.TTFBms/1000
+					firstBytes[kinds[i]] = append(firstBytes[kinds[i]], fb)
+					found = true
+					break
+				}
+			}
+			if !found {
+				res.affectedNoSwitch++
+			}
+		}
+		if bufferAt(i, killAt) >= cfg.threshold.Seconds() {
+			k.buffered++
+			res.buffered++
+			for _, r := range recs[i] {
+				if r.at.After(killAt) && r.c.RebufferS > 0 {
+					k.stalls++
+					k.stallS += r.c.RebufferS
+				}
+			}
+		}
+	}
+	// Rebuffer ratio of the buffered players: their stall time over their played + stall time.
+	for kind, k := range res.kinds {
+		var played, stall float64
+		for i := 0; i < n; i++ {
+			if kinds[i] == kind && bufferAt(i, killAt) >= cfg.threshold.Seconds() {
+				played += rep.PerPlayer[i].PlayedS
+				stall += rep.PerPlayer[i].RebufferS
+			}
+		}
+		k.rebufRatio = 0
+		if played+stall > 0 {
+			k.rebufRatio = stall / (played + stall)
+		}
+		ts := switchTimes[kind]
+		k.switched = len(ts)
+		if len(ts) > 0 {
+			sort.Float64s(ts)
+			k.switchP50, k.switchMax = foMedian(ts), ts[len(ts)-1]
+			fb := firstBytes[kind]
+			sort.Float64s(fb)
+			k.firstByteP50, k.firstByteMax = foMedian(fb), fb[len(fb)-1]
+		}
+	}
+	res.png = fmt.Sprintf("failover-run%d.png", cfg.run)
+	if err := foPlot(filepath.Join(cfg.out, res.png), res, recs, fleetStart, killAt, bufferAt); err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	return res, nil
+}
+
+func foRandHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// foMedian is the median of sorted values.
+func foMedian(s []float64) float64 {
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// foGossipPorts returns n loopback ports free for both TCP and UDP a moment ago.
+func foGossipPorts(n int) ([]int, error) {
+	var ports []int
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n && tries < 200; tries++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, l)
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		closers = append(closers, u)
+		ports = append(ports, port)
+	}
+	if len(ports) < n {
+		return nil, fmt.Errorf("found %d of %d free TCP+UDP ports", len(ports), n)
+	}
+	return ports, nil
+}
+
+func foPoll(ctx context.Context, d time.Duration, f func() (bool, string)) error {
+	deadline := time.Now().Add(d)
+	for {
+		ok, status := f()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %v: %s", d, status)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// foClusterView is the part of an edge's GET /cluster the bench reads.
+type foClusterView struct {
+	Members []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+	} `json:"members"`
+	Rings map[string][]string `json:"rings"`
+}
+
+func (v foClusterView) state(name string) string {
+	for _, m := range v.Members {
+		if m.Name == name {
+			return m.State
+		}
+	}
+	return ""
+}
+
+func foGetJSON(c *http.Client, url, token string, v any) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
+}
+
+func foCluster(c *http.Client, addr, token string) (foClusterView, error) {
+	var v foClusterView
+	err := foGetJSON(c, "http://"+addr+"/cluster", token, &v)
+	return v, err
+}
+
+type foSteerEdge struct {
+	Name    string `json:"name"`
+	URL     string `json:"url"`
+	Healthy bool   `json:"healthy"`
+}
+
+func foSteer(c *http.Client, base, title, zone string) ([]foSteerEdge, error) {
+	var r struct {
+		Edges []foSteerEdge `json:"edges"`
+	}
+	err := foGetJSON(c, base+"/steer/"+title+"?zone="+zone, "", &r)
+	return r.Edges, err
+}
+
+// foLBHealthy reads a balancer's edgecdn_lb_healthy_edges: its zone's edges in service.
+func foLBHealthy(c *http.Client, addr string) (int, error) {
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "edgecdn_lb_healthy_edges "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int(f), err
+		}
+	}
+	return 0, errors.New("no edgecdn_lb_healthy_edges in /metrics")
+}
+
+// foPlot writes the run's timeline: each edge's delivered throughput and the players' buffer,
+// the kill and the detection marked.
+func foPlot(path string, res *foRun, recs [][]foRec, start, killAt time.Time, bufferAt func(int, time.Time) float64) error {
+	const bin = 1.0 // seconds
+	end := start
+	for _, rs := range recs {
+		if len(rs) > 0 && rs[len(rs)-1].at.After(end) {
+			end = rs[len(rs)-1].at
+		}
+	}
+	nb := int(end.Sub(start).Seconds()/bin) + 1
+	perEdge := map[string][]float64{}
+	for _, rs := range recs {
+		for _, r := range rs {
+			name := r.c.EdgeName
+			if name == "" {
+				name = "?"
+			}
+			s := perEdge[name]
+			if s == nil {
+				s = make([]float64, nb)
+				perEdge[name] = s
+			}
+			// Spread the segment's bits over its download.
+			t1 := r.at.Sub(start).Seconds()
+			t0 := max(0, t1-r.c.Seconds)
+			bits := float64(r.c.Bytes) * 8
+			for b := int(t0 / bin); b <= int(t1/bin) && b < nb; b++ {
+				lo, hi := max(t0, float64(b)*bin), min(t1, float64(b+1)*bin)
+				if t1 > t0 && hi > lo {
+					s[b] += bits * (hi - lo) / (t1 - t0) / bin / 1e6
+				} else if t1 <= t0 {
+					s[b] += bits / bin / 1e6
+				}
+			}
+		}
+	}
+	kill := killAt.Sub(start).Seconds()
+	top := plot.New()
+	top.Title.Text = fmt.Sprintf("Run %d: %s SIGKILLed at %.1f s (dashed), out of every survivor's ring at +%.1f s (dotted)", res.run, res.victim, kill, res.detect)
+	top.Y.Label.Text = "delivered Mbit/s per edge"
+	var names []string
+	for n := range perEdge {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var lines []any
+	ymax := 1.0
+	for _, n := range names {
+		pts := make(plotter.XYs, nb)
+		for b, v := range perEdge[n] {
+			pts[b] = plotter.XY{X: (float64(b) + 0.5) * bin, Y: v}
+			ymax = max(ymax, v)
+		}
+		lines = append(lines, n, pts)
+	}
+	if err := plotutil.AddLines(top, lines...); err != nil {
+		return err
+	}
+	bottom := plot.New()
+	bottom.X.Label.Text = "seconds since the fleet started"
+	bottom.Y.Label.Text = "players' buffer, s"
+	var mean, lo plotter.XYs
+	bmax := 1.0
+	for t := 0.0; t <= end.Sub(start).Seconds(); t += 0.25 {
+		at := start.Add(time.Duration(t * float64(time.Second)))
+		var sum float64
+		mn := math.Inf(1)
+		k := 0
+		for i, rs := range recs {
+			if len(rs) == 0 || rs[0].at.After(at) || rs[len(rs)-1].at.Before(at) {
+				continue // not started, or done fetching
+			}
+			b := bufferAt(i, at)
+			sum += b
+			mn = min(mn, b)
+			k++
+		}
+		if k > 0 {
+			mean = append(mean, plotter.XY{X: t, Y: sum / float64(k)})
+			lo = append(lo, plotter.XY{X: t, Y: mn})
+			bmax = max(bmax, sum/float64(k))
+		}
+	}
+	if err := plotutil.AddLines(bottom, "mean", mean, "min", lo); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		p    *plot.Plot
+		ymax float64
+	}{{top, ymax}, {bottom, bmax}} {
+		mark := func(x float64, dash []vg.Length) error {
+			l, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: p.ymax}})
+			if err != nil {
+				return err
+			}
+			l.Color, l.Dashes, l.Width = color.RGBA{R: 200, A: 255}, dash, vg.Points(1.5)
+			p.p.Add(l)
+			return nil
+		}
+		if err := mark(kill, []vg.Length{vg.Points(6), vg.Points(3)}); err != nil {
+			return err
+		}
+		if res.detect >= 0 {
+			if err := mark(kill+res.detect, []vg.Length{vg.Points(2), vg.Points(2)}); err != nil {
+				return err
+			}
+		}
+		p.p.Add(plotter.NewGrid())
+		p.p.Legend.Top = true
+		p.p.X.Min, p.p.X.Max = 0, end.Sub(start).Seconds()
+	}
+	img := vgimg.New(vg.Points(900), vg.Points(640))
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(8), PadY: vg.Points(8)}
+	cs := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, dc)
+	top.Draw(cs[0][0])
+	bottom.Draw(cs[1][0])
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func foReport(cfg foConfig, runs []*foRun, args string) string {
+	var b strings.Builder
+	nEdges := cfg.perZone * len(cfg.zones)
+	fmt.Fprintf(&b, "## Failover: an edge SIGKILLed under players\n\n`go run ./bench failover %s` on %d CPUs (%s). Real processes on loopback: one origin, %d edges (%d in each of %s; gossip, admin token set), a zone balancer per zone (`edgecdn lb`) and steering (`edgecdn steering`). A fleet of %d real-time players in the bench process (`player.RunFleet`), arriving over 3 s, each playing %v of one of %d titles (Envivio ladder, Zipf 1.0) over its own %g Mbit/s link, buffer cap 30 s; ",
+		args, runtime.NumCPU(), runtime.Version(), nEdges, cfg.perZone, strings.Join(cfg.zones, ", "), cfg.players, cfg.media, len(cfg.cat.Titles), cfg.linkMbps)
+	switch cfg.entry {
+	case "both":
+		b.WriteString("half of them ask steering for ranked edges (`SteeringEntry`: the player fetches from the first edge and fails over to the next itself), half fetch through their zone's balancer (`URLEntry`: the balancer retries on another edge and ejects the dead one).")
+	case "steering":
+		b.WriteString("every player asks steering for ranked edges (`SteeringEntry`).")
+	default:
+		b.WriteString("every player fetches through its zone's balancer (`URLEntry`).")
+	}
+	fmt.Fprintf(&b, " Once every player has at least %v of buffer (or after %v), the %s edge that served the most players' last segment gets SIGKILL. %d runs, fresh edges, balancers and steering each time.%s\n\n", cfg.threshold, cfg.killWait, cfg.zones[0], len(runs), cfg.load)
+
+	b.WriteString("Detection, seconds after the kill: **cluster** = the victim not alive (dead or suspect) and off its zone's ring in a survivor's `GET /cluster` (the first survivor / all of them); **lb** = the victim zone's balancer has one edge fewer in service (`edgecdn_lb_healthy_edges`: a failed probe or request ejects it); **steering** = the victim gone or unhealthy in `GET /steer/<title>` (ranked edges players get).\n\n")
+	b.WriteString("| run | victim | killed at s | players with ≥ threshold / started | cluster: first / all survivors | state seen | lb out | steering out |\n|---|---|---:|---|---|---|---:|---:|\n")
+	secs := func(v float64) string {
+		if v < 0 || math.IsNaN(v) {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f", v)
+	}
+	for _, r := range runs {
+		exp := ""
+		if r.waitExpired {
+			exp = " (wait expired)"
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.1f | %d / %d%s | %s / %s | %s | %s | %s |\n", r.run, r.victim, r.killAfter, r.buffered, r.started, exp,
+			secs(r.detectFirst), secs(r.detect), r.victimState, secs(r.lbOut), secs(r.steerOut))
+	}
+	med := func(format string, f func(*foRun) float64) string {
+		var v []float64
+		for _, r := range runs {
+			if x := f(r); x >= 0 && !math.IsNaN(x) {
+				v = append(v, x)
+			}
+		}
+		if len(v) == 0 {
+			return "—"
+		}
+		sort.Float64s(v)
+		return fmt.Sprintf(format, foMedian(v))
+	}
+	fmt.Fprintf(&b, "| **median** | | %s | | %s / %s | | %s | %s |\n\n", med("%.1f", func(r *foRun) float64 { return r.killAfter }),
+		med("%.2f", func(r *foRun) float64 { return r.detectFirst }), med("%.2f", func(r *foRun) float64 { return r.detect }),
+		med("%.2f", func(r *foRun) float64 { return r.lbOut }), med("%.2f", func(r *foRun) float64 { return r.steerOut }))
+
+	b.WriteString("Players, per entry: **affected** = players whose last segment before the kill came from the victim (in brackets: those that fetched a segment from another edge afterwards); **switch** = kill → the first segment from another edge requested after the kill, to its first byte and to its last (median / max over the affected players; a balancer picks an edge per request, so for its players affected only means their last segment came from the victim); **stalls** and **rebuffer ratio** are those of the players that had at least the threshold of buffer at the kill (stalls after the kill, with their seconds; ratio = stall / (played + stall) over their whole sessions); **corrupt accepted** = accepted segments whose length differs from the catalog's (the player also checks every body's SHA-256 against catalog.json and refetches a bad one: **corrupt rejected**); client errors = failed requests the players retried; edge switches = the players' moves to another base.\n\n")
+	b.WriteString("| run | entry | players | affected (switched) | switch, first byte p50 / max s | switch, whole segment p50 / max s | with ≥ threshold | stalls after kill (s) | rebuffer ratio | failed | client errors | edge switches | corrupt accepted | corrupt rejected |\n|---|---|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	var kindNames []string
+	for _, r := range runs {
+		for k := range r.kinds {
+			if !slices.Contains(kindNames, k) {
+				kindNames = append(kindNames, k)
+			}
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(kindNames))) // steering first
+	for _, r := range runs {
+		for _, kn := range kindNames {
+			k := r.kinds[kn]
+			if k == nil {
+				continue
+			}
+			fb, sw := "—", "—"
+			if k.switched > 0 {
+				fb = fmt.Sprintf("%.2f / %.2f", k.firstByteP50, k.firstByteMax)
+				sw = fmt.Sprintf("%.2f / %.2f", k.switchP50, k.switchMax)
+			}
+			fmt.Fprintf(&b, "| %d | %s | %d | %d (%d) | %s | %s | %d | %d (%.2f) | %.4f | %d | %d | %d | %d | %d |\n", r.run, kn, k.players, k.affected, k.switched, fb, sw,
+				k.buffered, k.stalls, k.stallS, k.rebufRatio, k.failed, k.errors, k.edgeSwitch, k.corruptAccepted, k.corrupt)
+		}
+	}
+	for _, kn := range kindNames {
+		get := func(format string, f func(*foKind) float64) string {
+			return med(format, func(r *foRun) float64 {
+				if k := r.kinds[kn]; k != nil {
+					return f(k)
+				}
+				return -1
+			})
+		}
+		sw := func(k *foKind, v float64) float64 {
+			if k.switched == 0 {
+				return -1
+			}
+			return v
+		}
+		const n, sec = "%g", "%.2f"
+		fmt.Fprintf(&b, "| **median** | %s | %s | %s (%s) | %s / %s | %s / %s | %s | %s (%s) | %s | %s | %s | %s | %s | %s |\n", kn,
+			get(n, func(k *foKind) float64 { return float64(k.players) }), get(n, func(k *foKind) float64 { return float64(k.affected) }),
+			get(n, func(k *foKind) float64 { return float64(k.switched) }),
+			get(sec, func(k *foKind) float64 { return sw(k, k.firstByteP50) }), get(sec, func(k *foKind) float64 { return sw(k, k.firstByteMax) }),
+			get(sec, func(k *foKind) float64 { return sw(k, k.switchP50) }), get(sec, func(k *foKind) float64 { return sw(k, k.switchMax) }),
+			get(n, func(k *foKind) float64 { return float64(k.buffered) }), get(n, func(k *foKind) float64 { return float64(k.stalls) }),
+			get(sec, func(k *foKind) float64 { return k.stallS }), get("%.4f", func(k *foKind) float64 { return k.rebufRatio }),
+			get(n, func(k *foKind) float64 { return float64(k.failed) }), get(n, func(k *foKind) float64 { return float64(k.errors) }),
+			get(n, func(k *foKind) float64 { return float64(k.edgeSwitch) }), get(n, func(k *foKind) float64 { return float64(k.corruptAccepted) }),
+			get(n, func(k *foKind) float64 { return float64(k.corrupt) }))
+	}
+	b.WriteString("\n")
+	var notes []string
+	for _, r := range runs {
+		if r.affectedNoSwitch > 0 {
+			notes = append(notes, fmt.Sprintf("run %d: %d affected players fetched no segment from another edge after the kill (their sessions had ended)", r.run, r.affectedNoSwitch))
+		}
+		if r.waitExpired {
+			notes = append(notes, fmt.Sprintf("run %d: not every player reached %v of buffer within %v; the kill came anyway", r.run, cfg.threshold, cfg.killWait))
+		}
+		if len(r.failReasons) > 0 {
+			notes = append(notes, fmt.Sprintf("run %d: failed players: %s", r.run, strings.Join(r.failReasons, "; ")))
+		}
+		notes = append(notes, fmt.Sprintf("run %d: the victim had served %d segments before the kill; the fleet played for %.0f s", r.run, r.servedByVictimBefore, r.wall))
+	}
+	for _, n := range notes {
+		fmt.Fprintf(&b, "- %s\n", n)
+	}
+	b.WriteString("\nTimelines (delivered throughput per edge from the players' segments, and the players' buffer):\n\n")
+	for _, r := range runs {
+		fmt.Fprintf(&b, "![run %d](%s)\n", r.run, r.png)
+	}
+	var stalls, failed, accepted, buffered int
+	var switches []string
+	for _, kn := range kindNames {
+		for _, r := range runs {
+			if k := r.kinds[kn]; k != nil {
+				stalls, failed, accepted, buffered = stalls+k.stalls, failed+k.failed, accepted+k.corruptAccepted, buffered+k.buffered
+			}
+		}
+		switches = append(switches, kn+" "+med("%.2f s", func(r *foRun) float64 {
+			if k := r.kinds[kn]; k != nil && k.switched > 0 {
+				return k.switchP50
+			}
+			return -1
+		}))
+	}
+	fmt.Fprintf(&b, "\nSummary: a SIGKILLed edge was out of the survivors' rings after %s s (median of %d runs), out of its balancer's pool after %s s and of steering's answers after %s s; affected players had a whole segment from another edge after %s (p50); %d stalls among %d player sessions with ≥ %v of buffer at the kill, %d failed players, %d corrupt segments accepted.\n",
+		med("%.2f", func(r *foRun) float64 { return r.detect }), len(runs), med("%.2f", func(r *foRun) float64 { return r.lbOut }),
+		med("%.2f", func(r *foRun) float64 { return r.steerOut }), strings.Join(switches, ", "), stalls, buffered, cfg.threshold, failed, accepted)
+	return b.String()
+}
+
+// loadNote says how busy the machine was (1-minute load average), as other jobs share it.
+func loadNote() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" 1-minute load average at the start: %s (other jobs share the machine).", f[0])
+}
