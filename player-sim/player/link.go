@@ -1,6 +1,7 @@
 package player
 
 import (
+	"context"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -78,6 +79,7 @@ func (l *TraceLink) WithOffset(rng *rand.Rand) *TraceLink {
 // shaper paces reads to a Link's rate: a token bucket with no burst, on the read side, as a
 // player's access link would.
 type shaper struct {
+	ctx     context.Context // the request's: its deadline cuts a wait on a near-dead link
 	r       io.Reader
 	link    Link
 	session time.Time // when the session started (the link's time origin)
@@ -97,7 +99,13 @@ func (s *shaper) Read(p []byte) (int, error) {
 		rate := s.link.Rate(s.clock.Sub(s.session))
 		s.clock = s.clock.Add(time.Duration(float64(n*8) / rate * float64(time.Second)))
 		if d := time.Until(s.clock); d > 0 {
-			time.Sleep(d)
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+				return n, s.ctx.Err()
+			}
 		}
 	}
 	return n, err

@@ -307,7 +307,7 @@ func (p *session) get(ctx context.Context, base, path string, cmcd string) (*htt
 	}
 	var body io.Reader = resp.Body
 	if p.cfg.Link != nil {
-		body = &shaper{r: resp.Body, link: p.cfg.Link, session: p.start}
+		body = &shaper{ctx: ctx, r: resp.Body, link: p.cfg.Link, session: p.start}
 	}
 	return resp, body, nil
 }
