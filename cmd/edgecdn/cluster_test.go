@@ -289,6 +289,12 @@ type load struct {
 }
 
 func startLoad(c *http.Client, bases []string, segs []segment, workers int, maxDur time.Duration, maxReq int64) *load {
+	return startLoadWith(bases, segs, workers, maxDur, maxReq, func(base string, s segment) error { return getSegment(c, base, s) })
+}
+
+// startLoadWith runs workers that GET every segment in turn with get, each pass at the next base
+// URL, until maxDur or maxReq requests; failures are counted and the first 20 kept.
+func startLoadWith(bases []string, segs []segment, workers int, maxDur time.Duration, maxReq int64, get func(base string, s segment) error) *load {
 	l := &load{start: time.Now(), stop: make(chan struct{})}
 	deadline := l.start.Add(maxDur)
 	for w := range workers {
@@ -305,7 +311,7 @@ func startLoad(c *http.Client, bases []string, segs []segment, workers int, maxD
 					return
 				}
 				base := bases[(n/len(segs)+w)%len(bases)]
-				if err := getSegment(c, base, segs[n%len(segs)]); err != nil {
+				if err := get(base, segs[n%len(segs)]); err != nil {
 					l.failed.Add(1)
 					l.mu.Lock()
 					if len(l.errs) < 20 {

@@ -13,7 +13,6 @@ package main
 import (
 	"bytes"
 	"context"
-	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -22,7 +21,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -1067,45 +1065,19 @@ func TestFaultEdgeKilledMidPlayback(t *testing.T) {
 }
 
 // startCheckedLoad is startLoad with every complete 200 body checked against the catalog
-// (through fc): workers GET every segment in turn, each pass at the next base URL.
+// (through fc).
 func startCheckedLoad(fc *fxClient, bases []string, segs []segment, workers int, maxDur time.Duration, maxReq int64) *load {
-	l := &load{start: time.Now(), stop: make(chan struct{})}
-	deadline := l.start.Add(maxDur)
-	for w := range workers {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for n := w * len(segs) / workers; ; n++ {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				if time.Now().After(deadline) || l.total.Add(1) > maxReq {
-					return
-				}
-				base := bases[(n/len(segs)+w)%len(bases)]
-				s := segs[n%len(segs)]
-				if r := fc.get(base, s.path); r.status != http.StatusOK || !r.complete() {
-					l.failed.Add(1)
-					l.mu.Lock()
-					if len(l.errs) < 20 {
-						l.errs = append(l.errs, fmt.Sprintf("at %.2fs: GET %s%s: %s", time.Since(l.start).Seconds(), base, s.path, r))
-					}
-					l.mu.Unlock()
-				} else {
-					l.ok.Add(1)
-				}
-			}
-		}()
-	}
-	return l
+	return startLoadWith(bases, segs, workers, maxDur, maxReq, func(base string, s segment) error {
+		if r := fc.get(base, s.path); r.status != http.StatusOK || !r.complete() {
+			return fmt.Errorf("GET %s%s: %s", base, s.path, r)
+		}
+		return nil
+	})
 }
 
 // The zone-cut test's subnet: not partition_test's, so that both can run.
 const (
 	cutSubnet = "10.232.0."
-	cutBridge = cutSubnet + "254"
 )
 
 // TestFaultZoneCut proves that losing a whole zone's network costs the other zones nothing.
@@ -1118,40 +1090,13 @@ const (
 func TestFaultZoneCut(t *testing.T) {
 	testenv.Root(t)
 	ip := testenv.Tool(t, "ip")
-	if out := ipRun(t, ip, "-4", "-o", "addr", "show"); strings.Contains(out, " "+cutSubnet) {
-		t.Fatalf("%s0/24 is already in use on this host, the test needs it:\n%s", cutSubnet, out)
-	}
-	if out := ipRun(t, ip, "-4", "route", "show", cutSubnet+"0/24"); strings.TrimSpace(out) != "" {
-		t.Fatalf("%s0/24 is already routed on this host, the test needs it: %s", cutSubnet, out)
-	}
-	var rnd [3]byte
-	crand.Read(rnd[:])
-	sfx := hex.EncodeToString(rnd[:])
-	br := "fxbr" + sfx
+	_, nss := bridgedNamespaces(t, ip, cutSubnet, "fx", 3)
 	type zoneNS struct {
-		zone, ns, hostIf, nsIf, addr string
-		edges                        []*proc
+		*netNS
+		zone  string
+		edges []*proc
 	}
-	zones := []*zoneNS{
-		{zone: "zone-a", ns: "fxzonea" + sfx, hostIf: "fxha" + sfx, nsIf: "fxna" + sfx, addr: cutSubnet + "1"},
-		{zone: "zone-b", ns: "fxzoneb" + sfx, hostIf: "fxhb" + sfx, nsIf: "fxnb" + sfx, addr: cutSubnet + "2"},
-		{zone: "zone-c", ns: "fxzonec" + sfx, hostIf: "fxhc" + sfx, nsIf: "fxnc" + sfx, addr: cutSubnet + "3"},
-	}
-	ipRun(t, ip, "link", "add", br, "type", "bridge")
-	ipCleanup(t, ip, "link", "del", br)
-	ipRun(t, ip, "addr", "add", cutBridge+"/24", "dev", br)
-	ipRun(t, ip, "link", "set", br, "up")
-	for _, z := range zones {
-		ipRun(t, ip, "netns", "add", z.ns)
-		ipCleanup(t, ip, "netns", "del", z.ns)
-		ipRun(t, ip, "link", "add", z.hostIf, "type", "veth", "peer", "name", z.nsIf, "netns", z.ns)
-		t.Cleanup(func() { exec.Command(ip, "link", "del", z.hostIf).Run() })
-		ipRun(t, ip, "link", "set", z.hostIf, "master", br)
-		ipRun(t, ip, "link", "set", z.hostIf, "up")
-		ipRun(t, ip, "-n", z.ns, "addr", "add", z.addr+"/24", "dev", z.nsIf)
-		ipRun(t, ip, "-n", z.ns, "link", "set", z.nsIf, "up")
-		ipRun(t, ip, "-n", z.ns, "link", "set", "lo", "up")
-	}
+	zones := []*zoneNS{{netNS: nss[0], zone: "zone-a"}, {netNS: nss[1], zone: "zone-b"}, {netNS: nss[2], zone: "zone-c"}}
 
 	content := packageContent(t, "24s")
 	seed := zones[0].addr + ":7946"

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,6 @@ import (
 // The test's subnet: the bridge in the root namespace and one address per namespace.
 const (
 	partSubnet = "10.231.0."
-	partBridge = partSubnet + "254"
 	partA      = partSubnet + "1"
 	partB      = partSubnet + "2"
 )
@@ -41,6 +41,51 @@ func ipCleanup(t *testing.T, tool string, args ...string) {
 	})
 }
 
+// netNS is a network namespace on the test's bridge: its veth pair and its address.
+type netNS struct {
+	ns, hostIf, nsIf, addr string
+}
+
+// bridgedNamespaces makes a bridge at subnet.254 in the root namespace and n namespaces on it at
+// subnet.1, subnet.2, ..., each behind a veth pair, all removed at cleanup. tag (2 letters)
+// names them, with a random suffix so that names stay under the 15 bytes of an interface name.
+// It refuses a subnet this host already uses (another run, or a leftover of one killed before
+// its cleanup: `ip link del <tag>br...; ip netns del <tag>ns...` removes it).
+func bridgedNamespaces(t *testing.T, ip, subnet, tag string, n int) (bridge string, nss []*netNS) {
+	t.Helper()
+	if out := ipRun(t, ip, "-4", "-o", "addr", "show"); strings.Contains(out, " "+subnet) {
+		t.Fatalf("%s0/24 is already in use on this host, the test needs it:\n%s", subnet, out)
+	}
+	if out := ipRun(t, ip, "-4", "route", "show", subnet+"0/24"); strings.TrimSpace(out) != "" {
+		t.Fatalf("%s0/24 is already routed on this host, the test needs it: %s", subnet, out)
+	}
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	sfx := hex.EncodeToString(rnd[:])
+	bridge = tag + "br" + sfx
+	// Cleanups run last-registered first: processes (registered later) die before their
+	// namespaces and links go.
+	ipRun(t, ip, "link", "add", bridge, "type", "bridge")
+	ipCleanup(t, ip, "link", "del", bridge)
+	ipRun(t, ip, "addr", "add", subnet+"254/24", "dev", bridge)
+	ipRun(t, ip, "link", "set", bridge, "up")
+	for i := range n {
+		s := &netNS{ns: fmt.Sprintf("%sns%d%s", tag, i, sfx), hostIf: fmt.Sprintf("%sh%d%s", tag, i, sfx),
+			nsIf: fmt.Sprintf("%sn%d%s", tag, i, sfx), addr: subnet + strconv.Itoa(i+1)}
+		ipRun(t, ip, "netns", "add", s.ns)
+		ipCleanup(t, ip, "netns", "del", s.ns)
+		ipRun(t, ip, "link", "add", s.hostIf, "type", "veth", "peer", "name", s.nsIf, "netns", s.ns)
+		t.Cleanup(func() { exec.Command(ip, "link", "del", s.hostIf).Run() }) // usually gone with the namespace
+		ipRun(t, ip, "link", "set", s.hostIf, "master", bridge)
+		ipRun(t, ip, "link", "set", s.hostIf, "up")
+		ipRun(t, ip, "-n", s.ns, "addr", "add", s.addr+"/24", "dev", s.nsIf)
+		ipRun(t, ip, "-n", s.ns, "link", "set", s.nsIf, "up")
+		ipRun(t, ip, "-n", s.ns, "link", "set", "lo", "up")
+		nss = append(nss, s)
+	}
+	return bridge, nss
+}
+
 // TestPartitionHeals: two network namespaces, A and B, joined by a bridge in the root
 // namespace, each with its own origin and two edges, all four edges in one gossip cluster.
 // Cutting A from B (isolated bridge ports), each side must mark the other's edges dead and keep
@@ -50,45 +95,13 @@ func TestPartitionHeals(t *testing.T) {
 	ip := testenv.Tool(t, "ip")
 	bridge := testenv.Tool(t, "bridge")
 
-	// Refuse to run on a host where the subnet is taken (another test run, or a leftover of one
-	// killed before its cleanup: `ip link del ecbr...; ip netns del ecdn...` removes it).
-	if out := ipRun(t, ip, "-4", "-o", "addr", "show"); strings.Contains(out, " "+partSubnet) {
-		t.Fatalf("%s0/24 is already in use on this host, the test needs it:\n%s", partSubnet, out)
-	}
-	if out := ipRun(t, ip, "-4", "route", "show", partSubnet+"0/24"); strings.TrimSpace(out) != "" {
-		t.Fatalf("%s0/24 is already routed on this host, the test needs it: %s", partSubnet, out)
-	}
-
-	var rnd [3]byte
-	rand.Read(rnd[:])
-	sfx := hex.EncodeToString(rnd[:]) // names stay under the 15 bytes of an interface name
-	br := "ecbr" + sfx
 	type side struct {
-		ns, hostIf, nsIf, addr string
-		origin                 *proc
-		edges                  []*proc
+		*netNS
+		origin *proc
+		edges  []*proc
 	}
-	sides := []*side{
-		{ns: "ecdnA" + sfx, hostIf: "eca" + sfx, nsIf: "ecpa" + sfx, addr: partA},
-		{ns: "ecdnB" + sfx, hostIf: "ecb" + sfx, nsIf: "ecpb" + sfx, addr: partB},
-	}
-	// Cleanups run last-registered first: processes (registered later) die before their
-	// namespaces and links go.
-	ipRun(t, ip, "link", "add", br, "type", "bridge")
-	ipCleanup(t, ip, "link", "del", br)
-	ipRun(t, ip, "addr", "add", partBridge+"/24", "dev", br)
-	ipRun(t, ip, "link", "set", br, "up")
-	for _, s := range sides {
-		ipRun(t, ip, "netns", "add", s.ns)
-		ipCleanup(t, ip, "netns", "del", s.ns)
-		ipRun(t, ip, "link", "add", s.hostIf, "type", "veth", "peer", "name", s.nsIf, "netns", s.ns)
-		t.Cleanup(func() { exec.Command(ip, "link", "del", s.hostIf).Run() }) // usually gone with the namespace
-		ipRun(t, ip, "link", "set", s.hostIf, "master", br)
-		ipRun(t, ip, "link", "set", s.hostIf, "up")
-		ipRun(t, ip, "-n", s.ns, "addr", "add", s.addr+"/24", "dev", s.nsIf)
-		ipRun(t, ip, "-n", s.ns, "link", "set", s.nsIf, "up")
-		ipRun(t, ip, "-n", s.ns, "link", "set", "lo", "up")
-	}
+	_, nss := bridgedNamespaces(t, ip, partSubnet, "ec", 2)
+	sides := []*side{{netNS: nss[0]}, {netNS: nss[1]}}
 
 	dir := t.TempDir()
 	if _, errOut, code := run(t, nil, "package", "--out", dir, "--titles", "1", "--ladder", "small", "--duration", "40s", "--log-level", "warn"); code != 0 {
