@@ -4,22 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image/color"
 	"io"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 
 	"edgecdn/demo"
 	"edgecdn/origin/packager"
@@ -138,26 +131,13 @@ func traceSets(dir string, limit int) ([]traceSet, []string, error) {
 	return sets, notes, nil
 }
 
-// loadTracesCapped reads the first limit traces of dir with the simulator's parser, choosing
-// files as sim.LoadTraces does (sorted; not dot files, *.md, *.tsv or folders), and says how
-// many trace files the folder holds.
+// loadTracesCapped reads the first limit of sim.TraceFiles(dir) with the simulator's parser, and
+// says how many trace files the folder holds.
 func loadTracesCapped(dir string, limit int) ([]*sim.Trace, int, error) {
-	ents, err := os.ReadDir(dir)
+	names, err := sim.TraceFiles(dir)
 	if err != nil {
 		return nil, 0, err
 	}
-	var names []string
-	for _, e := range ents {
-		n := e.Name()
-		if e.IsDir() || strings.HasPrefix(n, ".") || strings.HasSuffix(n, ".md") || strings.HasSuffix(n, ".tsv") {
-			continue
-		}
-		names = append(names, n)
-	}
-	if len(names) == 0 {
-		return nil, 0, errors.New("no trace files")
-	}
-	sort.Strings(names)
 	total := len(names)
 	if limit > 0 && len(names) > limit {
 		names = names[:limit]
@@ -403,16 +383,16 @@ func abrEmulation(ctx context.Context, b *strings.Builder, out string, cfg emuCo
 		fmt.Fprintf(b, " **%d players were cut** at the %v deadline (`--emu-timeout`): their QoE is left out: %s. (The likely cause: their links replay stretches of a trace near 0 Mbit/s — some Puffer traces drop to 0.00-0.01 for minutes — where a segment takes far longer than the deadline.)", cutAll, cfg.cut, strings.Join(cutWho, "; "))
 	}
 	b.WriteString("\n\n")
-	var rs []barCI
+	var rs []simcmd.Bar
 	for _, r := range results {
 		if r.err == nil {
-			rs = append(rs, barCI{r.abr, r.qoe.Mean, r.qoe.CI95})
+			rs = append(rs, simcmd.Bar{Name: r.abr, Mean: r.qoe.Mean, CI95: r.qoe.CI95})
 		}
 	}
 	if len(rs) > 0 {
 		png := "abr-emulation.png"
 		title := fmt.Sprintf("Emulation: mean QoE_lin per player (%d players per ABR, %v media)", cfg.players, cfg.media)
-		if err := writeBarCI(filepath.Join(out, png), title, fmt.Sprintf("QoE_lin (sum over chunks 2..%d)", chunks), rs); err != nil {
+		if err := simcmd.WriteBars(filepath.Join(out, png), title, fmt.Sprintf("QoE_lin (sum over chunks 2..%d)", chunks), rs); err != nil {
 			return "", fmt.Errorf("plot: %w", err)
 		}
 		fmt.Fprintf(b, "![QoE_lin per ABR in emulation](%s)\n\n", png)
@@ -434,40 +414,4 @@ func abrEmulation(ctx context.Context, b *strings.Builder, out string, cfg emuCo
 		return "", fmt.Errorf("%d fleets failed to run", errAll)
 	}
 	return sum, nil
-}
-
-type barCI struct {
-	name       string
-	mean, ci95 float64
-}
-
-type ciPoints []barCI
-
-func (e ciPoints) Len() int                        { return len(e) }
-func (e ciPoints) XY(i int) (float64, float64)     { return float64(i), e[i].mean }
-func (e ciPoints) YError(i int) (float64, float64) { return e[i].ci95, e[i].ci95 }
-
-// writeBarCI writes a PNG bar chart of means with 95% confidence intervals.
-func writeBarCI(path, title, ylabel string, rs []barCI) error {
-	p := plot.New()
-	p.Title.Text, p.Y.Label.Text = title, ylabel
-	means := make(plotter.Values, len(rs))
-	var names []string
-	for i, r := range rs {
-		means[i] = r.mean
-		names = append(names, r.name)
-	}
-	bc, err := plotter.NewBarChart(means, vg.Points(28))
-	if err != nil {
-		return err
-	}
-	eb, err := plotter.NewYErrorBars(ciPoints(slices.Clone(rs)))
-	if err != nil {
-		return err
-	}
-	bc.Color = color.RGBA{R: 70, G: 130, B: 180, A: 255}
-	bc.LineStyle.Width = 0
-	p.Add(plotter.NewGrid(), bc, eb)
-	p.NominalX(names...)
-	return p.Save(vg.Length(160+60*len(rs))*vg.Points(1), 4*vg.Inch, path)
 }

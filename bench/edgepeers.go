@@ -37,15 +37,11 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 		return "", fmt.Errorf("needs %s (apt-get install %s); nothing was measured", strings.Join(missing, ", "), strings.Join(missing, " "))
 	}
 
-	work, err := os.MkdirTemp("", "edgecdn-bench-peers-")
+	work, bin, err := workWithBinary(ctx, "peers")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(work)
-	bin, err := buildEdgecdn(ctx, work)
-	if err != nil {
-		return "", err
-	}
 	content := filepath.Join(work, "content")
 	objects, err := writePeerObjects(content)
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -64,15 +63,11 @@ func runFailover(ctx context.Context, args []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	work, err := os.MkdirTemp("", "edgecdn-bench-failover-")
+	work, bin, err := workWithBinary(ctx, "failover")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(work)
-	bin, err := buildEdgecdn(ctx, work)
-	if err != nil {
-		return "", err
-	}
 	content := filepath.Join(work, "content")
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dur := time.Duration(math.Ceil(media.Seconds()/4)) * 4 * time.Second
@@ -677,20 +672,8 @@ func foSteer(c *http.Client, base, title, zone string) ([]foSteerEdge, error) {
 
 // foLBHealthy reads a balancer's edgecdn_lb_healthy_edges: its zone's edges in service.
 func foLBHealthy(c *http.Client, addr string) (int, error) {
-	resp, err := c.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "edgecdn_lb_healthy_edges "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int(f), err
-		}
-	}
-	return 0, errors.New("no edgecdn_lb_healthy_edges in /metrics")
+	v, err := metricValue(c, addr, "edgecdn_lb_healthy_edges")
+	return int(v), err
 }
 
 // foPlot writes the run's timeline: each edge's delivered throughput and the players' buffer,

@@ -26,15 +26,11 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return "", fmt.Errorf("needs wrk (apt-get install wrk); nothing was measured")
 	}
-	work, err := os.MkdirTemp("", "edgecdn-bench-lb-")
+	work, bin, err := workWithBinary(ctx, "lb")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(work)
-	bin, err := buildEdgecdn(ctx, work)
-	if err != nil {
-		return "", err
-	}
 	content := filepath.Join(work, "content")
 	objects, err := writePeerObjects(content)
 	if err != nil {

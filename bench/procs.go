@@ -14,6 +14,19 @@ import (
 	"time"
 )
 
+// workWithBinary makes a temporary folder for a scenario (the caller removes it) and builds the
+// edgecdn binary into it.
+func workWithBinary(ctx context.Context, scenario string) (work, bin string, err error) {
+	if work, err = os.MkdirTemp("", "edgecdn-bench-"+scenario+"-"); err != nil {
+		return "", "", err
+	}
+	if bin, err = buildEdgecdn(ctx, work); err != nil {
+		os.RemoveAll(work)
+		return "", "", err
+	}
+	return work, bin, nil
+}
+
 // buildEdgecdn builds the edgecdn binary into dir and returns its path.
 func buildEdgecdn(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "edgecdn")

@@ -7,12 +7,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"edgecdn/origin/packager"
 )
 
 // procStack is the whole CDN as separate edgecdn processes on loopback, as a user runs it:
@@ -37,6 +42,32 @@ type stackSpec struct {
 	EdgesPerZone int      // default 2
 	Origins      int      // default 2
 	CacheSize    string   // per edge, default 256MiB
+}
+
+// packagedStack packages n Envivio titles of dur, builds the binary and starts the stack as
+// deployed (Go's default GC), with edges' memory caches of cacheSize. done stops it and removes
+// its files.
+func packagedStack(ctx context.Context, scenario string, n int, dur time.Duration, cacheSize string) (st *procStack, titles []string, done func(), err error) {
+	work, bin, err := workWithBinary(ctx, scenario)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	content := filepath.Join(work, "content")
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cat, err := packager.Package(ctx, packager.Config{Out: content, Titles: n, Duration: dur, Logger: quiet})
+	if err != nil {
+		os.RemoveAll(work)
+		return nil, nil, nil, err
+	}
+	for _, t := range cat.Titles {
+		titles = append(titles, t.Name)
+	}
+	procGOGC = "" // memory as deployed
+	if st, err = startProcStack(ctx, bin, stackSpec{Content: content, CacheSize: cacheSize}); err != nil {
+		os.RemoveAll(work)
+		return nil, nil, nil, err
+	}
+	return st, titles, func() { st.stop(); os.RemoveAll(work) }, nil
 }
 
 // startProcStack starts every process, joins them into one gossip cluster and waits until each

@@ -3,17 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"edgecdn/origin/packager"
 	"edgecdn/player-sim/player"
 )
 
@@ -42,31 +38,11 @@ func runScale(ctx context.Context, args []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tmp, err := os.MkdirTemp("", "edgecdn-bench-scale-")
+	st, titles, done, err := packagedStack(ctx, "scale", 10, 48*time.Second, "512MiB")
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	content := filepath.Join(tmp, "content")
-	cat, err := packager.Package(ctx, packager.Config{Out: content, Titles: 10, Duration: 48 * time.Second, Logger: quiet})
-	if err != nil {
-		return "", err
-	}
-	var titles []string
-	for _, t := range cat.Titles {
-		titles = append(titles, t.Name)
-	}
-	bin, err := buildEdgecdn(ctx, tmp)
-	if err != nil {
-		return "", err
-	}
-	procGOGC = "" // memory as deployed
-	st, err := startProcStack(ctx, bin, stackSpec{Content: content, CacheSize: "512MiB"})
-	if err != nil {
-		return "", err
-	}
-	defer st.stop()
+	defer done()
 	lbs := map[string]bool{}
 	for _, lb := range st.LBs {
 		lbs["http://"+lb.addr] = true

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -22,7 +20,6 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
-	"edgecdn/origin/packager"
 	"edgecdn/player-sim/player"
 )
 
@@ -56,31 +53,11 @@ func runSoak(ctx context.Context, args []string) (string, error) {
 	if *warmup == 0 {
 		*warmup = *duration / 5
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	tmp, err := os.MkdirTemp("", "edgecdn-bench-soak-")
+	st, titles, done, err := packagedStack(ctx, "soak", 10, 60*time.Second, *cacheSize)
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
-	content := filepath.Join(tmp, "content")
-	cat, err := packager.Package(ctx, packager.Config{Out: content, Titles: 10, Duration: 60 * time.Second, Logger: quiet})
-	if err != nil {
-		return "", err
-	}
-	var titles []string
-	for _, t := range cat.Titles {
-		titles = append(titles, t.Name)
-	}
-	bin, err := buildEdgecdn(ctx, tmp)
-	if err != nil {
-		return "", err
-	}
-	procGOGC = "" // memory as deployed: Go's default GC target
-	st, err := startProcStack(ctx, bin, stackSpec{Content: content, CacheSize: *cacheSize})
-	if err != nil {
-		return "", err
-	}
-	defer st.stop()
+	defer done()
 
 	var links []player.Link
 	linkNote := fmt.Sprintf("constant %g Mbit/s links (above the top rendition: a stall or an error is the CDN's)", *linkMbps)

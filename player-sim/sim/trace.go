@@ -84,9 +84,9 @@ func parseFloat(s string) (float64, error) {
 	return v, nil
 }
 
-// LoadTraces reads every file of dir (not sub-folders, not names starting with a dot, not
-// *.md or *.tsv notes) as a trace, in sorted file-name order.
-func LoadTraces(dir string) ([]*Trace, error) {
+// TraceFiles lists the trace files of dir in sorted order: every file but sub-folders, names
+// starting with a dot, and *.md or *.tsv notes.
+func TraceFiles(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("traces: %w", err)
@@ -103,6 +103,15 @@ func LoadTraces(dir string) ([]*Trace, error) {
 		return nil, fmt.Errorf("traces: no trace files in %s", dir)
 	}
 	sort.Strings(names)
+	return names, nil
+}
+
+// LoadTraces reads every file TraceFiles lists in dir as a trace.
+func LoadTraces(dir string) ([]*Trace, error) {
+	names, err := TraceFiles(dir)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*Trace, 0, len(names))
 	for _, n := range names {
 		t, err := loadTrace(filepath.Join(dir, n))

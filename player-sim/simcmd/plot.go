@@ -12,22 +12,34 @@ import (
 
 // WritePlot writes a PNG bar chart of each result's mean QoE_lin with its 95% confidence interval.
 func WritePlot(path, dir string, rs []Result) error {
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Mean QoE_lin per trace, %s (%d traces)", filepath.Base(dir), rs[0].Traces)
-	p.Y.Label.Text = "QoE_lin (sum over chunks 2..48)"
-	means := make(plotter.Values, len(rs))
-	bars := make(errPoints, len(rs))
-	names := make([]string, len(rs))
+	bars := make([]Bar, len(rs))
 	for i, r := range rs {
-		means[i] = r.QoELinMean
-		bars[i] = errPoint{x: float64(i), y: r.QoELinMean, e: r.QoELinCI95}
-		names[i] = r.ABR
+		bars[i] = Bar{Name: r.ABR, Mean: r.QoELinMean, CI95: r.QoELinCI95}
+	}
+	return WriteBars(path, fmt.Sprintf("Mean QoE_lin per trace, %s (%d traces)", filepath.Base(dir), rs[0].Traces),
+		"QoE_lin (sum over chunks 2..48)", bars)
+}
+
+// Bar is one bar of WriteBars: a mean and the half-width of its 95% confidence interval.
+type Bar struct {
+	Name       string
+	Mean, CI95 float64
+}
+
+// WriteBars writes a PNG bar chart of means with their 95% confidence intervals.
+func WriteBars(path, title, ylabel string, bars []Bar) error {
+	p := plot.New()
+	p.Title.Text, p.Y.Label.Text = title, ylabel
+	means := make(plotter.Values, len(bars))
+	names := make([]string, len(bars))
+	for i, b := range bars {
+		means[i], names[i] = b.Mean, b.Name
 	}
 	bc, err := plotter.NewBarChart(means, vg.Points(28))
 	if err != nil {
 		return err
 	}
-	eb, err := plotter.NewYErrorBars(bars)
+	eb, err := plotter.NewYErrorBars(errBars(bars))
 	if err != nil {
 		return err
 	}
@@ -35,14 +47,12 @@ func WritePlot(path, dir string, rs []Result) error {
 	bc.LineStyle.Width = 0
 	p.Add(plotter.NewGrid(), bc, eb)
 	p.NominalX(names...)
-	return p.Save(vg.Length(90+60*len(rs))*vg.Points(1), 4*vg.Inch, path)
+	return p.Save(vg.Length(160+60*len(bars))*vg.Points(1), 4*vg.Inch, path)
 }
 
-type errPoint struct{ x, y, e float64 }
+// errBars adapts bars to plotter.XYer and plotter.YErrorer.
+type errBars []Bar
 
-// errPoints adapts the bars to plotter.XYer and plotter.YErrorer.
-type errPoints []errPoint
-
-func (e errPoints) Len() int                        { return len(e) }
-func (e errPoints) XY(i int) (float64, float64)     { return e[i].x, e[i].y }
-func (e errPoints) YError(i int) (float64, float64) { return e[i].e, e[i].e }
+func (e errBars) Len() int                        { return len(e) }
+func (e errBars) XY(i int) (float64, float64)     { return float64(i), e[i].Mean }
+func (e errBars) YError(i int) (float64, float64) { return e[i].CI95, e[i].CI95 }
