@@ -66,7 +66,7 @@ func runCachePolicy(ctx context.Context, args []string) (string, error) {
 	start := time.Now()
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Cache policy: hit ratio vs cache size\n\n`go run ./bench cache-policy --requests %d --titles %d --zipf %s --sizes %s --players %d --rate %g --media %v --fleet-titles %d --fleet-zipf %g --links-mbps %s --fleet-budget %v` on %d CPUs, load average %s at the start (shared with a background fuzzing job: the hit ratios do not depend on the machine's load, the fleet's recording only slightly, through the order in which segments complete).\n\n",
+	fmt.Fprintf(&b, "## Cache policy: hit ratio vs cache size\n\n`go run ./bench cache-policy --requests %d --titles %d --zipf %s --sizes %s --players %d --rate %g --media %v --fleet-titles %d --fleet-zipf %g --links-mbps %s --fleet-budget %v` on %d CPUs, load average %s at the start (the hit ratios do not depend on the machine's load; the fleet's recording only slightly, through the order in which segments complete).\n\n",
 		*requests, *titles, *skews, *sizes, *players, *rate, *media, *fleetTitles, *fleetZipf, *links, *budget, runtime.NumCPU(), loadAvg())
 	fmt.Fprintf(&b, "Policies, each replaying the same stream into one cache: **S3-FIFO** is edgecdn's policy (`cache.Simulate`, the edge's own code); **LRU** and **Belady** are the bench's reference implementations. ")
 	fmt.Fprintf(&b, "Belady is the offline farthest-next-use rule (on a miss, admit the object, then evict whatever is requested again farthest in the future — possibly the new object itself, i.e. bypass — until it fits). For objects of different sizes this is the usual Belady-size heuristic, an upper-bound reference, not exact OPT (which is NP-hard for variable sizes, and optimizing bytes and objects are different problems), so an online policy could in principle beat it on one of the two ratios. ")
@@ -80,6 +80,21 @@ func runCachePolicy(ctx context.Context, args []string) (string, error) {
 	fmt.Fprintf(&b, "### (a) Zipf over a catalog of Envivio segments\n\n%d titles x 6 renditions x 49 chunks = %d objects (the Envivio test video's real chunk sizes, %.0f KB to %.2f MB, %.0f MB in all); each object is a random (title, rendition, chunk), so size does not follow popularity; %d requests drawn Zipf(s) over the objects.\n\n",
 		*titles, objects, float64(minSize(objects, size))/1e3, float64(maxSize(objects, size))/1e6, float64(catBytes)/1e6, *requests)
 	var lruCheck float64 // largest difference between the bench's LRU and edge/cache's
+	var sum []string     // the summary: byte hit ratios at 5% of the bytes (or the nearest size run)
+	quoted := pcts[0]
+	for _, p := range pcts {
+		if abs(p-5) < abs(quoted-5) {
+			quoted = p
+		}
+	}
+	at5 := func(rows []hitRow) hitRow {
+		for _, r := range rows {
+			if r.pct == quoted {
+				return r
+			}
+		}
+		return rows[0]
+	}
 	for _, s := range ss {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
@@ -93,6 +108,8 @@ func runCachePolicy(ctx context.Context, args []string) (string, error) {
 			"cache size, % of catalog bytes", ceiling, rows); err != nil {
 			return "", err
 		}
+		r5 := at5(rows)
+		sum = append(sum, fmt.Sprintf("Zipf %.1f %.3f / %.3f / %.3f", s, r5.s3.byteHR, r5.lru.byteHR, r5.belady.byteHR))
 		fmt.Fprintf(&b, "**s = %.1f** (ceiling, with every object's first request a miss: %.3f (%.3f))\n\n", s, ceiling.byteHR, ceiling.objectHR)
 		writeHitRatioTable(&b, rows)
 		fmt.Fprintf(&b, "\n![hit ratio vs cache size, Zipf s=%.1f](%s)\n\n", s, name)
@@ -116,6 +133,8 @@ func runCachePolicy(ctx context.Context, args []string) (string, error) {
 		}
 		rows, diff := comparePolicies(fl.trace, fpBytes, pcts)
 		lruCheck = max(lruCheck, diff)
+		r5 := at5(rows)
+		sum = append(sum, fmt.Sprintf("fleet log %.3f / %.3f / %.3f", r5.s3.byteHR, r5.lru.byteHR, r5.belady.byteHR))
 		ceiling := ceilingOf(fl.trace)
 		name := "cache-policy-fleet.png"
 		if err := plotHitRatios(filepath.Join(dir, name), fmt.Sprintf("Fleet log: %d players, %d segment requests", *players, len(fl.trace)),
@@ -156,8 +175,11 @@ func runCachePolicy(ctx context.Context, args []string) (string, error) {
 		fmt.Fprintf(&b, "Check: the bench's LRU and edge/cache's own `lru` policy (`cache.Simulate`) differ by up to %.2g in the cells above.\n", lruCheck)
 	}
 	fmt.Fprintf(os.Stderr, "cache-policy: %.1f s\n", time.Since(start).Seconds())
+	fmt.Fprintf(&b, "\nSummary: byte hit ratio S3-FIFO / LRU / Belady with a cache of %d%% of the bytes: %s.\n", quoted, strings.Join(sum, "; "))
 	return b.String(), nil
 }
+
+func abs(x int) int { return max(x, -x) }
 
 func splitFloats(s string) ([]float64, error) {
 	var out []float64

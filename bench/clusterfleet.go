@@ -48,6 +48,7 @@ func runClusterFleet(ctx context.Context, args []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Coalescing and offload in a cluster\n\n`go run ./bench cluster --requests %d --workers %d --titles %d --zipf %g` on %d CPUs: one origin, 6 edges in 3 zones (in one process, real HTTP and gossip on loopback), clients spread evenly over the edges; titles drawn Zipf(%g), each request a random segment of a random rendition of the title.\n\n",
 		*requests, *workers, *titles, *zipfS, runtime.NumCPU(), *zipfS)
+	var sum []string
 	fmt.Fprintf(&b, "| cross-zone fill | requests | distinct objects | served MB | origin fetches | origin MB | fetches per object | offload |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, cross := range []bool{false, true} {
 		r, err := fleetRun(ctx, dir, cat, cross, *requests, *workers, *zipfS, quiet)
@@ -56,8 +57,10 @@ func runClusterFleet(ctx context.Context, args []string) (string, error) {
 		}
 		fmt.Fprintf(&b, "| %v | %d | %d | %.1f | %d | %.1f | %.2f | %.3f |\n", cross, r.requests, r.distinct, float64(r.served)/1e6,
 			r.originFetches, float64(r.originBytes)/1e6, float64(r.originFetches)/float64(r.distinct), 1-float64(r.originBytes)/float64(r.served))
+		sum = append(sum, fmt.Sprintf("%.2f origin fetches per object and offload %.3f", float64(r.originFetches)/float64(r.distinct), 1-float64(r.originBytes)/float64(r.served)))
 	}
 	fmt.Fprintf(&b, "\nWithout cross-zone fill each zone fetches an object once (at most 3 per object); with it, the key's home zone fetches it and the other zones fill from there.\n")
+	fmt.Fprintf(&b, "\nSummary: %s; with cross-zone fill %s.\n", sum[0], sum[1])
 	return b.String(), nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,6 +111,7 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	fmt.Fprintf(&ratios, "\n| object | conns | edge/nginx req/s | edge/Varnish req/s | edge / best peer | edge p99 vs best peer's | goal met |\n|---|---:|---:|---:|---:|---:|---|\n")
 	met := 0
 	total := 0
+	var rlo, rhi float64 = math.Inf(1), 0
 	for oi, o := range objects {
 		for _, c := range conns {
 			m := map[string]wrkResult{}
@@ -124,6 +126,7 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 				best = v
 			}
 			ok := e.ReqPerSec >= best.ReqPerSec && e.P99 <= best.P99
+			rlo, rhi = min(rlo, e.ReqPerSec/best.ReqPerSec), max(rhi, e.ReqPerSec/best.ReqPerSec)
 			total++
 			if ok {
 				met++
@@ -134,6 +137,7 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	}
 	b.WriteString(ratios.String())
 	fmt.Fprintf(&b, "\nGoal (edge req/s >= the better peer's, p99 no worse) met on %d of %d rows.\n", met, total)
+	fmt.Fprintf(&b, "\nSummary: edge req/s / the better of nginx and Varnish from %.2f to %.2f over the rows; goal met on %d of %d rows.\n", rlo, rhi, met, total)
 	return b.String(), nil
 }
 

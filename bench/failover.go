@@ -958,5 +958,5 @@ func loadNote() string {
 	if len(f) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" 1-minute load average at the start: %s (other jobs share the machine).", f[0])
+	return fmt.Sprintf(" 1-minute load average at the start: %s.", f[0])
 }

@@ -72,7 +72,7 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Balancer overhead\n\n`go run ./bench lb-overhead --duration %v --runs %d --connections %s` on %d CPUs (%s); wrk, the balancer, the edge and the origin share the cores. Median of %d runs, order alternating.\n\n",
+	fmt.Fprintf(&b, "## Balancer overhead and DNS rate\n\n### Balancer\n\n`go run ./bench lb-overhead --duration %v --runs %d --connections %s` on %d CPUs (%s); wrk, the balancer, the edge and the origin share the cores. Median of %d runs, order alternating.\n\n",
 		*dur, *runs, *connsFlag, runtime.NumCPU(), runtime.Version(), *runs)
 	fmt.Fprintf(&b, "| object | conns | path | req/s | MB/s | p50 ms | p99 ms | errors |\n|---|---:|---|---:|---:|---:|---:|---:|\n")
 	var ratios strings.Builder
@@ -104,7 +104,53 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 		}
 	}
 	b.WriteString(ratios.String())
+	// Tier 1: the DNS server's answer rate over real UDP on loopback.
+	qps, err := dnsRate(ctx)
+	if err != nil {
+		fmt.Fprintf(&b, "\nDNS rate: not measured: %v\n", err)
+	} else {
+		fmt.Fprintf(&b, "\n### DNS rate\n\n`go test -run NONE -bench QueryUDP -benchtime 3s ./loadbalancer/dns`: A queries for three zones' balancers answered over real UDP on loopback by %d concurrent Go clients, one query in flight each: **%.0f queries/s** (%.1f us per query, the clients on the same cores).\n", 2*runtime.NumCPU(), qps, 1e6/qps)
+	}
+	lr, nr := "n/a", "n/a"
+	if v, ok := firstRatio(ratios.String(), 2); ok {
+		lr = v
+	}
+	if v, ok := firstRatio(ratios.String(), 4); ok {
+		nr = v
+	}
+	fmt.Fprintf(&b, "\nSummary: through the balancer / straight to the edge = %s req/s on the first row (nginx as a proxy: %s); DNS %.0f queries/s.\n", lr, nr, qps)
 	return b.String(), nil
+}
+
+// firstRatio is column col (1-based, after the leading |) of the first data row of a Markdown table.
+func firstRatio(table string, col int) (string, bool) {
+	for _, l := range strings.Split(table, "\n") {
+		f := strings.Split(l, "|")
+		if len(f) > col+1 && !strings.Contains(l, "---") && !strings.Contains(l, "object") && strings.TrimSpace(f[1]) != "" {
+			return strings.TrimSpace(f[col+1]), true
+		}
+	}
+	return "", false
+}
+
+// dnsRate runs the DNS server's UDP benchmark and returns queries per second.
+func dnsRate(ctx context.Context) (float64, error) {
+	out, err := exec.CommandContext(ctx, "go", "test", "-run", "NONE", "-bench", "QueryUDP", "-benchtime", "3s", "./loadbalancer/dns").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("go test -bench QueryUDP: %v: %s", err, tail(string(out), 500))
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		for i := 1; i < len(f); i++ {
+			if f[i] == "ns/op" && strings.HasPrefix(f[0], "BenchmarkQueryUDP") {
+				var ns float64
+				if _, err := fmt.Sscan(f[i-1], &ns); err == nil && ns > 0 {
+					return 1e9 / ns, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("no BenchmarkQueryUDP line in: %s", tail(string(out), 500))
 }
 
 // startNginxProxy runs nginx as a keep-alive reverse proxy to upstream.

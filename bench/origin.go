@@ -53,6 +53,7 @@ func runOrigin(ctx context.Context, args []string) (string, error) {
 	fmt.Fprintf(&b, "## origin under wrk\n\n`go run ./bench origin --duration %v --runs %d` on %d CPUs, %s; wrk with 2 threads on the same cores; median of %d runs.\n\n",
 		*dur, *runs, runtime.NumCPU(), runtime.Version(), *runs)
 	fmt.Fprintf(&b, "| object | storage | conns | req/s | MB/s | p50 ms | p99 ms | errors |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+	var sum []string
 	for _, mode := range []struct {
 		name    string
 		preload int64
@@ -86,11 +87,15 @@ func runOrigin(ctx context.Context, args []string) (string, error) {
 				m := median(rs)
 				fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %s | %s | %d |\n", obj.name, mode.name, c, m.ReqPerSec, m.MBPerSec, ms(m.P50), ms(m.P99), m.Errors)
 				fmt.Fprintf(os.Stderr, "origin %s %s c=%d: %.0f req/s\n", obj.name, mode.name, c, m.ReqPerSec)
+				if c == conns[0] {
+					sum = append(sum, fmt.Sprintf("%s from %s %.0f req/s", obj.name, mode.name, m.ReqPerSec))
+				}
 			}
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		srv.Shutdown(sctx)
 		cancel()
 	}
+	fmt.Fprintf(&b, "\nSummary: at %d connections, %s.\n", conns[0], strings.Join(sum, ", "))
 	return b.String(), nil
 }

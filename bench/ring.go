@@ -58,7 +58,7 @@ func runRing(ctx context.Context, args []string) (string, error) {
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Placement: internal/ring vs jump hash and rendezvous hashing\n\n`go run ./bench ring --keys %d --nodes %s --move-nodes %s --requests %d --zipf-keys %d --zipf %g --runs %d` on %d CPUs, load average %s at the start (shared with a background fuzzing job: the lookup times are noisy, the counts are exact).\n\n",
+	fmt.Fprintf(&b, "## Placement: internal/ring vs jump hash and rendezvous hashing\n\n`go run ./bench ring --keys %d --nodes %s --move-nodes %s --requests %d --zipf-keys %d --zipf %g --runs %d` on %d CPUs, load average %s at the start (lookup times move with the machine's load; the counts are exact).\n\n",
 		*nkeys, *balanceNs, *moveNs, *requests, *zipfKeys, *zipfS, *runs, runtime.NumCPU(), loadAvg())
 	fmt.Fprintf(&b, "- **ring**: edgecdn's `internal/ring`: xxhash of the key, %d virtual nodes per node (`<name>#<i>` hashed with xxhash), binary search; with bounded loads (factor %.2f) a key walks on to the first node under the factor times the mean load.\n", ring.DefaultReplicas, ring.DefaultBalanceFactor)
 	fmt.Fprintf(&b, "- **jump**: Lamping & Veach's jump consistent hash of the key's xxhash over N buckets (bucket i is node i): no table, O(log N) steps.\n")
@@ -68,6 +68,7 @@ func runRing(ctx context.Context, args []string) (string, error) {
 	// (a) balance
 	fmt.Fprintf(&b, "### (a) Balance: keys per node, max/mean (min/mean), %d keys\n\n| N | ring | jump | rendezvous |\n|---:|---|---|---|\n", len(hs))
 	var bal []balRow
+	var zipfSum string
 	for _, n := range bns {
 		ps := placers(n)
 		row := balRow{n: float64(n)}
@@ -237,9 +238,17 @@ func runRing(ctx context.Context, args []string) (string, error) {
 		mean := float64(len(stream)) / float64(n)
 		mm := func(c []float64) float64 { return slices.Max(c) / mean }
 		fmt.Fprintf(&b, "| %d | %.3f | %.3f | %.3f | %.3f | %.2f |\n", n, mm(plain), mm(bounded), mm(jump), mm(hrw), float64(hot)/float64(len(stream))*float64(n))
+		zipfSum = fmt.Sprintf("under Zipf(%g) requests at N=%d, busiest node / mean: ring %.2f, bounded ring %.2f, jump %.2f, rendezvous %.2f", *zipfS, n, mm(plain), mm(bounded), mm(jump), mm(hrw))
 	}
 	fmt.Fprintf(&b, "\nNo placement that keeps a key on one node can do better than the hottest key's share times N (the last column) once that exceeds 1: plain ring, jump and rendezvous hashing all pin the hot key to one node; bounded loads spill its requests to the next nodes on the ring, so the cap holds at any N.\n")
 	fmt.Fprintf(os.Stderr, "ring: %.1f s\n", time.Since(start).Seconds())
+	balSum := ""
+	for _, r := range bal {
+		if r.n == 100 || balSum == "" {
+			balSum = fmt.Sprintf("keys per node max/mean at N=%.0f: ring %.3f, jump %.3f, rendezvous %.3f", r.n, r.ring, r.jump, r.hrw)
+		}
+	}
+	fmt.Fprintf(&b, "\nSummary: %s; %s.\n", balSum, zipfSum)
 	return b.String(), nil
 }
 

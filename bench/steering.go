@@ -55,6 +55,7 @@ func runSteering(ctx context.Context, args []string) (string, error) {
 	fmt.Fprintf(&b, "## Steering\n\n`go run ./bench steering --duration %v --connections %d` on %d CPUs: wrk against the steering service of a whole CDN (6 edges, 3 zones) running in the bench process, which shares the cores.\n\n",
 		*dur, *conns, runtime.NumCPU())
 	fmt.Fprintf(&b, "| request | decisions/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|\n")
+	var sum []string
 	for _, r := range []struct{ name, url string }{
 		{"ranked edges: /steer/title-000?zone=zone-b", st.Steering + "/steer/title-000?zone=zone-b"},
 		{"steering manifest: " + "/steering/<session>.json", st.Steering + uri + "?_HLS_pathway=zone-b&_HLS_throughput=5000000"},
@@ -64,7 +65,9 @@ func runSteering(ctx context.Context, args []string) (string, error) {
 			return "", err
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %d |\n", r.name, w.ReqPerSec, ms(w.P50), ms(w.P99), w.Errors)
+		sum = append(sum, fmt.Sprintf("%.0f/s (p99 %s ms)", w.ReqPerSec, ms(w.P99)))
 	}
+	fmt.Fprintf(&b, "\nSummary: ranked edges %s, steering manifests %s.\n", sum[0], sum[1])
 	return b.String(), nil
 }
 
