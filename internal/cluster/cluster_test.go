@@ -217,3 +217,26 @@ func TestParseKey(t *testing.T) {
 		t.Error("Start accepted a 5-byte key")
 	}
 }
+
+// FuzzParseKeys: --gossip-key never panics; what it accepts is one or more keys of 16, 24 or
+// 32 bytes, the first one first.
+func FuzzParseKeys(f *testing.F) {
+	k := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	for _, s := range []string{"", k, k + "," + k, k + ",,", " , ", "c2hvcnQ=", "%%%", k + ",c2hvcnQ="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		first, others, err := ParseKeys(s)
+		if err != nil {
+			return
+		}
+		if first == nil && len(others) > 0 {
+			t.Fatalf("%q: further keys without a first", s)
+		}
+		for _, key := range append([][]byte{first}, others...) {
+			if n := len(key); key != nil && n != 16 && n != 24 && n != 32 {
+				t.Fatalf("%q: accepted a key of %d bytes", s, n)
+			}
+		}
+	})
+}
