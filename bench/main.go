@@ -58,17 +58,24 @@ func main() {
 		}
 		os.Exit(runAll(ctx))
 	}
+	if name == "report" {
+		// Reassemble report.md from the scenario reports already in the results folder (after
+		// running one scenario again alone).
+		os.Exit(assemble(loadSaved(), time.Time{}))
+	}
 	sc, ok := scenarios[name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "bench: unknown scenario %q\n", name)
 		usage()
 		os.Exit(2)
 	}
+	t0 := time.Now()
 	report, err := sc.run(ctx, os.Args[2:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench %s: %v\n", name, err)
 		os.Exit(1)
 	}
+	report = withRunTime(report, time.Since(t0))
 	fmt.Print(report)
 	if path, err := save(name, report); err != nil {
 		fmt.Fprintf(os.Stderr, "bench %s: saving report: %v\n", name, err)
@@ -81,50 +88,92 @@ func main() {
 // machine, a summary (each scenario's "Summary:" line, its time, or why it could not run) and
 // every scenario's report. A scenario that fails is reported and the others still run.
 func runAll(ctx context.Context) int {
-	dir, err := resultsDir()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "bench all: %v\n", err)
-		return 1
-	}
-	type outcome struct {
-		name, report, summary string
-		took                  time.Duration
-		err                   error
-	}
 	var outs []outcome
-	failed := 0
 	began := time.Now()
 	for _, n := range order {
 		if ctx.Err() != nil {
 			outs = append(outs, outcome{name: n, err: errors.New("not run: interrupted")})
-			failed++
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "== bench %s\n", n)
 		t0 := time.Now()
 		report, err := scenarios[n].run(ctx, nil)
-		o := outcome{name: n, report: report, took: time.Since(t0), err: err}
+		o := outcome{name: n, took: time.Since(t0), err: err}
 		if err != nil {
-			failed++
 			fmt.Fprintf(os.Stderr, "bench %s: %v\n", n, err)
 		} else {
-			o.summary = summaryLine(report)
-			if _, err := save(n, report); err != nil {
+			o.report = withRunTime(report, o.took)
+			if _, err := save(n, o.report); err != nil {
 				fmt.Fprintf(os.Stderr, "bench %s: saving report: %v\n", n, err)
 			}
 		}
 		outs = append(outs, o)
 	}
+	return assemble(outs, began)
+}
+
+type outcome struct {
+	name, report string
+	took         time.Duration
+	err          error
+}
+
+const runTimePrefix = "Run time: "
+
+// withRunTime ends a report with how long its scenario ran.
+func withRunTime(report string, d time.Duration) string {
+	return strings.TrimRight(report, "\n") + "\n\n" + runTimePrefix + d.Round(time.Second).String() + ".\n"
+}
+
+// loadSaved reads each scenario's last report from the results folder.
+func loadSaved() []outcome {
+	dir, _ := resultsDir()
+	var outs []outcome
+	for _, n := range order {
+		b, err := os.ReadFile(filepath.Join(dir, n+".md"))
+		if err != nil {
+			outs = append(outs, outcome{name: n, err: fmt.Errorf("no report in %s: run `go run ./bench %s`", dir, n)})
+			continue
+		}
+		o := outcome{name: n, report: string(b)}
+		for _, l := range strings.Split(o.report, "\n") {
+			if v, ok := strings.CutPrefix(l, runTimePrefix); ok {
+				o.took, _ = time.ParseDuration(strings.TrimSuffix(v, "."))
+			}
+		}
+		outs = append(outs, o)
+	}
+	return outs
+}
+
+// assemble writes report.md (and bench/results/latest.md, the summary) from the outcomes; began
+// is when `all` started (zero when reassembling saved reports).
+func assemble(outs []outcome, began time.Time) int {
+	dir, err := resultsDir()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		return 1
+	}
+	failed := 0
 	var b strings.Builder
 	fmt.Fprintf(&b, "# edgecdn benchmark report, %s\n\n", time.Now().Format("2006-01-02"))
-	fmt.Fprintf(&b, "`make bench` (`go run ./bench all`), %v in all, on %s. Every figure below was measured in this run, on loopback; each section names the command that reproduces it alone. Ratios are against a peer measured in the same run.\n\n", time.Since(began).Round(time.Second), machine())
+	how := "`make bench` (`go run ./bench all`)"
+	if !began.IsZero() {
+		how += fmt.Sprintf(", %v in all,", time.Since(began).Round(time.Second))
+	}
+	fmt.Fprintf(&b, "%s on %s. Every figure below was measured on loopback by the command its section names, which reproduces it alone; ratios are against a peer measured in the same run.\n\n", how, machine())
 	fmt.Fprintf(&b, "## Summary\n\n| scenario | took | result |\n|---|---:|---|\n")
 	for _, o := range outs {
-		res := o.summary
+		res := summaryLine(o.report)
 		if o.err != nil {
+			failed++
 			res = "**could not run**: " + strings.ReplaceAll(o.err.Error(), "|", "/")
 		}
-		fmt.Fprintf(&b, "| [%s](#%s) | %v | %s |\n", o.name, o.name, o.took.Round(time.Second), res)
+		took := "–"
+		if o.took > 0 {
+			took = o.took.Round(time.Second).String()
+		}
+		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s |\n", o.name, o.name, took, res)
 	}
 	b.WriteString("\n")
 	for _, o := range outs {
@@ -138,10 +187,10 @@ func runAll(ctx context.Context) int {
 	}
 	path := filepath.Join(dir, "report.md")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		fmt.Fprintf(os.Stderr, "bench all: %v\n", err)
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		return 1
 	}
-	// bench/results/latest.md points at the newest report, for README.md to link.
+	// bench/results/latest.md: the newest summary, for README.md to link.
 	latest := filepath.Join(filepath.Dir(dir), "latest.md")
 	sum := b.String()
 	if i := strings.Index(sum, "\n<a id="); i > 0 {
@@ -151,7 +200,7 @@ func runAll(ctx context.Context) int {
 	os.WriteFile(latest, []byte(sum+"\nThe whole report with tables and plots: ["+filepath.Base(dir)+"/report.md]("+filepath.Base(dir)+"/report.md).\n"), 0o644)
 	fmt.Fprintf(os.Stderr, "wrote %s and %s\n", path, latest)
 	if failed > 0 {
-		fmt.Fprintf(os.Stderr, "bench all: %d scenario(s) could not run (see the summary)\n", failed)
+		fmt.Fprintf(os.Stderr, "bench: %d scenario(s) could not run (see the summary)\n", failed)
 		return 1
 	}
 	return 0
@@ -192,7 +241,7 @@ func machine() string {
 }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: go run ./bench <scenario>|all [flags]\n\nscenarios:\n")
+	fmt.Fprintf(os.Stderr, "usage: go run ./bench <scenario> [flags] | all | report\n\n  all     every scenario with its defaults, then report.md\n  report  report.md again from the scenario reports already written (after re-running one)\n\nscenarios:\n")
 	var names []string
 	for n := range scenarios {
 		names = append(names, n)

@@ -21,6 +21,7 @@ type scaleStep struct {
 	cores                 map[string]float64
 	rssMB                 map[string]float64
 	playerCores           float64 // the players' process
+	machineCores          float64 // every process and the kernel (softirq: loopback TCP)
 	playerHeapKB, goPerPl float64
 }
 
@@ -77,7 +78,7 @@ func runScale(ctx context.Context, args []string) (string, error) {
 			}
 		}()
 		cpu0 := st.cpuByRole()
-		self0 := selfCPU()
+		self0, busy0 := selfCPU(), machineBusy()
 		var lbBytes atomic.Int64
 		t0 := time.Now()
 		rep, err := player.RunFleet(ctx, player.FleetConfig{
@@ -103,7 +104,7 @@ func runScale(ctx context.Context, args []string) (string, error) {
 		wall := time.Since(t0).Seconds()
 		cpu1 := st.cpuByRole()
 		s := scaleStep{players: n, rep: rep, cores: map[string]float64{}, rssMB: st.rssByRole(),
-			playerCores: (selfCPU() - self0) / wall}
+			playerCores: (selfCPU() - self0) / wall, machineCores: (machineBusy() - busy0) / wall}
 		for r, v := range cpu1 {
 			s.cores[r] = (v - cpu0[r]) / wall
 		}
@@ -116,18 +117,18 @@ func runScale(ctx context.Context, args []string) (string, error) {
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Scale: players on one machine\n\n`go run ./bench scale --players %s --media %v --link-mbps %g` on %d CPUs: the whole CDN as separate processes (2 origins, 6 edges with 512 MiB caches in 3 zones, 3 zone balancers, DNS, steering; Go's default GC) and the players in the bench process; players arrive over 5 s, half ask steering for ranked edges and go straight to them, half go through their zone's balancer; each plays %v of a Zipf(1.0)-chosen title of 10 on the Envivio ladder (top 4.3 Mbit/s) over its own %g Mbit/s link, so a stall is the CDN's (or the machine's) doing. CPU is each process's user+system time over the run's wall time (cores busy).\n\n",
+	fmt.Fprintf(&b, "## Scale: players on one machine\n\n`go run ./bench scale --players %s --media %v --link-mbps %g` on %d CPUs: the whole CDN as separate processes (2 origins, 6 edges with 512 MiB caches in 3 zones, 3 zone balancers, DNS, steering; Go's default GC) and the players in the bench process; players arrive over 5 s, half ask steering for ranked edges and go straight to them, half go through their zone's balancer; each plays %v of a Zipf(1.0)-chosen title of 10 on the Envivio ladder (top 4.3 Mbit/s) over its own %g Mbit/s link, so a stall is the CDN's (or the machine's) doing. CPU is each process's user+system time over the run's wall time (cores busy); the machine's busy cores (from /proc/stat: everything but idle and I/O wait) add the kernel's own work, chiefly loopback TCP in softirq, which no process is charged for, and anything else running.\n\n",
 		*sizes, *media, *link, runtime.NumCPU(), *media, *link)
-	fmt.Fprintf(&b, "| players | failed | rebuffer ratio | stalls | startup p50 / p95 ms | bitrate kbps | QoE_lin mean | errors | corrupt | served Gbit/s | edge cores | balancer cores | all CDN cores | players' cores | edge RSS MB | players' heap KB per player | goroutines per player |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| players | failed | rebuffer ratio | stalls | startup p50 / p95 ms | bitrate kbps | QoE_lin mean | errors | corrupt | served Gbit/s | edge cores | balancer cores | all CDN cores | players' cores | machine busy cores | edge RSS MB | players' heap KB per player | goroutines per player |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range steps {
 		r := s.rep
 		all := 0.0
 		for _, v := range s.cores {
 			all += v
 		}
-		fmt.Fprintf(&b, "| %d | %d | %.4f | %d | %.0f / %.0f | %.0f | %.2f | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.1f |\n",
+		fmt.Fprintf(&b, "| %d | %d | %.4f | %d | %.0f / %.0f | %.0f | %.2f | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.1f |\n",
 			s.players, r.Failed, r.RebufferRatio, r.RebufferCount, r.StartupMSP50, r.StartupMSP95, r.BitrateKbps, r.QoELinMean, r.Errors, r.Corrupt,
-			s.gbps, s.cores["edges"], s.cores["balancers"], all, s.playerCores, s.rssMB["edges"], s.playerHeapKB, s.goPerPl)
+			s.gbps, s.cores["edges"], s.cores["balancers"], all, s.playerCores, s.machineCores, s.rssMB["edges"], s.playerHeapKB, s.goPerPl)
 	}
 	// Per-unit costs from the largest fleet that did not stall (else the largest).
 	best := steps[len(steps)-1]
@@ -146,7 +147,15 @@ func runScale(ctx context.Context, args []string) (string, error) {
 	fmt.Fprintf(&b, "- balancers: %.2f cores per Gbit/s proxied\n", lbCoresPerGbps)
 	fmt.Fprintf(&b, "- players (the simulator): %.2f cores and %.0f MB of heap per 1,000 players\n", playerCoresPer1000, best.playerHeapKB)
 	fmt.Fprintf(&b, "- edge memory: %.0f MB resident per edge with a 512 MiB cache (resident = the cache in use + about 15 MB of process + Go's GC headroom, up to the live heap again under the default GOGC=100)\n", edgeRSSMB)
-	fmt.Fprintf(&b, "\nSaturation on this machine: the CDN and the players share %d cores; the fleet size at which stalls begin is where the table's first non-zero stall count appears.\n", runtime.NumCPU())
+	sat := "no fleet size stalled: the machine did not saturate in this run"
+	for _, s := range steps {
+		if s.rep.RebufferCount > 0 || s.rep.Failed > 0 {
+			sat = fmt.Sprintf("stalls begin at %d players, with the machine %.2f of %d cores busy (the CDN's processes %.2f, the players %.2f, the rest the kernel's loopback networking and anything else running)",
+				s.players, s.machineCores, runtime.NumCPU(), s.cores["edges"]+s.cores["balancers"]+s.cores["origins"]+s.cores["dns"]+s.cores["steering"], s.playerCores)
+			break
+		}
+	}
+	fmt.Fprintf(&b, "\nSaturation: %s.\n", sat)
 
 	// The projection: arithmetic on the figures above, written out so it can be checked.
 	fmt.Fprintf(&b, "\n### Projection, on paper\n\nAssumptions: the per-Gbit/s costs above hold (they were measured on loopback, so they leave out NIC interrupts and TLS; real NICs add roughly a third, TLS roughly doubles the edge's cost); players watch at %.1f Mbit/s on average (the mean bitrate above); half the traffic goes through a balancer as in this run.\n\n", best.rep.BitrateKbps/1000)
@@ -180,6 +189,25 @@ func runScale(ctx context.Context, args []string) (string, error) {
 	fmt.Fprintf(&b, "\nSummary: %d players at %.2f Gbit/s without a stall on %d cores; edges %.2f cores per Gbit/s, balancers %.2f, the player simulator %.2f cores per 1,000 players.\n",
 		best.players, best.gbps, runtime.NumCPU(), edgeCoresPerGbps, lbCoresPerGbps, playerCoresPer1000)
 	return b.String(), nil
+}
+
+// machineBusy is the CPU seconds the whole machine has spent not idle (/proc/stat).
+func machineBusy() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0]) // cpu user nice system idle iowait irq softirq steal ...
+	busy := 0.0
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is inside user already
+			continue
+		}
+		var x float64
+		fmt.Sscan(v, &x)
+		busy += x
+	}
+	return busy / 100 // USER_HZ
 }
 
 // selfCPU is this process's user+system CPU seconds.
