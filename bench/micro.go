@@ -28,7 +28,7 @@ func runMicro(ctx context.Context, args []string) (string, error) {
 	fmt.Fprintf(&b, "## Microbenchmarks\n\n`go test -run NONE -bench %s -benchmem -benchtime %s ./...`: every package's Go benchmarks (what each measures is in its doc comment).\n\n", *pattern, *benchtime)
 	fmt.Fprintf(&b, "| package | benchmark | ns/op | B/op | allocs/op | other |\n|---|---|---:|---:|---:|---|\n")
 	pkg := ""
-	n := 0
+	n, zero := 0, 0
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
 		l := sc.Text()
@@ -56,8 +56,11 @@ func runMicro(ctx context.Context, args []string) (string, error) {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", pkg, strings.TrimPrefix(f[0], "Benchmark"), ns, bop, allocs, strings.Join(other, ", "))
 		n++
+		if allocs == "0" {
+			zero++
+		}
 	}
-	fmt.Fprintf(&b, "\nSummary: %d Go benchmarks over every package; the hit paths allocate nothing (see the allocs/op column).\n", n)
+	fmt.Fprintf(&b, "\nSummary: %d Go benchmarks over every package, %d of them with 0 allocations per operation.\n", n, zero)
 	return b.String(), nil
 }
 
