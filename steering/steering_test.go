@@ -142,6 +142,17 @@ func (st *stack) waitZones(t testing.TB, zones ...string) {
 	want := slices.Clone(zones)
 	slices.Sort(want)
 	eventually(t, 30*time.Second, fmt.Sprintf("steering sees zones %v", want), func() bool { return slices.Equal(st.steer.view().zones, want) })
+	// And each zone's balancer has its edge: until then it answers 503.
+	for _, z := range zones {
+		eventually(t, 30*time.Second, "the balancer of "+z+" ready", func() bool {
+			resp, err := http.Get("http://" + st.lbAddr[z] + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
 }
 
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
