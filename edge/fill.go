@@ -69,9 +69,11 @@ func (s *Server) join(key string, stale *object, rt route) (f *fill, obj *object
 	fk := fillKey{rt.level, key}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if f := s.inflight[fk]; f != nil {
+	if f := s.inflight[fk]; f != nil && f.failedBody() == nil {
 		return f, nil, true
 	}
+	// A fill that has already failed is not joined: its clients have their error, and a
+	// request that comes after it tries the origin again.
 	if o, ok := s.cache.Peek(key); ok && o.fresh(time.Now()) {
 		return nil, o, false
 	}
@@ -108,7 +110,9 @@ func (s *Server) runFill(f *fill) {
 		s.log.Warn("fill failed", "key", f.key, "err", err)
 	}
 	s.mu.Lock()
-	delete(s.inflight, fillKey{f.route.level, f.key})
+	if fk := (fillKey{f.route.level, f.key}); s.inflight[fk] == f { // not a newer fill that replaced a failed one
+		delete(s.inflight, fk)
+	}
 	s.mu.Unlock()
 }
 
