@@ -38,7 +38,7 @@ type Claims struct {
 	IP      string    // client address the token is bound to; "" for any
 }
 
-var enc = base64.RawURLEncoding
+var enc = base64.RawURLEncoding.Strict() // one spelling per token: no padding bits to vary
 
 // Sign returns a token for c, signed with key.
 func Sign(key []byte, c Claims) string {
