@@ -1099,24 +1099,10 @@ func TestFaultZoneCut(t *testing.T) {
 	zones := []*zoneNS{{netNS: nss[0], zone: "zone-a"}, {netNS: nss[1], zone: "zone-b"}, {netNS: nss[2], zone: "zone-c"}}
 
 	content := packageContent(t, "24s")
-	seed := zones[0].addr + ":7946"
 	var all []*proc
 	for _, z := range zones {
-		wrap := []string{ip, "netns", "exec", z.ns, bin}
-		origin := startProc(t, "origin-"+z.zone, "origin listening",
-			slices.Concat(wrap, []string{"origin", "--content", content.dir, "--listen", z.addr + ":8080", "--log-format", "json"})...)
-		for i := range 2 {
-			name := fmt.Sprintf("%c%d", z.zone[len(z.zone)-1], i+1)
-			args := slices.Concat(wrap, []string{"edge", "--name", name, "--zone", z.zone, "--origin", "http://" + origin.addr,
-				"--listen", fmt.Sprintf("%s:%d", z.addr, 9090+i), "--gossip-listen", fmt.Sprintf("%s:%d", z.addr, 7946+i),
-				"--cache-size", "128MiB", "--admin-token", testAdminToken, "--log-format", "json"})
-			if name != "a1" {
-				args = append(args, "--join", seed)
-			}
-			e := startProc(t, name, "edge listening", args...)
-			z.edges = append(z.edges, e)
-			all = append(all, e)
-		}
+		_, z.edges = startInNS(t, ip, z.netNS, content.dir, z.zone, z.zone[len(z.zone)-1], "128MiB", zones[0].addr+":7946")
+		all = append(all, z.edges...)
 	}
 	c := testClient()
 	kept, cutZone := append(slices.Clone(zones[0].edges), zones[1].edges...), zones[2]

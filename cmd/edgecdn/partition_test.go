@@ -86,6 +86,27 @@ func bridgedNamespaces(t *testing.T, ip, subnet, tag string, n int) (bridge stri
 	return bridge, nss
 }
 
+// startInNS starts, inside namespace s, an origin on s.addr:8080 and two edges named
+// <letter>1 and <letter>2 of zone (HTTP on 9090+i, gossip on 7946+i, the admin token set), each
+// joining seed unless it is "a1", the first member.
+func startInNS(t *testing.T, ip string, s *netNS, content, zone string, letter byte, cacheSize, seed string) (origin *proc, edges []*proc) {
+	t.Helper()
+	wrap := []string{ip, "netns", "exec", s.ns, bin}
+	origin = startProc(t, "origin-"+s.ns, "origin listening",
+		slices.Concat(wrap, []string{"origin", "--content", content, "--listen", s.addr + ":8080", "--log-format", "json"})...)
+	for i := range 2 {
+		name := fmt.Sprintf("%c%d", letter, i+1)
+		args := slices.Concat(wrap, []string{"edge", "--name", name, "--zone", zone, "--origin", "http://" + origin.addr,
+			"--listen", fmt.Sprintf("%s:%d", s.addr, 9090+i), "--gossip-listen", fmt.Sprintf("%s:%d", s.addr, 7946+i),
+			"--cache-size", cacheSize, "--admin-token", testAdminToken, "--log-format", "json"})
+		if name != "a1" {
+			args = append(args, "--join", seed)
+		}
+		edges = append(edges, startProc(t, name, "edge listening", args...))
+	}
+	return origin, edges
+}
+
 // TestPartitionHeals: two network namespaces, A and B, joined by a bridge in the root
 // namespace, each with its own origin and two edges, all four edges in one gossip cluster.
 // Cutting A from B (isolated bridge ports), each side must mark the other's edges dead and keep
@@ -115,25 +136,10 @@ func TestPartitionHeals(t *testing.T) {
 	// (fills stay in their zone), and "each side keeps serving" would hold without the
 	// cluster doing anything.
 	const zone = "zone-ab"
-	token := testAdminToken
-	joinAddr := partA + ":7946"
 	var all []*proc
 	for si, s := range sides {
-		wrap := []string{ip, "netns", "exec", s.ns, bin}
-		s.origin = startProc(t, "origin-"+s.ns, "origin listening",
-			slices.Concat(wrap, []string{"origin", "--content", dir, "--listen", s.addr + ":8080", "--log-format", "json"})...)
-		for i := range 2 {
-			name := fmt.Sprintf("%c%d", 'a'+si, i+1)
-			args := slices.Concat(wrap, []string{"edge", "--name", name, "--zone", zone, "--origin", "http://" + s.origin.addr,
-				"--listen", fmt.Sprintf("%s:%d", s.addr, 9090+i), "--gossip-listen", fmt.Sprintf("%s:%d", s.addr, 7946+i),
-				"--cache-size", "256MiB", "--admin-token", token, "--log-format", "json"})
-			if name != "a1" {
-				args = append(args, "--join", joinAddr)
-			}
-			e := startProc(t, name, "edge listening", args...)
-			s.edges = append(s.edges, e)
-			all = append(all, e)
-		}
+		s.origin, s.edges = startInNS(t, ip, s.netNS, dir, zone, byte('a'+si), "256MiB", partA+":7946")
+		all = append(all, s.edges...)
 	}
 	c := testClient()
 
@@ -224,7 +230,7 @@ func TestPartitionHeals(t *testing.T) {
 	// every segment at every edge.
 	for _, e := range all {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+e.addr+"/admin/purge?prefix=/vod/", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
 		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
