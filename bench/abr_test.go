@@ -95,7 +95,7 @@ func TestFailoverHelpers(t *testing.T) {
 		t.Errorf("healthy = %d, %v", n, err)
 	}
 	v, err := foCluster(srv.Client(), addr, "tok")
-	if err != nil || v.state("edge-a1") != "dead" || v.state("edge-a2") != "alive" || v.state("x") != "" || len(v.Rings["zone-a"]) != 1 {
+	if err != nil || v.State("edge-a1") != "dead" || v.State("edge-a2") != "alive" || v.State("x") != "" || len(v.Rings["zone-a"]) != 1 {
 		t.Errorf("cluster = %+v, %v", v, err)
 	}
 	if _, err := foCluster(srv.Client(), addr, "wrong"); err == nil {

@@ -31,7 +31,9 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
+	"edgecdn/edge"
 	"edgecdn/internal/catalog"
+	"edgecdn/internal/cluster"
 	"edgecdn/origin/packager"
 	"edgecdn/player-sim/player"
 )
@@ -222,8 +224,8 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 				return false, e.name + ": " + err.Error()
 			}
 			for _, o := range edges {
-				if v.state(o.name) != "alive" || !slices.Contains(v.Rings[o.zone], o.name) {
-					return false, fmt.Sprintf("%s sees %s as %q", e.name, o.name, v.state(o.name))
+				if v.State(o.name) != cluster.Alive || !v.InRing(o.zone, o.name) {
+					return false, fmt.Sprintf("%s sees %s as %q", e.name, o.name, v.State(o.name))
 				}
 			}
 		}
@@ -389,8 +391,8 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 			}
 			v, err := foCluster(c, s.p.addr, token)
 			if err == nil {
-				if st := v.state(victim.name); st != "alive" && !slices.Contains(v.Rings[victim.zone], victim.name) {
-					seen[i], res.victimState = t, st
+				if st := v.State(victim.name); st != cluster.Alive && !v.InRing(victim.zone, victim.name) {
+					seen[i], res.victimState = t, string(st)
 					if res.detectFirst < 0 {
 						res.detectFirst = t
 					}
@@ -613,24 +615,6 @@ func foPoll(ctx context.Context, d time.Duration, f func() (bool, string)) error
 	}
 }
 
-// foClusterView is the part of an edge's GET /cluster the bench reads.
-type foClusterView struct {
-	Members []struct {
-		Name  string `json:"name"`
-		State string `json:"state"`
-	} `json:"members"`
-	Rings map[string][]string `json:"rings"`
-}
-
-func (v foClusterView) state(name string) string {
-	for _, m := range v.Members {
-		if m.Name == name {
-			return m.State
-		}
-	}
-	return ""
-}
-
 func foGetJSON(c *http.Client, url, token string, v any) error {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -650,8 +634,8 @@ func foGetJSON(c *http.Client, url, token string, v any) error {
 	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
 }
 
-func foCluster(c *http.Client, addr, token string) (foClusterView, error) {
-	var v foClusterView
+func foCluster(c *http.Client, addr, token string) (edge.ClusterInfo, error) {
+	var v edge.ClusterInfo
 	err := foGetJSON(c, "http://"+addr+"/cluster", token, &v)
 	return v, err
 }

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/valyala/fasthttp"
 
@@ -24,6 +25,19 @@ type ClusterMember struct {
 	cluster.Member
 	RingShare float64 `json:"ring_share,omitempty"` // fraction of its zone's key space
 }
+
+// State is member name's state in this view, "" when the edge does not know the name.
+func (c ClusterInfo) State(name string) cluster.State {
+	for _, m := range c.Members {
+		if m.Name == name {
+			return m.State
+		}
+	}
+	return ""
+}
+
+// InRing reports whether name is on zone's ring in this view.
+func (c ClusterInfo) InRing(zone, name string) bool { return slices.Contains(c.Rings[zone], name) }
 
 func (s *Server) clusterInfo() ClusterInfo {
 	info := ClusterInfo{Self: s.cfg.Name, Zone: s.cfg.Zone, CrossZoneFill: s.cfg.CrossZoneFill, BalanceFactor: s.cfg.BalanceFactor, Rings: map[string][]string{}}

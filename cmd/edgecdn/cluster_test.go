@@ -18,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/edge"
 	"edgecdn/internal/catalog"
+	"edgecdn/internal/cluster"
 )
 
 // proc is a server process of the test: `edgecdn origin` or `edgecdn edge`, possibly run
@@ -140,42 +142,21 @@ func freeGossipPorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// clusterView is what an edge's GET /cluster answers (the fields the tests read).
-type clusterView struct {
-	Self    string `json:"self"`
-	Members []struct {
-		Name  string `json:"name"`
-		State string `json:"state"`
-		Meta  struct {
-			Zone string `json:"z"`
-			HTTP string `json:"h"`
-		} `json:"meta"`
-		Load json.RawMessage `json:"load"`
-	} `json:"members"`
-	Rings map[string][]string `json:"rings"`
-}
+// clusterView is an edge's GET /cluster answer, as the tests read it.
+type clusterView struct{ edge.ClusterInfo }
 
-// state returns the state of member name as this edge sees it, "" when unknown.
-func (v clusterView) state(name string) string {
-	for _, m := range v.Members {
-		if m.Name == name {
-			return m.State
-		}
-	}
-	return ""
-}
+func (v clusterView) state(name string) string      { return string(v.State(name)) }
+func (v clusterView) inRing(zone, name string) bool { return v.InRing(zone, name) }
 
 func (v clusterView) alive() int {
 	n := 0
 	for _, m := range v.Members {
-		if m.State == "alive" {
+		if m.State == cluster.Alive {
 			n++
 		}
 	}
 	return n
 }
-
-func (v clusterView) inRing(zone, name string) bool { return slices.Contains(v.Rings[zone], name) }
 
 // summary is a one-line account of the view, for failure messages.
 func (v clusterView) summary() string {

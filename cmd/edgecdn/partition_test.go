@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/internal/cluster"
 	"edgecdn/internal/testenv"
 )
 
@@ -264,7 +265,7 @@ func TestPartitionHeals(t *testing.T) {
 		}
 		n := 0
 		for _, m := range v.Members {
-			if m.State == "alive" && len(m.Load) > 0 && string(m.Load) != "null" {
+			if m.State == cluster.Alive && m.Load != nil {
 				n++
 			}
 		}
