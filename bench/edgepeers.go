@@ -19,23 +19,16 @@ import (
 // run: a 2 KB playlist, a 100 KB and a 1 MB segment, at each connection count.
 func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("edge-vs-peers")
-	dur := fs.Duration("duration", 10*time.Second, "each wrk run")
-	connsFlag := fs.String("connections", "64,256", "connection counts")
-	runs := fs.Int("runs", 3, "runs per cell; the median is reported")
+	w := addWrkFlags(fs, "64,256")
+	dur, connsFlag, runs := w.dur, w.conns, w.runs
 	threads := fs.Int("threads", 2, "wrk threads")
 	fs.Parse(args)
 	conns, err := splitInts(*connsFlag)
 	if err != nil {
 		return "", err
 	}
-	var missing []string
-	for _, tool := range []string{"wrk", "nginx", "varnishd"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) > 0 {
-		return "", fmt.Errorf("needs %s (apt-get install %s); nothing was measured", strings.Join(missing, ", "), strings.Join(missing, " "))
+	if err := needTools("wrk", "nginx", "varnishd"); err != nil {
+		return "", err
 	}
 
 	work, bin, err := workWithBinary(ctx, "peers")

@@ -8,23 +8,21 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"time"
 )
 
 // runLBOverhead measures what the zone balancer costs: the same objects through the balancer
 // and straight from the edge, under the same wrk, side by side in one run.
 func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("lb-overhead")
-	dur := fs.Duration("duration", 10*time.Second, "each wrk run")
-	connsFlag := fs.String("connections", "64", "connection counts")
-	runs := fs.Int("runs", 3, "runs per cell; the median is reported")
+	w := addWrkFlags(fs, "64")
+	dur, connsFlag, runs := w.dur, w.conns, w.runs
 	fs.Parse(args)
 	conns, err := splitInts(*connsFlag)
 	if err != nil {
 		return "", err
 	}
-	if _, err := exec.LookPath("wrk"); err != nil {
-		return "", fmt.Errorf("needs wrk (apt-get install wrk); nothing was measured")
+	if err := needTools("wrk"); err != nil {
+		return "", err
 	}
 	work, bin, err := workWithBinary(ctx, "lb")
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -22,16 +21,15 @@ import (
 // served from memory and from disk (sendfile).
 func runOrigin(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("origin")
-	dur := fs.Duration("duration", 10*time.Second, "each wrk run")
-	connsFlag := fs.String("connections", "64,256", "connection counts")
-	runs := fs.Int("runs", 3, "runs per row; the median is reported")
+	w := addWrkFlags(fs, "64,256")
+	dur, connsFlag, runs := w.dur, w.conns, w.runs
 	fs.Parse(args)
 	conns, err := splitInts(*connsFlag)
 	if err != nil {
 		return "", err
 	}
-	if _, err := exec.LookPath("wrk"); err != nil {
-		return "", fmt.Errorf("needs wrk (apt-get install wrk)")
+	if err := needTools("wrk"); err != nil {
+		return "", err
 	}
 	dir, err := os.MkdirTemp("", "edgecdn-bench-origin-")
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 
 	"edgecdn/internal/ring"
@@ -90,5 +91,15 @@ func TestPlacersAgreeOnNames(t *testing.T) {
 		if nm[p.owner(h)] != r.OwnerName(h) {
 			t.Fatalf("%s: placer says %s, ring %s", k, nm[p.owner(h)], r.OwnerName(h))
 		}
+	}
+}
+
+func TestNeedTools(t *testing.T) {
+	if err := needTools("go"); err != nil {
+		t.Errorf("go is on PATH (it runs this test): %v", err)
+	}
+	err := needTools("go", "no-such-tool-edgecdn")
+	if err == nil || !strings.Contains(err.Error(), "needs no-such-tool-edgecdn (apt-get install no-such-tool-edgecdn)") {
+		t.Errorf("a missing tool: %v", err)
 	}
 }

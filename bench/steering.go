@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"time"
@@ -23,8 +22,8 @@ func runSteering(ctx context.Context, args []string) (string, error) {
 	dur := fs.Duration("duration", 10*time.Second, "each wrk run")
 	conns := fs.Int("connections", 64, "wrk connections")
 	fs.Parse(args)
-	if _, err := exec.LookPath("wrk"); err != nil {
-		return "", fmt.Errorf("needs wrk (apt-get install wrk); nothing was measured")
+	if err := needTools("wrk"); err != nil {
+		return "", err
 	}
 	dir, err := os.MkdirTemp("", "edgecdn-bench-steering-")
 	if err != nil {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"flag"
 	"fmt"
 	"os/exec"
 	"sort"
@@ -10,6 +12,40 @@ import (
 	"strings"
 	"time"
 )
+
+// wrkFlags are the flags of every scenario that drives wrk over a table of connection counts.
+type wrkFlags struct {
+	dur   *time.Duration
+	conns *string
+	runs  *int
+}
+
+func addWrkFlags(fs *flag.FlagSet, conns string) wrkFlags {
+	return wrkFlags{
+		dur:   fs.Duration("duration", 10*time.Second, "each wrk run"),
+		conns: fs.String("connections", conns, "connection counts"),
+		runs:  fs.Int("runs", 3, "runs per cell; the median is reported"),
+	}
+}
+
+// packages names the Debian package of each tool a scenario drives.
+var packages = map[string]string{"wrk": "wrk", "nginx": "nginx", "varnishd": "varnish"}
+
+// needTools fails, naming what to install, when a tool the scenario drives is missing: the
+// scenario then says it measured nothing instead of failing half way.
+func needTools(tools ...string) error {
+	var missing, pkgs []string
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+			pkgs = append(pkgs, cmp.Or(packages[tool], tool))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("needs %s (apt-get install %s); nothing was measured", strings.Join(missing, ", "), strings.Join(pkgs, " "))
+	}
+	return nil
+}
 
 // wrkResult is what one wrk run measured.
 type wrkResult struct {
