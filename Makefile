@@ -52,7 +52,7 @@ KIND           ?= kind
 K8S_NS         := edgecdn
 ZONES          := zone-a zone-b zone-c
 
-.PHONY: image image-local image-smoke kind-up kind-load kind-test kind-down
+.PHONY: image image-local image-smoke kind-up kind-load kind-test kind-down k8s-up k8s-down k8s-e2e
 
 image:
 	$(CONTAINER_TOOL) build $(IMAGE_BUILD_FLAGS) --build-arg VERSION=$(VERSION) -t $(IMAGE) .
@@ -112,3 +112,16 @@ kind-test:
 
 kind-down:
 	$(KIND) delete cluster --name $(KIND_CLUSTER)
+
+# --- A real three-zone Kubernetes cluster on this machine (k8s/README.md) ------------------
+# Built from the Go module proxy and Debian's packages (scripts/k8s-local); needs root. Its
+# kubeconfig: bin/k8s-local/kubeconfig.
+k8s-up:
+	scripts/k8s-local/up
+
+k8s-down:
+	scripts/k8s-local/down
+
+# The end-to-end test on that cluster; brings one up and down around it when none is running.
+k8s-e2e:
+	scripts/k8s-local/e2e
