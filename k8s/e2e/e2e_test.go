@@ -250,7 +250,8 @@ func (c *cluster) checkJob() {
 	}
 	r, err := parseReport([]byte(logs))
 	if err != nil {
-		t.Fatalf("player-sim Job log holds no JSON report: %v", err)
+		t.Errorf("player-sim Job log holds no JSON report: %v", err)
+		return
 	}
 	t.Logf("FIGURE player-sim Job: %d players, %d failed, %d corrupt, %d stalls, %d errors", r.Players, r.Failed, r.Corrupt, r.RebufferCount, r.Errors)
 	if r.Players == 0 || r.Failed != 0 || r.Corrupt != 0 {
