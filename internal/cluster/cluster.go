@@ -79,6 +79,9 @@ type Member struct {
 // gets no traffic; a draining member still answers, but gets nothing new).
 func (m Member) Healthy() bool { return m.State == Alive }
 
+// DefaultJoinTimeout bounds one join attempt (Config.JoinTimeout).
+const DefaultJoinTimeout = 2 * time.Second
+
 // Config configures a member. Zero values mean the defaults in the field comments.
 type Config struct {
 	Name           string        // unique member name; default the hostname (in Kubernetes, the pod name)
@@ -150,7 +153,7 @@ func (c *Config) setDefaults() error {
 		c.RejoinInterval = 5 * time.Second
 	}
 	if c.JoinTimeout == 0 {
-		c.JoinTimeout = 2 * time.Second
+		c.JoinTimeout = DefaultJoinTimeout
 	}
 	if c.JoinAttempts == 0 {
 		c.JoinAttempts = 3
