@@ -44,6 +44,7 @@ type Config struct {
 	DefaultTTL          time.Duration // freshness of responses without max-age; default 10s
 
 	Zone           string        // this edge's zone; keys are placed on the edges of the same zone
+	Clustered      bool          // a cluster will be attached (AttachCluster): not ready before it has joined; default false (ready alone)
 	CrossZoneFill  bool          // a zone's owner asks the key's home zone before the origins
 	BalanceFactor  float64       // bounded-loads factor: an owner above this times the zone's mean load hands keys on; default 1.25
 	HotThreshold   int           // a non-owner that misses a key this many times in HotWindow keeps it too; default 4 (negative: never)
@@ -224,7 +225,10 @@ func (s *Server) Ready() bool {
 		return false
 	}
 	c := s.cluster.Load()
-	return c == nil || c.Joined()
+	if c == nil {
+		return !s.cfg.Clustered
+	}
+	return c.Joined()
 }
 
 // Drain starts a graceful stop: /readyz answers 503, responses carry CMSD "du" (players move

@@ -63,7 +63,7 @@ func edgeCmd() *cli.Command {
 				}
 				srv, err := edge.New(edge.Config{
 					SigningKeys: keys,
-					Name:        name, Zone: *zone, CrossZoneFill: *crossZone, BalanceFactor: *balance, HotThreshold: *hot, Origins: splitList(*origins), CacheBytes: int64(cacheSize), CachePolicy: *policy,
+					Name:        name, Zone: *zone, Clustered: !*standalone, CrossZoneFill: *crossZone, BalanceFactor: *balance, HotThreshold: *hot, Origins: splitList(*origins), CacheBytes: int64(cacheSize), CachePolicy: *policy,
 					MaxObjectBytes: int64(maxObject), DiskDir: *diskDir, DiskBytes: int64(diskSize),
 					FillTimeout: *fillTimeout, OriginHeaderTimeout: *headerTimeout, ProbeInterval: *probe,
 					StaleIfError: *stale, DefaultTTL: *defTTL, QueryAllowlist: splitList(*query), AdminToken: *sf.adminToken, Logger: log,
