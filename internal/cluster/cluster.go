@@ -624,12 +624,13 @@ func (d *delegate) NotifyMsg(b []byte) {
 		name := string(b[1:])
 		d.c.mu.Lock()
 		d.c.leaving[name] = time.Now()
-		// The goodbye came after memberlist's news of the departure: it was a leave all the same.
+		// The member is leaving now: it is Left at once, whether memberlist's own news of the
+		// departure comes after this (its NotifyLeave then finds the goodbye) or came before
+		// (and was taken for a failure).
 		m := d.c.members[name]
-		upgraded := m != nil && m.State == Dead
+		upgraded := m != nil && m.State != Left
 		if upgraded {
-			m.State, m.Since = Left, time.Now()
-			delete(d.c.leaving, name)
+			m.State, m.Since, m.Load = Left, time.Now(), nil
 		}
 		d.c.mu.Unlock()
 		if upgraded {
