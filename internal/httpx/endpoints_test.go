@@ -25,7 +25,11 @@ func TestEndpoints(t *testing.T) {
 	set := metrics.NewSet()
 	set.NewCounter("edgecdn_test_total")
 	content := func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(299) }
-	route := func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(298) }
+	route := func(ctx *fasthttp.RequestCtx) {
+		if Authorized(ctx, "s3cret") {
+			ctx.SetStatusCode(298)
+		}
+	}
 	e := &Endpoints{Metrics: set, Ready: func() bool { return true }, Token: "s3cret"}
 	client, admin := e.Client(content), e.AdminHandler(route)
 	for _, c := range []struct {
