@@ -258,7 +258,8 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections, lets in-flight responses and fills finish until ctx
 // ends, and stops the origin probe and the disk writer.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.Drain()
+	s.stopping.Store(true) // not ready; announcing a drain now would only delay the leave
+
 	if c := s.cluster.Load(); c != nil {
 		// Leave first: the others move this edge's keys at once, while it finishes what it serves.
 		if err := c.Leave(2 * time.Second); err != nil {

@@ -368,7 +368,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown leaves the cluster, stops accepting, and lets in-flight requests finish.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.Drain()
+	s.stopping.Store(true) // not ready; announcing a drain now would only delay the leave
 	var errs []error
 	if c := s.cluster.Load(); c != nil {
 		errs = append(errs, c.Leave(2*time.Second))

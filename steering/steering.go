@@ -229,7 +229,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown leaves the cluster and stops serving.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.Drain()
+	s.stopping.Store(true) // not ready; announcing a drain now would only delay the leave
 	var errs []error
 	if c := s.cluster.Load(); c != nil {
 		errs = append(errs, c.Leave(2*time.Second))

@@ -484,6 +484,11 @@ func (c *Cluster) forget() {
 			delete(c.members, name)
 		}
 	}
+	for name, at := range c.leaving {
+		if time.Since(at) > c.cfg.ForgetAfter {
+			delete(c.leaving, name) // a goodbye memberlist's own news came before
+		}
+	}
 }
 
 // Members returns every member this node knows, the dead and departed included (for ForgetAfter),
