@@ -67,9 +67,9 @@ func dnsCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
-				var stopping atomic.Bool
+				var stopping, answering atomic.Bool
 				var clp atomic.Pointer[cluster.Cluster]
-				ready := func() bool { c := clp.Load(); return !stopping.Load() && c != nil && c.Joined() }
+				ready := func() bool { c := clp.Load(); return answering.Load() && !stopping.Load() && c != nil && c.Joined() }
 				set := metrics.NewSet()
 				admin := httpx.NewServer((&httpx.Endpoints{Metrics: set, Ready: ready, Token: *adminToken}).AdminHandler(nil),
 					httpx.Options{Name: "edgecdn-dns", Logger: log})
@@ -97,6 +97,7 @@ func dnsCmd() *cli.Command {
 				}
 				log.Info("dns listening", "addr", udp.LocalAddr().String(), "domain", *domain, "http", hln.Addr().String())
 				go func() { errc <- srv.Serve(udp, tcp) }()
+				answering.Store(true)
 				select {
 				case err := <-errc:
 					cl.Shutdown()
