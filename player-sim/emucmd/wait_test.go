@@ -3,13 +3,20 @@ package emucmd
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"edgecdn/origin"
+	"edgecdn/origin/packager"
 	"edgecdn/player-sim/player"
 )
 
@@ -59,5 +66,56 @@ func TestWaitEntry(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "503") || !strings.Contains(log.String(), "404") {
 		t.Errorf("the wait's log does not say what it waited for:\n%s", log.String())
+	}
+}
+
+// TestJSONOnStdout: --json - prints the JSON report on stdout after the table, from the line
+// "{" to the end, with the contract's top-level fields; --json FILE still writes the file.
+func TestJSONOnStdout(t *testing.T) {
+	dir := t.TempDir()
+	quiet := slog.New(slog.DiscardHandler)
+	if _, err := packager.Package(context.Background(), packager.Config{Out: dir, Titles: 1, Duration: 8 * time.Second, Ladder: "small", Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := origin.New(origin.Config{Content: dir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go o.Serve(ln)
+	defer o.Shutdown(context.Background())
+	base := "http://" + ln.Addr().String()
+	file := filepath.Join(t.TempDir(), "report.json")
+	for _, out := range []string{"-", file} {
+		var stdout, stderr bytes.Buffer
+		if err := Run([]string{"--url", base, "--players", "2", "--duration", "4s", "--wait", "10s", "--json", out}, &stdout, &stderr); err != nil {
+			t.Fatalf("--json %s: %v\n%s", out, err, stderr.String())
+		}
+		text := stdout.String()
+		i := strings.Index(text, "\n{")
+		if out == file {
+			if i >= 0 {
+				t.Errorf("--json FILE also printed JSON on stdout")
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text, i = "\n"+string(b), 0
+		} else if i < 0 {
+			t.Fatalf("--json -: no JSON report on stdout:\n%s", text)
+		}
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(text[i+1:]), &rep); err != nil {
+			t.Fatalf("--json %s: the report from the line { on is not JSON: %v", out, err)
+		}
+		for _, k := range []string{"players", "qoe_lin_mean", "rebuffer_ratio", "startup_ms_p50", "bitrate_kbps_mean", "switches_mean", "edge_switches", "errors", "per_player"} {
+			if _, ok := rep[k]; !ok {
+				t.Errorf("--json %s: no %q in the report", out, k)
+			}
+		}
 	}
 }
