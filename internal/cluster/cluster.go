@@ -582,10 +582,19 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	// that each records Left, never Dead.
 	bye := append([]byte{msgLeave}, c.cfg.Name...)
 	var wg sync.WaitGroup
-	for _, n := range c.ml.Members() {
-		if n.Name == c.cfg.Name {
+	// From this node's own copy of the members: memberlist.Members hands out its live nodes,
+	// which it goes on changing.
+	for _, m := range c.Members() {
+		if m.Name == c.cfg.Name || (m.State != Alive && m.State != Draining && m.State != Suspect) {
 			continue
 		}
+		host, port, err := net.SplitHostPort(m.Gossip)
+		p, perr := strconv.Atoi(port)
+		ip := net.ParseIP(host)
+		if err != nil || perr != nil || ip == nil {
+			continue
+		}
+		n := &memberlist.Node{Name: m.Name, Addr: ip, Port: uint16(p)}
 		wg.Add(1)
 		go func() { defer wg.Done(); c.ml.SendReliable(n, bye) }()
 	}
