@@ -26,5 +26,5 @@ COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certifica
 COPY --from=build /out/edgecdn /out/player-sim /
 USER 65532:65532
 # origin 8080, edge 9090, lb 8000, steering 8500, dns 53 (UDP, TCP) and 8053, gossip 7946.
-EXPOSE 8080 9090 8000 8500 8053 53/udp 53/tcp 7946/tcp 7946/udp
+EXPOSE 8080 9090 8000 8500 8053 9100 53/udp 53/tcp 7946/tcp 7946/udp
 ENTRYPOINT ["/edgecdn"]

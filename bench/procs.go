@@ -66,7 +66,8 @@ var procGOGC = "400"
 // startEdgecdn runs an edgecdn subcommand on a free loopback port, waiting for the line that
 // logs its address.
 func startEdgecdn(ctx context.Context, bin, name, sub string, args ...string) (*proc, error) {
-	args = append([]string{sub, "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "info"}, args...)
+	// Stopped only at the end of a scenario, with no traffic left to drain.
+	args = append([]string{sub, "--listen", "127.0.0.1:0", "--drain-delay", "0s", "--log-format", "json", "--log-level", "info"}, args...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = os.Environ()
 	if procGOGC != "" {

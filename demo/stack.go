@@ -135,6 +135,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	var lbs []*loadbalancer.Server
 	for i, z := range cfg.Zones {
 		lb, err := loadbalancer.New(loadbalancer.Config{Name: "lb-" + z, Zone: z, CrossZone: true, Logger: log})
 		if err != nil {
@@ -150,6 +151,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 			return nil, err
 		}
 		lb.AttachCluster(cl)
+		lbs = append(lbs, lb)
 		go lb.Serve(ln)
 		st.stops = append(st.stops, lb.Shutdown)
 		st.LBs[z] = addr
@@ -187,16 +189,29 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	st.stops = append(st.stops, sc.Shutdown)
 	st.Steering = "http://" + sln.Addr().String()
 
-	// Ready when every edge sees all the edges on its rings.
+	// Ready when every edge sees all the edges on its rings, every balancer has its zone's
+	// edges, steering has joined and the DNS server sees every balancer: members join in the
+	// background.
 	want := len(cfg.Zones) * cfg.EdgesPerZone
 	deadline := time.Now().Add(20 * time.Second)
-	for _, e := range st.Edges {
-		for e.Server.ClusterSize() < want {
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				return nil, fmt.Errorf("demo: cluster did not form within 20 s")
+	ready := func() bool {
+		for _, e := range st.Edges {
+			if e.Server.ClusterSize() < want {
+				return false
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
+		for _, lb := range lbs {
+			if l, _ := lb.Healthy(); l < cfg.EdgesPerZone || !lb.Ready() {
+				return false
+			}
+		}
+		return sc.Ready() && len(dcl.Healthy(cluster.RoleLB)) == len(cfg.Zones)
+	}
+	for !ready() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("demo: cluster did not form within 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	ok = true
 	return st, nil

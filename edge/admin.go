@@ -2,7 +2,6 @@ package edge
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"fmt"
 	"net"
 
@@ -77,34 +76,30 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx) {
 
 // authorized checks the bearer token of an admin request, answering 401 when it is wrong.
 func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
-	auth := ctx.Request.Header.Peek("Authorization")
-	tok, ok := bytes.CutPrefix(auth, []byte("Bearer "))
-	if !ok || subtle.ConstantTimeCompare(tok, []byte(s.cfg.AdminToken)) != 1 {
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="edgecdn"`)
-		httpx.Fail(ctx, fasthttp.StatusUnauthorized, "unauthorized")
-		return false
-	}
-	return true
+	return httpx.Authorized(ctx, s.cfg.AdminToken)
 }
 
-// adminRoute answers the admin endpoints (/admin/..., /cluster) on their own listener.
+// adminRoute answers the admin endpoints: /admin/... and /cluster (which needs the token when
+// there is one: it lists every member's address).
 func (s *Server) adminRoute(ctx *fasthttp.RequestCtx) {
 	raw := ctx.Request.URI().PathOriginal()
 	switch {
 	case bytes.HasPrefix(raw, pAdmin):
 		s.serveAdmin(ctx)
 	case bytes.Equal(raw, pCluster):
-		s.serveCluster(ctx)
+		if s.authorized(ctx) {
+			s.serveCluster(ctx)
+		}
 	default:
 		httpx.Fail(ctx, fasthttp.StatusNotFound, "not found")
 	}
 }
 
-// ServeAdmin serves /admin/ and /cluster (and /healthz, /metrics, pprof) on ln, and stops the
-// content listener from answering them: admin traffic can then be kept off the public address.
-// Call it before Serve.
+// ServeAdmin serves /admin/, /cluster, /metrics and pprof (and /healthz, /readyz) on ln, and
+// stops the content listener from answering them: admin traffic can then be kept off the
+// public address. Call it before Serve.
 func (s *Server) ServeAdmin(ln net.Listener) error {
-	s.adminSeparate.Store(true)
+	s.ep.Separate()
 	s.log.Info("edge admin listening", "addr", ln.Addr().String())
 	return s.admin.Serve(ln)
 }

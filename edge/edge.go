@@ -44,6 +44,7 @@ type Config struct {
 	DefaultTTL          time.Duration // freshness of responses without max-age; default 10s
 
 	Zone           string        // this edge's zone; keys are placed on the edges of the same zone
+	Clustered      bool          // a cluster will be attached (AttachCluster): not ready before it has joined; default false (ready alone)
 	CrossZoneFill  bool          // a zone's owner asks the key's home zone before the origins
 	BalanceFactor  float64       // bounded-loads factor: an owner above this times the zone's mean load hands keys on; default 1.25
 	HotThreshold   int           // a non-owner that misses a key this many times in HotWindow keeps it too; default 4 (negative: never)
@@ -140,12 +141,12 @@ type Server struct {
 	loadAt              time.Time // the sampler's own state
 	loadReqs, loadBytes uint64
 
-	stopping      atomic.Bool
-	adminSeparate atomic.Bool      // admin endpoints on their own listener (ServeAdmin)
-	admin         *fasthttp.Server // that listener's server
-	ctx           context.Context  // ends at Shutdown: the probe and disk writer
-	cancel        context.CancelFunc
-	wg            sync.WaitGroup // fills, probe and disk writer
+	stopping atomic.Bool      // draining or stopped: /readyz 503, CMSD du, Connection: close
+	ep       *httpx.Endpoints // /healthz, /readyz, /metrics, pprof; on the admin listener after ServeAdmin
+	admin    *fasthttp.Server // the admin listener's server
+	ctx      context.Context  // ends at Shutdown: the probe and disk writer
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // fills, probe and disk writer
 }
 
 // New returns an edge for cfg.
@@ -190,8 +191,9 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.origins.probe(s.ctx, cfg.ProbeInterval, cfg.OriginHeaderTimeout) }()
 	}
-	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.route), httpx.Options{Name: "edgecdn-edge", Logger: cfg.Logger, ConnState: s.zc.ConnState})
-	s.admin = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.adminRoute), httpx.Options{Name: "edgecdn-edge-admin", Logger: cfg.Logger})
+	s.ep = &httpx.Endpoints{Metrics: s.set, Ready: s.Ready, Token: cfg.AdminToken}
+	s.srv = httpx.NewServer(s.ep.Client(s.route), httpx.Options{Name: "edgecdn-edge", Logger: cfg.Logger, ConnState: s.zc.ConnState})
+	s.admin = httpx.NewServer(s.ep.AdminHandler(s.adminRoute), httpx.Options{Name: "edgecdn-edge-admin", Logger: cfg.Logger})
 	s.sample()
 	s.wg.Add(1)
 	go func() {
@@ -216,8 +218,35 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.srv.Handler }
 // Metrics returns the edge's metric set.
 func (s *Server) Metrics() *metrics.Set { return s.set }
 
-// Ready reports whether the edge should get traffic.
-func (s *Server) Ready() bool { return !s.stopping.Load() }
+// Ready reports whether the edge should get traffic: not draining, and, in a cluster, joined
+// (it has seen another member, or found nobody to join: the first edge).
+func (s *Server) Ready() bool {
+	if s.stopping.Load() {
+		return false
+	}
+	c := s.cluster.Load()
+	if c == nil {
+		return !s.cfg.Clustered
+	}
+	return c.Joined()
+}
+
+// Drain starts a graceful stop: /readyz answers 503, responses carry CMSD "du" (players move
+// to their next edge) and "Connection: close", and the cluster hears that the edge is
+// draining, so balancers, steering and the other edges' rings stop choosing it at once. The
+// edge keeps serving whatever it is still sent until Shutdown.
+func (s *Server) Drain() {
+	if s.stopping.Swap(true) {
+		return
+	}
+	s.sample()
+	if c := s.cluster.Load(); c != nil {
+		if err := c.SetDraining(time.Second); err != nil {
+			s.log.Warn("announcing the drain", "err", err)
+		}
+	}
+	s.log.Info("draining")
+}
 
 // Serve serves HTTP on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
@@ -229,7 +258,8 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections, lets in-flight responses and fills finish until ctx
 // ends, and stops the origin probe and the disk writer.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopping.Store(true)
+	s.stopping.Store(true) // not ready; announcing a drain now would only delay the leave
+
 	if c := s.cluster.Load(); c != nil {
 		// Leave first: the others move this edge's keys at once, while it finishes what it serves.
 		if err := c.Leave(2 * time.Second); err != nil {

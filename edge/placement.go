@@ -227,7 +227,8 @@ func (s *Server) sample() {
 	etp := int64(spare / float64(max(l.Conns, 1)) / 1000)
 	// Duress is the edge's own capacity running out, not an imbalance with its neighbours:
 	// players that react to du should leave only an edge that cannot keep up.
-	duress := l.EgressBps*8 > 0.9*capacity
+	// A draining edge is in duress too: it tells players to move before it goes.
+	duress := l.EgressBps*8 > 0.9*capacity || s.stopping.Load()
 	v := fmt.Appendf(nil, "%q;etp=%d", s.cfg.Name, etp)
 	if duress {
 		v = append(v, ";du"...)

@@ -55,7 +55,7 @@ var (
 func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	raw := ctx.Request.URI().PathOriginal()
 	if bytes.HasPrefix(raw, pAdmin) || bytes.Equal(raw, pCluster) {
-		if s.adminSeparate.Load() {
+		if s.ep.Separated() {
 			httpx.Fail(ctx, fasthttp.StatusNotFound, "not found")
 			return
 		}
@@ -72,6 +72,10 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, raw []byte) {
 	h.SetBytesKV(hVia, s.h.via)
 	if v := s.cmsd.Load(); v != nil {
 		h.SetBytesKV(hCMSD, *v)
+	}
+	if s.stopping.Load() {
+		// Draining: let clients' connections go with this response, not when the listener closes.
+		ctx.SetConnectionClose()
 	}
 	if len(s.cfg.SigningKeys) > 0 && !s.fromPeer(ctx) {
 		inner, err := signing.Check(s.cfg.SigningKeys, string(raw), ctx.RemoteIP().String(), time.Now())

@@ -16,8 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 
@@ -71,6 +73,8 @@ func TestManifests(t *testing.T) {
 			t.Run("resources", func(t *testing.T) { checkResources(t, m) })
 			t.Run("disruption-budgets", func(t *testing.T) { checkPDBs(t, m) })
 			t.Run("prometheus", func(t *testing.T) { checkPrometheus(t, m, procs) })
+			t.Run("admin", func(t *testing.T) { checkAdmin(t, m, procs) })
+			t.Run("termination", func(t *testing.T) { checkTermination(t, procs) })
 			t.Run("volumes", func(t *testing.T) { checkVolumes(t, m, procs) })
 			t.Run("player-sim", func(t *testing.T) { checkPlayerSim(t, m, procs) })
 		})
@@ -397,6 +401,22 @@ func checkProbes(t *testing.T, m *manifests, procs []proc) {
 			if pr.p.binary == "edgecdn" && int(cp.ContainerPort) != pr.p.httpPort(t) {
 				t.Errorf("%s: %s probe on port %d, but edgecdn %s serves HTTP on %d", pr, kind, cp.ContainerPort, pr.p.sub, pr.p.httpPort(t))
 			}
+			// The kubelet's default timeout is 1 s: a busy or joining member would fail it.
+			if p.TimeoutSeconds < 2 {
+				t.Errorf("%s: %s probe timeoutSeconds %d, want 2 or more, set explicitly", pr, kind, p.TimeoutSeconds)
+			}
+		}
+		// A slow start (a long join) must never trip the liveness probe: a startup probe holds
+		// liveness off for a minute or more, and liveness itself allows 20 s or more.
+		if s, l := pr.c.StartupProbe, pr.c.LivenessProbe; s != nil && l != nil {
+			if got := s.PeriodSeconds * s.FailureThreshold; got < 60 {
+				t.Errorf("%s: startup probe allows %d s, want 60 or more", pr, got)
+			}
+			if got := l.PeriodSeconds * l.FailureThreshold; got < 20 {
+				t.Errorf("%s: liveness probe allows %d s of failures, want 20 or more", pr, got)
+			}
+		} else if l != nil {
+			t.Errorf("%s: no startup probe", pr)
 		}
 	}
 }
@@ -653,34 +673,66 @@ func checkResources(t *testing.T, m *manifests) {
 	}
 }
 
-// checkPDBs: each zone's edges and balancer, and the origins, have a disruption budget that
-// selects exactly them and lets a drain proceed.
+// checkPDBs: the edges, balancers and origins have disruption budgets, each over the
+// workloads of one component, and a drain of any one zone's nodes completes: a zone may have a
+// single node, so every pod pinned to the zone is evicted and stays Pending until the node is
+// back, and the budgets must allow all of them to be away at once (a budget per zone of
+// maxUnavailable 1 refused the second eviction forever). Yet no budget allows every pod away.
 func checkPDBs(t *testing.T, m *manifests) {
 	covered := map[*workload]bool{}
 	for _, pdb := range m.pdbs {
 		var sel []*workload
+		comps := map[string]bool{}
+		total := 0
 		for _, w := range m.workloads {
 			if selects(t, pdb.Spec.Selector, w.tpl.Labels) {
 				sel = append(sel, w)
+				comps[w.tpl.Labels["app.kubernetes.io/component"]] = true
+				total += int(w.replicas)
 			}
 		}
-		if len(sel) != 1 {
-			t.Errorf("PodDisruptionBudget/%s selects %d workloads, want 1", pdb.Name, len(sel))
+		if len(sel) == 0 || len(comps) != 1 {
+			t.Errorf("PodDisruptionBudget/%s selects %d workloads of %d components, want those of one", pdb.Name, len(sel), len(comps))
 			continue
 		}
-		w := sel[0]
-		covered[w] = true
+		var allowed int
 		switch {
 		case pdb.Spec.MaxUnavailable != nil:
-			if v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MaxUnavailable, int(w.replicas), true); err != nil || v < 1 {
-				t.Errorf("PodDisruptionBudget/%s: maxUnavailable %s blocks every eviction", pdb.Name, pdb.Spec.MaxUnavailable.String())
+			v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MaxUnavailable, total, true)
+			if err != nil {
+				t.Errorf("PodDisruptionBudget/%s: %v", pdb.Name, err)
 			}
+			allowed = v
 		case pdb.Spec.MinAvailable != nil:
-			if v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MinAvailable, int(w.replicas), true); err != nil || v >= int(w.replicas) {
-				t.Errorf("PodDisruptionBudget/%s: minAvailable %s of %d replicas blocks every eviction", pdb.Name, pdb.Spec.MinAvailable.String(), w.replicas)
+			v, err := intstr.GetScaledValueFromIntOrPercent(pdb.Spec.MinAvailable, total, true)
+			if err != nil {
+				t.Errorf("PodDisruptionBudget/%s: %v", pdb.Name, err)
 			}
+			allowed = total - v
 		default:
 			t.Errorf("PodDisruptionBudget/%s sets neither minAvailable nor maxUnavailable", pdb.Name)
+			continue
+		}
+		if allowed < 1 {
+			t.Errorf("PodDisruptionBudget/%s: allows %d of %d pods away: it blocks every eviction", pdb.Name, allowed, total)
+		}
+		if allowed >= total {
+			t.Errorf("PodDisruptionBudget/%s: allows all %d pods away: it guards nothing", pdb.Name, total)
+		}
+		// A drain of one zone's only node: every pod pinned to the zone goes at once.
+		for _, z := range zones {
+			pinned := 0
+			for _, w := range sel {
+				if slices.Contains(nodeZones(w), z) {
+					pinned += int(w.replicas)
+				}
+			}
+			if pinned > allowed {
+				t.Errorf("PodDisruptionBudget/%s: draining %s evicts %d pods pinned to it, which stay Pending, but the budget allows %d away: the drain never completes", pdb.Name, z, pinned, allowed)
+			}
+		}
+		for _, w := range sel {
+			covered[w] = true
 		}
 	}
 	for _, w := range m.workloads {
@@ -701,8 +753,105 @@ func checkPrometheus(t *testing.T, m *manifests, procs []proc) {
 		if a["prometheus.io/scrape"] != "true" || a["prometheus.io/path"] != "/metrics" {
 			t.Errorf("%s: prometheus.io annotations %v, want scrape \"true\" and path /metrics", pr, a)
 		}
-		if want := pr.p.httpPort(t); a["prometheus.io/port"] != itoa(want) {
+		if want := pr.p.metricsPort(t); a["prometheus.io/port"] != itoa(want) {
 			t.Errorf("%s: prometheus.io/port %q, but /metrics is on %d", pr, a["prometheus.io/port"], want)
+		}
+		// The port is declared, named admin, and serves /metrics without a token (the
+		// Endpoints of package httpx: a plain Prometheus scrapes it by the annotations).
+		if cp, ok := containerPort(pr.c, intstr.FromInt32(int32(pr.p.metricsPort(t))), corev1.ProtocolTCP); !ok || cp.Name != "admin" {
+			t.Errorf("%s: /metrics on port %d, which is no container port named admin", pr, pr.p.metricsPort(t))
+		}
+	}
+}
+
+// checkAdmin: every server has an admin token from the Secret admin-token, and its admin
+// endpoints (/debug/pprof/, /cluster, /admin/, /metrics) on an admin listener of their own, on
+// no Service: the client ports serve only content, /healthz and /readyz.
+func checkAdmin(t *testing.T, m *manifests, procs []proc) {
+	for _, pr := range procs {
+		if !pr.w.longRunning || pr.init || pr.p.binary != "edgecdn" {
+			continue
+		}
+		var fromSecret bool
+		for _, e := range pr.c.Env {
+			if e.Name == "EDGECDN_ADMIN_TOKEN" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil &&
+				strings.HasPrefix(e.ValueFrom.SecretKeyRef.Name, "admin-token") {
+				fromSecret = true
+			}
+		}
+		if !fromSecret || pr.p.flag("admin-token") == "" {
+			t.Errorf("%s: no admin token from the Secret admin-token (EDGECDN_ADMIN_TOKEN)", pr)
+		}
+		if pr.p.sub != "dns" && pr.p.flag("admin-listen") == "" {
+			t.Errorf("%s: no --admin-listen: its client port serves /debug/pprof/ and /metrics", pr)
+		}
+		admin := pr.p.metricsPort(t)
+		if admin == pr.p.httpPort(t) && pr.p.sub != "dns" {
+			t.Errorf("%s: the admin listener is the client port %d", pr, admin)
+		}
+		for _, svc := range m.services {
+			if !selects(t, &metav1.LabelSelector{MatchLabels: svc.Spec.Selector}, pr.w.tpl.Labels) {
+				continue
+			}
+			for _, sp := range svc.Spec.Ports {
+				cp, ok := containerPort(pr.c, sp.TargetPort, sp.Protocol)
+				if ok && (int(cp.ContainerPort) == admin || cp.Name == "admin") {
+					t.Errorf("Service/%s (%s) exposes %s's admin port %d", svc.Name, svc.Spec.Type, pr, admin)
+				}
+			}
+		}
+	}
+	found := false
+	for _, s := range m.secrets {
+		if strings.HasPrefix(s.Name, "admin-token") && len(s.Data["token"]) >= 16 {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no Secret admin-token with a token of 16 bytes or more")
+	}
+}
+
+// checkTermination: a gossip member's grace period covers its whole stop: the preStop sleep,
+// the drain (--drain-delay), leaving the gossip (up to 4 s) and the in-flight responses
+// (--shutdown-timeout), so the kubelet never kills it mid-drain; edges, reached through the
+// gossip and steering rather than Service endpoints, start draining at SIGTERM (no preStop).
+func checkTermination(t *testing.T, procs []proc) {
+	for _, pr := range procs {
+		if !pr.w.longRunning || pr.init || pr.p.binary != "edgecdn" {
+			continue
+		}
+		sec := func(name string) float64 {
+			v := pr.p.flag(name)
+			if v == "" {
+				return 0
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				t.Errorf("%s: --%s %q: %v", pr, name, v, err)
+			}
+			return d.Seconds()
+		}
+		var preStop float64
+		if l := pr.c.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
+			preStop = float64(l.PreStop.Sleep.Seconds)
+		}
+		if pr.p.sub == "edge" && preStop > 0 {
+			t.Errorf("%s: a preStop sleep of %v s holds back the edge's drain", pr, preStop)
+		}
+		if pr.p.sub != "edge" && preStop == 0 {
+			t.Errorf("%s: no preStop sleep: the Service may still send to it after it stops", pr)
+		}
+		need := preStop + sec("drain-delay") + sec("shutdown-timeout")
+		if pr.p.fs.Lookup("gossip-listen") != nil {
+			need += 4
+		}
+		grace := 30.0
+		if g := pr.w.tpl.Spec.TerminationGracePeriodSeconds; g != nil {
+			grace = float64(*g)
+		}
+		if need > grace {
+			t.Errorf("%s: stopping takes up to %.0f s (preStop, drain, leave, shutdown), over terminationGracePeriodSeconds %.0f", pr, need, grace)
 		}
 	}
 }
@@ -741,7 +890,7 @@ func checkVolumes(t *testing.T, m *manifests, procs []proc) {
 			write = pr.p.flag("out")
 		case pr.p.sub == "origin":
 			read = pr.p.flag("content")
-		case pr.p.binary == "player-sim":
+		case pr.p.binary == "player-sim" && pr.p.values["json"] != "-":
 			write = pr.p.values["json"]
 		}
 		if write != "" {
@@ -788,8 +937,13 @@ func checkPlayerSim(t *testing.T, m *manifests, procs []proc) {
 		if u := pr.p.values["steering"]; u != "" {
 			m.checkServiceURL(t, pr.String()+" --steering", u)
 		}
-		if pr.p.values["json"] == "" {
-			t.Errorf("%s: no --json report", pr)
+		// The report on stdout: kubectl logs shows it after the pod is gone (an emptyDir is not).
+		if pr.p.values["json"] != "-" {
+			t.Errorf("%s: --json %q, want - (the JSON report on stdout, for kubectl logs)", pr, pr.p.values["json"])
+		}
+		// Started with the rest, it waits for steering rather than failing its first pods.
+		if d, err := time.ParseDuration(pr.p.values["wait"]); err != nil || d < time.Minute {
+			t.Errorf("%s: --wait %q, want a minute or more", pr, pr.p.values["wait"])
 		}
 	}
 	if n != 1 {
@@ -876,7 +1030,7 @@ func TestKindOverlay(t *testing.T) {
 			t.Errorf("kind-cluster.yaml maps container port %d/%s, which is no NodePort", k.nodePort, k.proto)
 		}
 	}
-	wantNodePort := map[string][]corev1.Protocol{"dns": {corev1.ProtocolUDP, corev1.ProtocolTCP}, "steering": {corev1.ProtocolTCP}}
+	wantNodePort := map[string][]corev1.Protocol{"dns-nodeport": {corev1.ProtocolUDP, corev1.ProtocolTCP}, "steering": {corev1.ProtocolTCP}}
 	for _, z := range zones {
 		wantNodePort["lb-"+z] = []corev1.Protocol{corev1.ProtocolTCP}
 	}

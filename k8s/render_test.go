@@ -382,6 +382,7 @@ func (p *process) listened(t testing.TB) map[portKey]string {
 		add("gossip-listen", corev1.ProtocolUDP, corev1.ProtocolTCP)
 	default:
 		add("listen", corev1.ProtocolTCP)
+		add("admin-listen", corev1.ProtocolTCP)
 		if p.fs.Lookup("gossip-listen") != nil && p.flag("standalone") != "true" {
 			add("gossip-listen", corev1.ProtocolUDP, corev1.ProtocolTCP)
 		}
@@ -394,6 +395,20 @@ func (p *process) httpPort(t testing.TB) int {
 	name := "listen"
 	if p.sub == "dns" {
 		name = "http-listen"
+	}
+	_, n := hostPort(t, "--"+name, p.flag(name))
+	return n
+}
+
+// metricsPort is the port of the process's /metrics: its admin listener when it has one (the
+// DNS server's HTTP port is one).
+func (p *process) metricsPort(t testing.TB) int {
+	name := "listen"
+	switch {
+	case p.sub == "dns":
+		name = "http-listen"
+	case p.flag("admin-listen") != "":
+		name = "admin-listen"
 	}
 	_, n := hostPort(t, "--"+name, p.flag(name))
 	return n

@@ -37,6 +37,9 @@ type Config struct {
 	HeaderTimeout   time.Duration // from request sent to response head; default 30s (an edge may be filling from an origin)
 	Attempts        int           // tries per idempotent request on distinct edges; default 2 (one retry)
 	MaxConnsPerEdge int           // connection pool size per edge; default 1024
+	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
+	// "" leaves it open. /metrics never needs it.
+	AdminToken string
 
 	Logger *slog.Logger
 }
@@ -98,14 +101,16 @@ type pool struct {
 
 // Server is a zone balancer.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	srv  *fasthttp.Server
-	set  *metrics.Set
-	m    lbMetrics
-	pool atomic.Pointer[pool]
-	next atomic.Uint64
-	via  []byte
+	cfg   Config
+	log   *slog.Logger
+	srv   *fasthttp.Server
+	admin *fasthttp.Server // the admin listener's server (ServeAdmin)
+	ep    *httpx.Endpoints
+	set   *metrics.Set
+	m     lbMetrics
+	pool  atomic.Pointer[pool]
+	next  atomic.Uint64
+	via   []byte
 
 	mu        sync.Mutex                  // serialises pool rebuilds
 	upMetrics map[string]*upstreamMetrics // by edge name, kept when an edge leaves and returns
@@ -126,7 +131,9 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m.init(s)
 	s.rebuild()
-	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.proxy), httpx.Options{Name: "edgecdn-lb", Logger: cfg.Logger})
+	s.ep = &httpx.Endpoints{Metrics: s.set, Ready: s.Ready, Token: cfg.AdminToken}
+	s.srv = httpx.NewServer(s.ep.Client(s.proxy), httpx.Options{Name: "edgecdn-lb", Logger: cfg.Logger})
+	s.admin = httpx.NewServer(s.ep.AdminHandler(nil), httpx.Options{Name: "edgecdn-lb-admin", Logger: cfg.Logger})
 	if cfg.ProbeInterval > 0 {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.probeLoop() }()
@@ -259,9 +266,13 @@ func (s *Server) Healthy() (local, remote int) {
 	return
 }
 
-// Ready reports whether the balancer has somewhere to send requests and is not shutting down.
+// Ready reports whether the balancer has joined the cluster (when it has one), has somewhere
+// to send requests and is not draining.
 func (s *Server) Ready() bool {
 	if s.stopping.Load() {
+		return false
+	}
+	if c := s.cluster.Load(); c != nil && !c.Joined() {
 		return false
 	}
 	l, r := s.Healthy()
@@ -325,6 +336,29 @@ func (s *Server) Metrics() *metrics.Set { return s.set }
 // Handler returns the balancer's HTTP handler.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.srv.Handler }
 
+// ServeAdmin serves /metrics and /debug/pprof/ (and /healthz, /readyz) on ln, and stops the
+// client listener from answering them: it then serves only content, /healthz and /readyz.
+// Call it before Serve.
+func (s *Server) ServeAdmin(ln net.Listener) error {
+	s.ep.Separate()
+	s.log.Info("lb admin listening", "addr", ln.Addr().String())
+	return s.admin.Serve(ln)
+}
+
+// Drain starts a graceful stop: /readyz answers 503 and the cluster hears that the balancer is
+// draining (the DNS server stops answering with it); it keeps proxying what it is sent.
+func (s *Server) Drain() {
+	if s.stopping.Swap(true) {
+		return
+	}
+	if c := s.cluster.Load(); c != nil {
+		if err := c.SetDraining(time.Second); err != nil {
+			s.log.Warn("announcing the drain", "err", err)
+		}
+	}
+	s.log.Info("draining")
+}
+
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	l, r := s.Healthy()
@@ -334,12 +368,12 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown leaves the cluster, stops accepting, and lets in-flight requests finish.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopping.Store(true)
+	s.stopping.Store(true) // not ready; announcing a drain now would only delay the leave
 	var errs []error
 	if c := s.cluster.Load(); c != nil {
 		errs = append(errs, c.Leave(2*time.Second))
 	}
-	errs = append(errs, httpx.Shutdown(ctx, s.srv))
+	errs = append(errs, httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin))
 	s.cancel()
 	s.wg.Wait()
 	return errors.Join(errs...)

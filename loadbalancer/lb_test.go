@@ -282,3 +282,72 @@ func TestNoEdges(t *testing.T) {
 		t.Error("bad upstream accepted")
 	}
 }
+
+// TestAdminListener: with an admin listener, the client port serves content, /healthz and
+// /readyz only: /metrics, /debug/pprof/ and the edges' /cluster and /admin/ are 404 there (and
+// never forwarded to an edge); the admin port serves /metrics with no token and /debug/pprof/
+// only with it.
+func TestAdminListener(t *testing.T) {
+	e := newFakeEdge(t, "e1", []byte("0123456789"))
+	s, base := startLB(t, Config{Zone: "z", Upstreams: []string{e.addr()}, ProbeInterval: -1, AdminToken: "tok"})
+	aln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.ServeAdmin(aln)
+	admin := "http://" + aln.Addr().String()
+	for _, c := range []struct {
+		url, tok string
+		want     int
+	}{
+		{base + "/vod/t/x.ts", "", 200},
+		{base + "/healthz", "", 200},
+		{base + "/readyz", "", 200},
+		{base + "/metrics", "", 404},
+		{base + "/debug/pprof/cmdline", "tok", 404},
+		{base + "/cluster", "tok", 404},
+		{base + "/admin/purge?prefix=/vod/", "tok", 404},
+		{admin + "/metrics", "", 200},
+		{admin + "/readyz", "", 200},
+		{admin + "/debug/pprof/cmdline", "", 401},
+		{admin + "/debug/pprof/cmdline", "tok", 200},
+		{admin + "/vod/t/x.ts", "tok", 404},
+	} {
+		var hdr []string
+		if c.tok != "" {
+			hdr = []string{"Authorization", "Bearer " + c.tok}
+		}
+		r, _, err := get(t, c.url, hdr...)
+		if err != nil || r.StatusCode != c.want {
+			t.Errorf("GET %s: %v %v, want %d", c.url, err, r, c.want)
+		}
+	}
+	if n := e.count.Load(); n != 1 {
+		t.Errorf("the edge got %d requests, want 1 (the content one): an admin path was forwarded", n)
+	}
+}
+
+// TestDrainingEdgeDropped: an edge that announces its drain in the gossip leaves the
+// balancer's rotation at once (no probe, no ejection needed), though it still answers.
+func TestDrainingEdgeDropped(t *testing.T) {
+	a, b := newFakeEdge(t, "a", []byte("aaaa")), newFakeEdge(t, "b", []byte("bbbb"))
+	ma := startMember(t, "a", cluster.Meta{Role: cluster.RoleEdge, Zone: "z", HTTP: a.addr()}, "")
+	startMember(t, "b", cluster.Meta{Role: cluster.RoleEdge, Zone: "z", HTTP: b.addr()}, ma.GossipAddr())
+	s, base := startLB(t, Config{Zone: "z", ProbeInterval: -1})
+	s.AttachCluster(startMember(t, "lb", cluster.Meta{Role: cluster.RoleLB, Zone: "z"}, ma.GossipAddr()))
+	eventually(t, 5*time.Second, "2 edges in rotation", func() bool { l, _ := s.Healthy(); return l == 2 })
+	if err := ma.SetDraining(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	d := eventually(t, 2*time.Second, "the draining edge out of rotation", func() bool { l, _ := s.Healthy(); return l == 1 })
+	t.Logf("out of rotation %v after the drain was announced", d)
+	before := a.count.Load()
+	for i := 0; i < 20; i++ {
+		if r, _, err := get(t, base+"/vod/t/x.ts"); err != nil || r.Header.Get("X-Served-By") != "b" {
+			t.Fatalf("request %d: %v %v, want it served by b", i, err, r)
+		}
+	}
+	if a.count.Load() != before {
+		t.Errorf("the draining edge got %d requests", a.count.Load()-before)
+	}
+}

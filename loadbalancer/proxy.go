@@ -1,6 +1,7 @@
 package loadbalancer
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -12,6 +13,15 @@ import (
 )
 
 const maxAttempts = 4
+
+// adminPath reports whether p is an edge's admin endpoint, which a balancer never forwards.
+func adminPath(p []byte) bool {
+	if len(p) > 1 && p[1] == 'v' {
+		return false // /vod/...: the hot path
+	}
+	return bytes.Equal(p, []byte("/cluster")) || bytes.HasPrefix(p, []byte("/admin/")) ||
+		bytes.Equal(p, []byte("/metrics")) || bytes.HasPrefix(p, []byte("/debug/"))
+}
 
 var (
 	hXFF = []byte("X-Forwarded-For")
@@ -25,6 +35,12 @@ var (
 // fails before the response starts — no connection, a timeout, or 502/503/504 — is tried again
 // on another edge; the failing edge is ejected. Bodies stream through without being held.
 func (s *Server) proxy(ctx *fasthttp.RequestCtx) {
+	if adminPath(ctx.Request.URI().PathOriginal()) {
+		// The edges' admin endpoints (/cluster, /admin/, their metrics and profiles) are
+		// never reachable through the client port.
+		httpx.Fail(ctx, fasthttp.StatusNotFound, "not found")
+		return
+	}
 	idempotent := ctx.IsGet() || ctx.IsHead()
 	attempts := s.cfg.Attempts
 	if !idempotent {

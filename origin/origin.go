@@ -27,6 +27,7 @@ type Config struct {
 	SegmentMaxAge  time.Duration // Cache-Control max-age of segments, which are also immutable; default 365 days
 	PreloadBytes   int64         // segment bytes held in memory (the rest is sent from disk); default 512 MiB. Files up to 64 KiB are always held.
 	Verify         bool          // hash every segment at load and refuse to serve those that differ from catalog.json
+	AdminToken     string        // bearer token of /debug/pprof/ (on the admin listener with ServeAdmin); "" leaves it open
 	Logger         *slog.Logger  // default slog.Default()
 }
 
@@ -58,6 +59,8 @@ type Server struct {
 	log      *slog.Logger
 	idx      *index
 	srv      *fasthttp.Server
+	admin    *fasthttp.Server // the admin listener's server (ServeAdmin)
+	ep       *httpx.Endpoints
 	set      *metrics.Set
 	stopping atomic.Bool
 	m        originMetrics
@@ -76,7 +79,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, idx: idx, set: metrics.NewSet(), servedBy: []byte(cfg.Name)}
 	s.m.init(s.set, idx)
-	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.serveContent), httpx.Options{Name: "edgecdn-origin", Logger: cfg.Logger})
+	s.ep = &httpx.Endpoints{Metrics: s.set, Ready: s.Ready, Token: cfg.AdminToken}
+	s.srv = httpx.NewServer(s.ep.Client(s.serveContent), httpx.Options{Name: "edgecdn-origin", Logger: cfg.Logger})
+	s.admin = httpx.NewServer(s.ep.AdminHandler(nil), httpx.Options{Name: "edgecdn-origin-admin", Logger: cfg.Logger})
 	s.log.Info("content loaded", "folder", cfg.Content, "titles", idx.titles, "files", len(idx.files),
 		"bytes", idx.bytes, "in_memory", idx.preloaded, "hashed", idx.hashed, "rejected", idx.rejected,
 		"took", time.Since(start).Round(time.Millisecond))
@@ -93,6 +98,17 @@ func (s *Server) Metrics() *metrics.Set { return s.set }
 // Ready reports whether the origin should get traffic: loaded and not shutting down.
 func (s *Server) Ready() bool { return !s.stopping.Load() }
 
+// ServeAdmin serves /metrics and /debug/pprof/ (and /healthz, /readyz) on ln, and stops the
+// content listener from answering them. Call it before Serve.
+func (s *Server) ServeAdmin(ln net.Listener) error {
+	s.ep.Separate()
+	s.log.Info("origin admin listening", "addr", ln.Addr().String())
+	return s.admin.Serve(ln)
+}
+
+// Drain starts a graceful stop: /readyz answers 503 while the origin keeps serving.
+func (s *Server) Drain() { s.stopping.Store(true) }
+
 // Serve serves HTTP on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("origin listening", "addr", ln.Addr().String(), "name", s.cfg.Name)
@@ -103,7 +119,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // connections, until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
-	return httpx.Shutdown(ctx, s.srv)
+	return errors.Join(httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin))
 }
 
 type originMetrics struct {

@@ -57,7 +57,10 @@ type Config struct {
 	// TokenBindClient binds tokens to the address the request came from. Off by default: a
 	// balancer or NAT between the player and the edges changes the address the edge sees.
 	TokenBindClient bool
-	Logger          *slog.Logger
+	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
+	// "" leaves it open. /metrics never needs it.
+	AdminToken string
+	Logger     *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -108,6 +111,8 @@ type Server struct {
 	log     *slog.Logger
 	zm      zonemap.Map
 	srv     *fasthttp.Server
+	admin   *fasthttp.Server // the admin listener's server (ServeAdmin)
+	ep      *httpx.Endpoints
 	set     *metrics.Set
 	m       steerMetrics
 	cluster atomic.Pointer[cluster.Cluster]
@@ -143,7 +148,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, zm: zm, set: metrics.NewSet(), playlists: map[string]cachedPlaylist{}, done: make(chan struct{})}
 	s.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}
 	s.m.init(s.set)
-	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.route), httpx.Options{Name: "edgecdn-steering", Logger: cfg.Logger})
+	s.ep = &httpx.Endpoints{Metrics: s.set, Ready: s.Ready, Token: cfg.AdminToken}
+	s.srv = httpx.NewServer(s.ep.Client(s.route), httpx.Options{Name: "edgecdn-steering", Logger: cfg.Logger})
+	s.admin = httpx.NewServer(s.ep.AdminHandler(nil), httpx.Options{Name: "edgecdn-steering-admin", Logger: cfg.Logger})
 	return s, nil
 }
 
@@ -186,8 +193,33 @@ func (s *Server) Metrics() *metrics.Set { return s.set }
 // Handler returns the HTTP handler.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.srv.Handler }
 
-// Ready reports whether the service sees the cluster and is not shutting down.
-func (s *Server) Ready() bool { return !s.stopping.Load() && s.cluster.Load() != nil }
+// Ready reports whether the service has joined the cluster and is not draining.
+func (s *Server) Ready() bool {
+	c := s.cluster.Load()
+	return !s.stopping.Load() && c != nil && c.Joined()
+}
+
+// ServeAdmin serves /metrics and /debug/pprof/ (and /healthz, /readyz) on ln, and stops the
+// client listener from answering them. Call it before Serve.
+func (s *Server) ServeAdmin(ln net.Listener) error {
+	s.ep.Separate()
+	s.log.Info("steering admin listening", "addr", ln.Addr().String())
+	return s.admin.Serve(ln)
+}
+
+// Drain starts a graceful stop: /readyz answers 503 (the Service drops it) while it keeps
+// answering, and the cluster hears that it is draining.
+func (s *Server) Drain() {
+	if s.stopping.Swap(true) {
+		return
+	}
+	if c := s.cluster.Load(); c != nil {
+		if err := c.SetDraining(time.Second); err != nil {
+			s.log.Warn("announcing the drain", "err", err)
+		}
+	}
+	s.log.Info("draining")
+}
 
 // Serve serves HTTP on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
@@ -197,12 +229,12 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown leaves the cluster and stops serving.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopping.Store(true)
+	s.stopping.Store(true) // not ready; announcing a drain now would only delay the leave
 	var errs []error
 	if c := s.cluster.Load(); c != nil {
 		errs = append(errs, c.Leave(2*time.Second))
 	}
-	errs = append(errs, httpx.Shutdown(ctx, s.srv))
+	errs = append(errs, httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin))
 	if !s.closed.Swap(true) {
 		close(s.done)
 	}

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/valyala/fasthttp"
+	"github.com/VictoriaMetrics/metrics"
 
 	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
@@ -30,7 +30,9 @@ func dnsCmd() *cli.Command {
 			gf := addGossipFlags(fs)
 			domain := fs.String("domain", "video.edgecdn.local", "the `NAME` served")
 			listen := fs.String("listen", ":53", "DNS listen address `HOST:PORT`, UDP and TCP (port 0 picks one and logs it)")
-			httpListen := fs.String("http-listen", ":8053", "HTTP address `HOST:PORT` of /healthz, /readyz, /metrics and /debug/pprof/")
+			httpListen := fs.String("http-listen", ":8053", "HTTP address `HOST:PORT` of /healthz, /readyz, /metrics and /debug/pprof/ (the admin port)")
+			adminToken := fs.String("admin-token", "", "bearer `TOKEN` that /debug/pprof/ needs (/metrics never does; empty: open)")
+			drainDelay := fs.Duration("drain-delay", DefaultDrainDelay, "on SIGTERM, how long to keep answering, announced as draining and not ready, before leaving the cluster")
 			ttl := fs.Duration("ttl", 5*time.Second, "TTL of A and AAAA answers")
 			maxAnswers := fs.Int("max-answers", 8, "most addresses in one answer")
 			zm := fs.String("zone-map", "", "client subnets to zones, `CIDR=zone[,...]`: that zone's balancers come first (EDNS Client Subnet honoured)")
@@ -59,43 +61,59 @@ func dnsCmd() *cli.Command {
 					return err
 				}
 				defer stopProf()
+				// The order, as serve's: the HTTP port answers /healthz first, then the member
+				// joins in the background (/readyz 503 until it has), then DNS answers.
 				hln, err := httpx.Listen(*httpListen)
 				if err != nil {
 					return err
 				}
+				var stopping, answering atomic.Bool
+				var clp atomic.Pointer[cluster.Cluster]
+				ready := func() bool { c := clp.Load(); return answering.Load() && !stopping.Load() && c != nil && c.Joined() }
+				set := metrics.NewSet()
+				admin := httpx.NewServer((&httpx.Endpoints{Metrics: set, Ready: ready, Token: *adminToken}).AdminHandler(nil),
+					httpx.Options{Name: "edgecdn-dns", Logger: log})
+				errc := make(chan error, 2)
+				go func() { errc <- admin.Serve(hln) }()
+				stopAdmin := func() { admin.Shutdown() }
 				cl, err := gf.start(cluster.Meta{Role: cluster.RoleDNS}, hln, nil, log)
 				if err != nil {
-					hln.Close()
+					stopAdmin()
 					return err
 				}
+				clp.Store(cl)
 				srv, err := dns.New(dns.Config{Domain: *domain, TTL: *ttl, MaxAnswers: *maxAnswers, ZoneMap: entries,
-					NSAddr: ns, Source: dns.ClusterSource(cl), Logger: log})
+					NSAddr: ns, Source: dns.ClusterSource(cl), Metrics: set, Logger: log})
 				if err != nil {
 					cl.Shutdown()
-					hln.Close()
+					stopAdmin()
 					return err
 				}
 				udp, tcp, err := dns.Listen(*listen)
 				if err != nil {
 					cl.Shutdown()
-					hln.Close()
+					stopAdmin()
 					return err
 				}
 				log.Info("dns listening", "addr", udp.LocalAddr().String(), "domain", *domain, "http", hln.Addr().String())
-				var stopping atomic.Bool
-				admin := httpx.NewServer(httpx.Admin(srv.Metrics(), func() bool { return !stopping.Load() }, func(c *fasthttp.RequestCtx) {
-					httpx.Fail(c, fasthttp.StatusNotFound, "not found")
-				}), httpx.Options{Name: "edgecdn-dns", Logger: log})
-				errc := make(chan error, 2)
 				go func() { errc <- srv.Serve(udp, tcp) }()
-				go func() { errc <- admin.Serve(hln) }()
+				answering.Store(true)
 				select {
 				case err := <-errc:
 					cl.Shutdown()
+					stopAdmin()
 					return err
 				case <-ctx.Done():
 				}
+				// Drain: not ready (the Service drops it) and announced as draining, still answering.
 				stopping.Store(true)
+				if *drainDelay > 0 {
+					if err := cl.SetDraining(time.Second); err != nil {
+						log.Warn("announcing the drain", "err", err)
+					}
+					log.Info("draining", "for", *drainDelay)
+					time.Sleep(*drainDelay) // the drain itself: keep answering while others drop this server
+				}
 				sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
 				defer cancel()
 				return errors.Join(cl.Leave(2*time.Second), srv.Shutdown(sctx), admin.ShutdownWithContext(sctx))

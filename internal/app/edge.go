@@ -10,7 +10,6 @@ import (
 	"edgecdn/edge"
 	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
-	"edgecdn/internal/httpx"
 	"edgecdn/internal/signing"
 )
 
@@ -46,10 +45,8 @@ func edgeCmd() *cli.Command {
 			stale := fs.Duration("stale-if-error", 10*time.Minute, "serve an expired copy this long past expiry when every origin fails")
 			defTTL := fs.Duration("default-ttl", 10*time.Second, "freshness of responses without max-age")
 			query := fs.String("cache-key-query", "", "query parameters kept in the cache key, comma-separated (default none)")
-			token := fs.String("admin-token", "", "bearer `TOKEN` for /admin/purge (empty: admin endpoints off)")
-			adminListen := fs.String("admin-listen", "", "serve /admin/ and /cluster only on this `HOST:PORT` (default: on --listen)")
 			signKeys := fs.String("url-signing-key", "", "base64 `KEYS` (comma-separated, the new one first while an old one still verifies): content requests then need a signed path /t/<token>/... (edgecdn sign)")
-			sf := addServerFlags(fs, ":9090")
+			sf := addServerFlags(fs, ":9090", DefaultDrainDelay)
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
 				log, err := begin(args, logger, "edge")
@@ -66,24 +63,13 @@ func edgeCmd() *cli.Command {
 				}
 				srv, err := edge.New(edge.Config{
 					SigningKeys: keys,
-					Name:        name, Zone: *zone, CrossZoneFill: *crossZone, BalanceFactor: *balance, HotThreshold: *hot, Origins: splitList(*origins), CacheBytes: int64(cacheSize), CachePolicy: *policy,
+					Name:        name, Zone: *zone, Clustered: !*standalone, CrossZoneFill: *crossZone, BalanceFactor: *balance, HotThreshold: *hot, Origins: splitList(*origins), CacheBytes: int64(cacheSize), CachePolicy: *policy,
 					MaxObjectBytes: int64(maxObject), DiskDir: *diskDir, DiskBytes: int64(diskSize),
 					FillTimeout: *fillTimeout, OriginHeaderTimeout: *headerTimeout, ProbeInterval: *probe,
-					StaleIfError: *stale, DefaultTTL: *defTTL, QueryAllowlist: splitList(*query), AdminToken: *token, Logger: log,
+					StaleIfError: *stale, DefaultTTL: *defTTL, QueryAllowlist: splitList(*query), AdminToken: *sf.adminToken, Logger: log,
 				})
 				if err != nil {
 					return err
-				}
-				if *adminListen != "" {
-					aln, err := httpx.Listen(*adminListen)
-					if err != nil {
-						return err
-					}
-					go func() {
-						if err := srv.ServeAdmin(aln); err != nil {
-							log.Error("admin listener", "err", err)
-						}
-					}()
 				}
 				if *standalone {
 					return serve(ctx, sf, "edge", name, srv, log)

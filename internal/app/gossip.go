@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"edgecdn/internal/cluster"
 )
@@ -19,6 +20,7 @@ type gossipFlags struct {
 	join      *string
 	key       *string
 	httpAdv   *string
+	joinTO    *time.Duration
 }
 
 func addGossipFlags(fs *flag.FlagSet) *gossipFlags {
@@ -28,6 +30,7 @@ func addGossipFlags(fs *flag.FlagSet) *gossipFlags {
 		advertise: fs.String("gossip-advertise", "", "gossip address `HOST:PORT` others reach this member at (default the bound address)"),
 		join:      fs.String("join", "", "members to join, `HOST:PORT[,...]`; a name with many addresses (a headless Service) joins them all"),
 		key:       fs.String("gossip-key", "", "base64 AES `KEY` (16, 24 or 32 bytes: openssl rand -base64 32); members without it are refused. While keys rotate, NEW,OLD: the first encrypts, all decrypt"),
+		joinTO:    fs.Duration("join-timeout", cluster.DefaultJoinTimeout, "bound of one join attempt: every --join address is tried at once, each for at most this long; 3 attempts that find nobody make this member the first of a new cluster (ready alone, joining again every 5 s)"),
 		httpAdv:   fs.String("advertise-http", "", "HTTP address `HOST:PORT` other members use to reach this one (default the listen address, or this host's address when listening on all)"),
 	}
 }
@@ -54,7 +57,7 @@ func (g *gossipFlags) start(meta cluster.Meta, ln net.Listener, loadFunc func() 
 	meta.Version = VersionString()
 	return cluster.Start(cluster.Config{
 		Name: g.memberName(), Meta: meta, GossipListen: *g.listen, Advertise: *g.advertise, Join: splitList(*g.join),
-		Key: key, OldKeys: oldKeys, LoadFunc: loadFunc, Logger: log.With("component", "gossip"),
+		Key: key, OldKeys: oldKeys, JoinTimeout: *g.joinTO, LoadFunc: loadFunc, Logger: log.With("component", "gossip"),
 	})
 }
 

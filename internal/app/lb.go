@@ -29,7 +29,7 @@ func lbCmd() *cli.Command {
 			probe := fs.Duration("probe-interval", time.Second, "active probe of each edge's /readyz (0 or negative: off)")
 			eject := fs.Duration("eject-for", 5*time.Second, "how long a failing edge is skipped (a passing probe brings it back sooner)")
 			attempts := fs.Int("attempts", 2, "tries of an idempotent request on distinct edges")
-			sf := addServerFlags(fs, ":8000")
+			sf := addServerFlags(fs, ":8000", DefaultDrainDelay)
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
 				log, err := begin(args, logger, "lb")
@@ -42,7 +42,7 @@ func lbCmd() *cli.Command {
 				}
 				srv, err := loadbalancer.New(loadbalancer.Config{
 					Name: name, Zone: *zone, CrossZone: *crossZone, Upstreams: splitList(*upstreams),
-					ProbeInterval: *probe, EjectFor: *eject, Attempts: *attempts, Logger: log,
+					ProbeInterval: *probe, EjectFor: *eject, Attempts: *attempts, AdminToken: *sf.adminToken, Logger: log,
 				})
 				if err != nil {
 					return err

@@ -25,7 +25,7 @@ func originCmd() *cli.Command {
 			preload := cli.Bytes(512 << 20)
 			fs.Var(&preload, "preload", "segment `SIZE` held in memory; the rest is sent from disk with sendfile")
 			verify := fs.Bool("verify", false, "hash every segment at start and refuse those that differ from catalog.json")
-			sf := addServerFlags(fs, ":8080")
+			sf := addServerFlags(fs, ":8080", 0) // behind a Service: Kubernetes' preStop sleep covers the endpoint update
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
 				log, err := begin(args, logger, "origin")
@@ -34,7 +34,7 @@ func originCmd() *cli.Command {
 				}
 				srv, err := origin.New(origin.Config{
 					Content: *content, Name: *name, PlaylistMaxAge: *playlistAge, SegmentMaxAge: *segmentAge,
-					PreloadBytes: int64(preload), Verify: *verify, Logger: log,
+					PreloadBytes: int64(preload), Verify: *verify, AdminToken: *sf.adminToken, Logger: log,
 				})
 				if err != nil {
 					return err

@@ -16,14 +16,27 @@ import (
 // serverFlags are the flags every server shares.
 type serverFlags struct {
 	listen          *string
+	adminListen     *string
+	adminToken      *string
+	drainDelay      *time.Duration
 	shutdownTimeout *time.Duration
 	pyroscope       *string
 }
 
-func addServerFlags(fs *flag.FlagSet, defaultListen string) *serverFlags {
+// DefaultDrainDelay is how long a gossip member keeps serving after SIGTERM, announced as
+// draining and answering 503 on /readyz, before it leaves the cluster and closes its listener:
+// time for balancers, steering, the DNS server and the other edges to drop it (a gossip round,
+// well under a second) and for players on it to move at their next segment.
+const DefaultDrainDelay = 5 * time.Second
+
+func addServerFlags(fs *flag.FlagSet, defaultListen string, drainDelay time.Duration) *serverFlags {
 	return &serverFlags{
-		listen:          fs.String("listen", defaultListen, "HTTP listen address `HOST:PORT` (port 0 picks a free port and logs it)"),
-		shutdownTimeout: fs.Duration("shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight responses get to finish"),
+		listen:      fs.String("listen", defaultListen, "HTTP listen address `HOST:PORT` (port 0 picks a free port and logs it)"),
+		adminListen: fs.String("admin-listen", "", "serve the admin endpoints (/metrics, /debug/pprof/ and the server's own) only on this `HOST:PORT`; --listen then serves content, /healthz and /readyz (default: all on --listen)"),
+		adminToken:  fs.String("admin-token", "", "bearer `TOKEN` that /debug/pprof/ and the admin endpoints need (/metrics never does; empty: open, and the edge's /admin/ off)"),
+		drainDelay: fs.Duration("drain-delay", drainDelay, "on SIGTERM, how long to keep serving, announced as draining and not ready, "+
+			"before leaving the cluster and closing the listener (keep it under Kubernetes' terminationGracePeriodSeconds less --shutdown-timeout)"),
+		shutdownTimeout: fs.Duration("shutdown-timeout", 30*time.Second, "after the drain, how long in-flight responses get to finish"),
 		pyroscope:       fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server `URL`"),
 	}
 }
@@ -34,10 +47,26 @@ type server interface {
 	Shutdown(context.Context) error
 }
 
-// serve runs srv on the --listen address until ctx ends (SIGTERM or SIGINT), then shuts it down
-// gracefully within --shutdown-timeout. ready, if set, runs once the listener is bound (to join
-// the cluster with the bound address) and may return a function to run at shutdown.
-func serve(ctx context.Context, sf *serverFlags, component, name string, srv server, log *slog.Logger, ready ...func(net.Listener) error) error {
+// drainer is a server that can start a graceful stop: not ready, announced as draining to the
+// cluster, still serving.
+type drainer interface{ Drain() }
+
+// adminServer is a server that can serve its admin endpoints on a listener of their own.
+type adminServer interface{ ServeAdmin(net.Listener) error }
+
+// serve runs srv on the --listen address until ctx ends (SIGTERM or SIGINT), then stops it
+// gracefully. The order is the point:
+//
+//   - start: the listener is bound and served first, so /healthz answers at once; then join
+//     (the cluster is joined in the background: /readyz says 503 until it has joined), so
+//     no member announces itself in the gossip before its HTTP server answers;
+//   - stop: Drain (announced as draining, /readyz 503, still serving) for --drain-delay, then
+//     Shutdown (leave the cluster, then close the listener, in-flight responses finishing
+//     within --shutdown-timeout).
+//
+// join, if set, runs once the server is serving, with its listener (for the address to
+// announce).
+func serve(ctx context.Context, sf *serverFlags, component, name string, srv server, log *slog.Logger, join ...func(net.Listener) error) error {
 	stopProf, err := httpx.StartProfiling(*sf.pyroscope, component, name, log)
 	if err != nil {
 		return err
@@ -47,18 +76,48 @@ func serve(ctx context.Context, sf *serverFlags, component, name string, srv ser
 	if err != nil {
 		return err
 	}
-	for _, r := range ready {
-		if err := r(ln); err != nil {
+	errc := make(chan error, 2)
+	if *sf.adminListen != "" {
+		as, ok := srv.(adminServer)
+		if !ok {
+			ln.Close()
+			return fmt.Errorf("--admin-listen: %s has no admin listener", component)
+		}
+		aln, err := httpx.Listen(*sf.adminListen)
+		if err != nil {
 			ln.Close()
 			return err
 		}
+		go func() {
+			if err := as.ServeAdmin(aln); err != nil {
+				errc <- fmt.Errorf("admin listener: %w", err)
+			}
+		}()
 	}
-	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	for _, j := range join {
+		if err := j(ln); err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			srv.Shutdown(sctx)
+			cancel()
+			return err
+		}
+	}
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if d, ok := srv.(drainer); ok && *sf.drainDelay > 0 {
+		d.Drain()
+		log.Info("draining", "for", *sf.drainDelay)
+		t := time.NewTimer(*sf.drainDelay)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return err
+		}
 	}
 	log.Info("shutting down", "timeout", *sf.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), *sf.shutdownTimeout)

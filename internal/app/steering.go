@@ -36,7 +36,7 @@ func steeringCmd() *cli.Command {
 			signKeys := fs.String("url-signing-key", "", "base64 `KEYS`, comma-separated, as the edges take them: the first signs a per-session token into every URL handed out (/t/<token>/vod/<title>/...)")
 			tokenTTL := fs.Duration("token-ttl", 2*time.Hour, "with --url-signing-key: how long a session's tokens are valid")
 			bindClient := fs.Bool("token-bind-client", false, "with --url-signing-key: bind tokens to the requesting client's address (breaks when a balancer or NAT changes it)")
-			sf := addServerFlags(fs, ":8500")
+			sf := addServerFlags(fs, ":8500", DefaultDrainDelay)
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
 				log, err := begin(args, logger, "steering")
@@ -59,7 +59,7 @@ func steeringCmd() *cli.Command {
 				}
 				name := gf.memberName()
 				srv, err := steering.New(steering.Config{Name: name, Origins: splitList(*origins), ZoneMap: entries, TTL: *ttl, BalanceFactor: *balance,
-					SigningKeys: keys, TokenTTL: *tokenTTL, TokenBindClient: *bindClient, Logger: log})
+					SigningKeys: keys, TokenTTL: *tokenTTL, TokenBindClient: *bindClient, AdminToken: *sf.adminToken, Logger: log})
 				if err != nil {
 					return err
 				}

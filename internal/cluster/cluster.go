@@ -39,6 +39,9 @@ type Meta struct {
 	HTTP    string `json:"h,omitempty"` // HOST:PORT others reach its HTTP server at
 	Public  string `json:"p,omitempty"` // for balancers: the address clients use (--advertise)
 	Version string `json:"v,omitempty"`
+	// Draining is set when the member is shutting down: it still serves what it is sent, but
+	// nobody should choose it any more (State Draining); it leaves the gossip after its drain.
+	Draining bool `json:"d,omitempty"`
 }
 
 // Load is what an edge reports about its work, about once a second.
@@ -55,10 +58,11 @@ type State string
 
 // Member states.
 const (
-	Alive   State = "alive"
-	Suspect State = "suspect"
-	Dead    State = "dead"
-	Left    State = "left"
+	Alive    State = "alive"
+	Draining State = "draining" // alive, announced it is shutting down (Meta.Draining): choose it no more
+	Suspect  State = "suspect"
+	Dead     State = "dead"
+	Left     State = "left"
 )
 
 // Member is one node of the cluster.
@@ -71,8 +75,12 @@ type Member struct {
 	Since  time.Time `json:"since"`          // last state change
 }
 
-// Healthy reports whether the member is alive (a suspect is not yet dead, but gets no traffic).
+// Healthy reports whether the member is alive and not draining (a suspect is not yet dead, but
+// gets no traffic; a draining member still answers, but gets nothing new).
 func (m Member) Healthy() bool { return m.State == Alive }
+
+// DefaultJoinTimeout bounds one join attempt (Config.JoinTimeout).
+const DefaultJoinTimeout = 2 * time.Second
 
 // Config configures a member. Zero values mean the defaults in the field comments.
 type Config struct {
@@ -90,6 +98,17 @@ type Config struct {
 	ProbeTimeout   time.Duration // default 250ms
 	SuspicionMult  int           // suspicion lasts SuspicionMult x log10(n) x ProbeInterval; default 4
 	RejoinInterval time.Duration // retry joins and dead members this often, to heal partitions; default 5s
+	// JoinTimeout bounds one join attempt: every join address is tried at once, each for at
+	// most this long (memberlist's TCP timeout), so dead addresses a headless Service still
+	// lists cost one timeout, not one each. Default 2s.
+	JoinTimeout time.Duration
+	// JoinAttempts is how many join attempts, a second apart, find nobody before the member
+	// counts as the first of a new cluster and Joined reports true alone (it keeps trying to
+	// join every RejoinInterval). Default 3.
+	JoinAttempts int
+	// ForgetAfter is how long dead and departed members stay listed (Members, /cluster) before
+	// they are forgotten; default 5m.
+	ForgetAfter time.Duration
 	// Resolve looks up a join host's addresses; default net.DefaultResolver.LookupHost.
 	Resolve func(ctx context.Context, host string) ([]string, error)
 	Logger  *slog.Logger
@@ -132,6 +151,15 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RejoinInterval == 0 {
 		c.RejoinInterval = 5 * time.Second
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = DefaultJoinTimeout
+	}
+	if c.JoinAttempts == 0 {
+		c.JoinAttempts = 3
+	}
+	if c.ForgetAfter == 0 {
+		c.ForgetAfter = 5 * time.Minute
 	}
 	if c.Resolve == nil {
 		c.Resolve = net.DefaultResolver.LookupHost
@@ -186,7 +214,10 @@ type Cluster struct {
 	log   *slog.Logger
 	ml    *memberlist.Memberlist
 	queue *memberlist.TransmitLimitedQueue
-	meta  []byte
+	meta  atomic.Pointer[[]byte] // what NodeMeta announces
+
+	joined   atomic.Bool // another member seen, or the join attempts found nobody (first member)
+	joinedCh chan struct{}
 
 	mu       sync.RWMutex
 	members  map[string]*Member
@@ -223,7 +254,8 @@ func Start(cfg Config) (*Cluster, error) {
 	if host == "" {
 		host = "0.0.0.0"
 	}
-	c := &Cluster{cfg: cfg, log: cfg.Logger, meta: meta, members: map[string]*Member{}, leaving: map[string]time.Time{}}
+	c := &Cluster{cfg: cfg, log: cfg.Logger, members: map[string]*Member{}, leaving: map[string]time.Time{}, joinedCh: make(chan struct{})}
+	c.meta.Store(&meta)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
 	mc := memberlist.DefaultLANConfig()
@@ -247,6 +279,7 @@ func Start(cfg Config) (*Cluster, error) {
 	mc.SuspicionMult = cfg.SuspicionMult
 	mc.GossipInterval = 100 * time.Millisecond
 	mc.PushPullInterval = 15 * time.Second
+	mc.TCPTimeout = cfg.JoinTimeout
 	mc.SecretKey = cfg.Key
 	if len(cfg.OldKeys) > 0 {
 		if mc.Keyring, err = memberlist.NewKeyring(cfg.OldKeys, cfg.Key); err != nil {
@@ -264,19 +297,31 @@ func Start(cfg Config) (*Cluster, error) {
 	c.queue = &memberlist.TransmitLimitedQueue{NumNodes: ml.NumMembers, RetransmitMult: 3}
 	c.log.Info("gossip listening", "name", cfg.Name, "addr", c.GossipAddr(), "role", cfg.Meta.Role, "zone", cfg.Meta.Zone, "encrypted", len(cfg.Key) > 0, "accepted_keys", len(cfg.OldKeys)+min(len(cfg.Key), 1))
 
-	if len(cfg.Join) > 0 {
-		if n, err := c.join(); err != nil {
-			c.log.Warn("joining: no member answered yet; retrying in the background", "join", cfg.Join, "err", err)
-		} else {
-			c.log.Info("joined", "contacted", n, "members", ml.NumMembers())
-		}
+	if len(cfg.Join) == 0 {
+		c.setJoined("no --join: the first member") // nobody to wait for
 	}
 	c.wg.Add(1)
 	go c.loop()
 	return c, nil
 }
 
-// join resolves every join address (a name may give many) and joins them all.
+// Joined reports whether the member has joined the cluster: another member has been seen, or
+// JoinAttempts attempts found nobody to join (the first member of a new cluster), or it was
+// given nobody to join. A member is ready only once joined.
+func (c *Cluster) Joined() bool { return c.joined.Load() }
+
+// JoinedC returns a channel closed once Joined is true.
+func (c *Cluster) JoinedC() <-chan struct{} { return c.joinedCh }
+
+func (c *Cluster) setJoined(why string) {
+	if c.joined.CompareAndSwap(false, true) {
+		close(c.joinedCh)
+		c.log.Info("joined", "how", why) // no memberlist call: NotifyJoin runs under its lock
+	}
+}
+
+// join resolves every join address (a name may give many) and joins them all at once, each
+// bounded by JoinTimeout; it returns how many answered.
 func (c *Cluster) join() (int, error) {
 	var addrs []string
 	for _, j := range c.cfg.Join {
@@ -311,11 +356,58 @@ func (c *Cluster) join() (int, error) {
 	if len(addrs) == 0 {
 		return 0, errors.New("no address to join")
 	}
-	return c.ml.Join(addrs)
+	// memberlist.Join tries addresses one after the other, each up to its TCP timeout: with
+	// the dead pod addresses a headless Service still lists, that took seconds. One Join per
+	// address, all at once.
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	errs := make([]error, len(addrs))
+	for i, a := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := c.ml.Join([]string{a})
+			n.Add(int64(k))
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	if n.Load() == 0 {
+		return 0, errors.Join(errs...)
+	}
+	return int(n.Load()), nil
+}
+
+// firstJoin runs the join attempts of a starting member in the background: a member serves
+// before it has joined, and reports Joined when it has.
+func (c *Cluster) firstJoin() {
+	for i := 1; i <= c.cfg.JoinAttempts; i++ {
+		start := time.Now()
+		n, err := c.join()
+		if err == nil && n > 0 {
+			c.log.Info("join contacted members", "contacted", n, "attempt", i)
+			return // NotifyJoin of another member sets joined
+		}
+		c.log.Warn("joining: no member answered", "join", c.cfg.Join, "attempt", i, "of", c.cfg.JoinAttempts, "took", time.Since(start).Round(time.Millisecond), "err", err)
+		if i < c.cfg.JoinAttempts {
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	if c.ml.NumMembers() <= 1 {
+		c.log.Warn("no member reachable: the first member of a new cluster; joining again every interval", "interval", c.cfg.RejoinInterval)
+	}
+	c.setJoined("alone after the join attempts")
 }
 
 func (c *Cluster) loop() {
 	defer c.wg.Done()
+	if len(c.cfg.Join) > 0 {
+		c.firstJoin()
+	}
 	loadT := time.NewTicker(c.cfg.LoadInterval)
 	defer loadT.Stop()
 	rejoinT := time.NewTicker(c.cfg.RejoinInterval)
@@ -328,6 +420,7 @@ func (c *Cluster) loop() {
 			if c.cfg.LoadFunc != nil {
 				c.shareLoad(c.cfg.LoadFunc())
 			}
+			c.forget()
 		case <-rejoinT.C:
 			if len(c.cfg.Join) == 0 && !c.anyDead() {
 				continue
@@ -382,7 +475,23 @@ func (c *Cluster) setLoad(name string, l Load) {
 	m.Load = &l
 }
 
-// Members returns every member this node knows, the dead and departed included (for an hour),
+// forget drops members dead or departed for over ForgetAfter.
+func (c *Cluster) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, old := range c.members {
+		if (old.State == Dead || old.State == Left) && time.Since(old.Since) > c.cfg.ForgetAfter {
+			delete(c.members, name)
+		}
+	}
+	for name, at := range c.leaving {
+		if time.Since(at) > c.cfg.ForgetAfter {
+			delete(c.leaving, name) // a goodbye memberlist's own news came before
+		}
+	}
+}
+
+// Members returns every member this node knows, the dead and departed included (for ForgetAfter),
 // sorted by name. Loads older than the stale bound are dropped.
 func (c *Cluster) Members() []Member {
 	c.mu.RLock()
@@ -444,20 +553,66 @@ func (c *Cluster) GossipAddr() string {
 	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 }
 
-// Leave tells the cluster this member is going (others drop it at once, rather than after the
-// failure detector's timeout) and stops gossiping.
+// SetDraining announces that this member is shutting down: others see it as Draining and stop
+// choosing it (balancers, steering, DNS, ring owners) while it still answers. It waits up to
+// timeout for the announcement to go out.
+func (c *Cluster) SetDraining(timeout time.Duration) error {
+	if c.closed.Load() {
+		return nil
+	}
+	meta := c.cfg.Meta
+	meta.Draining = true
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	c.meta.Store(&b)
+	return c.ml.UpdateNode(timeout)
+}
+
+// Leave tells the cluster this member is going (others see it Left at once, rather than Dead
+// after the failure detector's timeout) and stops gossiping. timeout bounds each of its two
+// steps: the goodbye to every member, then memberlist's leave broadcast.
 func (c *Cluster) Leave(timeout time.Duration) error {
 	if c.closed.Load() {
 		return nil // already stopped: memberlist panics on a leave after shutdown
 	}
-	// memberlist reports a departure and a failure alike; say goodbye first so others can tell.
-	c.queue.QueueBroadcast(&broadcast{name: c.cfg.Name, msg: append([]byte{msgLeave}, c.cfg.Name...)})
-	deadline := time.Now().Add(min(timeout/2, 500*time.Millisecond))
-	for c.queue.NumQueued() > 0 && c.ml.NumMembers() > 1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	// memberlist hands its event delegate a departure and a failure alike: say goodbye to
+	// every member directly first (TCP, so it arrives before memberlist's own broadcast), so
+	// that each records Left, never Dead.
+	bye := append([]byte{msgLeave}, c.cfg.Name...)
+	var wg sync.WaitGroup
+	// From this node's own copy of the members: memberlist.Members hands out its live nodes,
+	// which it goes on changing.
+	for _, m := range c.Members() {
+		if m.Name == c.cfg.Name || (m.State != Alive && m.State != Draining && m.State != Suspect) {
+			continue
+		}
+		host, port, err := net.SplitHostPort(m.Gossip)
+		p, perr := strconv.Atoi(port)
+		ip := net.ParseIP(host)
+		if err != nil || perr != nil || ip == nil {
+			continue
+		}
+		n := &memberlist.Node{Name: m.Name, Addr: ip, Port: uint16(p)}
+		wg.Add(1)
+		go func() { defer wg.Done(); c.ml.SendReliable(n, bye) }()
 	}
+	waitTimeout(&wg, timeout)
 	err := c.ml.Leave(timeout)
 	return errors.Join(err, c.Shutdown())
+}
+
+// waitTimeout waits for wg, at most d.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // Shutdown stops gossiping without announcing it (others detect the failure).
@@ -473,16 +628,28 @@ type delegate struct{ c *Cluster }
 
 var _ memberlist.Delegate = (*delegate)(nil)
 
-func (d *delegate) NodeMeta(limit int) []byte { return d.c.meta }
+func (d *delegate) NodeMeta(limit int) []byte { return *d.c.meta.Load() }
 
 func (d *delegate) NotifyMsg(b []byte) {
 	if len(b) < 2 {
 		return
 	}
 	if b[0] == msgLeave {
+		name := string(b[1:])
 		d.c.mu.Lock()
-		d.c.leaving[string(b[1:])] = time.Now()
+		d.c.leaving[name] = time.Now()
+		// The member is leaving now: it is Left at once, whether memberlist's own news of the
+		// departure comes after this (its NotifyLeave then finds the goodbye) or came before
+		// (and was taken for a failure).
+		m := d.c.members[name]
+		upgraded := m != nil && m.State != Left
+		if upgraded {
+			m.State, m.Since, m.Load = Left, time.Now(), nil
+		}
 		d.c.mu.Unlock()
+		if upgraded {
+			d.c.notify()
+		}
 		return
 	}
 	if b[0] != msgLoad {
@@ -533,17 +700,21 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 	delete(e.c.leaving, n.Name) // back again
 	e.c.mu.Unlock()
 	e.c.update(n, Alive)
+	if n.Name != e.c.cfg.Name {
+		e.c.setJoined("another member seen: " + n.Name)
+	}
 }
 func (e *events) NotifyUpdate(n *memberlist.Node) { e.c.update(n, stateOf(n)) }
 func (e *events) NotifyLeave(n *memberlist.Node) {
-	// memberlist hands over the node before recording left or dead in it: the goodbye message
-	// tells them apart.
+	// memberlist's Node never carries left or dead (its State field stays alive): the goodbye
+	// message, or a drain announced before, tells a departure from a failure.
 	e.c.mu.Lock()
 	_, bye := e.c.leaving[n.Name]
 	delete(e.c.leaving, n.Name)
+	draining := e.c.members[n.Name] != nil && e.c.members[n.Name].State == Draining
 	e.c.mu.Unlock()
 	st := Dead
-	if bye || n.State == memberlist.StateLeft {
+	if bye || draining {
 		st = Left
 	}
 	e.c.update(n, st)
@@ -572,19 +743,16 @@ func (c *Cluster) update(n *memberlist.Node, st State) {
 		m = &Member{Name: n.Name}
 		c.members[n.Name] = m
 	}
+	if st == Alive && meta.Draining {
+		st = Draining
+	}
 	if m.State != st {
 		m.Since = time.Now()
 	}
 	m.Meta, m.State = meta, st
 	m.Gossip = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
-	if st != Alive {
+	if st != Alive && st != Draining {
 		m.Load = nil
-	}
-	// Forget members gone for over an hour.
-	for name, old := range c.members {
-		if (old.State == Dead || old.State == Left) && time.Since(old.Since) > time.Hour {
-			delete(c.members, name)
-		}
 	}
 	c.mu.Unlock()
 	c.log.Info("member", "name", n.Name, "state", st, "role", meta.Role, "zone", meta.Zone, "http", meta.HTTP)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -239,4 +240,139 @@ func FuzzParseKeys(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDrainThenLeave: a member that drains is seen Draining (not Healthy) by the others at
+// once, then Left when it leaves, never Dead in between; departed members are forgotten after
+// ForgetAfter.
+func TestDrainThenLeave(t *testing.T) {
+	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}, ForgetAfter: 2 * time.Second, LoadInterval: 50 * time.Millisecond})
+	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge, Zone: "z"}, Join: []string{a.GossipAddr()}})
+	c := start(t, Config{Name: "c", Meta: Meta{Role: RoleEdge}, Join: []string{a.GossipAddr()}})
+	eventually(t, 5*time.Second, "3 members", func() bool { return len(a.Healthy("")) == 3 && len(c.Healthy("")) == 3 })
+
+	// Record every state a and c give b, from the drain on.
+	var mu sync.Mutex
+	seen := map[State]bool{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			for _, x := range []*Cluster{a, c} {
+				st := state(x, "b")
+				mu.Lock()
+				seen[st] = true
+				mu.Unlock()
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	if err := b.SetDraining(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	d := eventually(t, 2*time.Second, "b draining at a and c", func() bool { return state(a, "b") == Draining && state(c, "b") == Draining })
+	t.Logf("drain seen after %v", d)
+	if len(a.Healthy(RoleEdge)) != 2 {
+		t.Errorf("a still counts b healthy while it drains: %+v", a.Healthy(RoleEdge))
+	}
+	for _, m := range a.Members() {
+		if m.Name == "b" && m.Zone != "z" {
+			t.Errorf("draining b lost its metadata: %+v", m)
+		}
+	}
+	if err := b.Leave(time.Second); err != nil {
+		t.Errorf("leave: %v", err)
+	}
+	eventually(t, 2*time.Second, "b left at a and c", func() bool { return state(a, "b") == Left && state(c, "b") == Left })
+	close(stop)
+	wg.Wait()
+	if seen[Dead] || seen[Suspect] {
+		t.Errorf("b was seen %v on its way out; want alive, draining, left only", seen)
+	}
+	eventually(t, 5*time.Second, "b forgotten after ForgetAfter", func() bool { return state(a, "b") == "" })
+}
+
+// blackHole accepts TCP connections and never answers, as a dead pod address whose packets are
+// dropped does to a join: each costs the join timeout.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestJoinPastDeadAddresses: a member whose join list holds addresses that never answer joins
+// the live member at once (the addresses are tried together, not one after the other), and
+// Joined reports it.
+func TestJoinPastDeadAddresses(t *testing.T) {
+	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}})
+	if !a.Joined() {
+		t.Error("a member with nothing to join is not Joined")
+	}
+	join := []string{blackHole(t), blackHole(t), blackHole(t), blackHole(t), a.GossipAddr()}
+	begin := time.Now()
+	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Join: join, JoinTimeout: 3 * time.Second})
+	if time.Since(begin) > time.Second {
+		t.Errorf("Start took %v: the join must not hold it up", time.Since(begin))
+	}
+	select {
+	case <-b.JoinedC():
+	case <-time.After(2 * time.Second):
+		t.Fatalf("not joined 2 s after start past 4 dead addresses (a serial join takes 4 x 3 s)")
+	}
+	t.Logf("joined after %v past 4 dead addresses", time.Since(begin))
+	if len(b.Healthy("")) != 2 {
+		t.Errorf("b sees %+v", b.Healthy(""))
+	}
+}
+
+// TestJoinedAlone: the first member of a new cluster, whose join address answers nothing, is
+// not Joined during its join attempts and Joined after them; a member joining later finds it.
+func TestJoinedAlone(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := ln.Addr().String()
+	ln.Close()
+	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}, Join: []string{nobody}, JoinAttempts: 2})
+	if a.Joined() {
+		t.Error("Joined before the join attempts ended")
+	}
+	d := eventually(t, 10*time.Second, "a joined alone", a.Joined)
+	t.Logf("alone after %v (2 attempts)", d)
+	if d < 900*time.Millisecond {
+		t.Errorf("joined alone after %v: before its second attempt", d)
+	}
+	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Join: []string{a.GossipAddr()}})
+	eventually(t, 5*time.Second, "b joined a", func() bool { return b.Joined() && len(a.Healthy("")) == 2 })
 }

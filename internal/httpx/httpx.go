@@ -5,12 +5,14 @@ package httpx
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -93,49 +95,129 @@ const MaxHeaders = 100
 // refusing requests with more than MaxHeaders header fields:
 //
 //	/healthz        200 while the process runs
-//	/readyz         200 when ready() says so, 503 otherwise (not yet loaded, or shutting down)
+//	/readyz         200 when ready() says so, 503 otherwise (not yet joined, or draining)
 //	/metrics        Prometheus text: set, then the Go runtime and process metrics
 //	/debug/pprof/   net/http/pprof
+//
+// It is (&Endpoints{Metrics: set, Ready: ready}).Client(next).
 func Admin(set *metrics.Set, ready func() bool, next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return (&Endpoints{Metrics: set, Ready: ready}).Client(next)
+}
+
+// Endpoints are the endpoints every server shares, split between its client listener and an
+// optional admin listener (--admin-listen). Until Separate is called the client listener
+// serves them all, as Admin does; after it, the client listener serves only /healthz and
+// /readyz besides its content, and /metrics and /debug/pprof/ are on the admin listener.
+//
+// /metrics never needs a token: it is what Prometheus scrapes, by the pod annotations, with no
+// credentials. /debug/pprof/ (which shows the command line) and the server's own admin routes
+// need "Authorization: Bearer <Token>" when Token is set.
+type Endpoints struct {
+	Metrics *metrics.Set
+	Ready   func() bool
+	Token   string // bearer token of /debug/pprof/ and the admin routes; "" leaves them open
+
+	separate atomic.Bool
+}
+
+// Separate moves /metrics and /debug/pprof/ to the admin listener. Call it before serving.
+func (e *Endpoints) Separate() { e.separate.Store(true) }
+
+// Separated reports whether an admin listener serves the admin endpoints.
+func (e *Endpoints) Separated() bool { return e.separate.Load() }
+
+// Client returns the client listener's handler: the shared endpoints (only /healthz and
+// /readyz once Separate), then next.
+func (e *Endpoints) Client(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		if ctx.Request.Header.Len() > MaxHeaders {
-			Fail(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "too many header fields")
-			ctx.SetConnectionClose()
-			return
+		if !e.probes(ctx) && (e.separate.Load() || !e.admin(ctx)) {
+			next(ctx)
 		}
-		p := ctx.Request.URI().PathOriginal()
-		switch {
-		case len(p) > 1 && p[1] == 'v':
-			// Content paths (/vod/...) are the hot path; skip the comparisons below.
-		case bytes.Equal(p, []byte("/healthz")):
-			ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
-			ctx.Response.Header.Set("Cache-Control", "no-store")
-			ctx.WriteString("ok\n")
-			return
-		case bytes.Equal(p, []byte("/readyz")):
-			ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
-			ctx.Response.Header.Set("Cache-Control", "no-store")
-			if ready != nil && !ready() {
-				ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-				ctx.WriteString("not ready\n")
-				return
-			}
-			ctx.WriteString("ready\n")
-			return
-		case bytes.Equal(p, []byte("/metrics")):
-			ctx.Response.Header.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-			ctx.Response.Header.Set("Cache-Control", "no-store")
-			if set != nil {
-				set.WritePrometheus(ctx)
-			}
-			metrics.WriteProcessMetrics(ctx)
-			return
-		case bytes.HasPrefix(p, []byte("/debug/pprof")):
-			pprofHandler(ctx)
-			return
-		}
-		next(ctx)
 	}
+}
+
+// AdminHandler returns the admin listener's handler: every shared endpoint, then routes (the
+// server's admin routes; nil for none), which check the token themselves (Authorized), so that
+// a path they do not serve is a 404 for anyone.
+func (e *Endpoints) AdminHandler(routes fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if e.probes(ctx) || e.admin(ctx) {
+			return
+		}
+		if routes == nil {
+			Fail(ctx, fasthttp.StatusNotFound, "not found")
+			return
+		}
+		routes(ctx)
+	}
+}
+
+// probes answers the header-count check, /healthz and /readyz; it reports whether it answered.
+func (e *Endpoints) probes(ctx *fasthttp.RequestCtx) bool {
+	if ctx.Request.Header.Len() > MaxHeaders {
+		Fail(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "too many header fields")
+		ctx.SetConnectionClose()
+		return true
+	}
+	p := ctx.Request.URI().PathOriginal()
+	switch {
+	case len(p) > 1 && p[1] == 'v':
+		// Content paths (/vod/...) are the hot path; skip the comparisons below.
+	case bytes.Equal(p, []byte("/healthz")):
+		ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+		ctx.Response.Header.Set("Cache-Control", "no-store")
+		ctx.WriteString("ok\n")
+		return true
+	case bytes.Equal(p, []byte("/readyz")):
+		ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+		ctx.Response.Header.Set("Cache-Control", "no-store")
+		if e.Ready != nil && !e.Ready() {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.WriteString("not ready\n")
+			return true
+		}
+		ctx.WriteString("ready\n")
+		return true
+	}
+	return false
+}
+
+// admin answers /metrics and /debug/pprof/; it reports whether it answered.
+func (e *Endpoints) admin(ctx *fasthttp.RequestCtx) bool {
+	p := ctx.Request.URI().PathOriginal()
+	switch {
+	case len(p) > 1 && p[1] == 'v':
+	case bytes.Equal(p, []byte("/metrics")):
+		ctx.Response.Header.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+		ctx.Response.Header.Set("Cache-Control", "no-store")
+		if e.Metrics != nil {
+			e.Metrics.WritePrometheus(ctx)
+		}
+		metrics.WriteProcessMetrics(ctx)
+		return true
+	case bytes.HasPrefix(p, []byte("/debug/pprof")):
+		if Authorized(ctx, e.Token) {
+			pprofHandler(ctx)
+		}
+		return true
+	}
+	return false
+}
+
+// Authorized checks a request's "Authorization: Bearer <token>" in constant time, answering
+// 401 when it is wrong. An empty token authorizes every request.
+func Authorized(ctx *fasthttp.RequestCtx, token string) bool {
+	if token == "" {
+		return true
+	}
+	auth := ctx.Request.Header.Peek("Authorization")
+	tok, ok := bytes.CutPrefix(auth, []byte("Bearer "))
+	if !ok || subtle.ConstantTimeCompare(tok, []byte(token)) != 1 {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="edgecdn"`)
+		Fail(ctx, fasthttp.StatusUnauthorized, "unauthorized")
+		return false
+	}
+	return true
 }
 
 // pprofHandler serves net/http/pprof through fasthttp's adaptor (fasthttp's own pprofhandler

@@ -58,7 +58,8 @@ type Config struct {
 	// Source lists the balancers. Required.
 	Source Source
 	// Logger defaults to slog.Default().
-	Logger *slog.Logger
+	Metrics *metrics.Set // where its metrics go; default a new set (the binary shares it with its HTTP port)
+	Logger  *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -153,7 +154,10 @@ func New(cfg Config) (*Server, error) {
 		negTTL:   uint32(cfg.NegativeTTL / time.Second),
 		serial:   uint32(time.Now().Unix()),
 		nsInside: mdns.IsSubDomain(cfg.Domain, cfg.NS),
-		set:      metrics.NewSet(),
+		set:      cfg.Metrics,
+	}
+	if s.set == nil {
+		s.set = metrics.NewSet()
 	}
 	s.m.init(s.set, cfg.Source)
 	return s, nil

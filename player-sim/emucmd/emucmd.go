@@ -53,7 +53,8 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	latency := fs.Duration("latency", 0, "added before each request")
 	algo := fs.String("abr", abr.Default, "ABR algorithm: "+strings.Join(abr.Names(), ", "))
 	bufCap := fs.Duration("buffer-cap", 30*time.Second, "players stop fetching above this much buffer")
-	jsonOut := fs.String("json", "", "write the report to `FILE`")
+	jsonOut := fs.String("json", "", "write the report as JSON to `FILE`; - prints it on stdout after the table (in Kubernetes: kubectl logs job/player-sim)")
+	wait := fs.Duration("wait", 0, "wait up to this long for the entry point (steering ready, DNS answering, the URL serving the title) before starting; 0: fail at once if it is not")
 	plots := fs.String("plots", "", "write PNG plots to `DIR`: bitrate and buffer over time of sample players, CDFs of QoE and startup")
 	seed := fs.Uint64("seed", 1, "seed of arrivals, titles and trace offsets")
 	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
@@ -99,12 +100,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	ts := splitList(*titles)
-	if len(ts) == 0 {
-		var err error
-		if ts, err = catalogTitles(ctx, newEntry(0)); err != nil {
-			return fmt.Errorf("no --title and no catalog: %w", err)
-		}
+	ts, err := waitEntry(ctx, *wait, *steer, newEntry, splitList(*titles), stderr)
+	if err != nil {
+		return err
 	}
 	var links []player.Link
 	switch {
@@ -147,7 +145,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	rep.WriteTable(stdout)
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
+		if *jsonOut == "-" {
+			fmt.Fprintf(stdout, "%s\n", b)
+		} else if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
 			return err
 		}
 	}
@@ -160,6 +160,65 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d of %d players failed", rep.Failed, rep.Players)
 	}
 	return nil
+}
+
+// waitEntry waits, up to wait, until the entry point can start a player: the steering
+// service's /readyz answers 200 (with --steering), the entry gives bases (steering ranks
+// edges, DNS answers), and the first base serves the catalog (without --title) or the first
+// title's master playlist. It returns the titles to play. With wait 0 it tries once.
+func waitEntry(ctx context.Context, wait time.Duration, steer string, newEntry func(int) player.Entry, titles []string, log io.Writer) ([]string, error) {
+	deadline := time.Now().Add(wait)
+	c := &http.Client{Timeout: 5 * time.Second}
+	try := func() ([]string, error) {
+		if steer != "" {
+			resp, err := c.Get(strings.TrimRight(steer, "/") + "/readyz")
+			if err != nil {
+				return nil, fmt.Errorf("steering: %w", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return nil, fmt.Errorf("steering /readyz: %s", resp.Status)
+			}
+		}
+		if len(titles) == 0 {
+			ts, err := catalogTitles(ctx, newEntry(0))
+			if err != nil {
+				return nil, fmt.Errorf("no --title and no catalog: %w", err)
+			}
+			return ts, nil
+		}
+		bases, err := newEntry(0).Bases(ctx, titles[0])
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.Get(bases[0] + "/vod/" + titles[0] + "/master.m3u8")
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s/vod/%s/master.m3u8: %s", bases[0], titles[0], resp.Status)
+		}
+		return titles, nil
+	}
+	for {
+		ts, err := try()
+		if err == nil {
+			return ts, nil
+		}
+		if !time.Now().Before(deadline) {
+			if wait > 0 {
+				return nil, fmt.Errorf("entry point not ready after --wait %v: %w", wait, err)
+			}
+			return nil, err
+		}
+		fmt.Fprintf(log, "waiting for the entry point: %v\n", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(min(2*time.Second, time.Until(deadline))):
+		}
+	}
 }
 
 // catalogTitles lists the titles of the catalog.json the entry's first base serves.

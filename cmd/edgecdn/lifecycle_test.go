@@ -1,0 +1,352 @@
+package main
+
+// A member's life as processes: it serves before it has joined and is ready only once joined;
+// stopped with SIGTERM it drains (announced in the gossip, still serving), leaves (seen as
+// left, never dead), and only then closes its listener.
+//
+//	go test -count=1 -run 'TestGraceful|TestReadyOnce' -v ./cmd/edgecdn
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"edgecdn/player-sim/player"
+)
+
+// blackHole accepts TCP connections and never answers, as a dead pod address whose packets are
+// dropped does to a gossip join: each attempt costs the join timeout.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// status is GET http://addr+path's status code, 0 when it does not answer within 500 ms.
+func status(addr, path string) int {
+	c := &http.Client{Timeout: 500 * time.Millisecond}
+	resp, err := c.Get("http://" + addr + path)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestReadyOnceJoined: an edge whose only join address never answers (a dead pod address)
+// answers /healthz at once while it tries, is not ready during its join attempts, and becomes
+// ready alone once they found nobody (the first member of a new cluster); a second edge joining
+// it is ready as soon as it has joined.
+func TestReadyOnceJoined(t *testing.T) {
+	content := packageContent(t, "8s")
+	origin := startProc(t, "origin", "origin listening", bin, "origin", "--content", content.dir, "--listen", "127.0.0.1:0", "--log-format", "json")
+	gp := freeGossipPorts(t, 2)
+	start := time.Now()
+	first := startProc(t, "edge-1", "edge listening", bin, "edge", "--name", "edge-1", "--zone", "z", "--origin", "http://"+origin.addr,
+		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[0]), "--join", blackHole(t), "--log-format", "json")
+	if s := status(first.addr, "/healthz"); s != http.StatusOK {
+		t.Errorf("/healthz while joining: %d, want 200 at once", s)
+	}
+	if s := status(first.addr, "/readyz"); s != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while joining: %d, want 503 (not joined yet)", s)
+	}
+	// Content is served meanwhile (from the origin).
+	if s := status(first.addr, "/vod/title-000/master.m3u8"); s != http.StatusOK {
+		t.Errorf("content while joining: %d, want 200", s)
+	}
+	d := pollUntil(t, 30*time.Second, "edge-1 ready alone", func() (bool, string) {
+		if s := status(first.addr, "/healthz"); s != http.StatusOK {
+			return false, fmt.Sprintf("/healthz %d during the join attempts", s)
+		}
+		s := status(first.addr, "/readyz")
+		return s == http.StatusOK, fmt.Sprintf("/readyz %d", s)
+	})
+	t.Logf("ready alone %v after start (3 join attempts of up to 2 s into a black hole)", time.Since(start).Round(time.Millisecond))
+	if time.Since(start) < 2*time.Second || d == 0 {
+		t.Errorf("ready after %v: before its join attempts could have ended", time.Since(start))
+	}
+	second := startProc(t, "edge-2", "edge listening", bin, "edge", "--name", "edge-2", "--zone", "z", "--origin", "http://"+origin.addr,
+		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[1]), "--join", blackHole(t)+",127.0.0.1:"+strconv.Itoa(gp[0]), "--log-format", "json")
+	begin := time.Now()
+	pollUntil(t, 10*time.Second, "edge-2 ready once joined", func() (bool, string) {
+		s := status(second.addr, "/readyz")
+		return s == http.StatusOK, fmt.Sprintf("/readyz %d", s)
+	})
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Errorf("edge-2 ready %v after start: a dead join address held it up", d)
+	}
+	v, err := getCluster(testClient(), second.addr)
+	if err != nil || v.state("edge-1") != "alive" {
+		t.Errorf("edge-2's view: %s %v", v.summary(), err)
+	}
+}
+
+// TestGracefulEdgeStopMidPlayback proves that players do not notice an edge stopped gracefully
+// under them. Three edges of one zone gossip with a balancer and a steering service; a fleet of
+// 8 players plays, half through steering (each stays on its first ranked edge until it fails
+// or the edge asks it to move), half through the balancer. Once every player holds 4 s of
+// buffer, the edge most steering players are on gets SIGTERM. It drains: the balancer,
+// steering and both other edges' rings drop it within 2 s, while it still serves what it is
+// sent and tells players to move (CMSD du); after --drain-delay it leaves the gossip (seen as
+// left, never dead) and exits. The fleet sees 0 failed requests, 0 stalls, 0 failed players.
+func TestGracefulEdgeStopMidPlayback(t *testing.T) {
+	content := packageContent(t, "36s")
+	origin := startProc(t, "origin", "origin listening", bin, "origin", "--content", content.dir, "--listen", "127.0.0.1:0", "--log-format", "json")
+	originURL := "http://" + origin.addr
+	const zone = "zone-g"
+	const drain = 5 * time.Second
+	gp := freeGossipPorts(t, 5)
+	seed := "127.0.0.1:" + strconv.Itoa(gp[0])
+	names := []string{"edge-1", "edge-2", "edge-3"}
+	edges := map[string]*proc{}
+	for i, name := range names {
+		args := []string{bin, "edge", "--name", name, "--zone", zone, "--origin", originURL, "--listen", "127.0.0.1:0",
+			"--gossip-listen", "127.0.0.1:" + strconv.Itoa(gp[i]), "--cache-size", "256MiB", "--drain-delay", drain.String(), "--log-format", "json"}
+		if i > 0 {
+			args = append(args, "--join", seed)
+		}
+		edges[name] = startProc(t, name, "edge listening", args...)
+	}
+	lb := startProc(t, "lb", "lb listening", bin, "lb", "--name", "lb-g", "--zone", zone, "--listen", "127.0.0.1:0",
+		"--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[3]), "--join", seed, "--log-format", "json")
+	steer := startProc(t, "steering", "steering listening", bin, "steering", "--name", "steering-g", "--origin", originURL,
+		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[4]), "--join", seed, "--log-format", "json")
+	c := testClient()
+	const title = "title-000"
+	pollUntil(t, 30*time.Second, "3 edges in every ring, in the balancer and at steering", func() (bool, string) {
+		for _, name := range names {
+			v, err := getCluster(c, edges[name].addr)
+			if err != nil {
+				return false, fmt.Sprintf("%s: %v", name, err)
+			}
+			if len(v.Rings[zone]) != 3 {
+				return false, fmt.Sprintf("%s: %s", name, v.summary())
+			}
+		}
+		if n, err := metricSum(c, lb.addr, "edgecdn_lb_healthy_edges "); err != nil || n != 3 {
+			return false, fmt.Sprintf("lb: %v healthy edges (%v)", n, err)
+		}
+		if v, err := getSteer(c, steer.addr, title, zone); err != nil {
+			return false, err.Error()
+		} else if n, _ := v.healthyIn(""); n != 3 {
+			return false, fmt.Sprintf("steering: %d healthy edges", n)
+		}
+		return true, ""
+	})
+
+	const players = 8
+	viaSteering := func(i int) bool { return i%2 == 0 }
+	var mu sync.Mutex
+	got := make([][]chunkAt, players)
+	done := make(chan *player.Report, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	defer cancel()
+	go func() {
+		rep, err := player.RunFleet(ctx, player.FleetConfig{
+			Players: players, Titles: []string{title}, BufferCap: 14 * time.Second, Seed: 11,
+			NewEntry: func(i int) player.Entry {
+				if viaSteering(i) {
+					return &player.SteeringEntry{URL: "http://" + steer.addr, Zone: zone}
+				}
+				return player.URLEntry{Base: "http://" + lb.addr}
+			},
+			OnChunk: func(i int, ch player.Chunk) {
+				mu.Lock()
+				defer mu.Unlock()
+				got[i] = append(got[i], chunkAt{at: time.Now(), c: ch, buf: ch.BufferS})
+			},
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rep
+	}()
+	pollUntil(t, 30*time.Second, "every player with 4 s of buffer", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		least := 1e9
+		for i := range got {
+			if len(got[i]) == 0 {
+				return false, fmt.Sprintf("player %d has no segment yet", i)
+			}
+			last := got[i][len(got[i])-1]
+			least = min(least, last.buf-time.Since(last.at).Seconds())
+		}
+		return least >= 4, fmt.Sprintf("least buffer %.1f s", least)
+	})
+	mu.Lock()
+	on := map[string]int{}
+	for i := range got {
+		if viaSteering(i) {
+			on[got[i][len(got[i])-1].c.EdgeName]++
+		}
+	}
+	victimName := ""
+	for _, name := range names {
+		if victimName == "" || on[name] > on[victimName] {
+			victimName = name
+		}
+	}
+	mu.Unlock()
+	victim := edges[victimName]
+	var survivors []*proc
+	for _, name := range names {
+		if name != victimName {
+			survivors = append(survivors, edges[name])
+		}
+	}
+	if err := victim.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	t.Logf("graceful stop mid-playback: SIGTERM %s (steering players on it: %d of %d), --drain-delay %v", victimName, on[victimName], players/2, drain)
+
+	// Dropped by everyone that chooses edges, while it still serves.
+	var ringAt, lbAt, steerAt time.Duration
+	seen := map[string]bool{}
+	pollUntil(t, 2*time.Second, victimName+" out of both survivors' rings, the balancer's rotation and steering's healthy edges", func() (bool, string) {
+		var st []string
+		for _, s := range survivors {
+			if seen[s.name] {
+				continue
+			}
+			if v, err := getCluster(c, s.addr); err != nil {
+				st = append(st, fmt.Sprintf("%s: %v", s.name, err))
+			} else if v.state(victimName) == "draining" && !v.inRing(zone, victimName) {
+				seen[s.name] = true
+			} else {
+				st = append(st, fmt.Sprintf("%s: %s", s.name, v.summary()))
+			}
+		}
+		if len(st) == 0 && ringAt == 0 {
+			ringAt = time.Since(stopped)
+		}
+		if lbAt == 0 {
+			if n, err := metricSum(c, lb.addr, "edgecdn_lb_healthy_edges "); err == nil && n == 2 {
+				lbAt = time.Since(stopped)
+			} else {
+				st = append(st, fmt.Sprintf("lb: %v healthy edges (%v)", n, err))
+			}
+		}
+		if steerAt == 0 {
+			if v, err := getSteer(c, steer.addr, title, zone); err == nil {
+				if n, in := v.healthyIn(victimName); n == 2 && !in {
+					steerAt = time.Since(stopped)
+				} else {
+					st = append(st, fmt.Sprintf("steering: %d healthy", n))
+				}
+			}
+		}
+		return ringAt != 0 && lbAt != 0 && steerAt != 0, strings.Join(st, "; ")
+	})
+	t.Logf("graceful stop mid-playback: dropped (draining, out of the ring) at both survivors %v, out of the balancer's rotation %v, unhealthy at steering %v",
+		ringAt.Round(time.Millisecond), lbAt.Round(time.Millisecond), steerAt.Round(time.Millisecond))
+	if s := status(victim.addr, "/readyz"); s != http.StatusServiceUnavailable {
+		t.Errorf("%s draining: /readyz %d, want 503", victimName, s)
+	}
+	if s := status(victim.addr, "/vod/"+title+"/master.m3u8"); s != http.StatusOK {
+		t.Errorf("%s draining: content %d, want 200 (it serves until the drain ends)", victimName, s)
+	}
+
+	// It exits after its drain, and the survivors see it left, never dead.
+	var states sync.Map
+	select {
+	case <-victim.done:
+	case <-time.After(drain + 15*time.Second):
+		t.Fatalf("%s still running %v after SIGTERM", victimName, drain+15*time.Second)
+	}
+	exited := time.Since(stopped)
+	if !victim.cmd.ProcessState.Success() {
+		t.Errorf("%s after SIGTERM: %v, want exit 0", victimName, victim.cmd.ProcessState)
+	}
+	if exited < drain {
+		t.Errorf("%s exited %v after SIGTERM, before its %v drain", victimName, exited, drain)
+	}
+	pollUntil(t, 5*time.Second, victimName+" left at both survivors", func() (bool, string) {
+		var st []string
+		for _, s := range survivors {
+			v, err := getCluster(c, s.addr)
+			if err != nil {
+				return false, err.Error()
+			}
+			states.Store(v.state(victimName), true)
+			if v.state(victimName) != "left" {
+				st = append(st, s.name+": "+v.summary())
+			}
+		}
+		return len(st) == 0, strings.Join(st, "; ")
+	})
+	if _, dead := states.Load("dead"); dead {
+		t.Errorf("a survivor saw %s dead after its graceful leave", victimName)
+	}
+	t.Logf("graceful stop mid-playback: %s exited %v after SIGTERM (drain %v), seen left", victimName, exited.Round(time.Millisecond), drain)
+
+	var rep *player.Report
+	select {
+	case rep = <-done:
+	case <-time.After(75 * time.Second):
+		t.Fatal("the fleet did not finish")
+	}
+	if rep == nil {
+		t.Fatal("no fleet report")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	moved := 0
+	for i := range got {
+		var before string
+		for _, ch := range got[i] {
+			if ch.at.Before(stopped) {
+				before = ch.c.EdgeName
+			} else if before == victimName && ch.c.EdgeName != victimName {
+				moved++
+				break
+			}
+		}
+	}
+	t.Logf("graceful stop mid-playback: fleet: %d players, %d failed, %d failed requests, %d stalls, %d segments, %d edge switches, %d corrupt; %d players moved off %s",
+		rep.Players, rep.Failed, rep.Errors, rep.RebufferCount, rep.Segments, rep.EdgeSwitches, rep.Corrupt, moved, victimName)
+	if on[victimName] == 0 || moved == 0 {
+		t.Errorf("no player was on %s and moved (steering players on it %d, moved %d): the test did not exercise a move", victimName, on[victimName], moved)
+	}
+	if rep.Players != players || rep.Failed != 0 || rep.Errors != 0 || rep.RebufferCount != 0 || rep.Corrupt != 0 {
+		t.Errorf("after %s stopped gracefully: %d players of %d, %d failed, %d failed requests, %d stalls, %d corrupt; want all, and 0 of each",
+			victimName, rep.Players, players, rep.Failed, rep.Errors, rep.RebufferCount, rep.Corrupt)
+		for i, r := range rep.PerPlayer {
+			if r.Failed || r.Errors > 0 || r.Rebuffers > 0 {
+				t.Logf("player %d: failed %v (%s), %d errors, %d stalls", i, r.Failed, r.FailReason, r.Errors, r.Rebuffers)
+			}
+		}
+	}
+}
