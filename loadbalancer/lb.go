@@ -218,12 +218,17 @@ func (s *Server) rebuild() {
 }
 
 // pick returns the next upstream in round robin among those in service, skipping the ones in
-// tried; spilling to other zones when the zone has none (with CrossZone). Nil when there is
-// none at all.
+// tried; spilling to other zones when the zone has none in service, and only with CrossZone:
+// without it, another zone's edge is never chosen, whether the zone's own are ejected or gone
+// from the cluster altogether. Nil when there is none.
 func (s *Server) pick(tried []*upstream) *upstream {
 	p := s.pool.Load()
 	now := time.Now().UnixNano()
-	for _, set := range [2][]*upstream{p.local, p.remote} {
+	sets := [2][]*upstream{p.local}
+	if s.cfg.CrossZone {
+		sets[1] = p.remote
+	}
+	for _, set := range sets {
 		if len(set) == 0 {
 			continue
 		}
@@ -234,9 +239,6 @@ func (s *Server) pick(tried []*upstream) *upstream {
 			if u.inService(now) && !slices.Contains(tried, u) {
 				return u
 			}
-		}
-		if !s.cfg.CrossZone {
-			break
 		}
 	}
 	return nil
