@@ -37,6 +37,10 @@ type Config struct {
 	HeaderTimeout   time.Duration // from request sent to response head; default 30s (an edge may be filling from an origin)
 	Attempts        int           // tries per idempotent request on distinct edges; default 2 (one retry)
 	MaxConnsPerEdge int           // connection pool size per edge; default 1024
+	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins);
+	// default none listed, which allows every origin ("*"). The balancer answers CORS itself:
+	// an edge's CORS headers are replaced by its own, never repeated.
+	CORSOrigins []string
 
 	Logger *slog.Logger
 }
@@ -126,7 +130,13 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m.init(s)
 	s.rebuild()
-	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.proxy), httpx.Options{Name: "edgecdn-lb", Logger: cfg.Logger})
+	h, err := httpx.CORS(httpx.CORSConfig{Origins: cfg.CORSOrigins, Preflights: s.set.NewCounter("edgecdn_lb_cors_preflights_total")},
+		httpx.Admin(s.set, s.Ready, s.proxy))
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("lb: %w", err)
+	}
+	s.srv = httpx.NewServer(h, httpx.Options{Name: "edgecdn-lb", Logger: cfg.Logger})
 	if cfg.ProbeInterval > 0 {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.probeLoop() }()

@@ -119,6 +119,7 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request) {
 func (s *Server) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
 	resp.Header.CopyTo(&ctx.Response.Header)
 	ctx.Response.Header.ResetConnectionClose()
+	httpx.StripCORS(&ctx.Response.Header) // the balancer's own CORS answers, once
 	for _, h := range hopByHop {
 		ctx.Response.Header.DelBytes(h)
 	}
