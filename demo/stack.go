@@ -29,9 +29,10 @@ type StackConfig struct {
 	EdgesPerZone  int      // default 2
 	CacheBytes    int64    // per edge; default 256 MiB
 	CrossZoneFill bool
-	SigningKeys   [][]byte     // edges' and steering's URL-signing keys (the first signs); default none: unsigned
-	CORSOrigins   []string     // origins whose web pages may read every server's responses; default any ("*")
-	Logger        *slog.Logger // component logs; default discard
+	SigningKeys   [][]byte      // edges' and steering's URL-signing keys (the first signs); default none: unsigned
+	CORSOrigins   []string      // origins whose web pages may read every server's responses; default any ("*")
+	SteeringTTL   time.Duration // steering manifest TTL; default steering's
+	Logger        *slog.Logger  // component logs; default discard
 }
 
 // Stack is a running CDN.
@@ -171,7 +172,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	st.stops = append(st.stops, func(ctx context.Context) error { return errors.Join(dcl.Leave(time.Second), d.Shutdown(ctx)) })
 	st.DNS = udp.LocalAddr().String()
 
-	sc, err := steering.New(steering.Config{Origins: st.Origins, SigningKeys: cfg.SigningKeys, CORSOrigins: cfg.CORSOrigins, Logger: log})
+	sc, err := steering.New(steering.Config{Origins: st.Origins, TTL: cfg.SteeringTTL, SigningKeys: cfg.SigningKeys, CORSOrigins: cfg.CORSOrigins, Logger: log})
 	if err != nil {
 		return nil, err
 	}
