@@ -1,12 +1,16 @@
 package steering
 
 import (
+	"bytes"
+	"context"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/hls"
+	"edgecdn/player-sim/player"
 )
 
 func TestDecidePathway(t *testing.T) {
@@ -155,5 +159,39 @@ func TestCloneHostOrURIs(t *testing.T) {
 	v.lbs["other"] = cluster.Member{Meta: cluster.Meta{Public: "127.0.0.14:9000"}}
 	if c, ok := s.clone(ctx, v, ss, "other"); ok {
 		t.Errorf("clone to another port without the playlist: %+v", c)
+	}
+}
+
+// TestCloneCarriesOnWhenPathwaysDie: a content-steering player (player-sim's, which clones as
+// hls.js does) starts with zones a and b; zone c arrives, its balancer on another port, then
+// every edge of a and b dies. The next steering manifest clones c by PER-VARIANT-URIS, and the
+// player plays from c's balancer.
+func TestCloneCarriesOnWhenPathwaysDie(t *testing.T) {
+	st := newStack(t, "zone-a", "zone-b")
+	entry := &player.ContentSteeringEntry{URL: st.base, Zone: "zone-a"}
+	ctx := context.Background()
+	bases, err := entry.Bases(ctx, "title-000")
+	if err != nil || len(bases) != 2 || bases[0] != "http://"+st.lbAddr["zone-a"] {
+		t.Fatalf("bases %v, %v; want zone-a's balancer first of 2", bases, err)
+	}
+	st.addZone(t, "zone-c")
+	st.waitZones(t, "zone-a", "zone-b", "zone-c")
+	st.edges["zone-a"].Shutdown()
+	st.edges["zone-b"].Shutdown()
+	want := "http://" + st.lbAddr["zone-c"]
+	eventually(t, 15*time.Second, "the player's first pathway is zone-c's balancer", func() bool {
+		bases, err = entry.Refresh(ctx, "title-000")
+		return err == nil && bases[0] == want
+	})
+	code, b := getBody(t, bases[0]+"/vod/title-000/400k/index.m3u8")
+	if code != 200 {
+		t.Fatalf("media playlist through the clone: %d %s", code, b)
+	}
+	media, err := hls.ParseMedia(bytes.NewReader(b))
+	if err != nil || len(media.Segments) == 0 {
+		t.Fatalf("media playlist: %v", err)
+	}
+	if code, _ := getBody(t, bases[0]+"/vod/title-000/400k/"+media.Segments[0].URI); code != 200 {
+		t.Errorf("segment through the clone: %d", code)
 	}
 }
