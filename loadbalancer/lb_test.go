@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/httpx"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -319,6 +320,81 @@ func TestNoCrossZoneWhenZoneGone(t *testing.T) {
 			r, _, _ := get(t, base+"/readyz")
 			if want := map[bool]int{false: 503, true: 200}[cross]; r.StatusCode != want {
 				t.Errorf("/readyz %d, want %d", r.StatusCode, want)
+			}
+		})
+	}
+}
+
+// TestCORSOnceThroughTheBalancer: the balancer answers CORS with its own policy, replacing the
+// edge's headers whatever their spelling, so each appears exactly once; its preflights never
+// reach an edge; its 503 for want of an edge carries CORS too.
+func TestCORSOnceThroughTheBalancer(t *testing.T) {
+	const page = "http://127.0.0.1:3000"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			return
+		}
+		hits.Add(1)
+		h := w.Header()
+		// An edge allowing any origin, one header in an odd spelling (not canonicalized).
+		h["access-control-allow-origin"] = []string{"*"}
+		h.Set("Access-Control-Expose-Headers", "X-Edge")
+		h.Set("Access-Control-Max-Age", "5")
+		h.Set("Vary", "Origin")
+		h.Set("X-Served-By", "e1")
+		w.Write([]byte("x"))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	_, base := startLB(t, Config{Zone: "z", Upstreams: []string{ln.Addr().String()}, ProbeInterval: -1, CORSOrigins: []string{page}})
+	_, empty := startLB(t, Config{Zone: "z", ProbeInterval: -1, CORSOrigins: []string{page}})
+	tests := []struct {
+		name, method, url string
+		hdr               []string
+		code              int
+		want              map[string]string // exactly once with this value; "" absent
+		edgeHits          int64
+	}{
+		{"GET, listed origin", "GET", base + "/vod/t/x.ts", []string{"Origin", page}, 200,
+			map[string]string{"Access-Control-Allow-Origin": page, "Access-Control-Allow-Credentials": "true",
+				"Access-Control-Expose-Headers": httpx.CORSExposeHeaders, "Access-Control-Max-Age": "", "Vary": "Origin", "X-Served-By": "e1"}, 1},
+		{"GET, another origin", "GET", base + "/vod/t/x.ts", []string{"Origin", "http://evil.example"}, 200,
+			map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Expose-Headers": "", "Vary": "Origin"}, 1},
+		{"preflight", "OPTIONS", base + "/vod/t/x.ts", []string{"Origin", page, "Access-Control-Request-Method", "GET"}, 204,
+			map[string]string{"Access-Control-Allow-Origin": page, "Access-Control-Allow-Methods": httpx.CORSAllowMethods,
+				"Access-Control-Max-Age": "7200"}, 0},
+		{"no edge: 503", "GET", empty + "/vod/t/x.ts", []string{"Origin", page}, 503,
+			map[string]string{"Access-Control-Allow-Origin": page, "Access-Control-Expose-Headers": httpx.CORSExposeHeaders}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := hits.Load()
+			req, _ := http.NewRequest(tt.method, tt.url, nil)
+			for i := 0; i+1 < len(tt.hdr); i += 2 {
+				req.Header.Set(tt.hdr[i], tt.hdr[i+1])
+			}
+			r, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, r.Body)
+			r.Body.Close()
+			if r.StatusCode != tt.code {
+				t.Errorf("status %d, want %d", r.StatusCode, tt.code)
+			}
+			for k, v := range tt.want {
+				got := r.Header.Values(k)
+				if v == "" && len(got) != 0 || v != "" && (len(got) != 1 || got[0] != v) {
+					t.Errorf("%s %q, want exactly [%s]", k, got, v)
+				}
+			}
+			if got := hits.Load() - before; got != tt.edgeHits {
+				t.Errorf("the edge got %d requests, want %d", got, tt.edgeHits)
 			}
 		})
 	}
