@@ -13,27 +13,44 @@ import (
 	"edgecdn/origin/packager"
 )
 
-// TestCORS: a web page on an allowed origin can read what every server answers, errors (a
-// signed-URL 403, a 404) included, and its preflights get 204 without reaching a cache or an
-// origin; a page on another origin gets no Access-Control-Allow-Origin; each CORS header
-// appears exactly once, through the balancer too (which passes on an edge's response).
+// TestCORS: with an allowlist, a web page on an allowed origin can read what every server
+// answers, errors (a signed-URL 403, a 404) included, and its preflights get 204 without
+// reaching a cache or an origin; a page on another origin gets no Access-Control-Allow-Origin.
+// With the default, any page reads everything, without credentials. Each CORS header appears
+// exactly once, through the balancer too (which passes on an edge's response).
 func TestCORS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the whole CDN")
 	}
 	dir := t.TempDir()
-	ctx := context.Background()
-	if _, err := packager.Package(ctx, packager.Config{Out: dir, Titles: 1, Duration: 8 * time.Second, Ladder: "small"}); err != nil {
+	if _, err := packager.Package(context.Background(), packager.Config{Out: dir, Titles: 1, Duration: 8 * time.Second, Ladder: "small"}); err != nil {
 		t.Fatal(err)
 	}
+	const page = "http://127.0.0.1:3000"
+	t.Run("allowlist", func(t *testing.T) { testCORS(t, dir, []string{page}) })
+	t.Run("any origin", func(t *testing.T) { testCORS(t, dir, nil) })
+}
+
+func testCORS(t *testing.T, dir string, origins []string) {
+	ctx := context.Background()
 	const page, stranger = "http://127.0.0.1:3000", "http://127.0.0.2:3000"
 	key := []byte("0123456789abcdef0123456789abcdef")
 	st, err := Start(ctx, StackConfig{Content: dir, Zones: []string{"zone-a"}, EdgesPerZone: 1, Origins: 1,
-		SigningKeys: [][]byte{key}, CORSOrigins: []string{page}})
+		SigningKeys: [][]byte{key}, CORSOrigins: origins})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Stop(ctx)
+	any := len(origins) == 0
+	allowed := func(o string) string { // the Access-Control-Allow-Origin a page on o gets
+		switch {
+		case any:
+			return "*"
+		case o == page:
+			return page
+		}
+		return ""
+	}
 	tok := signing.Sign(key, signing.Claims{Prefix: "/vod/title-000/", Expires: time.Now().Add(time.Hour)})
 	seg := "/vod/title-000/400k/seg00000.ts"
 	signed := signing.PathPrefix + tok + seg
@@ -60,13 +77,13 @@ func TestCORS(t *testing.T) {
 	bad := func(_, f string) string { return f }
 	is := func(c int) func(int) int { return func(int) int { return c } }
 	checks := []check{
-		{"preflight", "OPTIONS", ok, []string{"Origin", page, "Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "range,cmcd-request"}, is(204), page, true},
-		{"preflight of a failing path", "OPTIONS", bad, []string{"Origin", page, "Access-Control-Request-Method", "GET"}, is(204), page, true},
-		{"preflight from another origin", "OPTIONS", ok, []string{"Origin", stranger, "Access-Control-Request-Method", "GET"}, is(204), "", true},
-		{"GET", "GET", ok, []string{"Origin", page, "Range", "bytes=0-99"}, func(int) int { return 0 }, page, false},
-		{"GET from another origin", "GET", ok, []string{"Origin", stranger}, func(int) int { return 0 }, "", false},
-		{"error", "GET", bad, []string{"Origin", page}, func(c int) int { return c }, page, false},
-		{"HEAD", "HEAD", ok, []string{"Origin", page}, func(int) int { return 0 }, page, false},
+		{"preflight", "OPTIONS", ok, []string{"Origin", page, "Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "range,cmcd-request"}, is(204), allowed(page), true},
+		{"preflight of a failing path", "OPTIONS", bad, []string{"Origin", page, "Access-Control-Request-Method", "GET"}, is(204), allowed(page), true},
+		{"preflight from another origin", "OPTIONS", ok, []string{"Origin", stranger, "Access-Control-Request-Method", "GET"}, is(204), allowed(stranger), true},
+		{"GET", "GET", ok, []string{"Origin", page, "Range", "bytes=0-99"}, func(int) int { return 0 }, allowed(page), false},
+		{"GET from another origin", "GET", ok, []string{"Origin", stranger}, func(int) int { return 0 }, allowed(stranger), false},
+		{"error", "GET", bad, []string{"Origin", page}, func(c int) int { return c }, allowed(page), false},
+		{"HEAD", "HEAD", ok, []string{"Origin", page}, func(int) int { return 0 }, allowed(page), false},
 	}
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}
 	before := st.Edges[0].Server.Stats()
@@ -97,7 +114,7 @@ func TestCORS(t *testing.T) {
 				if got := h.Values("Access-Control-Allow-Origin"); c.wantACAO == "" && len(got) != 0 || c.wantACAO != "" && (len(got) != 1 || got[0] != c.wantACAO) {
 					t.Errorf("Access-Control-Allow-Origin %q, want exactly [%s]", got, c.wantACAO)
 				}
-				if vary := h.Values("Vary"); len(vary) != 1 || !strings.Contains(vary[0], "Origin") {
+				if vary := h.Values("Vary"); !any && (len(vary) != 1 || !strings.Contains(vary[0], "Origin")) {
 					t.Errorf("Vary %q, want one header naming Origin", vary)
 				}
 				once := map[string]string{}
@@ -105,14 +122,20 @@ func TestCORS(t *testing.T) {
 				case c.wantACAO == "":
 				case c.preflight:
 					once = map[string]string{"Access-Control-Allow-Methods": httpx.CORSAllowMethods, "Access-Control-Allow-Headers": httpx.CORSAllowHeaders,
-						"Access-Control-Max-Age": "7200", "Access-Control-Allow-Credentials": "true"}
+						"Access-Control-Max-Age": "7200"}
 				default:
-					once = map[string]string{"Access-Control-Expose-Headers": httpx.CORSExposeHeaders, "Access-Control-Allow-Credentials": "true"}
+					once = map[string]string{"Access-Control-Expose-Headers": httpx.CORSExposeHeaders}
+				}
+				if c.wantACAO != "" && !any {
+					once["Access-Control-Allow-Credentials"] = "true"
 				}
 				for k, v := range once {
 					if got := h.Values(k); len(got) != 1 || got[0] != v {
 						t.Errorf("%s %q, want exactly [%s]", k, got, v)
 					}
+				}
+				if got := h.Values("Access-Control-Allow-Credentials"); any && len(got) != 0 {
+					t.Errorf("credentials allowed to any origin: %q", got)
 				}
 			})
 		}

@@ -128,7 +128,9 @@ func TestHostileInput(t *testing.T) {
 		{"preflight, Origin javascript:", func(n string) string {
 			return preflight(n, "Origin: javascript:alert(1)\r\n", "Access-Control-Request-Method: GET\r\n")
 		}, []int{204}},
-		{"preflight, Origin null", func(n string) string { return preflight(n, "Origin: null\r\n", "Access-Control-Request-Method: DELETE\r\n") }, []int{204}},
+		{"preflight, Origin null", func(n string) string {
+			return preflight(n, "Origin: null\r\n", "Access-Control-Request-Method: DELETE\r\n")
+		}, []int{204}},
 		{"preflight, Access-Control-Request-Headers of 6 KB", func(n string) string {
 			return preflight(n, "Origin: http://a.example\r\n", "Access-Control-Request-Method: GET\r\n", "Access-Control-Request-Headers: "+strings.Repeat("x-a,", 1500)+"\r\n")
 		}, []int{204, 431}},
