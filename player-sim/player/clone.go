@@ -45,7 +45,8 @@ func cloneURI(uri, stableID string, c pathwayClone) (string, bool) {
 // outside brackets (a port), an empty value or a host that does not parse changes nothing;
 // the port stays. Hosts are lower-cased, IPv4 addresses in any of the standard's notations
 // (0x7f.1, 2130706433) are written dotted, IPv6 ones compressed. Not done: IDNA (a non-ASCII
-// host changes nothing here) and percent-decoding of host names (one with '%' changes nothing).
+// host changes nothing here), percent-decoding of host names (one with '%' changes nothing), and
+// host names with characters beyond letters, digits, '-', '_' and '.' (they change nothing).
 func setHostname(u *url.URL, host string) {
 	host = strings.Map(func(r rune) rune {
 		if r == '\t' || r == '\n' || r == '\r' {
@@ -94,12 +95,15 @@ func parseHost(s string) (string, bool) {
 		}
 		return "[" + a.String() + "]", true
 	}
+	// The standard forbids fewer characters ("#%/:<>?@[\]^|", controls and space; IDNA maps
+	// the rest); a player resolves names through DNS, so here a host name is letters, digits,
+	// '-', '_' and '.', and anything else changes nothing.
+	s = strings.ToLower(s)
 	for _, c := range []byte(s) {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("#%/:<>?@[\\]^|", c) >= 0 {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
 			return "", false
 		}
 	}
-	s = strings.ToLower(s)
 	if endsInNumber(s) {
 		return parseIPv4(s)
 	}

@@ -227,3 +227,26 @@ func TestCloneURI(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCloneHost: whatever a clone's HOST holds, the cloned URI keeps its scheme, port, path
+// and query, has no user information, and names a host; applying the same HOST again changes
+// nothing more.
+func FuzzCloneHost(f *testing.F) {
+	for _, s := range []string{"127.0.0.13", "127.0.0.13:9000", "[::1]", "[::1]:80", "a/b", "x@y", "0x7f.1", "1.2.3.256",
+		"Edge.Example", "a\tb", "a\\b", "[", "]", "", "%41", "é.example", "1.2.3.4.5", "09.1"} {
+		f.Add(s)
+	}
+	const base = "http://127.0.0.11:8000/t/tok/vod/title-000/400k/index.m3u8?a=1"
+	f.Fuzz(func(t *testing.T, host string) {
+		c := pathwayClone{Host: host}
+		got, ok := cloneURI(base, "", c)
+		u, err := url.Parse(got)
+		if !ok || err != nil || u.Scheme != "http" || u.Port() != "8000" || u.User != nil || u.Hostname() == "" ||
+			u.EscapedPath() != "/t/tok/vod/title-000/400k/index.m3u8" || u.RawQuery != "a=1" {
+			t.Fatalf("HOST %q made %q", host, got)
+		}
+		if again, _ := cloneURI(got, "", c); again != got {
+			t.Fatalf("HOST %q: %q, then %q", host, got, again)
+		}
+	})
+}
