@@ -47,23 +47,22 @@ const CORSAllowMethods = "GET, HEAD, OPTIONS"
 const CORSMaxAge = 7200
 
 var (
-	hOrigin   = []byte("Origin")
-	hVary     = []byte("Vary")
-	hAllow    = []byte("Allow")
-	hACAO     = []byte("Access-Control-Allow-Origin")
-	hACAC     = []byte("Access-Control-Allow-Credentials")
-	hACEH     = []byte("Access-Control-Expose-Headers")
-	hACAM     = []byte("Access-Control-Allow-Methods")
-	hACAH     = []byte("Access-Control-Allow-Headers")
-	hACMA     = []byte("Access-Control-Max-Age")
-	vAny      = []byte("*")
-	vTrue     = []byte("true")
-	vOrigin   = []byte("Origin")
-	vExpose   = []byte(CORSExposeHeaders)
-	vHeaders  = []byte(CORSAllowHeaders)
-	vMethods  = []byte(CORSAllowMethods)
-	vMaxAge   = []byte(strconv.Itoa(CORSMaxAge))
-	corsNames = [][]byte{hACAO, hACAC, hACEH, hACAM, hACAH, hACMA}
+	hOrigin  = []byte("Origin")
+	hVary    = []byte("Vary")
+	hAllow   = []byte("Allow")
+	hACAO    = []byte("Access-Control-Allow-Origin")
+	hACAC    = []byte("Access-Control-Allow-Credentials")
+	hACEH    = []byte("Access-Control-Expose-Headers")
+	hACAM    = []byte("Access-Control-Allow-Methods")
+	hACAH    = []byte("Access-Control-Allow-Headers")
+	hACMA    = []byte("Access-Control-Max-Age")
+	vAny     = []byte("*")
+	vTrue    = []byte("true")
+	vOrigin  = []byte("Origin")
+	vExpose  = []byte(CORSExposeHeaders)
+	vHeaders = []byte(CORSAllowHeaders)
+	vMethods = []byte(CORSAllowMethods)
+	vMaxAge  = []byte(strconv.Itoa(CORSMaxAge))
 )
 
 // CORS wraps next with the CORS protocol of cfg. It refuses an allowlist entry that
@@ -101,13 +100,10 @@ func (c *cors) serve(ctx *fasthttp.RequestCtx) {
 	c.set(ctx, false)
 }
 
-// set puts this server's CORS headers on the response, replacing any already there (a
-// balancer passes an edge's on): each appears exactly once.
+// set puts this server's CORS headers on the response. Each is set, not added, so it appears
+// once; a proxy removes the upstream's first (StripCORS), whatever their spelling.
 func (c *cors) set(ctx *fasthttp.RequestCtx, preflight bool) {
 	h := &ctx.Response.Header
-	for _, k := range corsNames {
-		h.DelBytes(k)
-	}
 	if len(c.origins) == 0 {
 		h.SetBytesKV(hACAO, vAny)
 	} else {
