@@ -168,7 +168,7 @@ type session struct {
 	Reloads  int      `json:"r,omitempty"` // steering manifests served to the session
 }
 
-const maxSessionLen = 1024
+const maxSessionLen = 2048 // bytes of base64; a session of a dozen zones and its state takes about 450
 
 func (ss session) encode() string {
 	b, _ := json.Marshal(ss)
