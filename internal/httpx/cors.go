@@ -12,12 +12,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// CORS answers browsers whose page comes from another origin (the Fetch standard's CORS
-// protocol), so that a player in a web page (hls.js, dash.js) can read playlists, segments and
-// steering manifests, and the headers a page shows: every response carries
-// Access-Control-Allow-Origin and Access-Control-Expose-Headers, errors included; a preflight
-// (OPTIONS) is answered 204 at once, never reaching the handler (no cache, no origin, no
-// error counted).
+// CORSConfig configures CORS, which answers browsers whose page comes from another origin (the
+// Fetch standard's CORS protocol), so that a player in a web page (hls.js, dash.js) can read
+// playlists, segments and steering manifests, and the headers a page shows: every response
+// carries Access-Control-Allow-Origin and Access-Control-Expose-Headers, errors included; a
+// preflight (OPTIONS) is answered 204 at once, never reaching the handler (no cache, no
+// origin, no error counted). The zero value allows every origin.
 type CORSConfig struct {
 	// Origins are the origins whose pages may read responses, as browsers send them in the
 	// Origin header: "https://player.example.com", "http://127.0.0.1:3000". Empty allows every
@@ -66,7 +66,8 @@ var (
 )
 
 // CORS wraps next with the CORS protocol of cfg. It refuses an allowlist entry that
-// ParseCORSOrigins would refuse.
+// ParseCORSOrigins would refuse. next must not set Access-Control-* headers itself: a proxy
+// removes an upstream's with StripCORS.
 func CORS(cfg CORSConfig, next fasthttp.RequestHandler) (fasthttp.RequestHandler, error) {
 	c := &cors{next: next, preflights: cfg.Preflights}
 	for _, o := range cfg.Origins {
