@@ -17,8 +17,15 @@ import (
 	"edgecdn/origin/packager"
 )
 
-// rawExchange sends a request exactly as written and reads one response (status, headers, body).
+// rawExchange sends a request exactly as written and reads one response (status, body).
 func rawExchange(t *testing.T, addr, req string) (int, string) {
+	t.Helper()
+	code, _, body := rawExchangeHeader(t, addr, req)
+	return code, body
+}
+
+// rawExchangeHeader is rawExchange with the response's headers.
+func rawExchangeHeader(t *testing.T, addr, req string) (int, http.Header, string) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -27,15 +34,15 @@ func rawExchange(t *testing.T, addr, req string) (int, string) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, req); err != nil {
-		return 0, ""
+		return 0, nil, ""
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		return 0, "" // the server closed the connection: an acceptable answer to garbage
+		return 0, nil, "" // the server closed the connection: an acceptable answer to garbage
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, resp.Header, string(b)
 }
 
 // TestHostileInput sends the same table of hostile requests to an origin, an edge, a zone
@@ -105,6 +112,52 @@ func TestHostileInput(t *testing.T) {
 			// The server still answers a normal request.
 			if code, _ := rawExchange(t, srv.addr, req(srv.normal)); code != 200 {
 				t.Fatalf("%s after %s: normal request answered %d", name, tt.name, code)
+			}
+		}
+	}
+	// CORS games: a hostile Origin is never echoed (every server allows any origin here, "*"),
+	// a huge preflight is answered like any other or refused, and nothing else happens.
+	preflight := func(target string, extra ...string) string {
+		return "OPTIONS " + target + " HTTP/1.1\r\nHost: cdn\r\n" + strings.Join(extra, "") + "Connection: close\r\n\r\n"
+	}
+	corsCases := []struct {
+		name  string
+		raw   func(normal string) string
+		codes []int
+	}{
+		{"preflight, Origin javascript:", func(n string) string {
+			return preflight(n, "Origin: javascript:alert(1)\r\n", "Access-Control-Request-Method: GET\r\n")
+		}, []int{204}},
+		{"preflight, Origin null", func(n string) string {
+			return preflight(n, "Origin: null\r\n", "Access-Control-Request-Method: DELETE\r\n")
+		}, []int{204}},
+		{"preflight, Access-Control-Request-Headers of 6 KB", func(n string) string {
+			return preflight(n, "Origin: http://a.example\r\n", "Access-Control-Request-Method: GET\r\n", "Access-Control-Request-Headers: "+strings.Repeat("x-a,", 1500)+"\r\n")
+		}, []int{204, 431}},
+		{"preflight, Access-Control-Request-Headers of 20 KB", func(n string) string {
+			return preflight(n, "Origin: http://a.example\r\n", "Access-Control-Request-Headers: "+strings.Repeat("x-a,", 5000)+"\r\n")
+		}, []int{400, 431, 0}},
+		{"preflight of a traversal", func(string) string { return preflight("/vod/../../etc/passwd", "Origin: http://a.example\r\n") }, []int{204}},
+		{"GET, Origin with a newline", func(n string) string { return req(n, "Origin: http://a.example\r\n Set-Cookie: x=1\r\n") }, []int{200, 400}},
+		{"GET, Origin of 4 KB", func(n string) string { return req(n, "Origin: http://"+strings.Repeat("a", 4000)+"\r\n") }, []int{200}},
+		{"GET, 50 Origin headers", func(n string) string { return req(n, strings.Repeat("Origin: http://evil.example\r\n", 50)) }, []int{200, 400}},
+	}
+	for name, srv := range servers {
+		for _, c := range corsCases {
+			code, h, body := rawExchangeHeader(t, srv.addr, c.raw(srv.normal))
+			if !slices.Contains(c.codes, code) {
+				t.Errorf("%s, %s: status %d, want one of %v", name, c.name, code, c.codes)
+			}
+			if code != 0 && code < 400 {
+				if got := h.Values("Access-Control-Allow-Origin"); len(got) != 1 || got[0] != "*" {
+					t.Errorf("%s, %s: Access-Control-Allow-Origin %q, want exactly [*]", name, c.name, got)
+				}
+			}
+			if code == 204 && body != "" {
+				t.Errorf("%s, %s: a preflight answered with a body", name, c.name)
+			}
+			if code, _ := rawExchange(t, srv.addr, req(srv.normal)); code != 200 {
+				t.Fatalf("%s after %s: normal request answered %d", name, c.name, code)
 			}
 		}
 	}

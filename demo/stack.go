@@ -29,8 +29,10 @@ type StackConfig struct {
 	EdgesPerZone  int      // default 2
 	CacheBytes    int64    // per edge; default 256 MiB
 	CrossZoneFill bool
-	SigningKeys   [][]byte     // edges' and steering's URL-signing keys (the first signs); default none: unsigned
-	Logger        *slog.Logger // component logs; default discard
+	SigningKeys   [][]byte      // edges' and steering's URL-signing keys (the first signs); default none: unsigned
+	CORSOrigins   []string      // origins whose web pages may read every server's responses; default any ("*")
+	SteeringTTL   time.Duration // steering manifest TTL; default steering's
+	Logger        *slog.Logger  // component logs; default discard
 }
 
 // Stack is a running CDN.
@@ -79,7 +81,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	listen := func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 
 	for i := 0; i < cfg.Origins; i++ {
-		o, err := origin.New(origin.Config{Content: cfg.Content, Name: fmt.Sprintf("origin-%d", i+1), Logger: log})
+		o, err := origin.New(origin.Config{Content: cfg.Content, Name: fmt.Sprintf("origin-%d", i+1), CORSOrigins: cfg.CORSOrigins, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +112,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		for i := 0; i < cfg.EdgesPerZone; i++ {
 			name := fmt.Sprintf("edge-%s%d", z[len(z)-1:], i+1)
 			e, err := edge.New(edge.Config{Name: name, Zone: z, Origins: st.Origins, CacheBytes: cfg.CacheBytes,
-				CrossZoneFill: cfg.CrossZoneFill, SigningKeys: cfg.SigningKeys, Logger: log})
+				CrossZoneFill: cfg.CrossZoneFill, SigningKeys: cfg.SigningKeys, CORSOrigins: cfg.CORSOrigins, Logger: log})
 			if err != nil {
 				return nil, err
 			}
@@ -137,7 +139,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	}
 	var lbs []*loadbalancer.Server
 	for i, z := range cfg.Zones {
-		lb, err := loadbalancer.New(loadbalancer.Config{Name: "lb-" + z, Zone: z, CrossZone: true, Logger: log})
+		lb, err := loadbalancer.New(loadbalancer.Config{Name: "lb-" + z, Zone: z, CrossZone: true, CORSOrigins: cfg.CORSOrigins, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -172,7 +174,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	st.stops = append(st.stops, func(ctx context.Context) error { return errors.Join(dcl.Leave(time.Second), d.Shutdown(ctx)) })
 	st.DNS = udp.LocalAddr().String()
 
-	sc, err := steering.New(steering.Config{Origins: st.Origins, SigningKeys: cfg.SigningKeys, Logger: log})
+	sc, err := steering.New(steering.Config{Origins: st.Origins, TTL: cfg.SteeringTTL, SigningKeys: cfg.SigningKeys, CORSOrigins: cfg.CORSOrigins, Logger: log})
 	if err != nil {
 		return nil, err
 	}

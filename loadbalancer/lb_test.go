@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/httpx"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -349,5 +350,121 @@ func TestDrainingEdgeDropped(t *testing.T) {
 	}
 	if a.count.Load() != before {
 		t.Errorf("the draining edge got %d requests", a.count.Load()-before)
+	}
+}
+
+// TestNoCrossZoneWhenZoneGone: when the zone's edges leave the cluster altogether (not only
+// fail), a balancer without CrossZone answers 503 with Retry-After and never sends a request to
+// another zone's edge; with CrossZone it does.
+func TestNoCrossZoneWhenZoneGone(t *testing.T) {
+	for _, cross := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cross=%v", cross), func(t *testing.T) {
+			ea, eb := newFakeEdge(t, "a1", []byte("a")), newFakeEdge(t, "b1", []byte("b"))
+			mb := startMember(t, "b1", cluster.Meta{Role: cluster.RoleEdge, Zone: "zone-b", HTTP: eb.addr()}, "")
+			ma := startMember(t, "a1", cluster.Meta{Role: cluster.RoleEdge, Zone: "zone-a", HTTP: ea.addr()}, mb.GossipAddr())
+			lbm := startMember(t, "lb", cluster.Meta{Role: cluster.RoleLB, Zone: "zone-a"}, mb.GossipAddr())
+			s, base := startLB(t, Config{Zone: "zone-a", CrossZone: cross, ProbeInterval: -1})
+			s.AttachCluster(lbm)
+			eventually(t, 5*time.Second, "lb sees both zones", func() bool { l, r := s.Healthy(); return l == 1 && r == 1 })
+			if err := ma.Leave(time.Second); err != nil {
+				t.Fatal(err)
+			}
+			ma.Shutdown()
+			eventually(t, 10*time.Second, "zone-a's edge gone from the pool", func() bool { return len(s.pool.Load().local) == 0 })
+			for i := 0; i < 20; i++ {
+				r, b, err := get(t, base+"/x")
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case cross && (r.StatusCode != 200 || string(b) != "b"):
+					t.Fatalf("cross-zone: %d %q, want zone-b's answer", r.StatusCode, b)
+				case !cross && (r.StatusCode != 503 || r.Header.Get("Retry-After") == ""):
+					t.Fatalf("no cross-zone: %d, Retry-After %q; want 503 with Retry-After", r.StatusCode, r.Header.Get("Retry-After"))
+				}
+			}
+			if got := eb.count.Load(); !cross && got != 0 {
+				t.Errorf("zone-b's edge got %d requests from zone-a's balancer without --cross-zone", got)
+			}
+			r, _, _ := get(t, base+"/readyz")
+			if want := map[bool]int{false: 503, true: 200}[cross]; r.StatusCode != want {
+				t.Errorf("/readyz %d, want %d", r.StatusCode, want)
+			}
+		})
+	}
+}
+
+// TestCORSOnceThroughTheBalancer: the balancer answers CORS with its own policy, replacing the
+// edge's headers whatever their spelling, so each appears exactly once; its preflights never
+// reach an edge; its 503 for want of an edge carries CORS too.
+func TestCORSOnceThroughTheBalancer(t *testing.T) {
+	const page = "http://127.0.0.1:3000"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			return
+		}
+		hits.Add(1)
+		h := w.Header()
+		// An edge allowing any origin, one header in an odd spelling (not canonicalized).
+		h["access-control-allow-origin"] = []string{"*"}
+		h.Set("Access-Control-Expose-Headers", "X-Edge")
+		h.Set("Access-Control-Max-Age", "5")
+		h.Set("Vary", "Origin")
+		h.Set("X-Served-By", "e1")
+		w.Write([]byte("x"))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	_, base := startLB(t, Config{Zone: "z", Upstreams: []string{ln.Addr().String()}, ProbeInterval: -1, CORSOrigins: []string{page}})
+	_, empty := startLB(t, Config{Zone: "z", ProbeInterval: -1, CORSOrigins: []string{page}})
+	tests := []struct {
+		name, method, url string
+		hdr               []string
+		code              int
+		want              map[string]string // exactly once with this value; "" absent
+		edgeHits          int64
+	}{
+		{"GET, listed origin", "GET", base + "/vod/t/x.ts", []string{"Origin", page}, 200,
+			map[string]string{"Access-Control-Allow-Origin": page, "Access-Control-Allow-Credentials": "true",
+				"Access-Control-Expose-Headers": httpx.CORSExposeHeaders, "Access-Control-Max-Age": "", "Vary": "Origin", "X-Served-By": "e1"}, 1},
+		{"GET, another origin", "GET", base + "/vod/t/x.ts", []string{"Origin", "http://evil.example"}, 200,
+			map[string]string{"Access-Control-Allow-Origin": "", "Access-Control-Expose-Headers": "", "Vary": "Origin"}, 1},
+		{"preflight", "OPTIONS", base + "/vod/t/x.ts", []string{"Origin", page, "Access-Control-Request-Method", "GET"}, 204,
+			map[string]string{"Access-Control-Allow-Origin": page, "Access-Control-Allow-Methods": httpx.CORSAllowMethods,
+				"Access-Control-Max-Age": "7200"}, 0},
+		{"no edge: 503", "GET", empty + "/vod/t/x.ts", []string{"Origin", page}, 503,
+			map[string]string{"Access-Control-Allow-Origin": page, "Access-Control-Expose-Headers": httpx.CORSExposeHeaders}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := hits.Load()
+			req, _ := http.NewRequest(tt.method, tt.url, nil)
+			for i := 0; i+1 < len(tt.hdr); i += 2 {
+				req.Header.Set(tt.hdr[i], tt.hdr[i+1])
+			}
+			r, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, r.Body)
+			r.Body.Close()
+			if r.StatusCode != tt.code {
+				t.Errorf("status %d, want %d", r.StatusCode, tt.code)
+			}
+			for k, v := range tt.want {
+				got := r.Header.Values(k)
+				if v == "" && len(got) != 0 || v != "" && (len(got) != 1 || got[0] != v) {
+					t.Errorf("%s %q, want exactly [%s]", k, got, v)
+				}
+			}
+			if got := hits.Load() - before; got != tt.edgeHits {
+				t.Errorf("the edge got %d requests, want %d", got, tt.edgeHits)
+			}
+		})
 	}
 }

@@ -28,7 +28,10 @@ type Config struct {
 	PreloadBytes   int64         // segment bytes held in memory (the rest is sent from disk); default 512 MiB. Files up to 64 KiB are always held.
 	Verify         bool          // hash every segment at load and refuse to serve those that differ from catalog.json
 	AdminToken     string        // bearer token of /debug/pprof/ (on the admin listener with ServeAdmin); "" leaves it open
-	Logger         *slog.Logger  // default slog.Default()
+	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins:
+	// "https://player.example.com"); default none listed, which allows every origin ("*").
+	CORSOrigins []string
+	Logger      *slog.Logger // default slog.Default()
 }
 
 func (c *Config) setDefaults() error {
@@ -80,7 +83,12 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, idx: idx, set: metrics.NewSet(), servedBy: []byte(cfg.Name)}
 	s.m.init(s.set, idx)
 	s.ep = &httpx.Endpoints{Metrics: s.set, Ready: s.Ready, Token: cfg.AdminToken}
-	s.srv = httpx.NewServer(s.ep.Client(s.serveContent), httpx.Options{Name: "edgecdn-origin", Logger: cfg.Logger})
+	h, err := httpx.CORS(httpx.CORSConfig{Origins: cfg.CORSOrigins, Preflights: s.set.NewCounter("edgecdn_origin_cors_preflights_total")},
+		s.ep.Client(s.serveContent))
+	if err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	s.srv = httpx.NewServer(h, httpx.Options{Name: "edgecdn-origin", Logger: cfg.Logger})
 	s.admin = httpx.NewServer(s.ep.AdminHandler(nil), httpx.Options{Name: "edgecdn-origin-admin", Logger: cfg.Logger})
 	s.log.Info("content loaded", "folder", cfg.Content, "titles", idx.titles, "files", len(idx.files),
 		"bytes", idx.bytes, "in_memory", idx.preloaded, "hashed", idx.hashed, "rejected", idx.rejected,

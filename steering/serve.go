@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"path"
 	"slices"
 	"strconv"
@@ -25,7 +26,7 @@ import (
 
 func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		ctx.Response.Header.Set("Allow", httpx.CORSAllowMethods)
 		httpx.Fail(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
@@ -150,16 +151,24 @@ func (s *Server) rank(ctx context.Context, v view, title, zone string) []Ranked 
 }
 
 // session is what a playback session carries in its steering URI: the client's zone, the
-// pathways its playlist listed, and the title's lowest bandwidth. Keeping it in the URI keeps
-// the service stateless: any replica answers any session.
+// pathways its playlist listed, what clones need (the title, the first pathway's balancer), and
+// the steering state (the pathway it was last given, since when, how many manifests it got).
+// Keeping it in the URI keeps the service stateless: any replica answers any session, and each
+// manifest's RELOAD-URI carries the session's new state.
 type session struct {
 	Zone     string   `json:"z,omitempty"`
 	Pathways []string `json:"p"`
 	MinBW    int64    `json:"b"`
 	Nonce    string   `json:"n"`
+	Title    string   `json:"t,omitempty"`
+	Host     string   `json:"h,omitempty"` // HOST:PORT of the balancer of Pathways[0] in the playlist
+	SegSec   float64  `json:"d,omitempty"` // segment duration, seconds; 0 unknown
+	Cur      string   `json:"c,omitempty"` // the pathway steering last put first
+	Since    int64    `json:"s,omitempty"` // unix seconds: since when Cur is first
+	Reloads  int      `json:"r,omitempty"` // steering manifests served to the session
 }
 
-const maxSessionLen = 1024
+const maxSessionLen = 2048 // bytes of base64; a session of a dozen zones and its state takes about 450
 
 func (ss session) encode() string {
 	b, _ := json.Marshal(ss)
@@ -168,64 +177,47 @@ func (ss session) encode() string {
 
 func decodeSession(id []byte) (session, error) {
 	var ss session
+	bad := errors.New("bad session")
 	if len(id) == 0 || len(id) > maxSessionLen {
-		return ss, errors.New("bad session")
+		return ss, bad
 	}
 	b := make([]byte, base64.RawURLEncoding.DecodedLen(len(id)))
 	n, err := base64.RawURLEncoding.Decode(b, id)
 	if err != nil || json.Unmarshal(b[:n], &ss) != nil || len(ss.Pathways) == 0 || len(ss.Pathways) > 64 || ss.MinBW < 0 {
-		return ss, errors.New("bad session")
+		return session{}, bad
 	}
-	if ss.Zone != "" && !validID([]byte(ss.Zone)) {
-		return ss, errors.New("bad session")
+	if ss.Zone != "" && !validID([]byte(ss.Zone)) || ss.Cur != "" && !validID([]byte(ss.Cur)) ||
+		ss.Title != "" && !validTitle([]byte(ss.Title)) || ss.Host != "" && !validHostPort(ss.Host) ||
+		ss.SegSec < 0 || ss.SegSec > 86400 || ss.Since < 0 || ss.Reloads < 0 {
+		return session{}, bad
 	}
 	for _, p := range ss.Pathways {
 		if !validID([]byte(p)) {
-			return ss, errors.New("bad session")
+			return session{}, bad
 		}
 	}
 	return ss, nil
 }
 
-// order returns the zones in the order a client should use them: its own zone first while it
-// is healthy and not overloaded, then the other healthy zones from least to most loaded, the
-// overloaded ones after them.
+// validHostPort accepts HOST:PORT as a balancer announces it: a name or an address, a port.
+func validHostPort(s string) bool {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil || h == "" || len(s) > 255 || strings.ContainsAny(h, "/?#@%[]\\ ") {
+		return false
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n > 0 && n < 65536
+}
+
+// order returns the zones in the order a new client should use them (zoneOrder).
 func (s *Server) order(v view, zone string) []string {
-	var mean float64
-	for _, z := range v.zones {
-		mean += v.zoneLoad[z]
-	}
-	if len(v.zones) > 0 {
-		mean /= float64(len(v.zones))
-	}
-	over := func(z string) bool { return mean > 0 && v.zoneLoad[z] > s.cfg.BalanceFactor*mean }
-	zs := slices.Clone(v.zones)
-	slices.SortStableFunc(zs, func(a, b string) int {
-		key := func(z string) int {
-			switch {
-			case over(z):
-				return 2
-			case z == zone:
-				return 0
-			}
-			return 1
-		}
-		if ka, kb := key(a), key(b); ka != kb {
-			return ka - kb
-		}
-		if la, lb := v.zoneLoad[a], v.zoneLoad[b]; la != lb {
-			if la < lb {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a, b)
-	})
-	return zs
+	return zoneOrder(v.zones, v.zoneLoad, zone, s.cfg.BalanceFactor)
 }
 
 // servePlay answers GET /play/<title>/master.m3u8: the title's multivariant playlist with one
 // pathway per zone (its balancer), the client's zone first, and the content steering tag.
+// Each variant carries a STABLE-VARIANT-ID, the same on every pathway, so that a steering
+// manifest can clone a pathway with PER-VARIANT-URIS.
 func (s *Server) servePlay(ctx *fasthttp.RequestCtx, title []byte) {
 	if !validTitle(title) {
 		s.m.badRequests.Inc()
@@ -254,23 +246,29 @@ func (s *Server) servePlay(ctx *fasthttp.RequestCtx, title []byte) {
 		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, "no healthy zone")
 		return
 	}
-	ss := session{Zone: zone, Pathways: zones, MinBW: minBandwidth(mv), Nonce: nonce()}
+	ss := session{Zone: zone, Pathways: zones, MinBW: minBandwidth(mv), Nonce: nonce(), Title: string(title),
+		Host: publicAddr(v.lbs[zones[0]]), SegSec: s.segmentSeconds(context.Background(), string(title)),
+		Cur: zones[0], Since: time.Now().Unix()}
+	if !validHostPort(ss.Host) {
+		ss.Host = ""
+	}
 	out := &hls.Multivariant{Version: mv.Version, IndependentSegments: mv.IndependentSegments,
 		Steering: &hls.ContentSteering{ServerURI: "/steering/" + ss.encode() + ".json", PathwayID: zones[0]}}
-	// One token for the session, in every pathway's URIs: a clone replaces only the host, so
-	// it keeps the token too.
+	// One token for the session, in every pathway's URIs: a clone by HOST replaces only the
+	// host name, so it keeps the token too.
 	prefix := ""
 	if tok, _, ok := s.token(ctx, string(title)); ok {
 		prefix = signing.PathPrefix + tok
 	}
+	ids := stableIDs(mv)
 	for _, z := range zones {
 		base := "http://" + publicAddr(v.lbs[z]) + prefix + "/vod/" + string(title) + "/"
-		for _, variant := range mv.Variants {
+		for i, variant := range mv.Variants {
 			vv := variant
 			if !strings.Contains(vv.URI, "://") && !strings.HasPrefix(vv.URI, "/") {
 				vv.URI = base + vv.URI
 			}
-			vv.PathwayID = z
+			vv.PathwayID, vv.StableVariantID = z, ids[i]
 			out.Variants = append(out.Variants, vv)
 		}
 	}
@@ -282,6 +280,46 @@ func (s *Server) servePlay(ctx *fasthttp.RequestCtx, title []byte) {
 	s.m.plays.Inc()
 	ctx.Response.Header.SetContentType("application/vnd.apple.mpegurl")
 	ctx.Response.SetBody(b)
+}
+
+// stableIDs names each variant of a title's multivariant playlist for STABLE-VARIANT-ID: its
+// rendition's folder (750k for 750k/index.m3u8), or v<index> when that is not a valid, unique
+// ID.
+func stableIDs(mv *hls.Multivariant) []string {
+	ids := make([]string, len(mv.Variants))
+	seen := map[string]bool{}
+	for i, v := range mv.Variants {
+		id := path.Dir(v.URI)
+		if id == "." || id == "/" || strings.Contains(v.URI, "://") || hls.CheckStableID(id) != nil || seen[id] {
+			id = "v" + strconv.Itoa(i)
+		}
+		seen[id] = true
+		ids[i] = id
+	}
+	return ids
+}
+
+// segmentSeconds is the duration of the title's first segment in its lowest variant; 0 when
+// it cannot be read.
+func (s *Server) segmentSeconds(ctx context.Context, title string) float64 {
+	mv, err := s.masterPlaylist(ctx, title)
+	if err != nil || len(mv.Variants) == 0 {
+		return 0
+	}
+	low := mv.Variants[0]
+	for _, v := range mv.Variants {
+		if v.Bandwidth < low.Bandwidth {
+			low = v
+		}
+	}
+	if strings.Contains(low.URI, "://") || strings.HasPrefix(low.URI, "/") {
+		return 0
+	}
+	media, err := s.mediaPlaylist(ctx, title, low.URI)
+	if err != nil || len(media.Segments) == 0 {
+		return 0
+	}
+	return media.Segments[0].Duration
 }
 
 func minBandwidth(mv *hls.Multivariant) int64 {
@@ -316,17 +354,20 @@ type Manifest struct {
 	PathwayClones   []Clone  `json:"PATHWAY-CLONES,omitempty"`
 }
 
-// Clone is a PATHWAY-CLONES entry: a new pathway made from an existing one by replacing the
-// host of its URIs.
+// Clone is a PATHWAY-CLONES entry: a new pathway made from an existing one.
 type Clone struct {
 	BaseID         string         `json:"BASE-ID"`
 	ID             string         `json:"ID"`
 	URIReplacement URIReplacement `json:"URI-REPLACEMENT"`
 }
 
-// URIReplacement is a clone's URI-REPLACEMENT.
+// URIReplacement is a clone's URI-REPLACEMENT. HOST replaces the host name of each URI of the
+// base pathway and nothing else (a client sets the URL's hostname: the port stays, and a
+// HOST:PORT is no host name at all); PER-VARIANT-URIS gives whole URIs by STABLE-VARIANT-ID,
+// which is how a clone reaches a balancer on another port.
 type URIReplacement struct {
-	Host string `json:"HOST,omitempty"` // HOST:PORT when the port differs (hls.js sets URL.host)
+	Host           string            `json:"HOST,omitempty"`
+	PerVariantURIs map[string]string `json:"PER-VARIANT-URIS,omitempty"`
 }
 
 // serveManifest answers GET /steering/<session>.json?_HLS_pathway=P&_HLS_throughput=T.
@@ -354,8 +395,8 @@ func (s *Server) serveManifest(ctx *fasthttp.RequestCtx, id []byte) {
 		}
 	}
 	v := s.view()
-	m := s.manifest(v, ss, string(current), throughput)
-	m.ReloadURI = "/steering/" + string(id) + ".json"
+	m, next := s.manifest(ctx, v, ss, string(current), throughput, time.Now())
+	m.ReloadURI = "/steering/" + next.encode() + ".json"
 	if len(current) > 0 && len(m.PathwayPriority) > 0 && m.PathwayPriority[0] != string(current) {
 		s.m.pathwayChanges.Inc()
 	}
@@ -363,41 +404,115 @@ func (s *Server) serveManifest(ctx *fasthttp.RequestCtx, id []byte) {
 	writeJSON(ctx, m)
 }
 
-// manifest orders a session's pathways: the order of healthy zones (order), the session's
-// pathways that are not healthy now last; new zones as clones. A client reporting a throughput
-// below 1.2 times the title's lowest bandwidth on its current, first pathway is moved to the
-// next healthy pathway: a struggling edge is the likelier cause than every zone at once.
-func (s *Server) manifest(v view, ss session, current string, throughput int64) Manifest {
+// manifest orders a session's pathways: the pathway decidePathway chooses first, then the
+// other healthy zones (zoneOrder), then the session's pathways that are not healthy now; zones
+// that appeared since the playlist was made as clones. It returns the session's next state,
+// for the RELOAD-URI.
+func (s *Server) manifest(ctx *fasthttp.RequestCtx, v view, ss session, current string, throughput int64, now time.Time) (Manifest, session) {
 	m := Manifest{Version: 1, TTL: int(s.cfg.TTL.Seconds())}
 	known := map[string]bool{}
 	for _, p := range ss.Pathways {
 		known[p] = true
 	}
-	var prio []string
-	for _, z := range s.order(v, ss.Zone) {
+	var zones []string
+	for _, z := range v.zones {
 		if !known[z] {
-			if lb, ok := v.lbs[z]; ok {
-				m.PathwayClones = append(m.PathwayClones, Clone{BaseID: ss.Pathways[0], ID: z, URIReplacement: URIReplacement{Host: publicAddr(lb)}})
-				known[z] = true
-			} else {
+			c, ok := s.clone(ctx, v, ss, z)
+			if !ok {
 				continue
 			}
+			m.PathwayClones = append(m.PathwayClones, c)
+			known[z] = true
 		}
-		prio = append(prio, z)
+		zones = append(zones, z)
 	}
-	healthy := len(prio)
+	if !known[current] {
+		current = "" // a pathway this session never had
+	}
+	if current == "" {
+		current = ss.Cur
+	}
+	// Dwell counts from when steering put the session on its pathway; a player that moved by
+	// itself (an error on its pathway) starts its dwell now.
+	since := now
+	if current == ss.Cur && ss.Since > 0 {
+		since = time.Unix(ss.Since, 0)
+	}
+	// The first report of a session comes before any segment was measured (hls.js sends its
+	// default estimate): no evidence.
+	evidence := ss.Reloads > 0
+	first, why := decidePathway(pathwayInput{
+		zones: zones, load: v.zoneLoad, edges: v.count, client: ss.Zone, current: current, since: since, now: now,
+		throughput: throughput, evidence: evidence, minBW: ss.MinBW, own: ownLoad(ss.SegSec, throughput, ss.MinBW, evidence),
+		factor: s.cfg.BalanceFactor, minDwell: s.cfg.MinDwell, margin: s.cfg.LoadMargin,
+	})
+	s.m.reason(why).Inc()
+	var prio []string
+	if first != "" {
+		prio = append(prio, first)
+	}
+	for _, z := range zoneOrder(zones, v.zoneLoad, ss.Zone, s.cfg.BalanceFactor) {
+		if z != first {
+			prio = append(prio, z)
+		}
+	}
 	for _, p := range ss.Pathways {
 		if !slices.Contains(prio, p) {
 			prio = append(prio, p) // unhealthy now: last
 		}
 	}
-	if throughput > 0 && ss.MinBW > 0 && float64(throughput) < 1.2*float64(ss.MinBW) &&
-		healthy > 1 && len(prio) > 1 && prio[0] == current {
-		prio[0], prio[1] = prio[1], prio[0]
-		s.m.reason("low throughput").Inc()
-	}
 	m.PathwayPriority = prio
-	return m
+	next := ss
+	next.Reloads = min(ss.Reloads+1, 1<<20)
+	if first != "" {
+		next.Cur = first
+		if first != current || current != ss.Cur {
+			next.Since = now.Unix()
+		}
+	}
+	return m, next
+}
+
+// clone makes the PATHWAY-CLONES entry for zone z, a zone the session's playlist did not list,
+// from its first pathway: by HOST when z's balancer listens on the port of the first
+// pathway's, else by PER-VARIANT-URIS (whole URIs, with a new token when URLs are signed). ok
+// is false when z has no balancer or the title's playlist cannot be read.
+func (s *Server) clone(ctx *fasthttp.RequestCtx, v view, ss session, z string) (Clone, bool) {
+	lb, ok := v.lbs[z]
+	if !ok {
+		return Clone{}, false
+	}
+	addr := publicAddr(lb)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return Clone{}, false
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	c := Clone{BaseID: ss.Pathways[0], ID: z}
+	if _, basePort, err := net.SplitHostPort(ss.Host); (err == nil && basePort == port) || ss.Title == "" {
+		// A session from before titles were carried has no other way.
+		c.URIReplacement.Host = host
+		return c, true
+	}
+	mv, err := s.masterPlaylist(context.Background(), ss.Title)
+	if err != nil {
+		s.log.Warn("clone: playlist", "title", ss.Title, "err", err)
+		return Clone{}, false
+	}
+	prefix := ""
+	if tok, _, ok := s.token(ctx, ss.Title); ok {
+		prefix = signing.PathPrefix + tok
+	}
+	ids := stableIDs(mv)
+	c.URIReplacement.PerVariantURIs = map[string]string{}
+	for i, variant := range mv.Variants {
+		if !strings.Contains(variant.URI, "://") && !strings.HasPrefix(variant.URI, "/") {
+			c.URIReplacement.PerVariantURIs[ids[i]] = "http://" + addr + prefix + "/vod/" + ss.Title + "/" + variant.URI
+		}
+	}
+	return c, true
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, v any) {

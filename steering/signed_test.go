@@ -93,8 +93,9 @@ func TestSignedPlayback(t *testing.T) {
 		t.Fatalf("title-001: %d", code)
 	}
 
-	// A new zone mid-session: its clone replaces the host only, so the session's URIs keep
-	// their token and play from the new zone's balancer.
+	// A new zone mid-session, its balancer on another port than the first pathway's: the clone
+	// gives whole URIs by STABLE-VARIANT-ID (HOST cannot change a port), each with a token of
+	// the session's title, and they play from the new zone's balancer.
 	st.addZone(t, "zone-c")
 	st.waitZones(t, "zone-a", "zone-b", "zone-c")
 	_, b := getBody(t, st.base+uri+"?_HLS_pathway=zone-b")
@@ -103,20 +104,30 @@ func TestSignedPlayback(t *testing.T) {
 		t.Fatalf("manifest after a new zone: %v %s", err, b)
 	}
 	clone := m.PathwayClones[0]
-	var base string
+	if clone.URIReplacement.Host != "" {
+		t.Errorf("clone to another port by HOST %q", clone.URIReplacement.Host)
+	}
+	n := 0
 	for _, v := range mv.Variants {
-		if v.PathwayID == clone.BaseID {
-			base = v.URI
-			break
+		if v.PathwayID != clone.BaseID {
+			continue
+		}
+		n++
+		uri, ok := clone.URIReplacement.PerVariantURIs[v.StableVariantID]
+		u, err := url.Parse(uri)
+		if !ok || err != nil || u.Host != st.lbAddr["zone-c"] {
+			t.Fatalf("clone %+v: variant %q (%s): %q", clone, v.StableVariantID, v.URI, uri)
+		}
+		ctok, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/t/"), "/")
+		if c, err := signing.Parse(st.keys, ctok); err != nil || c.Prefix != "/vod/title-000/" {
+			t.Errorf("clone's token %q: %+v %v", ctok, c, err)
+		}
+		if code, b := getBody(t, uri); code != 200 {
+			t.Errorf("variant through the clone %s: %d %s", uri, code, b)
 		}
 	}
-	u, err := url.Parse(base)
-	if err != nil || clone.URIReplacement.Host != st.lbAddr["zone-c"] {
-		t.Fatalf("clone %+v of %s: %v", clone, base, err)
-	}
-	u.Host = clone.URIReplacement.Host
-	if code, b := getBody(t, u.String()); code != 200 || !strings.Contains(u.Path, "/t/"+tok+"/") {
-		t.Errorf("variant through the clone %s: %d %s", u, code, b)
+	if n == 0 || len(clone.URIReplacement.PerVariantURIs) != n {
+		t.Errorf("clone has %d URIs for %d variants", len(clone.URIReplacement.PerVariantURIs), n)
 	}
 }
 

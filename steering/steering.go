@@ -45,8 +45,15 @@ type Config struct {
 	ZoneMap       []zonemap.Entry // client subnet to zone, when a request names no zone
 	TTL           time.Duration   // steering manifest TTL: how often players ask again; default 10s
 	BalanceFactor float64         // an edge or zone above this times the mean load counts as overloaded; default 1.25
-	Policy        Policy          // edge ranking; default DefaultPolicy
-	PlaylistTTL   time.Duration   // how long a title's multivariant playlist is reused; default 30s
+	// MinDwell is how long a playback session stays on a pathway before steering moves it for
+	// load or throughput (an unhealthy pathway is left at once); default 30s.
+	MinDwell time.Duration
+	// LoadMargin is how much more loaded (requests/s per edge, the session's own requests
+	// taken out) a session's zone must be than the best zone before steering moves it there;
+	// default 2.
+	LoadMargin  float64
+	Policy      Policy        // edge ranking; default DefaultPolicy
+	PlaylistTTL time.Duration // how long a title's multivariant playlist is reused; default 30s
 	// SigningKeys, when set, sign every URL handed out (package signing) with the first key;
 	// the others are accepted by edges during a rotation and unused here. Default none: URLs
 	// are unsigned.
@@ -60,7 +67,10 @@ type Config struct {
 	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
 	// "" leaves it open. /metrics never needs it.
 	AdminToken string
-	Logger     *slog.Logger
+	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins);
+	// default none listed, which allows every origin ("*").
+	CORSOrigins []string
+	Logger      *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -78,6 +88,18 @@ func (c *Config) setDefaults() error {
 	}
 	if c.BalanceFactor == 0 {
 		c.BalanceFactor = ring.DefaultBalanceFactor
+	}
+	if c.MinDwell == 0 {
+		c.MinDwell = 30 * time.Second
+	}
+	if c.MinDwell < 0 {
+		return fmt.Errorf("steering: min dwell %v: negative", c.MinDwell)
+	}
+	if c.LoadMargin == 0 {
+		c.LoadMargin = 2
+	}
+	if c.LoadMargin < 0 {
+		return fmt.Errorf("steering: load margin %v: negative", c.LoadMargin)
 	}
 	if c.Policy == nil {
 		c.Policy = DefaultPolicy{}
@@ -149,7 +171,12 @@ func New(cfg Config) (*Server, error) {
 	s.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}
 	s.m.init(s.set)
 	s.ep = &httpx.Endpoints{Metrics: s.set, Ready: s.Ready, Token: cfg.AdminToken}
-	s.srv = httpx.NewServer(s.ep.Client(s.route), httpx.Options{Name: "edgecdn-steering", Logger: cfg.Logger})
+	h, err := httpx.CORS(httpx.CORSConfig{Origins: cfg.CORSOrigins, Preflights: s.set.NewCounter("edgecdn_steering_cors_preflights_total")},
+		s.ep.Client(s.route))
+	if err != nil {
+		return nil, fmt.Errorf("steering: %w", err)
+	}
+	s.srv = httpx.NewServer(h, httpx.Options{Name: "edgecdn-steering", Logger: cfg.Logger})
 	s.admin = httpx.NewServer(s.ep.AdminHandler(nil), httpx.Options{Name: "edgecdn-steering-admin", Logger: cfg.Logger})
 	return s, nil
 }
@@ -249,11 +276,12 @@ type view struct {
 	zones    []string                  // zones with a healthy edge and a healthy balancer, sorted
 	zoneLoad map[string]float64        // mean load of the zone's healthy edges
 	rings    map[string]*ring.Ring     // healthy edges per zone
+	count    map[string]int            // number of healthy edges per zone
 	known    map[string]bool           // zones with any edge, healthy or not
 }
 
 func (s *Server) buildView() view {
-	v := view{lbs: map[string]cluster.Member{}, zoneLoad: map[string]float64{}, rings: map[string]*ring.Ring{}, known: map[string]bool{}}
+	v := view{lbs: map[string]cluster.Member{}, zoneLoad: map[string]float64{}, rings: map[string]*ring.Ring{}, count: map[string]int{}, known: map[string]bool{}}
 	c := s.cluster.Load()
 	if c == nil {
 		return v
@@ -285,6 +313,7 @@ func (s *Server) buildView() view {
 	}
 	for z, names := range healthyEdges {
 		v.rings[z] = ring.New(names, 0)
+		v.count[z] = len(names)
 		v.zoneLoad[z] = sum[z] / float64(cnt[z])
 		if _, ok := v.lbs[z]; ok {
 			v.zones = append(v.zones, z)

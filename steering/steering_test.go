@@ -47,6 +47,7 @@ type stackOpts struct {
 	titles int
 	keys   [][]byte // edges' and steering's URL-signing keys
 	bind   bool     // steering binds tokens to the client's address
+	dwell  time.Duration
 }
 
 func serveOn(t testing.TB, serve func(net.Listener) error, shutdown func(context.Context) error) string {
@@ -94,7 +95,7 @@ func newStackWith(t testing.TB, opts stackOpts, zones ...string) *stack {
 	}
 	st := &stack{edges: map[string]*cluster.Cluster{}, edgeSrv: map[string]*edge.Server{}, edgeURL: map[string]string{}, lbAddr: map[string]string{}, keys: opts.keys}
 	st.originURL = "http://" + serveOn(t, o.Serve, o.Shutdown)
-	sc, err := New(Config{Origins: []string{st.originURL}, Logger: quiet, TTL: time.Second, SigningKeys: opts.keys, TokenBindClient: opts.bind})
+	sc, err := New(Config{Origins: []string{st.originURL}, Logger: quiet, TTL: time.Second, SigningKeys: opts.keys, TokenBindClient: opts.bind, MinDwell: opts.dwell})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,11 +280,14 @@ func TestPlaybackManifestResolves(t *testing.T) {
 }
 
 func TestSteeringManifest(t *testing.T) {
-	st := newStack(t, "zone-a", "zone-b")
+	st := newStackWith(t, stackOpts{dwell: time.Nanosecond}, "zone-a", "zone-b")
 	_, uri := playSession(t, st, "zone-b")
 	get := func(q string) map[string]any {
 		t.Helper()
-		code, b := getBody(t, st.base+uri+q)
+		if !strings.HasPrefix(q, "/") {
+			q = uri + q
+		}
+		code, b := getBody(t, st.base+q)
 		var m map[string]any
 		if code != 200 || json.Unmarshal(b, &m) != nil {
 			t.Fatalf("manifest%s: %d %s", q, code, b)
@@ -298,8 +302,12 @@ func TestSteeringManifest(t *testing.T) {
 	if v, ok := m["TTL"].(float64); !ok || v != 1 {
 		t.Errorf("TTL %v", m["TTL"])
 	}
-	if v, ok := m["RELOAD-URI"].(string); !ok || v != uri {
-		t.Errorf("RELOAD-URI %v, want %s", m["RELOAD-URI"], uri)
+	// The RELOAD-URI carries the session's next state.
+	reload, _ := m["RELOAD-URI"].(string)
+	id, ok := strings.CutPrefix(reload, "/steering/")
+	id, ok2 := strings.CutSuffix(id, ".json")
+	if ss, err := decodeSession([]byte(id)); !ok || !ok2 || err != nil || ss.Reloads != 1 || ss.Cur != "zone-b" || ss.Title != "title-000" {
+		t.Errorf("RELOAD-URI %v: %+v %v", m["RELOAD-URI"], ss, err)
 	}
 	prio := func(m map[string]any) []string {
 		var out []string
@@ -316,8 +324,12 @@ func TestSteeringManifest(t *testing.T) {
 			t.Errorf("unexpected field %q", k)
 		}
 	}
-	// Low throughput on the current, first pathway: moved to the next.
-	if got := prio(get("?_HLS_pathway=zone-b&_HLS_throughput=1000")); !slices.Equal(got, []string{"zone-a", "zone-b"}) {
+	// Low throughput in the first report, before any segment was measured: no evidence.
+	if got := prio(get("?_HLS_pathway=zone-b&_HLS_throughput=1000")); !slices.Equal(got, []string{"zone-b", "zone-a"}) {
+		t.Errorf("low throughput in the first report: %v", got)
+	}
+	// Low throughput reported at a reload, on the current, first pathway: moved to the next.
+	if got := prio(get(reload + "?_HLS_pathway=zone-b&_HLS_throughput=1000")); !slices.Equal(got, []string{"zone-a", "zone-b"}) {
 		t.Errorf("low throughput: %v", got)
 	}
 	// A new zone appears mid-session: a clone of an existing pathway.
@@ -329,8 +341,8 @@ func TestSteeringManifest(t *testing.T) {
 		t.Fatalf("new zone: clones %v, priority %v", clones, prio(m))
 	}
 	c := clones[0].(map[string]any)
-	if c["ID"] != "zone-c" || c["BASE-ID"] != "zone-b" || c["URI-REPLACEMENT"].(map[string]any)["HOST"] == "" {
-		t.Errorf("clone %v", c)
+	if r := c["URI-REPLACEMENT"].(map[string]any); c["ID"] != "zone-c" || c["BASE-ID"] != "zone-b" || r["HOST"] != nil || len(r["PER-VARIANT-URIS"].(map[string]any)) == 0 {
+		t.Errorf("clone %v: want PER-VARIANT-URIS (another port), no HOST", c)
 	}
 	// Zone b goes down: its pathway moves last.
 	st.edges["zone-b"].Shutdown()
@@ -372,6 +384,9 @@ func TestHostileRequests(t *testing.T) {
 
 func FuzzSession(f *testing.F) {
 	f.Add(session{Zone: "zone-a", Pathways: []string{"zone-a", "zone-b"}, MinBW: 400000, Nonce: "ab"}.encode())
+	f.Add(session{Zone: "zone-a", Pathways: []string{"zone-a"}, MinBW: 1, Nonce: "ab", Title: "title-000", Host: "127.0.0.11:8000",
+		SegSec: 4, Cur: "zone-a", Since: 1_700_000_000, Reloads: 3}.encode())
+	f.Add(session{Pathways: []string{"a"}, Host: "[::1]:80", Title: "../x"}.encode())
 	f.Add("e30")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, id string) {
@@ -379,10 +394,13 @@ func FuzzSession(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, p := range append(ss.Pathways, ss.Zone) {
+		for _, p := range append(ss.Pathways, ss.Zone, ss.Cur) {
 			if p != "" && !validID([]byte(p)) {
 				t.Fatalf("session %q carries pathway %q", id, p)
 			}
+		}
+		if ss.Title != "" && !validTitle([]byte(ss.Title)) || ss.Host != "" && !validHostPort(ss.Host) || ss.Reloads < 0 || ss.Since < 0 {
+			t.Fatalf("session %q accepted: %+v", id, ss)
 		}
 	})
 }

@@ -21,6 +21,7 @@ type serverFlags struct {
 	drainDelay      *time.Duration
 	shutdownTimeout *time.Duration
 	pyroscope       *string
+	cors            *string
 }
 
 // DefaultDrainDelay is how long a gossip member keeps serving after SIGTERM, announced as
@@ -38,7 +39,17 @@ func addServerFlags(fs *flag.FlagSet, defaultListen string, drainDelay time.Dura
 			"before leaving the cluster and closing the listener (keep it under Kubernetes' terminationGracePeriodSeconds less --shutdown-timeout)"),
 		shutdownTimeout: fs.Duration("shutdown-timeout", 30*time.Second, "after the drain, how long in-flight responses get to finish"),
 		pyroscope:       fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server `URL`"),
+		cors:            fs.String("cors-origins", "*", "`ORIGINS` whose web pages may read responses, comma-separated (https://player.example.com,http://127.0.0.1:3000); * allows every origin"),
 	}
+}
+
+// corsOrigins is --cors-origins parsed: nil allows every origin.
+func (sf *serverFlags) corsOrigins() ([]string, error) {
+	o, err := httpx.ParseCORSOrigins(*sf.cors)
+	if err != nil {
+		return nil, fmt.Errorf("--cors-origins: %w", err)
+	}
+	return o, nil
 }
 
 // server is what each component's Server provides.

@@ -33,6 +33,8 @@ func steeringCmd() *cli.Command {
 			zm := fs.String("zone-map", "", "client subnets to zones, `CIDR=zone[,...]`, for requests that name no zone")
 			ttl := fs.Duration("ttl", 10*time.Second, "steering manifest TTL: how often players ask again")
 			balance := fs.Float64("balance-factor", 1.25, "an edge or zone above this times the mean load counts as overloaded")
+			dwell := fs.Duration("min-dwell", 30*time.Second, "a playback session stays this long on a pathway before it is moved for load or throughput (an unhealthy one is left at once)")
+			margin := fs.Float64("load-margin", 2, "requests/s per edge by which a session's zone (its own requests taken out) must be more loaded than the best zone to move it")
 			signKeys := fs.String("url-signing-key", "", "base64 `KEYS`, comma-separated, as the edges take them: the first signs a per-session token into every URL handed out (/t/<token>/vod/<title>/...)")
 			tokenTTL := fs.Duration("token-ttl", 2*time.Hour, "with --url-signing-key: how long a session's tokens are valid")
 			bindClient := fs.Bool("token-bind-client", false, "with --url-signing-key: bind tokens to the requesting client's address (breaks when a balancer or NAT changes it)")
@@ -56,10 +58,18 @@ func steeringCmd() *cli.Command {
 					return fmt.Errorf("--token-ttl %v: want at least 1s", *tokenTTL)
 				case *bindClient && len(keys) == 0:
 					return errors.New("--token-bind-client needs --url-signing-key")
+				case *dwell <= 0:
+					return fmt.Errorf("--min-dwell %v: want more than 0", *dwell)
+				case *margin <= 0:
+					return fmt.Errorf("--load-margin %v: want more than 0", *margin)
+				}
+				cors, err := sf.corsOrigins()
+				if err != nil {
+					return err
 				}
 				name := gf.memberName()
-				srv, err := steering.New(steering.Config{Name: name, Origins: splitList(*origins), ZoneMap: entries, TTL: *ttl, BalanceFactor: *balance,
-					SigningKeys: keys, TokenTTL: *tokenTTL, TokenBindClient: *bindClient, AdminToken: *sf.adminToken, Logger: log})
+				srv, err := steering.New(steering.Config{Name: name, Origins: splitList(*origins), ZoneMap: entries, TTL: *ttl, BalanceFactor: *balance, MinDwell: *dwell, LoadMargin: *margin,
+					SigningKeys: keys, TokenTTL: *tokenTTL, TokenBindClient: *bindClient, AdminToken: *sf.adminToken, CORSOrigins: cors, Logger: log})
 				if err != nil {
 					return err
 				}

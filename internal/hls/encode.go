@@ -110,6 +110,11 @@ func (m *Multivariant) append(b []byte) ([]byte, error) {
 			b = append(b, v.PathwayID...)
 			b = append(b, '"')
 		}
+		if v.StableVariantID != "" {
+			b = append(b, `,STABLE-VARIANT-ID="`...)
+			b = append(b, v.StableVariantID...)
+			b = append(b, '"')
+		}
 		b = append(b, '\n')
 		b = append(b, v.URI...)
 		b = append(b, '\n')

@@ -63,6 +63,10 @@ type Variant struct {
 	// PathwayID is PATHWAY-ID (content steering); "" omits it. It may only
 	// contain ASCII letters, digits, '.', '-' and '_'.
 	PathwayID string
+	// StableVariantID is STABLE-VARIANT-ID: names the variant across pathways and reloads, the
+	// key of a steering manifest's PER-VARIANT-URIS; "" omits it. It may only contain ASCII
+	// letters, digits, '+', '/', '=', '.', '-' and '_'.
+	StableVariantID string
 	// Name is not a playlist attribute: it is the rendition's folder name,
 	// filled in by callers. The parser sets it to "" and Encode ignores it.
 	Name string

@@ -192,6 +192,7 @@ func TestEncodeErrors(t *testing.T) {
 		{"half resolution", mv(func(m *Multivariant) { m.Variants[0].Height = 0 }), "RESOLUTION"},
 		{"nan frame rate", mv(func(m *Multivariant) { m.Variants[0].FrameRate = math.NaN() }), "FRAME-RATE"},
 		{"bad pathway", mv(func(m *Multivariant) { m.Variants[0].PathwayID = "a b" }), "PATHWAY-ID"},
+		{"bad stable variant ID", mv(func(m *Multivariant) { m.Variants[0].StableVariantID = "a,b" }), "stable ID"},
 		{"steering no uri", mv(func(m *Multivariant) { m.Steering.ServerURI = "" }), "SERVER-URI"},
 		{"steering quote", mv(func(m *Multivariant) { m.Steering.ServerURI = `a"b` }), "SERVER-URI"},
 		{"bad version", mv(func(m *Multivariant) { m.Version = -1 }), "EXT-X-VERSION"},
@@ -310,9 +311,9 @@ const steeringMultivariant = `#EXTM3U
 #EXT-X-VERSION:6
 #EXT-X-INDEPENDENT-SEGMENTS
 #EXT-X-CONTENT-STEERING:SERVER-URI="https://steer.example.com/steering?video=00012",PATHWAY-ID="CDN-A"
-#EXT-X-STREAM-INF:BANDWIDTH=1280000,RESOLUTION=640x360,FRAME-RATE=25.000,CODECS="avc1.4d401e,mp4a.40.2",PATHWAY-ID="CDN-A"
+#EXT-X-STREAM-INF:BANDWIDTH=1280000,RESOLUTION=640x360,FRAME-RATE=25.000,CODECS="avc1.4d401e,mp4a.40.2",PATHWAY-ID="CDN-A",STABLE-VARIANT-ID="360p"
 https://a.example.com/360p/index.m3u8
-#EXT-X-STREAM-INF:BANDWIDTH=1280000,RESOLUTION=640x360,FRAME-RATE=25.000,CODECS="avc1.4d401e,mp4a.40.2",PATHWAY-ID="CDN-B"
+#EXT-X-STREAM-INF:BANDWIDTH=1280000,RESOLUTION=640x360,FRAME-RATE=25.000,CODECS="avc1.4d401e,mp4a.40.2",PATHWAY-ID="CDN-B",STABLE-VARIANT-ID="360p"
 https://b.example.com/360p/index.m3u8
 #EXT-X-UNKNOWN-FUTURE-TAG:X=1
 # a comment
@@ -364,9 +365,9 @@ func TestParseRealWorld(t *testing.T) {
 			Steering: &ContentSteering{ServerURI: "https://steer.example.com/steering?video=00012", PathwayID: "CDN-A"},
 			Variants: []Variant{
 				{URI: "https://a.example.com/360p/index.m3u8", Bandwidth: 1280000, Width: 640, Height: 360, FrameRate: 25,
-					Codecs: "avc1.4d401e,mp4a.40.2", PathwayID: "CDN-A"},
+					Codecs: "avc1.4d401e,mp4a.40.2", PathwayID: "CDN-A", StableVariantID: "360p"},
 				{URI: "https://b.example.com/360p/index.m3u8", Bandwidth: 1280000, Width: 640, Height: 360, FrameRate: 25,
-					Codecs: "avc1.4d401e,mp4a.40.2", PathwayID: "CDN-B"},
+					Codecs: "avc1.4d401e,mp4a.40.2", PathwayID: "CDN-B", StableVariantID: "360p"},
 			},
 		}, nil},
 		{"byte ranges with implied offset", "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-TARGETDURATION:6\n" +

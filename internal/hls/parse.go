@@ -359,6 +359,13 @@ func (p *parser) streamInf(name, value string, hasValue bool) error {
 					err = p.errf("%s: %v", name, err)
 				}
 			}
+		case "STABLE-VARIANT-ID":
+			v.StableVariantID, err = p.quotedAttr(name, a)
+			if err == nil {
+				if err = CheckStableID(v.StableVariantID); err != nil {
+					err = p.errf("%s: %v", name, err)
+				}
+			}
 		}
 		if err != nil {
 			return err

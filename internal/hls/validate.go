@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -125,6 +126,28 @@ func (v *Variant) validateAttrs() error {
 	if v.PathwayID != "" {
 		if err := checkPathwayID(v.PathwayID); err != nil {
 			return err
+		}
+	}
+	if v.StableVariantID != "" {
+		if err := CheckStableID(v.StableVariantID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckStableID validates a STABLE-VARIANT-ID or STABLE-RENDITION-ID: rfc8216bis allows
+// [a-zA-Z0-9], '+', '/', '=', '.', '-' and '_'.
+func CheckStableID(s string) error {
+	if s == "" {
+		return errors.New("empty stable ID")
+	}
+	if len(s) > 256 {
+		return fmt.Errorf("stable ID %s longer than 256 bytes", clip(s))
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/=.-_", c) >= 0) {
+			return fmt.Errorf("stable ID %s has invalid character %q", clip(s), c)
 		}
 	}
 	return nil

@@ -7,7 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-func do(h fasthttp.RequestHandler, path, token string) int {
+func status(h fasthttp.RequestHandler, path, token string) int {
 	var ctx fasthttp.RequestCtx
 	ctx.Request.SetRequestURI(path)
 	if token != "" {
@@ -58,21 +58,21 @@ func TestEndpoints(t *testing.T) {
 		if c.separate {
 			e.Separate()
 		}
-		if got := do(c.h, c.path, c.tok); got != c.wantStatus {
+		if got := status(c.h, c.path, c.tok); got != c.wantStatus {
 			t.Errorf("separate %v, %s with token %q: %d, want %d", c.separate, c.path, c.tok, got, c.wantStatus)
 		}
 	}
 	// Without a token, pprof is open and so are the admin routes.
 	open := &Endpoints{Metrics: set}
-	if got := do(open.Client(content), "/debug/pprof/", ""); got != 200 {
+	if got := status(open.Client(content), "/debug/pprof/", ""); got != 200 {
 		t.Errorf("no token: pprof %d, want 200", got)
 	}
-	if got := do(open.AdminHandler(nil), "/cluster", ""); got != 404 {
+	if got := status(open.AdminHandler(nil), "/cluster", ""); got != 404 {
 		t.Errorf("no routes: /cluster %d, want 404", got)
 	}
 	// Not ready: 503.
 	notReady := &Endpoints{Ready: func() bool { return false }}
-	if got := do(notReady.Client(content), "/readyz", ""); got != 503 {
+	if got := status(notReady.Client(content), "/readyz", ""); got != 503 {
 		t.Errorf("not ready: /readyz %d, want 503", got)
 	}
 }

@@ -1,5 +1,6 @@
 // Package httpx holds what every edgecdn HTTP server shares: the fasthttp server settings, the
-// /healthz, /readyz, /metrics and /debug/pprof/ endpoints, listening, and continuous profiling.
+// /healthz, /readyz, /metrics and /debug/pprof/ endpoints, CORS for browsers, listening, and
+// continuous profiling.
 package httpx
 
 import (

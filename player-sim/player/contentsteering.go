@@ -19,10 +19,13 @@ import (
 // ContentSteeringEntry plays as an HLS Content Steering client does: it reads the playback
 // manifest (`<URL>/play/<title>/master.m3u8`), uses one base per pathway in the order the
 // steering server gives, and reloads the steering manifest every TTL (and after a failure),
-// reporting its current pathway and measured throughput, re-ordering pathways and adding cloned
-// ones as the server says. A pathway's base is what precedes /vod/ in its variant URIs:
-// scheme://host, and with signed URLs the token's prefix, scheme://host/t/<token>; a clone
-// replaces only the host. It follows only http(s) URLs without userinfo, and a RELOAD-URI only
+// reporting its current pathway and its throughput (before it has measured any, hls.js's
+// default estimate, 500 kbit/s), re-ordering pathways and adding cloned ones as the server
+// says. A pathway's base is what precedes /vod/ in its variant URIs: scheme://host, and with
+// signed URLs the token's prefix, scheme://host/t/<token>. Clones are made as hls.js 1.7 makes
+// them, variant by variant (cloneURI): PER-VARIANT-URIS by STABLE-VARIANT-ID, else HOST as a
+// host name only (a HOST:PORT leaves the URI as it was), then PARAMS; the clone's base comes
+// from its first variant. It follows only http(s) URLs without userinfo, and a RELOAD-URI only
 // on the steering server's own scheme and host; a manifest it cannot use is ignored.
 type ContentSteeringEntry struct {
 	URL    string // the steering service's base URL
@@ -30,12 +33,22 @@ type ContentSteeringEntry struct {
 	Client *http.Client
 
 	mu        sync.Mutex
-	serverURI string            // the steering manifest, absolute
-	pathways  map[string]string // pathway -> base URL
-	order     []string          // pathways, best first
-	next      time.Time         // when the steering manifest is due
+	serverURI string                      // the steering manifest, absolute
+	pathways  map[string]string           // pathway -> base URL
+	variants  map[string][]steeredVariant // pathway -> its variants, absolute URIs
+	order     []string                    // pathways, best first
+	next      time.Time                   // when the steering manifest is due
 	ttl       time.Duration
 }
+
+// steeredVariant is a variant of the playback manifest, or of a clone.
+type steeredVariant struct {
+	uri, stableID string
+}
+
+// defaultEstimate is what hls.js reports as _HLS_throughput before it has measured a segment
+// (its abrEwmaDefaultEstimate), bits/s.
+const defaultEstimate = 500_000
 
 func (e *ContentSteeringEntry) client() *http.Client {
 	if e.Client != nil {
@@ -83,20 +96,28 @@ func (e *ContentSteeringEntry) start(ctx context.Context, title string) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.serverURI, e.pathways, e.order = su.String(), map[string]string{}, nil
+	e.serverURI, e.pathways, e.variants, e.order = su.String(), map[string]string{}, map[string][]steeredVariant{}, nil
 	for _, v := range mv.Variants {
-		if !validPathwayID(v.PathwayID) || len(e.order) >= maxPathways {
+		if !validPathwayID(v.PathwayID) {
 			continue
 		}
 		// Everything before /vod/: the host and, with signed URLs, the token's path prefix.
-		base, ok := contentBase(v.URI)
+		abs, err := ref.Parse(v.URI)
+		if err != nil {
+			continue
+		}
+		base, ok := contentBase(abs.String())
 		if !ok {
 			continue // another scheme, userinfo, a path that is not a token: not followed
 		}
 		if _, ok := e.pathways[v.PathwayID]; !ok {
+			if len(e.order) >= maxPathways {
+				continue
+			}
 			e.pathways[v.PathwayID] = base
 			e.order = append(e.order, v.PathwayID)
 		}
+		e.variants[v.PathwayID] = append(e.variants[v.PathwayID], steeredVariant{uri: abs.String(), stableID: v.StableVariantID})
 	}
 	if len(e.order) == 0 {
 		return errors.New("playback manifest: no pathway")
@@ -165,12 +186,11 @@ func (e *ContentSteeringEntry) reload(ctx context.Context, throughput float64) e
 	if err != nil || u == nil {
 		return errors.New("no steering manifest")
 	}
-	q := u.Query()
-	q.Set("_HLS_pathway", cur)
-	if throughput > 0 {
-		q.Set("_HLS_throughput", strconv.FormatInt(int64(throughput), 10))
+	if throughput <= 0 {
+		throughput = defaultEstimate
 	}
-	u.RawQuery = q.Encode()
+	setQueryParam(u, "_HLS_pathway", cur)
+	setQueryParam(u, "_HLS_throughput", strconv.FormatInt(int64(throughput), 10))
 	body, err := e.get(ctx, u.String())
 	if err != nil {
 		return err
@@ -182,17 +202,27 @@ func (e *ContentSteeringEntry) reload(ctx context.Context, throughput float64) e
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, c := range m.Clones {
-		base, ok := e.pathways[c.BaseID]
-		if _, exists := e.pathways[c.ID]; !ok || exists || len(e.pathways) >= maxPathways {
+		// As hls.js: a pathway that has variants already is not cloned again.
+		if len(e.variants[c.ID]) > 0 || len(e.pathways) >= maxPathways {
 			continue
 		}
-		// Only the host changes: the path, with its token, stays.
-		bu, err := url.Parse(base)
-		if err != nil {
-			continue
+		var cloned []steeredVariant
+		base := ""
+		for _, v := range e.variants[c.BaseID] {
+			uri, ok := cloneURI(v.uri, v.stableID, c)
+			if !ok {
+				continue
+			}
+			if b, ok := contentBase(uri); ok && base == "" {
+				base = b
+			}
+			cloned = append(cloned, steeredVariant{uri: uri, stableID: v.stableID})
 		}
-		bu.Host = c.Host
-		e.pathways[c.ID] = bu.String()
+		if base == "" {
+			continue // nothing a player may follow
+		}
+		e.variants[c.ID] = cloned
+		e.pathways[c.ID] = base
 	}
 	var order []string
 	for _, p := range m.Priority {

@@ -24,10 +24,13 @@ import (
 // steeringFake is a loopback server that plays steering service and CDN at once: it answers
 // /play/<title>/master.m3u8 and /steering/*.json with whatever a test case says, and serves a
 // packaged title under /vod/ (or /t/<token>/vod/ when token is set) with SHA-256 ETags. It
-// listens on 127.0.0.1 and on a second address, alt, on 127.0.0.2 (a pathway to clone to).
+// listens on 127.0.0.1, on alt, 127.0.0.2 at the same port (a pathway a clone reaches by HOST),
+// and on other, 127.0.0.3 at another port (one only PER-VARIANT-URIS reach).
 type steeringFake struct {
 	url, host string
 	alt       string
+	other     string
+	deadMain  bool // content on 127.0.0.1 answers 503: the original pathway is dead
 	dir       string
 	token     string                   // content needs /t/<token>/vod/...; "" for /vod/...
 	corrupt   bool                     // flip a byte of every segment (its ETag still the good one's)
@@ -40,20 +43,31 @@ type steeringFake struct {
 
 func newSteeringFake(t *testing.T, dir string) *steeringFake {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var ln, alt net.Listener
+	for try := 0; alt == nil; try++ {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		if alt, err = net.Listen("tcp", "127.0.0.2:"+port); err != nil {
+			ln.Close()
+			if try == 20 {
+				t.Fatalf("no port free on both 127.0.0.1 and 127.0.0.2: %v", err)
+			}
+		}
 	}
-	alt, err := net.Listen("tcp", "127.0.0.2:0")
+	other, err := net.Listen("tcp", "127.0.0.3:0")
 	if err != nil {
 		ln.Close()
+		alt.Close()
 		t.Fatal(err)
 	}
-	f := &steeringFake{host: ln.Addr().String(), alt: alt.Addr().String(), dir: dir}
+	f := &steeringFake{host: ln.Addr().String(), alt: alt.Addr().String(), other: other.Addr().String(), dir: dir}
 	f.url = "http://" + f.host
 	srv := &http.Server{Handler: f, ReadHeaderTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
-	for _, l := range []net.Listener{ln, alt} {
+	for _, l := range []net.Listener{ln, alt, other} {
 		wg.Add(1)
 		go func() { defer wg.Done(); srv.Serve(l) }()
 	}
@@ -72,12 +86,18 @@ func (f *steeringFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.steerReqs = append(f.steerReqs, r.URL.RequestURI())
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(bytes.ReplaceAll(f.steer(f.host), []byte("{{alt}}"), []byte(f.alt)))
+		b := bytes.ReplaceAll(f.steer(f.host), []byte("{{alt}}"), []byte(f.alt))
+		b = bytes.ReplaceAll(b, []byte("{{althost}}"), []byte("127.0.0.2"))
+		w.Write(bytes.ReplaceAll(b, []byte("{{other}}"), []byte(f.other)))
 		return
 	}
 	f.mu.Lock()
-	f.content = append(f.content, p)
+	f.content = append(f.content, r.Host+p)
 	f.mu.Unlock()
+	if f.deadMain && r.Host == f.host {
+		http.Error(w, "dead", http.StatusServiceUnavailable)
+		return
+	}
 	if f.token != "" {
 		rest, ok := strings.CutPrefix(p, "/t/"+f.token)
 		if !ok {
@@ -136,7 +156,7 @@ func playback(serverURI string, pathwaysURIs ...string) string {
 	fmt.Fprintf(&b, "#EXT-X-CONTENT-STEERING:SERVER-URI=%q,PATHWAY-ID=%q\n", serverURI, first)
 	for _, pu := range pathwaysURIs {
 		p, u, _ := strings.Cut(pu, "=")
-		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=500000,PATHWAY-ID=%q\n%s\n", p, u)
+		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=500000,PATHWAY-ID=%q,STABLE-VARIANT-ID=\"300k\"\n%s\n", p, u)
 	}
 	return b.String()
 }
@@ -165,6 +185,9 @@ func TestHostileSteering(t *testing.T) {
 		play  func(host string) string
 		steer func(host string) []byte
 		fail  string // in the player's fail reason; "" when it must play to the end
+		from  string // main, alt or other: the listener every segment must come from; "" any
+		// deadMain: content on the main listener answers 503
+		deadMain bool
 	}{
 		{name: "control", play: okPlay, steer: good},
 		{name: "variant URIs javascript:", play: func(string) string { return playback("/steering/s.json", "a=javascript:alert(1)") }, steer: good, fail: "no pathway"},
@@ -187,12 +210,16 @@ func TestHostileSteering(t *testing.T) {
 		{name: "playback manifest not HLS", play: func(string) string { return "<html>" }, steer: good, fail: "playback manifest"},
 		{name: "absurd TTL", play: okPlay, steer: manifest(`{"VERSION":1,"TTL":99999999999,"PATHWAY-PRIORITY":["a"]}`)},
 		{name: "negative TTL", play: okPlay, steer: manifest(`{"VERSION":1,"TTL":-1,"PATHWAY-PRIORITY":["a"]}`)},
-		{name: "clone HOST with a path, first", play: okPlay, steer: manifest(`{"VERSION":1,"TTL":1,"PATHWAY-PRIORITY":["b","a"],` +
-			`"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"192.0.2.1/x"}}]}`)},
-		{name: "clone HOST with userinfo, first", play: okPlay, steer: manifest(`{"VERSION":1,"TTL":1,"PATHWAY-PRIORITY":["b","a"],` +
+		// As a browser's URL hostname setter: the host name ends at the path.
+		{name: "clone HOST with a path, first", play: okPlay, from: "alt", steer: manifest(`{"VERSION":1,"TTL":1,"PATHWAY-PRIORITY":["b","a"],` +
+			`"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"{{althost}}/x"}}]}`)},
+		// A HOST with userinfo, a backslash or a port changes nothing: the clone is its base.
+		{name: "clone HOST with userinfo, first", play: okPlay, from: "main", steer: manifest(`{"VERSION":1,"TTL":1,"PATHWAY-PRIORITY":["b","a"],` +
 			`"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"{{host}}@192.0.2.1"}}]}`)},
-		{name: "clone HOST with a backslash, first", play: okPlay, steer: manifest(`{"VERSION":1,"TTL":1,"PATHWAY-PRIORITY":["b","a"],` +
+		{name: "clone HOST with a backslash, first", play: okPlay, from: "main", steer: manifest(`{"VERSION":1,"TTL":1,"PATHWAY-PRIORITY":["b","a"],` +
 			`"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"{{host}}\\\\@192.0.2.1"}}]}`)},
+		{name: "clone HOST:PORT changes nothing", play: okPlay, from: "main", steer: manifest(`{"VERSION":1,"TTL":1,"PATHWAY-PRIORITY":["b","a"],` +
+			`"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"{{other}}"}}]}`)},
 		{name: "steering manifest of 10 MB", play: okPlay, steer: huge},
 		{name: "invalid JSON", play: okPlay, steer: manifest(`{"VERSION":1,"TTL":`)},
 		{name: "VERSION 2", play: okPlay, steer: manifest(`{"VERSION":2,"TTL":1,"PATHWAY-PRIORITY":["a"]}`)},
@@ -202,13 +229,18 @@ func TestHostileSteering(t *testing.T) {
 		{name: "RELOAD-URI javascript:", play: okPlay, steer: manifest(`{"VERSION":1,"TTL":1,"RELOAD-URI":"javascript:alert(1)","PATHWAY-PRIORITY":["a"]}`)},
 		{name: "RELOAD-URI to another host", play: okPlay, steer: manifest(`{"VERSION":1,"TTL":1,"RELOAD-URI":"http://192.0.2.1/steering/s.json","PATHWAY-PRIORITY":["a"]}`)},
 		{name: "RELOAD-URI to https on the same host", play: okPlay, steer: manifest(`{"VERSION":1,"TTL":1,"RELOAD-URI":"https://{{host}}/steering/s.json","PATHWAY-PRIORITY":["a"]}`)},
-		{name: "signed pathway, its clone keeps the token", token: tok, play: func(host string) string {
+		{name: "signed pathway, its clone by HOST keeps the token", token: tok, from: "alt", play: func(host string) string {
 			return playback("/steering/s.json", "a=http://"+host+"/t/"+tok+"/vod/title-000/300k/index.m3u8")
-		}, steer: manifest(`{"VERSION":1,"TTL":1,"PATHWAY-PRIORITY":["b","a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"{{alt}}"}}]}`)},
+		}, steer: manifest(`{"VERSION":1,"TTL":1,"PATHWAY-PRIORITY":["b","a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"{{althost}}"}}]}`)},
+		// The original pathway dead, a clone to another port by PER-VARIANT-URIS carries on.
+		{name: "clone to another host and port, original pathway dead", token: tok, from: "other", deadMain: true, play: func(host string) string {
+			return playback("/steering/s.json", "a=http://"+host+"/t/"+tok+"/vod/title-000/300k/index.m3u8")
+		}, steer: manifest(`{"VERSION":1,"TTL":1,"PATHWAY-PRIORITY":["b","a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":` +
+			`{"HOST":"127.0.0.3","PER-VARIANT-URIS":{"300k":"http://{{other}}/t/` + tok + `/vod/title-000/300k/index.m3u8"}}}]}`)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newSteeringFake(t, dir)
-			f.play, f.steer, f.token = c.play, c.steer, c.token
+			f.play, f.steer, f.token, f.deadMain = c.play, c.steer, c.token, c.deadMain
 			var mu sync.Mutex
 			var offLoopback []string
 			client := loopbackOnly(&mu, &offLoopback)
@@ -242,15 +274,20 @@ func TestHostileSteering(t *testing.T) {
 				if len(f.steerReqs) < 3 {
 					t.Errorf("%d steering requests, want 3 or more", len(f.steerReqs))
 				}
-				if c.token != "" {
-					// The clone came first: the segments came from it, with the token.
+				if c.from != "" {
+					want := "http://" + map[string]string{"main": f.host, "alt": f.alt, "other": f.other}[c.from]
+					if c.token != "" {
+						want += "/t/" + c.token
+					}
 					for _, ch := range r.Chunks {
-						if ch.Base != "http://"+f.alt+"/t/"+c.token {
-							t.Errorf("segment from %s, want the clone http://%s/t/%s", ch.Base, f.alt, c.token)
+						if ch.Base != want {
+							t.Errorf("segment from %s, want %s", ch.Base, want)
 						}
 					}
+				}
+				if c.token != "" {
 					for _, p := range f.content {
-						if !strings.HasPrefix(p, "/t/"+c.token+"/") {
+						if !strings.Contains(p, "/t/"+c.token+"/") {
 							t.Errorf("content asked without the token: %s", p)
 						}
 					}

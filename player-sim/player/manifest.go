@@ -26,15 +26,26 @@ type steeringManifest struct {
 	Clones   []pathwayClone // valid entries only, at most maxPathways
 }
 
-// pathwayClone is a PATHWAY-CLONES entry whose IDs and HOST are well formed.
+// pathwayClone is a PATHWAY-CLONES entry with valid IDs and bounded URI-REPLACEMENT fields.
+// What the replacement does to each URI is cloneURI's business, exactly as hls.js does it.
 type pathwayClone struct {
-	BaseID, ID, Host string
+	BaseID, ID string
+	Host       string            // HOST: the new host name ("" none)
+	Params     map[string]string // PARAMS: query parameters set on each URI
+	PerVariant map[string]string // PER-VARIANT-URIS: whole URIs by STABLE-VARIANT-ID
 }
+
+// Bounds on a clone's URI-REPLACEMENT; a clone past them is dropped.
+const (
+	maxCloneEntries = 256  // PARAMS or PER-VARIANT-URIS entries
+	maxCloneString  = 2048 // a HOST, key or value
+)
 
 // parseSteeringManifest decodes and validates a steering manifest. It refuses what a client
 // cannot use (not JSON, VERSION other than 1, TTL out of 0..86400, no usable pathway) and
-// drops what it can ignore: pathway IDs with characters outside [A-Za-z0-9._-], clones whose
-// HOST is not a plain HOST[:PORT], a RELOAD-URI with another scheme than http or https.
+// drops what it can ignore: pathway IDs with characters outside [A-Za-z0-9._-], clones with
+// such IDs or an oversized URI-REPLACEMENT, a RELOAD-URI with another scheme than http or
+// https.
 func parseSteeringManifest(b []byte) (steeringManifest, error) {
 	var m steeringManifest
 	if len(b) > maxSteeringManifestBytes {
@@ -49,7 +60,9 @@ func parseSteeringManifest(b []byte) (steeringManifest, error) {
 			BaseID string `json:"BASE-ID"`
 			ID     string `json:"ID"`
 			URI    struct {
-				Host string `json:"HOST"`
+				Host       string            `json:"HOST"`
+				Params     map[string]string `json:"PARAMS"`
+				PerVariant map[string]string `json:"PER-VARIANT-URIS"`
 			} `json:"URI-REPLACEMENT"`
 		} `json:"PATHWAY-CLONES"`
 	}
@@ -76,8 +89,9 @@ func parseSteeringManifest(b []byte) (steeringManifest, error) {
 		return steeringManifest{}, errors.New("steering manifest: no valid PATHWAY-PRIORITY")
 	}
 	for _, c := range raw.Clones {
-		if len(m.Clones) < maxPathways && validPathwayID(c.BaseID) && validPathwayID(c.ID) && validHost(c.URI.Host) {
-			m.Clones = append(m.Clones, pathwayClone{BaseID: c.BaseID, ID: c.ID, Host: c.URI.Host})
+		if len(m.Clones) < maxPathways && validPathwayID(c.BaseID) && validPathwayID(c.ID) &&
+			len(c.URI.Host) <= maxCloneString && boundedMap(c.URI.Params) && boundedMap(c.URI.PerVariant) {
+			m.Clones = append(m.Clones, pathwayClone{BaseID: c.BaseID, ID: c.ID, Host: c.URI.Host, Params: c.URI.Params, PerVariant: c.URI.PerVariant})
 		}
 	}
 	if r := raw.Reload; r != "" && len(r) <= maxReloadURILen {
@@ -101,14 +115,16 @@ func validPathwayID(s string) bool {
 	return true
 }
 
-// validHost accepts a clone's URI-REPLACEMENT HOST: a host name or address with an optional
-// port, nothing that would change more than the host (no userinfo, path, query or fragment).
-func validHost(h string) bool {
-	if h == "" || len(h) > 255 || strings.ContainsAny(h, "/\\?#@ %\t\r\n") {
+func boundedMap(m map[string]string) bool {
+	if len(m) > maxCloneEntries {
 		return false
 	}
-	u, err := url.Parse("http://" + h)
-	return err == nil && u.Host == h && u.User == nil && u.Path == "" && u.Hostname() != ""
+	for k, v := range m {
+		if len(k) > maxCloneString || len(v) > maxCloneString {
+			return false
+		}
+	}
+	return true
 }
 
 // contentBase returns what a player puts before /vod/<title>/... to fetch from where a URL

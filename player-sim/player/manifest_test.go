@@ -38,11 +38,11 @@ func TestParseSteeringManifest(t *testing.T) {
 		{name: "null", in: `null`, err: "VERSION"},
 		{name: "priority not strings", in: `{"VERSION":1,"PATHWAY-PRIORITY":[1,2]}`, err: "steering manifest"},
 		{name: "too large", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"X":"` + strings.Repeat("x", 70<<10) + `"}`, err: "bytes"},
-		{name: "clone HOST with a path", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"192.0.2.1/x"}}]}`, prio: []string{"a"}},
-		{name: "clone HOST with userinfo", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"127.0.0.1@192.0.2.1"}}]}`, prio: []string{"a"}},
-		{name: "clone HOST with a backslash", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"127.0.0.1\\\\192.0.2.1"}}]}`, prio: []string{"a"}},
-		{name: "clone HOST empty", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{}}]}`, prio: []string{"a"}},
-		{name: "clone HOST bad port", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"127.0.0.1:http"}}]}`, prio: []string{"a"}},
+		{name: "clone HOST with a path", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"192.0.2.1/x"}}]}`, prio: []string{"a"}, clones: 1},
+		{name: "clone HOST with userinfo", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"127.0.0.1@192.0.2.1"}}]}`, prio: []string{"a"}, clones: 1},
+		{name: "clone HOST with a backslash", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"127.0.0.1\\\\192.0.2.1"}}]}`, prio: []string{"a"}, clones: 1},
+		{name: "clone HOST empty", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{}}]}`, prio: []string{"a"}, clones: 1},
+		{name: "clone HOST bad port", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"127.0.0.1:http"}}]}`, prio: []string{"a"}, clones: 1},
 		{name: "clone of a bad ID", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b?c","URI-REPLACEMENT":{"HOST":"127.0.0.1:1"}}]}`, prio: []string{"a"}},
 		{name: "IPv6 clone", in: `{"VERSION":1,"PATHWAY-PRIORITY":["a"],"PATHWAY-CLONES":[{"BASE-ID":"a","ID":"b","URI-REPLACEMENT":{"HOST":"[::1]:8080"}}]}`, prio: []string{"a"}, clones: 1},
 		{name: "RELOAD-URI file:", in: `{"VERSION":1,"RELOAD-URI":"file:///etc/passwd","PATHWAY-PRIORITY":["a"]}`, prio: []string{"a"}},
@@ -145,15 +145,15 @@ func FuzzSteeringManifest(f *testing.F) {
 			if !validPathwayID(c.ID) || !validPathwayID(c.BaseID) {
 				t.Fatalf("clone IDs %q %q", c.BaseID, c.ID)
 			}
-			// Replacing the host of a base must change the host and nothing else.
-			u, err := url.Parse("http://127.0.0.1:1/t/tok")
-			if err != nil {
-				t.Fatal(err)
+			// HOST and PARAMS change the host name and the query, never the port, the
+			// path (its token) or the user information.
+			got, ok := cloneURI("http://127.0.0.1:1/t/tok/vod/x/400k/index.m3u8", "", c)
+			back, err := url.Parse(got)
+			if !ok || err != nil || back.Port() != "1" || back.User != nil || back.Path != "/t/tok/vod/x/400k/index.m3u8" || back.Fragment != "" || back.Hostname() == "" {
+				t.Fatalf("clone HOST %q PARAMS %q makes %q", c.Host, c.Params, got)
 			}
-			u.Host = c.Host
-			back, err := url.Parse(u.String())
-			if err != nil || back.Host != c.Host || back.User != nil || back.Path != "/t/tok" || back.RawQuery != "" || back.Fragment != "" {
-				t.Fatalf("clone HOST %q makes %q", c.Host, u.String())
+			if c.Host == "" && back.Hostname() != "127.0.0.1" {
+				t.Fatalf("no HOST changes the host: %q", got)
 			}
 		}
 		if m.Reload != "" {
@@ -188,6 +188,65 @@ func FuzzCMSD(f *testing.F) {
 		}
 		if e2, d2 := parseCMSD(v); e2 != etp || d2 != du {
 			t.Fatalf("parseCMSD(%q) not deterministic", v)
+		}
+	})
+}
+
+// TestCloneURI: a clone's URIs are what hls.js 1.7 makes of them (performUriReplacement, a
+// browser's URL hostname setter and hls.js's setQueryParam).
+func TestCloneURI(t *testing.T) {
+	const base = "http://127.0.0.11:8000/t/tok~x/vod/title-000/400k/index.m3u8?a=1&b=x~y"
+	tests := []struct {
+		name     string
+		stableID string
+		c        pathwayClone
+		want     string
+	}{
+		{"HOST is a host name: the port stays", "", pathwayClone{Host: "127.0.0.13"}, "http://127.0.0.13:8000/t/tok~x/vod/title-000/400k/index.m3u8?a=1&b=x~y"},
+		{"HOST:PORT changes nothing", "", pathwayClone{Host: "127.0.0.13:9000"}, base},
+		{"a name, lower-cased", "", pathwayClone{Host: "Edge.Example"}, "http://edge.example:8000/t/tok~x/vod/title-000/400k/index.m3u8?a=1&b=x~y"},
+		{"IPv6", "", pathwayClone{Host: "[::1]"}, "http://[::1]:8000/t/tok~x/vod/title-000/400k/index.m3u8?a=1&b=x~y"},
+		{"IPv6 with a port changes nothing", "", pathwayClone{Host: "[::1]:9000"}, base},
+		{"the host name ends at a slash", "", pathwayClone{Host: "127.0.0.13/x"}, "http://127.0.0.13:8000/t/tok~x/vod/title-000/400k/index.m3u8?a=1&b=x~y"},
+		{"userinfo changes nothing", "", pathwayClone{Host: "x@127.0.0.13"}, base},
+		{"IPv4 in hex", "", pathwayClone{Host: "0x7f.1"}, "http://127.0.0.1:8000/t/tok~x/vod/title-000/400k/index.m3u8?a=1&b=x~y"},
+		{"a bad IPv4 changes nothing", "", pathwayClone{Host: "1.2.3.256"}, base},
+		{"PARAMS set in key order, the rest left byte for byte", "", pathwayClone{Params: map[string]string{"b": "2", "c": "a b/~"}},
+			"http://127.0.0.11:8000/t/tok~x/vod/title-000/400k/index.m3u8?a=1&b=2&c=a%20b%2F~"},
+		{"PER-VARIANT-URIS by STABLE-VARIANT-ID", "400k", pathwayClone{Host: "127.0.0.13", PerVariant: map[string]string{"400k": "http://127.0.0.14:9000/vod/title-000/400k/index.m3u8"}},
+			"http://127.0.0.14:9000/vod/title-000/400k/index.m3u8"},
+		{"PER-VARIANT-URIS without this variant's ID: HOST", "750k", pathwayClone{Host: "127.0.0.13", PerVariant: map[string]string{"400k": "http://127.0.0.14:9000/x"}},
+			"http://127.0.0.13:8000/t/tok~x/vod/title-000/400k/index.m3u8?a=1&b=x~y"},
+		{"PER-VARIANT-URIS, variant without an ID: HOST", "", pathwayClone{Host: "127.0.0.13", PerVariant: map[string]string{"": "http://127.0.0.14:9000/x"}},
+			"http://127.0.0.13:8000/t/tok~x/vod/title-000/400k/index.m3u8?a=1&b=x~y"},
+	}
+	for _, tt := range tests {
+		got, ok := cloneURI(base, tt.stableID, tt.c)
+		if !ok || got != tt.want {
+			t.Errorf("%s: %q %v, want %q", tt.name, got, ok, tt.want)
+		}
+	}
+}
+
+// FuzzCloneHost: whatever a clone's HOST holds, the cloned URI keeps its scheme, port, path
+// and query, has no user information, and names a host; applying the same HOST again changes
+// nothing more.
+func FuzzCloneHost(f *testing.F) {
+	for _, s := range []string{"127.0.0.13", "127.0.0.13:9000", "[::1]", "[::1]:80", "a/b", "x@y", "0x7f.1", "1.2.3.256",
+		"Edge.Example", "a\tb", "a\\b", "[", "]", "", "%41", "é.example", "1.2.3.4.5", "09.1"} {
+		f.Add(s)
+	}
+	const base = "http://127.0.0.11:8000/t/tok/vod/title-000/400k/index.m3u8?a=1"
+	f.Fuzz(func(t *testing.T, host string) {
+		c := pathwayClone{Host: host}
+		got, ok := cloneURI(base, "", c)
+		u, err := url.Parse(got)
+		if !ok || err != nil || u.Scheme != "http" || u.Port() != "8000" || u.User != nil || u.Hostname() == "" ||
+			u.EscapedPath() != "/t/tok/vod/title-000/400k/index.m3u8" || u.RawQuery != "a=1" {
+			t.Fatalf("HOST %q made %q", host, got)
+		}
+		if again, _ := cloneURI(got, "", c); again != got {
+			t.Fatalf("HOST %q: %q, then %q", host, got, again)
 		}
 	})
 }
