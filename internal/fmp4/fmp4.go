@@ -201,8 +201,8 @@ type Fragment struct {
 func MediaOverhead(samples int) int64 {
 	const styp = 24
 	const mfhd = 16
-	const tfhd = 20 // track_ID and default_sample_duration
-	const tfdt = 20 // version 1
+	const tfhd = 20                           // track_ID and default_sample_duration
+	const tfdt = 20                           // version 1
 	trun := int64(12 + 4 + 4 + 4 + 4*samples) // sample_count, data_offset, first_sample_flags, sizes
 	return styp + 8 + mfhd + 8 + tfhd + tfdt + trun + 8
 }
