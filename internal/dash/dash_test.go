@@ -103,9 +103,11 @@ func TestValidateRejects(t *testing.T) {
 		"t backwards": func(m *MPD) {
 			tmpl(m).Timeline = &SegmentTimeline{S: []S{{T: u64p(10), D: 360000, R: 46}, {T: u64p(0), D: 180000}}}
 		},
-		"huge r":       func(m *MPD) { tmpl(m).Timeline = &SegmentTimeline{S: []S{{D: 1, R: 1 << 30}}} },
-		"url space":    func(m *MPD) { m.BaseURLs = []BaseURL{{URL: "http://a b/"}} },
-		"dup location": func(m *MPD) { m.BaseURLs = []BaseURL{{ServiceLocation: "a", URL: "x/"}, {ServiceLocation: "a", URL: "y/"}} },
+		"huge r":    func(m *MPD) { tmpl(m).Timeline = &SegmentTimeline{S: []S{{D: 1, R: 1 << 30}}} },
+		"url space": func(m *MPD) { m.BaseURLs = []BaseURL{{URL: "http://a b/"}} },
+		"dup location": func(m *MPD) {
+			m.BaseURLs = []BaseURL{{ServiceLocation: "a", URL: "x/"}, {ServiceLocation: "a", URL: "y/"}}
+		},
 		"steering to nowhere": func(m *MPD) {
 			m.BaseURLs = []BaseURL{{ServiceLocation: "a", URL: "x/"}}
 			m.ContentSteering = &ContentSteering{DefaultServiceLocation: "b", URL: "s.json"}
