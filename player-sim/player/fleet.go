@@ -18,6 +18,7 @@ import (
 type FleetConfig struct {
 	Players    int                           // default 10
 	Titles     []string                      // titles to play; required
+	Protocol   string                        // ProtocolHLS (default) or ProtocolDASH
 	ZipfS      float64                       // title popularity exponent; default 1.0 (0 means uniform is not possible: use a tiny value)
 	Rate       float64                       // arrivals per second (Poisson); 0 means all at once
 	NewEntry   func(i int) Entry             // the entry of player i; required
@@ -119,7 +120,7 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 			errOnce = err
 			break
 		}
-		pc := Config{Title: title, Entry: cfg.NewEntry(i), ABR: a, Latency: cfg.Latency, MaxChunks: cfg.MaxChunks, MaxSeconds: cfg.MaxSeconds,
+		pc := Config{Title: title, Protocol: cfg.Protocol, Entry: cfg.NewEntry(i), ABR: a, Latency: cfg.Latency, MaxChunks: cfg.MaxChunks, MaxSeconds: cfg.MaxSeconds,
 			BufferCap: cfg.BufferCap, SessionID: fmt.Sprintf("p%05d-%x", i, rng.Uint32())}
 		if cfg.OnChunk != nil {
 			pc.OnChunk = func(c Chunk) { cfg.OnChunk(i, c) }
