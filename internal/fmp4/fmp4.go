@@ -2,9 +2,10 @@
 // init segment (ftyp, moov with mvhd, trak and mvex/trex) and media segments (styp, moof with
 // mfhd and traf/tfhd/tfdt/trun, mdat) that serve both HLS (EXT-X-MAP) and DASH.
 //
-// Synthetic media segments carry H.264 in form only, as package mpegts does: each sample is one
-// length-prefixed filler-data NAL unit of deterministic pseudo-random bytes, so the boxes are
-// valid and the segment has the exact size of real video at the rendition's bitrate.
+// Synthetic media segments have the exact size of real video at the rendition's bitrate: their
+// samples are coded pictures (AVC: decodable H.264 written without an encoder) each followed by
+// a filler-data NAL unit of deterministic pseudo-random bytes that takes its share of the size;
+// a segment too small for the pictures carries filler alone (valid boxes, nothing to decode).
 package fmp4
 
 import (
