@@ -71,3 +71,36 @@ func FuzzMPDLevels(f *testing.F) {
 		}
 	})
 }
+
+func TestContentSteeringDASHManifest(t *testing.T) {
+	const u = "http://127.0.0.1:8500/play/t/manifest.mpd"
+	mpd := func(head string) []byte {
+		return []byte(strings.Replace(strings.Replace(testMPD, "MEDIA", "$RepresentationID$/seg$Number%05d$.m4s", 1),
+			"<Period>", head+"<Period>", 1))
+	}
+	good := mpd(`<BaseURL serviceLocation="zone-a">http://127.0.0.11:8000/vod/t/</BaseURL>` +
+		`<BaseURL serviceLocation="zone-b">http://127.0.0.12:8000/t/tok~1/vod/t/</BaseURL>` +
+		`<ContentSteering defaultServiceLocation="zone-b" queryBeforeStart="true">/steering/s.json</ContentSteering>`)
+	e := &ContentSteeringEntry{Protocol: ProtocolDASH}
+	if err := e.startDASH(u, good); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.bases(); len(got) != 2 || got[0] != "http://127.0.0.12:8000/t/tok~1" || got[1] != "http://127.0.0.11:8000" {
+		t.Errorf("bases %v: want zone-b's (the default, with its token) first", got)
+	}
+	if e.serverURI != "http://127.0.0.1:8500/steering/s.json" {
+		t.Errorf("steering manifest %s", e.serverURI)
+	}
+	for name, head := range map[string]string{
+		"no steering":        `<BaseURL serviceLocation="zone-a">http://127.0.0.11:8000/vod/t/</BaseURL>`,
+		"steering elsewhere": `<BaseURL serviceLocation="a">http://127.0.0.11/vod/t/</BaseURL><ContentSteering>file:///etc/passwd</ContentSteering>`,
+		"userinfo":           `<BaseURL serviceLocation="a">http://u:p@127.0.0.11/vod/t/</BaseURL><ContentSteering>/s.json</ContentSteering>`,
+		"other scheme":       `<BaseURL serviceLocation="a">ftp://127.0.0.11/vod/t/</BaseURL><ContentSteering>/s.json</ContentSteering>`,
+		"path not a token":   `<BaseURL serviceLocation="a">http://127.0.0.11/evil/vod/t/</BaseURL><ContentSteering>/s.json</ContentSteering>`,
+		"no location":        `<BaseURL>http://127.0.0.11/vod/t/</BaseURL><ContentSteering>/s.json</ContentSteering>`,
+	} {
+		if err := (&ContentSteeringEntry{Protocol: ProtocolDASH}).startDASH(u, mpd(head)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

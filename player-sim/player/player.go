@@ -641,12 +641,18 @@ func (p *session) mtp() int {
 	return 0
 }
 
+// nextPath is CMCD's nor: the next segment relative to this one's URL (DASH levels name
+// segments from the title's folder, "750k/seg00001.m4s": the shared folder drops out).
 func nextPath(p *session, lv, i int) string {
 	l := p.levels[lv]
 	if i+1 >= len(l.segments) {
 		return ""
 	}
-	return l.segments[i+1].URI
+	cur, next := l.segments[i].URI, l.segments[i+1].URI
+	if j := strings.LastIndexByte(cur, '/'); j >= 0 && strings.HasPrefix(next, cur[:j+1]) {
+		return next[j+1:]
+	}
+	return next
 }
 
 // intact checks a segment against catalog.json's hash, or, without one (no catalog: with
