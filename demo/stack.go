@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"edgecdn/edge"
@@ -19,6 +20,7 @@ import (
 	"edgecdn/loadbalancer/dns"
 	"edgecdn/origin"
 	"edgecdn/steering"
+	"edgecdn/web"
 )
 
 // StackConfig says what to start. Zero values mean the defaults in the field comments.
@@ -30,6 +32,7 @@ type StackConfig struct {
 	CacheBytes    int64    // per edge; default 256 MiB
 	CrossZoneFill bool
 	SigningKeys   [][]byte     // edges' and steering's URL-signing keys (the first signs); default none: unsigned
+	WebDir        string       // where steering's /player/ reads hls.js and dash.js (web.Config.Dir); default web.FindDir()
 	Logger        *slog.Logger // component logs; default discard
 }
 
@@ -42,13 +45,48 @@ type Stack struct {
 	Domain   string
 	Steering string // base URL
 
-	stops []func(context.Context) error
+	stops   []func(context.Context) error
+	lbStops map[string]func(context.Context) error // zone -> its balancer's stop
 }
 
 // Edge is one running edge.
 type Edge struct {
 	Name, Zone, URL string
 	Server          *edge.Server
+
+	stop func(context.Context) error
+}
+
+// Stop shuts the edge down: it leaves the gossip and its port closes. Stopping twice, or
+// stopping the stack after, is harmless.
+func (e *Edge) Stop(ctx context.Context) error { return e.stop(ctx) }
+
+// StopLB shuts the zone's balancer down: it leaves the gossip and its address refuses
+// connections. Stopping twice, or stopping the stack after, is harmless.
+func (st *Stack) StopLB(ctx context.Context, zone string) error {
+	stop, ok := st.lbStops[zone]
+	if !ok {
+		return fmt.Errorf("demo: no balancer in zone %q", zone)
+	}
+	return stop(ctx)
+}
+
+// once makes a stop function safe to call more than once: the first call stops, the others
+// return its error.
+func once(stop func(context.Context) error) func(context.Context) error {
+	var (
+		mu   sync.Mutex
+		done bool
+		err  error
+	)
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			done, err = true, stop(ctx)
+		}
+		return err
+	}
 }
 
 // Start brings the stack up and waits until every part sees the whole cluster.
@@ -69,7 +107,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st := &Stack{LBs: map[string]string{}, Domain: "video.edgecdn.local"}
+	st := &Stack{LBs: map[string]string{}, Domain: "video.edgecdn.local", lbStops: map[string]func(context.Context) error{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -126,8 +164,9 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 			}
 			e.AttachCluster(cl)
 			go e.Serve(ln)
-			st.stops = append(st.stops, e.Shutdown)
-			st.Edges = append(st.Edges, &Edge{Name: name, Zone: z, URL: "http://" + ln.Addr().String(), Server: e})
+			stop := once(e.Shutdown)
+			st.stops = append(st.stops, stop)
+			st.Edges = append(st.Edges, &Edge{Name: name, Zone: z, URL: "http://" + ln.Addr().String(), Server: e, stop: stop})
 		}
 	}
 	// One balancer per zone, all on one port at 127.0.0.11, .12, ...: DNS answers carry no port.
@@ -151,7 +190,9 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		}
 		lb.AttachCluster(cl)
 		go lb.Serve(ln)
-		st.stops = append(st.stops, lb.Shutdown)
+		stop := once(lb.Shutdown)
+		st.stops = append(st.stops, stop)
+		st.lbStops[z] = stop
 		st.LBs[z] = addr
 	}
 	dcl, err := join("dns", cluster.Meta{Role: cluster.RoleDNS}, nil)
@@ -170,7 +211,8 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	st.stops = append(st.stops, func(ctx context.Context) error { return errors.Join(dcl.Leave(time.Second), d.Shutdown(ctx)) })
 	st.DNS = udp.LocalAddr().String()
 
-	sc, err := steering.New(steering.Config{Origins: st.Origins, SigningKeys: cfg.SigningKeys, Logger: log})
+	sc, err := steering.New(steering.Config{Origins: st.Origins, SigningKeys: cfg.SigningKeys,
+		Player: web.New(web.Config{Dir: cfg.WebDir}).Serve, Logger: log})
 	if err != nil {
 		return nil, err
 	}

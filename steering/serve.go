@@ -38,6 +38,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		s.servePlay(ctx, p[len("/play/"):len(p)-len("/master.m3u8")])
 	case bytes.HasPrefix(p, []byte("/steering/")) && bytes.HasSuffix(p, []byte(".json")):
 		s.serveManifest(ctx, p[len("/steering/"):len(p)-len(".json")])
+	case s.cfg.Player != nil && (bytes.HasPrefix(p, []byte("/player/")) || string(p) == "/player"):
+		s.cfg.Player(ctx)
 	default:
 		httpx.Fail(ctx, fasthttp.StatusNotFound, "not found")
 	}

@@ -57,7 +57,10 @@ type Config struct {
 	// TokenBindClient binds tokens to the address the request came from. Off by default: a
 	// balancer or NAT between the player and the edges changes the address the edge sees.
 	TokenBindClient bool
-	Logger          *slog.Logger
+	// Player, when set, answers GET /player/ and everything under it: the browser player
+	// (package web). Default none: 404.
+	Player fasthttp.RequestHandler
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
