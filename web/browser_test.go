@@ -118,6 +118,7 @@ func browser(t *testing.T, ctx context.Context, chromium string) (context.Contex
 		chromedp.Flag("no-pings", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("mute-audio", true),
+		chromedp.WindowSize(1280, 1000),
 	)
 	// Extra flags for a look inside (--enable-logging=stderr --v=1, ...).
 	for _, f := range strings.Fields(os.Getenv("EDGECDN_CHROMIUM_FLAGS")) {
@@ -367,8 +368,22 @@ func lastOK(s *pageState) (segment, bool) {
 	return segment{}, false
 }
 
-func report(t *testing.T, sc scenario, s *pageState, extra string) {
+// report logs the scenario's figures, and with EDGECDN_BROWSER_SCREENSHOTS=DIR saves the page
+// as DIR/<player>-<mode>.png.
+func report(t *testing.T, ctx context.Context, sc scenario, s *pageState, extra string) {
 	t.Helper()
+	if dir := os.Getenv("EDGECDN_BROWSER_SCREENSHOTS"); dir != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(sc.name(), "/", "-")+".png"), png, 0o644)
+		}
+		if err != nil {
+			t.Logf("screenshot: %v", err)
+		}
+	}
+	if len(s.Errors) > 0 {
+		t.Logf("%s: the player saw %d errors:%s", sc.name(), len(s.Errors), s.errors())
+	}
 	page := int64(-1)
 	if s.PageTTFFms != nil {
 		page = int64(*s.PageTTFFms)
@@ -405,7 +420,7 @@ func TestBrowserDirect(t *testing.T) {
 				t.Errorf("segments from %s, want one of the edges", g.Host)
 			}
 			checkHeaders(t, s)
-			report(t, sc, s, fmt.Sprintf(", from %s (%s)", g.ServedBy, g.Host))
+			report(t, ctx, sc, s, fmt.Sprintf(", from %s (%s)", g.ServedBy, g.Host))
 		})
 	}
 }
@@ -510,7 +525,7 @@ func TestBrowserSteeringFailover(t *testing.T) {
 				t.Errorf("longest stall %.0f ms, want under 2 s", d)
 			}
 			checkFrames(t, s, s.CurrentTime-before.CurrentTime+before.CurrentTime)
-			report(t, sc, s, fmt.Sprintf(", failover %v (%v from the first request after the kill)", failover.Round(time.Millisecond), recovery.Round(time.Millisecond)))
+			report(t, ctx, sc, s, fmt.Sprintf(", failover %v (%v from the first request after the kill)", failover.Round(time.Millisecond), recovery.Round(time.Millisecond)))
 		})
 	}
 }

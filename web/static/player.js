@@ -53,6 +53,7 @@
     hostPathway: {},         // HOST:PORT -> pathway, from the playback manifest and clones
     segments: [],
     requests: 0,
+    aborted: 0,              // requests the players aborted themselves
     errors: [],
     cmcd: '',
     sid: randomID(),
@@ -147,7 +148,9 @@
     const info = this._edgecdn;
     if (info) {
       info.t0 = performance.now();
+      this.addEventListener('abort', () => { info.aborted = true; });
       this.addEventListener('loadend', (e) => {
+        if (info.aborted) { st.aborted++; return; } // the player changed its mind, not a failure
         let body = null;
         if (this.responseType === '' || this.responseType === 'text') body = this.responseText;
         else if (this.responseType === 'json') body = this.response;
@@ -173,7 +176,8 @@
       record(r.url || url, r.status, h, Number(h['content-length'] || 0), performance.now() - t0, body);
       return r;
     } catch (err) {
-      record(url, 0, {}, 0, performance.now() - t0, null);
+      if (err && err.name === 'AbortError') st.aborted++;
+      else record(url, 0, {}, 0, performance.now() - t0, null);
       throw err;
     }
   };
@@ -252,6 +256,7 @@
       hostPathway: st.hostPathway,
       cmcd: st.cmcd,
       requests: st.requests,
+      aborted: st.aborted,
       segments: st.segments,
       errors: st.errors,
     };
