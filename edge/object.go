@@ -48,7 +48,7 @@ func kindOf(key []byte) kind {
 		key = key[:i]
 	}
 	switch {
-	case bytes.HasSuffix(key, []byte(".m3u8")):
+	case bytes.HasSuffix(key, []byte(".m3u8")), bytes.HasSuffix(key, []byte(".mpd")):
 		return kindPlaylist
 	case bytes.HasSuffix(key, []byte(".ts")), bytes.HasSuffix(key, []byte(".m4s")), bytes.HasSuffix(key, []byte(".mp4")),
 		bytes.HasSuffix(key, []byte(".aac")), bytes.HasSuffix(key, []byte(".m4a")):

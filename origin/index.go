@@ -57,6 +57,7 @@ type index struct {
 // contentTypes by extension. Unknown extensions are served as application/octet-stream.
 var contentTypes = map[string]string{
 	".m3u8": "application/vnd.apple.mpegurl",
+	".mpd":  "application/dash+xml",
 	".ts":   "video/mp2t",
 	".mp4":  "video/mp4",
 	".m4s":  "video/mp4",
@@ -71,7 +72,7 @@ func kindOf(rel string) kind {
 	switch {
 	case rel == catalog.FileName:
 		return kindCatalog
-	case strings.HasSuffix(rel, ".m3u8"):
+	case strings.HasSuffix(rel, ".m3u8"), strings.HasSuffix(rel, ".mpd"):
 		return kindPlaylist
 	case strings.HasSuffix(rel, ".ts"), strings.HasSuffix(rel, ".m4s"), strings.HasSuffix(rel, ".mp4"),
 		strings.HasSuffix(rel, ".aac"), strings.HasSuffix(rel, ".m4a"), strings.HasSuffix(rel, ".m4v"):

@@ -142,7 +142,9 @@ func TestContentTypesAndCaching(t *testing.T) {
 	}{
 		{"/vod/" + title.Name + "/master.m3u8", "application/vnd.apple.mpegurl", "public, max-age=2"},
 		{"/vod/" + title.Name + "/" + title.Renditions[0].Name + "/index.m3u8", "application/vnd.apple.mpegurl", "public, max-age=2"},
-		{seg, "video/mp2t", "public, max-age=31536000, immutable"},
+		{seg, "video/mp4", "public, max-age=31536000, immutable"},
+		{"/vod/" + title.Name + "/" + title.Renditions[0].Name + "/init.mp4", "video/mp4", "public, max-age=31536000, immutable"},
+		{"/vod/" + title.Name + "/manifest.mpd", "application/dash+xml", "public, max-age=2"},
 		{"/catalog.json", "application/json", "public, max-age=2"},
 	}
 	for _, tt := range tests {
@@ -239,7 +241,7 @@ func TestRanges(t *testing.T) {
 				}
 				b, _ := io.ReadAll(p)
 				cr := fmt.Sprintf("bytes %d-%d/%d", want[i][0], want[i][1]-1, size)
-				if p.Header.Get("Content-Range") != cr || p.Header.Get("Content-Type") != "video/mp2t" || !bytes.Equal(b, full[want[i][0]:want[i][1]]) {
+				if p.Header.Get("Content-Range") != cr || p.Header.Get("Content-Type") != "video/mp4" || !bytes.Equal(b, full[want[i][0]:want[i][1]]) {
 					t.Errorf("multi-range part %d: %q %q, %d bytes; want %q", i, p.Header.Get("Content-Range"), p.Header.Get("Content-Type"), len(b), cr)
 				}
 			}

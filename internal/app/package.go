@@ -14,9 +14,10 @@ import (
 func packageCmd() *cli.Command {
 	return &cli.Command{
 		Name:    "package",
-		Summary: "write a catalog of HLS titles: synthetic (pure Go, the default) or real ffmpeg encodes",
-		Usage:   "package --out DIR [--titles N] [--ladder NAME] [--ffmpeg [--input FILE]] [flags]",
+		Summary: "write a catalog of titles (CMAF for HLS and DASH, or MPEG-TS for HLS): synthetic (pure Go, the default) or real ffmpeg encodes",
+		Usage:   "package --out DIR [--titles N] [--ladder NAME] [--format cmaf|ts] [--ffmpeg [--input FILE]] [flags]",
 		Example: "edgecdn package --out /tmp/content --titles 10 --ladder envivio\n" +
+			"edgecdn package --out /tmp/content --format ts --prefix ts\n" +
 			"edgecdn package --out /tmp/content --ffmpeg --duration 60s",
 		Flags: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			out := fs.String("out", "content", "content `DIR` to write (created if missing; other titles in it are kept)")
@@ -25,6 +26,7 @@ func packageCmd() *cli.Command {
 			duration := fs.Duration("duration", 192*time.Second, "length of each title")
 			segment := fs.Duration("segment", 4*time.Second, "segment duration")
 			ladder := fs.String("ladder", "", "bitrate ladder: "+packager.LadderNames()+" (default envivio, or small with --ffmpeg)")
+			format := fs.String("format", packager.DefaultFormat, "segment format: cmaf (fragmented MP4: HLS with EXT-X-MAP and DASH manifest.mpd over the same files) or ts (MPEG-TS, HLS only)")
 			seed := fs.Uint64("seed", 1, "seed of the synthetic bytes: the same seed gives byte-identical catalogs")
 			workers := fs.Int("workers", 0, "segments written in parallel (default GOMAXPROCS)")
 			useFFmpeg := fs.Bool("ffmpeg", false, "encode real H.264/AAC with ffmpeg instead of synthetic segments")
@@ -40,7 +42,7 @@ func packageCmd() *cli.Command {
 				start := time.Now()
 				cat, err := packager.Package(ctx, packager.Config{
 					Out: *out, Titles: *titles, Prefix: *prefix, Duration: *duration, Segment: *segment,
-					Ladder: *ladder, Seed: *seed, Workers: *workers, FFmpeg: *useFFmpeg, FFmpegPath: *ffmpegPath,
+					Ladder: *ladder, Format: *format, Seed: *seed, Workers: *workers, FFmpeg: *useFFmpeg, FFmpegPath: *ffmpegPath,
 					Input: *input, Preset: *preset, Logger: log.With("component", "package"),
 				})
 				if err != nil {

@@ -25,11 +25,13 @@ type Catalog struct {
 	Titles    []Title `json:"titles"`
 }
 
-// Title is one video packaged as HLS: DIR/<Name>/master.m3u8 plus one folder per rendition.
+// Title is one video: DIR/<Name>/master.m3u8 plus one folder per rendition, and with CMAF
+// segments also DIR/<Name>/manifest.mpd (DASH) over the same files.
 type Title struct {
 	Name           string      `json:"name"`
-	Kind           string      `json:"kind"`   // "synthetic" or "ffmpeg"
-	Ladder         string      `json:"ladder"` // the named ladder it was packaged with
+	Kind           string      `json:"kind"`             // "synthetic" or "ffmpeg"
+	Format         string      `json:"format,omitempty"` // FormatCMAF or FormatTS; "" is an older catalog's TS
+	Ladder         string      `json:"ladder"`           // the named ladder it was packaged with
 	SegmentSeconds float64     `json:"segment_seconds"`
 	DurationS      float64     `json:"duration_s"`
 	Renditions     []Rendition `json:"renditions"`
@@ -45,8 +47,15 @@ type Rendition struct {
 	Height           int       `json:"height"`
 	Codecs           string    `json:"codecs"`
 	SegmentCount     int       `json:"segment_count"`
+	Init             *Segment  `json:"init,omitempty"` // CMAF: the init segment every media segment needs (its Duration is 0)
 	Segments         []Segment `json:"segments"`
 }
+
+// Segment formats of a title.
+const (
+	FormatCMAF = "cmaf" // fragmented MP4: an init segment and .m4s media segments, for HLS and DASH
+	FormatTS   = "ts"   // MPEG-TS: self-contained .ts segments, HLS only
+)
 
 // Segment is one media file of a rendition.
 type Segment struct {
@@ -54,8 +63,8 @@ type Segment struct {
 	Duration float64 `json:"duration"`
 	Size     int64   `json:"size"`
 	SHA256   string  `json:"sha256"` // hex of the file's SHA-256; the origin's ETag is derived from it
-	// NominalSize is the size the ladder asks for when it differs from Size (the Envivio sizes
-	// are rounded up to whole 188-byte MPEG-TS packets).
+	// NominalSize is the size the ladder asks for when it differs from Size (in MPEG-TS the
+	// Envivio sizes are rounded up to whole 188-byte packets; CMAF segments have them exactly).
 	NominalSize int64 `json:"nominal_size,omitempty"`
 }
 
@@ -79,11 +88,15 @@ func (t *Title) Rendition(name string) *Rendition {
 	return nil
 }
 
-// SegmentPaths maps each segment's URL path below /vod (title/rendition/segment) to its entry.
+// SegmentPaths maps each segment's URL path below /vod (title/rendition/segment) to its entry,
+// init segments included.
 func (c *Catalog) SegmentPaths() map[string]Segment {
 	m := map[string]Segment{}
 	for _, t := range c.Titles {
 		for _, r := range t.Renditions {
+			if r.Init != nil {
+				m[t.Name+"/"+r.Name+"/"+r.Init.Name] = *r.Init
+			}
 			for _, s := range r.Segments {
 				m[t.Name+"/"+r.Name+"/"+s.Name] = s
 			}
@@ -118,6 +131,9 @@ func (c *Catalog) Validate() error {
 		if len(t.Renditions) == 0 {
 			return fmt.Errorf("catalog: title %q has no renditions", t.Name)
 		}
+		if t.Format != "" && t.Format != FormatCMAF && t.Format != FormatTS {
+			return fmt.Errorf("catalog: title %q: format %q, want %s or %s", t.Name, t.Format, FormatCMAF, FormatTS)
+		}
 		for _, r := range t.Renditions {
 			if !ValidName(r.Name) {
 				return fmt.Errorf("catalog: title %q: bad rendition name %q", t.Name, r.Name)
@@ -129,6 +145,12 @@ func (c *Catalog) Validate() error {
 				if !ValidName(s.Name) || s.Size < 0 || !hexSHA256.MatchString(s.SHA256) || !(s.Duration > 0) {
 					return fmt.Errorf("catalog: %s/%s: bad segment %+v", t.Name, r.Name, s)
 				}
+			}
+			if in := r.Init; in != nil && (!ValidName(in.Name) || in.Size <= 0 || !hexSHA256.MatchString(in.SHA256) || in.Duration != 0) {
+				return fmt.Errorf("catalog: %s/%s: bad init segment %+v", t.Name, r.Name, *in)
+			}
+			if (t.Format == FormatCMAF) != (r.Init != nil) {
+				return fmt.Errorf("catalog: %s/%s: a %s title's rendition with init segment %v", t.Name, r.Name, t.Format, r.Init != nil)
 			}
 		}
 	}

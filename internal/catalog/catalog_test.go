@@ -33,6 +33,33 @@ func TestRoundTripAndWrite(t *testing.T) {
 	}
 }
 
+func TestInitSegment(t *testing.T) {
+	c := validCatalog()
+	c.Titles[0].Format = FormatCMAF
+	c.Titles[0].Renditions[0].Init = &Segment{Name: "init.mp4", Size: 700, SHA256: strings.Repeat("b", 64)}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.SegmentPaths(); m["t/300k/init.mp4"].Size != 700 || len(m) != 2 {
+		t.Errorf("SegmentPaths = %v", m)
+	}
+	for _, mutate := range []func(c *Catalog){
+		func(c *Catalog) { c.Titles[0].Format = "mkv" },
+		func(c *Catalog) { c.Titles[0].Format = FormatTS },
+		func(c *Catalog) { c.Titles[0].Renditions[0].Init.Duration = 1 },
+		func(c *Catalog) { c.Titles[0].Renditions[0].Init.SHA256 = "x" },
+		func(c *Catalog) { c.Titles[0].Renditions[0].Init = nil },
+	} {
+		c := validCatalog()
+		c.Titles[0].Format = FormatCMAF
+		c.Titles[0].Renditions[0].Init = &Segment{Name: "init.mp4", Size: 700, SHA256: strings.Repeat("b", 64)}
+		mutate(c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("valid: %+v", c.Titles[0])
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	bad := []func(c *Catalog){
 		func(c *Catalog) { c.Version = 2 },

@@ -158,6 +158,11 @@ func (m *Media) append(b []byte) ([]byte, error) {
 	if err := checkPlaylistType(m.PlaylistType); err != nil {
 		return nil, fmt.Errorf("hls: %v", err)
 	}
+	if m.Map != "" {
+		if err := checkQuoted("EXT-X-MAP URI", m.Map); err != nil {
+			return nil, fmt.Errorf("hls: %v", err)
+		}
+	}
 	maxDur, maxAt := 0.0, -1
 	for i := range m.Segments {
 		s := &m.Segments[i]
@@ -209,6 +214,11 @@ func (m *Media) append(b []byte) ([]byte, error) {
 	}
 	if m.IndependentSegments {
 		b = append(b, "#EXT-X-INDEPENDENT-SEGMENTS\n"...)
+	}
+	if m.Map != "" {
+		b = append(b, `#EXT-X-MAP:URI="`...)
+		b = append(b, m.Map...)
+		b = append(b, "\"\n"...)
 	}
 	for i := range m.Segments {
 		s := &m.Segments[i]

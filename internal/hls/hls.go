@@ -10,8 +10,10 @@
 //
 // Only the subset of HLS that edgecdn models is kept in the data structures.
 // Unknown tags are ignored for forward compatibility, and known tags that are
-// not modelled (EXT-X-MEDIA, EXT-X-KEY, EXT-X-MAP, ...) are used to tell the
-// playlist kind and otherwise dropped.
+// not modelled (EXT-X-MEDIA, EXT-X-KEY, ...) are used to tell the playlist
+// kind and otherwise dropped. EXT-X-MAP (the init section of fragmented MP4
+// segments) is modelled in its one-map form: a playlist with two maps, or a
+// map with a BYTERANGE, is refused.
 //
 // # Number formatting
 //
@@ -128,6 +130,10 @@ type Media struct {
 	PlaylistType string
 	// IndependentSegments is EXT-X-INDEPENDENT-SEGMENTS.
 	IndependentSegments bool
+	// Map is the URI of EXT-X-MAP, the init section every segment needs
+	// (fragmented MP4, version 6 or later: callers pick 7); "" omits it. It
+	// is written before the first segment.
+	Map string
 	// Segments are the media segments in playlist order.
 	Segments []Segment
 	// EndList is EXT-X-ENDLIST.

@@ -613,3 +613,33 @@ func BenchmarkEncodeMedia(b *testing.B) {
 type ioDiscard struct{}
 
 func (ioDiscard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestMap(t *testing.T) {
+	m := &Media{Version: 7, PlaylistType: "VOD", Map: "init.mp4", EndList: true,
+		Segments: []Segment{{URI: "seg00000.m4s", Duration: 4}, {URI: "seg00001.m4s", Duration: 4}}}
+	b := m.Bytes()
+	if !strings.Contains(string(b), "#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:4,\nseg00000.m4s\n") {
+		t.Fatalf("map not written before the first segment:\n%s", b)
+	}
+	got, err := ParseMedia(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Map != "init.mp4" {
+		t.Errorf("Map = %q, want init.mp4", got.Map)
+	}
+	for _, bad := range []string{
+		"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"a.mp4\"\n#EXT-X-MAP:URI=\"b.mp4\"\n#EXTINF:4,\ns.m4s\n",
+		"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"a.mp4\",BYTERANGE=\"100@0\"\n#EXTINF:4,\ns.m4s\n",
+		"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=a.mp4\n#EXTINF:4,\ns.m4s\n",
+		"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MAP:URI=\"\"\n#EXTINF:4,\ns.m4s\n",
+		"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\ns.m4s\n#EXT-X-MAP:URI=\"a.mp4\"\n",
+	} {
+		if _, err := ParseMedia(strings.NewReader(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	if (&Media{Map: "a\"b"}).Bytes() != nil {
+		t.Error("encoded a map URI with a double quote")
+	}
+}

@@ -82,6 +82,7 @@ type parser struct {
 	sawSeq, sawType    bool
 	playlistType       string
 	endList            bool
+	mapURI             string
 	segments           []Segment
 	pendingInf         bool
 	inf                Segment
@@ -310,7 +311,15 @@ func (p *parser) tag(line string) error {
 			return err
 		}
 		p.endList = true
-	case "EXT-X-KEY", "EXT-X-MAP", "EXT-X-DATERANGE":
+	case "EXT-X-MAP":
+		if err := p.setKind(name, kindMedia); err != nil {
+			return err
+		}
+		if err := needValue(); err != nil {
+			return err
+		}
+		return p.mapTag(name, value)
+	case "EXT-X-KEY", "EXT-X-DATERANGE":
 		// Not modelled: syntax-checked and dropped.
 		if err := p.setKind(name, kindMedia); err != nil {
 			return err
@@ -326,6 +335,38 @@ func (p *parser) tag(line string) error {
 		return p.setKind(name, kindMedia)
 	}
 	// Unknown tags are ignored for forward compatibility.
+	return nil
+}
+
+// mapTag reads EXT-X-MAP:URI="...": one map before the first segment, without BYTERANGE.
+func (p *parser) mapTag(name, value string) error {
+	if p.mapURI != "" {
+		return p.errf("%s: a second map (one init section per playlist is supported)", name)
+	}
+	if len(p.segments) > 0 || p.pendingInf {
+		return p.errf("%s: must appear before the first segment", name)
+	}
+	if err := p.parseAttrs(name, value); err != nil {
+		return err
+	}
+	for _, a := range p.attrs[:p.nattr] {
+		switch a.name {
+		case "URI":
+			v, err := p.quotedAttr(name, a)
+			if err != nil {
+				return err
+			}
+			if err := checkQuoted("URI", v); err != nil || v == "" {
+				return p.errf("%s: bad URI %s", name, clip(v))
+			}
+			p.mapURI = v
+		case "BYTERANGE":
+			return p.errf("%s: BYTERANGE is not supported", name)
+		}
+	}
+	if p.mapURI == "" {
+		return p.errf("%s: no URI", name)
+	}
 	return nil
 }
 
@@ -535,6 +576,7 @@ func (p *parser) finish() (*Multivariant, *Media, error) {
 			MediaSequence:       p.seq,
 			PlaylistType:        p.playlistType,
 			IndependentSegments: p.independentSegments,
+			Map:                 p.mapURI,
 			Segments:            segs,
 			EndList:             p.endList,
 		}, nil

@@ -11,11 +11,13 @@ import (
 	"strings"
 
 	"edgecdn/internal/catalog"
+	"edgecdn/internal/fmp4"
 	"edgecdn/internal/hls"
 )
 
 // ffmpegArgs builds one ffmpeg run that encodes every rung of the ladder from one decode of the
-// source: H.264 Main + AAC-LC in MPEG-TS, keyframes forced on segment boundaries in every
+// source: H.264 Main + AAC-LC in CMAF (ffmpeg's hls muxer with fmp4 segments: init.mp4 and
+// segNNNNN.m4s per rendition) or MPEG-TS, keyframes forced on segment boundaries in every
 // rendition (so players can switch at any segment), constant segment length.
 func ffmpegArgs(cfg *Config, dir string) []string {
 	ladder := Ladders[cfg.Ladder]
@@ -55,9 +57,14 @@ func ffmpegArgs(cfg *Config, dir string) []string {
 			"-force_key_frames", fmt.Sprintf("expr:gte(t,n_forced*%s)", strconv.FormatFloat(seg, 'f', -1, 64)),
 			"-c:a", "aac", "-b:a", "64k", "-ac", "2", "-ar", "48000",
 			"-f", "hls", "-hls_time", strconv.FormatFloat(seg, 'f', -1, 64), "-hls_playlist_type", "vod",
-			"-hls_segment_type", "mpegts", "-hls_flags", "independent_segments",
-			"-hls_segment_filename", filepath.Join(out, "seg%05d.ts"),
-			filepath.Join(out, "index.m3u8"))
+			"-hls_flags", "independent_segments")
+		if cfg.Format == catalog.FormatCMAF {
+			args = append(args, "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", InitName,
+				"-hls_segment_filename", filepath.Join(out, "seg%05d.m4s"))
+		} else {
+			args = append(args, "-hls_segment_type", "mpegts", "-hls_segment_filename", filepath.Join(out, "seg%05d.ts"))
+		}
+		args = append(args, filepath.Join(out, "index.m3u8"))
 	}
 	return args
 }
@@ -90,7 +97,7 @@ func packageFFmpeg(ctx context.Context, cfg *Config, name string) (catalog.Title
 	}
 
 	t := catalog.Title{
-		Name: name, Kind: "ffmpeg", Ladder: ladder.Name,
+		Name: name, Kind: "ffmpeg", Format: cfg.Format, Ladder: ladder.Name,
 		SegmentSeconds: cfg.Segment.Seconds(), DurationS: cfg.Duration.Seconds(),
 	}
 	for _, rung := range ladder.Rungs {
@@ -107,6 +114,13 @@ func packageFFmpeg(ctx context.Context, cfg *Config, name string) (catalog.Title
 		r := catalog.Rendition{
 			Name: rung.Name(), NominalKbps: rung.Kbps, Width: rung.Width, Height: rung.Height,
 			Codecs: avcCodec(rung.Height) + ",mp4a.40.2",
+		}
+		if cfg.Format == catalog.FormatCMAF {
+			init, err := checkFMP4(dir, m)
+			if err != nil {
+				return t, fmt.Errorf("package %s: ffmpeg's %s: %w", name, r.Name, err)
+			}
+			r.Init = &init
 		}
 		for _, s := range m.Segments {
 			if !catalog.ValidName(s.URI) {
@@ -134,6 +148,30 @@ func packageFFmpeg(ctx context.Context, cfg *Config, name string) (catalog.Title
 		return t, fmt.Errorf("package %s: %w", name, err)
 	}
 	return t, install(tmp, filepath.Join(cfg.Out, name))
+}
+
+// checkFMP4 checks ffmpeg's init segment and first media segment with package fmp4 and
+// returns the init segment's catalog entry.
+func checkFMP4(dir string, m *hls.Media) (catalog.Segment, error) {
+	if m.Map != InitName || len(m.Segments) == 0 {
+		return catalog.Segment{}, fmt.Errorf("playlist maps %q, want %s", m.Map, InitName)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, InitName))
+	if err != nil {
+		return catalog.Segment{}, err
+	}
+	if _, err := fmp4.CheckInit(b); err != nil {
+		return catalog.Segment{}, err
+	}
+	first, err := os.ReadFile(filepath.Join(dir, m.Segments[0].URI))
+	if err != nil {
+		return catalog.Segment{}, err
+	}
+	if _, err := fmp4.CheckMedia(first); err != nil {
+		return catalog.Segment{}, fmt.Errorf("%s: %w", m.Segments[0].URI, err)
+	}
+	sum, size, err := hashFile(filepath.Join(dir, InitName))
+	return catalog.Segment{Name: InitName, Size: size, SHA256: sum}, err
 }
 
 func lastLines(s string, n int) string {

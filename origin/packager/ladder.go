@@ -75,6 +75,18 @@ func avcCodec(height int) string {
 	}
 }
 
+// avcBytes is avcCodec's profile, compatibility and level bytes, as an avcC carries them.
+func avcBytes(height int) (profile, compat, level byte) {
+	switch {
+	case height <= 576:
+		return 0x4d, 0x40, 0x1e
+	case height <= 720:
+		return 0x4d, 0x40, 0x1f
+	default:
+		return 0x4d, 0x40, 0x28
+	}
+}
+
 // avcLevel is avcCodec's level in the form ffmpeg's -level takes.
 func avcLevel(height int) string {
 	switch {

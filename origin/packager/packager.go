@@ -1,6 +1,8 @@
-// Package packager writes catalogs of HLS titles: synthetic ones in pure Go (MPEG-TS segments
-// whose sizes follow each rendition's bitrate, deterministic from a seed) and real ones encoded by
-// ffmpeg.
+// Package packager writes catalogs of titles: synthetic ones in pure Go (segments whose sizes
+// follow each rendition's bitrate or the Envivio ladder exactly, deterministic from a seed) and
+// real ones encoded by ffmpeg. Segments are CMAF (fragmented MP4: an init segment per rendition
+// and .m4s media segments, served by HLS with EXT-X-MAP and by DASH from manifest.mpd) or
+// MPEG-TS (HLS only).
 package packager
 
 import (
@@ -24,9 +26,14 @@ import (
 
 	"edgecdn/internal/catalog"
 	"edgecdn/internal/envivio"
+	"edgecdn/internal/fmp4"
 	"edgecdn/internal/hls"
 	"edgecdn/internal/mpegts"
 )
+
+// DefaultFormat is the segment format titles get unless told otherwise: CMAF, which browsers
+// play through Media Source Extensions with HLS (hls.js) and DASH (dash.js) alike.
+const DefaultFormat = catalog.FormatCMAF
 
 // Config says what to package. The zero value of each field means its documented default.
 type Config struct {
@@ -36,6 +43,7 @@ type Config struct {
 	Duration time.Duration // length of each title; default 192s (48 chunks of 4 s, as the reference simulator)
 	Segment  time.Duration // segment duration; default 4s
 	Ladder   string        // a name from Ladders; default "envivio" ("small" with FFmpeg)
+	Format   string        // catalog.FormatCMAF or catalog.FormatTS; default DefaultFormat
 	Seed     uint64        // seeds the synthetic bytes; the same seed gives the same catalog
 	Workers  int           // segments written in parallel; default GOMAXPROCS
 
@@ -86,6 +94,12 @@ func (c *Config) setDefaults() error {
 		if c.FFmpeg {
 			c.Ladder = "small"
 		}
+	}
+	if c.Format == "" {
+		c.Format = DefaultFormat
+	}
+	if c.Format != catalog.FormatCMAF && c.Format != catalog.FormatTS {
+		return fmt.Errorf("package: unknown format %q (have %s, %s)", c.Format, catalog.FormatCMAF, catalog.FormatTS)
 	}
 	if _, ok := Ladders[c.Ladder]; !ok {
 		return fmt.Errorf("package: unknown ladder %q (have %s)", c.Ladder, LadderNames())
@@ -193,8 +207,10 @@ func variation(seed uint64, title string, index int) float64 {
 type segJob struct {
 	rung, index int
 	dir         string
-	packets     int
-	seg         mpegts.Segment
+	packets     int            // MPEG-TS
+	seg         mpegts.Segment // MPEG-TS
+	size        int64          // CMAF: the segment's exact size
+	frag        fmp4.Fragment  // CMAF
 	out         *catalog.Segment
 }
 
@@ -207,8 +223,9 @@ func packageSynthetic(ctx context.Context, cfg *Config, name string, titleIndex 
 	}
 	defer os.RemoveAll(tmp)
 
+	cmaf := cfg.Format == catalog.FormatCMAF
 	t := catalog.Title{
-		Name: name, Kind: "synthetic", Ladder: ladder.Name,
+		Name: name, Kind: "synthetic", Format: cfg.Format, Ladder: ladder.Name,
 		SegmentSeconds: cfg.Segment.Seconds(), DurationS: cfg.Duration.Seconds(),
 	}
 	var jobs []segJob
@@ -217,12 +234,20 @@ func packageSynthetic(ctx context.Context, cfg *Config, name string, titleIndex 
 			Name: rung.Name(), NominalKbps: rung.Kbps, Width: rung.Width, Height: rung.Height,
 			Codecs: avcCodec(rung.Height), SegmentCount: len(durs), Segments: make([]catalog.Segment, len(durs)),
 		}
-		t.Renditions = append(t.Renditions, r)
 		dir := filepath.Join(tmp, r.Name)
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return t, fmt.Errorf("package %s: %w", name, err)
 		}
+		if cmaf {
+			init, err := writeInit(dir, rung)
+			if err != nil {
+				return t, fmt.Errorf("package %s: %w", name, err)
+			}
+			r.Init = &init
+		}
+		t.Renditions = append(t.Renditions, r)
 		start := 0.0
+		var ticks uint64
 		for i, d := range durs {
 			var size int64
 			var nominal int64
@@ -232,6 +257,18 @@ func packageSynthetic(ctx context.Context, cfg *Config, name string, titleIndex 
 				size = nominal
 			} else {
 				size = int64(float64(rung.Kbps) * 1000 / 8 * d * variation(cfg.Seed, name, i))
+			}
+			if cmaf {
+				// CMAF segments take any size: exactly the ladder's.
+				size = max(size, fmp4.MediaOverhead(1)+5)
+				dt := uint64(math.Round(d * fmp4.Timescale))
+				t.Renditions[ri].Segments[i] = catalog.Segment{Name: fmt.Sprintf("seg%05d.m4s", i), Duration: d, Size: size}
+				jobs = append(jobs, segJob{rung: ri, index: i, dir: dir, size: size, frag: fmp4.Fragment{
+					Sequence: uint32(i + 1), Start: ticks, Duration: dt,
+					Samples: max(1, int(math.Round(d*fmp4.FrameRate))), Seed: seedFor(cfg.Seed, name, r.Name, i),
+				}})
+				ticks += dt
+				continue
 			}
 			packets := mpegts.PacketsFor(size, ladder.Envivio)
 			segName := fmt.Sprintf("seg%05d.ts", i)
@@ -300,6 +337,18 @@ loop:
 }
 
 func writeSegment(j segJob) error {
+	if j.size > 0 {
+		b, err := fmp4.Media(j.size, j.frag)
+		if err != nil {
+			return fmt.Errorf("segment %s: %w", filepath.Join(j.dir, j.out.Name), err)
+		}
+		if err := writeFile(filepath.Join(j.dir, j.out.Name), b); err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		j.out.SHA256 = hex.EncodeToString(sum[:])
+		return nil
+	}
 	f, err := os.Create(filepath.Join(j.dir, j.out.Name))
 	if err != nil {
 		return err
@@ -320,13 +369,38 @@ func writeSegment(j segJob) error {
 	return nil
 }
 
+// writeInit writes a rendition's init segment and returns its catalog entry.
+func writeInit(dir string, rung Rung) (catalog.Segment, error) {
+	p, c, l := avcBytes(rung.Height)
+	b, err := fmp4.Init(fmp4.Track{Width: rung.Width, Height: rung.Height, Profile: p, Compat: c, Level: l})
+	if err != nil {
+		return catalog.Segment{}, err
+	}
+	if err := writeFile(filepath.Join(dir, InitName), b); err != nil {
+		return catalog.Segment{}, err
+	}
+	sum := sha256.Sum256(b)
+	return catalog.Segment{Name: InitName, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// InitName is the file name of a CMAF rendition's init segment.
+const InitName = "init.mp4"
+
 // writePlaylists writes each rendition's media playlist and the title's multivariant playlist,
-// filling in the renditions' bandwidths from their segments.
+// filling in the renditions' bandwidths from their segments; for CMAF titles also the DASH
+// manifest.
 func writePlaylists(dir string, t *catalog.Title) error {
-	mv := &hls.Multivariant{Version: 3, IndependentSegments: true}
+	version := 3
+	if t.Format == catalog.FormatCMAF {
+		version = 7 // EXT-X-MAP in a playlist without I-frames needs 6; 7 is what fMP4 players expect
+	}
+	mv := &hls.Multivariant{Version: version, IndependentSegments: true}
 	for i := range t.Renditions {
 		r := &t.Renditions[i]
-		m := &hls.Media{Version: 3, PlaylistType: "VOD", IndependentSegments: true, EndList: true}
+		m := &hls.Media{Version: version, PlaylistType: "VOD", IndependentSegments: true, EndList: true}
+		if r.Init != nil {
+			m.Map = r.Init.Name
+		}
 		var bytes int64
 		var secs, peak float64
 		for _, s := range r.Segments {
@@ -345,7 +419,21 @@ func writePlaylists(dir string, t *catalog.Title) error {
 			Width: r.Width, Height: r.Height, Codecs: r.Codecs, Name: r.Name,
 		})
 	}
-	return writeFile(filepath.Join(dir, "master.m3u8"), mv.Bytes())
+	if err := writeFile(filepath.Join(dir, "master.m3u8"), mv.Bytes()); err != nil {
+		return err
+	}
+	if t.Format != catalog.FormatCMAF {
+		return nil
+	}
+	mpd, err := MPD(t)
+	if err != nil {
+		return fmt.Errorf("manifest.mpd: %w", err)
+	}
+	b, err := mpd.Marshal()
+	if err != nil {
+		return fmt.Errorf("manifest.mpd: %w", err)
+	}
+	return writeFile(filepath.Join(dir, MPDName), b)
 }
 
 func writeFile(path string, b []byte) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,9 @@ import (
 	"github.com/grafov/m3u8"
 
 	"edgecdn/internal/catalog"
+	"edgecdn/internal/dash"
 	"edgecdn/internal/envivio"
+	"edgecdn/internal/fmp4"
 	"edgecdn/internal/hls"
 	"edgecdn/internal/testenv"
 )
@@ -82,6 +85,24 @@ func checkTitle(t *testing.T, dir string, title catalog.Title) {
 		if gm := gp.(*m3u8.MediaPlaylist); int(gm.Count()) != r.SegmentCount || !gm.Closed {
 			t.Errorf("%s/%s: grafov/m3u8 sees %d segments, closed %v", title.Name, r.Name, gm.Count(), gm.Closed)
 		}
+		if title.Format == catalog.FormatCMAF {
+			if m.Map != InitName || r.Init == nil || m.Version != 7 {
+				t.Fatalf("%s/%s: map %q, version %d, catalog init %v", title.Name, r.Name, m.Map, m.Version, r.Init)
+			}
+			data, err := os.ReadFile(filepath.Join(dir, title.Name, r.Name, r.Init.Name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(data)
+			if int64(len(data)) != r.Init.Size || hex.EncodeToString(sum[:]) != r.Init.SHA256 {
+				t.Errorf("%s/%s init: %d bytes sha256 %x, catalog %+v", title.Name, r.Name, len(data), sum, r.Init)
+			}
+			if _, err := fmp4.CheckInit(data); err != nil {
+				t.Errorf("%s/%s init: %v", title.Name, r.Name, err)
+			}
+		} else if m.Map != "" || r.Init != nil {
+			t.Errorf("%s/%s: a TS title with map %q, init %v", title.Name, r.Name, m.Map, r.Init)
+		}
 		for j, s := range r.Segments {
 			if m.Segments[j].URI != s.Name || m.Segments[j].Duration != s.Duration {
 				t.Errorf("%s/%s segment %d: playlist %+v, catalog %+v", title.Name, r.Name, j, m.Segments[j], s)
@@ -96,6 +117,57 @@ func checkTitle(t *testing.T, dir string, title catalog.Title) {
 			sum := sha256.Sum256(data)
 			if int64(len(data)) != s.Size || hex.EncodeToString(sum[:]) != s.SHA256 {
 				t.Fatalf("%s/%s/%s: %d bytes sha256 %x, catalog %d %s", title.Name, r.Name, s.Name, len(data), sum, s.Size, s.SHA256)
+			}
+			if title.Format == catalog.FormatCMAF {
+				if _, err := fmp4.CheckMedia(data); err != nil {
+					t.Fatalf("%s/%s/%s: %v", title.Name, r.Name, s.Name, err)
+				}
+			}
+		}
+	}
+	checkMPD(t, dir, title)
+}
+
+// checkMPD checks that a CMAF title's manifest.mpd parses and names exactly the files of the
+// HLS playlists, with the catalog's durations; a TS title has none.
+func checkMPD(t *testing.T, dir string, title catalog.Title) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, title.Name, MPDName))
+	if title.Format != catalog.FormatCMAF {
+		if err == nil {
+			t.Errorf("%s: a TS title has %s", title.Name, MPDName)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	mpd, err := dash.Parse(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", title.Name, err)
+	}
+	as := &mpd.Periods[0].AdaptationSets[0]
+	if len(mpd.Periods) != 1 || len(mpd.Periods[0].AdaptationSets) != 1 || len(as.Representations) != len(title.Renditions) {
+		t.Fatalf("%s: MPD shape %+v", title.Name, mpd)
+	}
+	for i, r := range title.Renditions {
+		rep := &as.Representations[i]
+		if rep.ID != r.Name || rep.Bandwidth != r.Bandwidth || rep.Width != r.Width || rep.Height != r.Height || rep.Codecs != r.Codecs {
+			t.Errorf("%s: representation %+v, rendition %+v", title.Name, rep, r)
+		}
+		st := as.Template(rep)
+		init, _ := dash.Expand(st.Initialization, rep.ID, rep.Bandwidth, 0, 0)
+		if init != r.Name+"/"+r.Init.Name {
+			t.Errorf("%s: init %s", title.Name, init)
+		}
+		segs, err := st.Segments(mpd.MediaPresentationDuration.Seconds())
+		if err != nil || len(segs) != len(r.Segments) {
+			t.Fatalf("%s/%s: %d segments, %v; catalog %d", title.Name, r.Name, len(segs), err, len(r.Segments))
+		}
+		for j, sg := range segs {
+			u, _ := dash.Expand(st.Media, rep.ID, rep.Bandwidth, sg.Number, sg.Time)
+			if u != r.Name+"/"+r.Segments[j].Name || math.Abs(sg.Duration-r.Segments[j].Duration) > 1e-4 {
+				t.Errorf("%s: segment %d is %s of %gs, HLS has %s of %gs", title.Name, j, u, sg.Duration, r.Segments[j].Name, r.Segments[j].Duration)
 			}
 		}
 	}
@@ -125,9 +197,30 @@ func TestSyntheticDeterministic(t *testing.T) {
 	}
 }
 
-func TestEnvivioSizes(t *testing.T) {
+func TestEnvivioSizesCMAF(t *testing.T) {
 	dir := t.TempDir()
 	cat, err := Package(context.Background(), Config{Out: dir, Titles: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	title := cat.Titles[0]
+	if title.Format != catalog.FormatCMAF || len(title.Renditions) != 6 {
+		t.Fatalf("format %s, %d renditions; want cmaf (the default), 6", title.Format, len(title.Renditions))
+	}
+	for r, rend := range title.Renditions {
+		for i, s := range rend.Segments {
+			// Exactly the reference size: the mdat pads to it.
+			if want := envivio.Size(r, i); s.Size != want || s.NominalSize != 0 {
+				t.Fatalf("%s segment %d: size %d nominal %d, envivio %d", rend.Name, i, s.Size, s.NominalSize, want)
+			}
+		}
+	}
+	checkTitle(t, dir, title)
+}
+
+func TestEnvivioSizes(t *testing.T) {
+	dir := t.TempDir()
+	cat, err := Package(context.Background(), Config{Out: dir, Titles: 1, Format: catalog.FormatTS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +270,7 @@ func TestMergeAndBadInput(t *testing.T) {
 		{Out: dir, Segment: time.Hour},
 		{Out: dir, Duration: time.Millisecond},
 		{Out: dir, Titles: -1},
+		{Out: dir, Format: "mkv"},
 		{Out: dir, Prefix: "../evil"},
 		{Out: ""},
 		{Out: dir, FFmpeg: true, FFmpegPath: "/nonexistent/ffmpeg"},
@@ -201,10 +295,11 @@ func TestMergeAndBadInput(t *testing.T) {
 func TestSyntheticSegmentIsMPEGTS(t *testing.T) {
 	ffprobe := testenv.Tool(t, "ffprobe")
 	dir := t.TempDir()
-	cat, err := Package(context.Background(), Config{Out: dir, Titles: 1, Duration: 8 * time.Second, Ladder: "small"})
+	cat, err := Package(context.Background(), Config{Out: dir, Titles: 1, Duration: 8 * time.Second, Ladder: "small", Format: catalog.FormatTS})
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkTitle(t, dir, cat.Titles[0])
 	r := cat.Titles[0].Renditions[1]
 	seg := filepath.Join(dir, cat.Titles[0].Name, r.Name, r.Segments[1].Name)
 	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=format_name,duration:stream=codec_type,codec_name",
@@ -217,6 +312,49 @@ func TestSyntheticSegmentIsMPEGTS(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("ffprobe says %q, want %s", got, want)
 		}
+	}
+}
+
+// joined writes a rendition's init segment followed by one media segment, the file a player
+// hands its decoder, and returns its path.
+func joined(t *testing.T, dir, title string, r catalog.Rendition, seg int) string {
+	t.Helper()
+	init, err := os.ReadFile(filepath.Join(dir, title, r.Name, r.Init.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	media, err := os.ReadFile(filepath.Join(dir, title, r.Name, r.Segments[seg].Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "joined.mp4")
+	if err := os.WriteFile(p, append(init, media...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSyntheticSegmentIsCMAF(t *testing.T) {
+	ffprobe := testenv.Tool(t, "ffprobe")
+	dir := t.TempDir()
+	cat, err := Package(context.Background(), Config{Out: dir, Titles: 1, Duration: 8 * time.Second, Ladder: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cat.Titles[0].Renditions[1]
+	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=format_name:stream=codec_type,codec_name,width,height:packet=flags",
+		"-of", "default=noprint_wrappers=1", joined(t, dir, cat.Titles[0].Name, r, 1)).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	got := string(out)
+	for _, want := range []string{"format_name=mov,mp4", "codec_name=h264", "codec_type=video", "width=640", "height=360"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ffprobe says %.300q, want %s", got, want)
+		}
+	}
+	if n := strings.Count(got, "flags="); n != 100 {
+		t.Errorf("ffprobe sees %d packets in a 4 s segment, want 100 (25 fps)", n)
 	}
 }
 
@@ -240,8 +378,11 @@ func TestFFmpegTitle(t *testing.T) {
 	checkTitle(t, dir, title)
 	// Each segment starts with a keyframe, at the same time in every rendition.
 	r := title.Renditions[2]
+	if title.Format != catalog.FormatCMAF {
+		t.Fatalf("format %s, want cmaf", title.Format)
+	}
 	out, err := exec.Command(ffprobe, "-v", "error", "-select_streams", "v", "-show_entries", "stream=codec_name,width,height:packet=flags",
-		"-read_intervals", "%+#1", "-of", "csv=p=0", filepath.Join(dir, title.Name, r.Name, r.Segments[1].Name)).Output()
+		"-read_intervals", "%+#1", "-of", "csv=p=0", joined(t, dir, title.Name, r, 1)).Output()
 	if err != nil {
 		t.Fatalf("ffprobe: %v", err)
 	}
