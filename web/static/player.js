@@ -337,7 +337,7 @@
     });
     player.on(ev.FRAGMENT_LOADING_COMPLETED, (e) => {
       const sl = e.request && e.request.serviceLocation;
-      if (sl) st.pathwayApi = sl;
+      if (sl && !sl.includes('/')) st.pathwayApi = sl; // without steering, dash.js names it by its URL
     });
     player.on(ev.ERROR, (e) => {
       const msg = (e.error && (e.error.message || e.error.code)) || 'error';
@@ -388,7 +388,7 @@
     const s = state();
     const last = lastSegment();
     text('s-player', `${opts.player === 'dash' ? 'dash.js' : 'hls.js'}, ${opts.src ? 'src' : opts.steering ? 'content steering' : 'direct'}`);
-    text('s-pathway', s.pathway || '–');
+    text('s-pathway', s.pathway || (opts.steering && !opts.src ? '–' : 'none (no steering)'));
     text('s-priority', s.priority.length ? s.priority.join(' > ') : '–');
     text('s-edge', last ? (last.exposed ? last.servedBy || '–' : 'not exposed') + ` via ${last.host}` : '–');
     text('s-cache', last ? (last.exposed ? last.cache || '–' : 'not exposed') : '–');
@@ -409,7 +409,7 @@
         const tr = document.createElement('tr');
         const older = segs[i + 1];
         if (older && older.pathway !== g.pathway) tr.className = 'switch';
-        const cells = [new Date(g.at).toLocaleTimeString(), g.pathway || '?', g.host,
+        const cells = [new Date(g.at).toLocaleTimeString(), g.pathway || '–', g.host,
           g.exposed ? g.servedBy : 'not exposed', g.exposed ? g.cache : 'not exposed', g.object,
           g.status || 'failed', (g.bytes / 1024).toFixed(0), g.ms];
         for (const c of cells) {
