@@ -36,6 +36,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		s.serveSteer(ctx, p[len("/steer/"):])
 	case bytes.HasPrefix(p, []byte("/play/")) && bytes.HasSuffix(p, []byte("/master.m3u8")):
 		s.servePlay(ctx, p[len("/play/"):len(p)-len("/master.m3u8")])
+	case bytes.HasPrefix(p, []byte("/play/")) && bytes.HasSuffix(p, []byte("/manifest.mpd")):
+		s.servePlayDASH(ctx, p[len("/play/"):len(p)-len("/manifest.mpd")])
 	case bytes.HasPrefix(p, []byte("/steering/")) && bytes.HasSuffix(p, []byte(".json")):
 		s.serveManifest(ctx, p[len("/steering/"):len(p)-len(".json")])
 	case s.cfg.Player != nil && (bytes.HasPrefix(p, []byte("/player/")) || string(p) == "/player"):
@@ -331,7 +333,9 @@ type URIReplacement struct {
 	Host string `json:"HOST,omitempty"` // HOST:PORT when the port differs (hls.js sets URL.host)
 }
 
-// serveManifest answers GET /steering/<session>.json?_HLS_pathway=P&_HLS_throughput=T.
+// serveManifest answers GET /steering/<session>.json?_HLS_pathway=P&_HLS_throughput=T, and
+// DASH clients' ?_DASH_pathway="P1,P2"&_DASH_throughput=T1,T2 (see dashPathway) with the same
+// manifest: PATHWAY-PRIORITY orders HLS pathways and DASH service locations alike.
 func (s *Server) serveManifest(ctx *fasthttp.RequestCtx, id []byte) {
 	ss, err := decodeSession(id)
 	if err != nil {
@@ -340,6 +344,16 @@ func (s *Server) serveManifest(ctx *fasthttp.RequestCtx, id []byte) {
 		return
 	}
 	args := ctx.QueryArgs()
+	if args.Has("_DASH_pathway") || args.Has("_DASH_throughput") {
+		current, throughput, ok := dashPathway(args.Peek("_DASH_pathway"), args.Peek("_DASH_throughput"))
+		if !ok {
+			s.m.badRequests.Inc()
+			httpx.Fail(ctx, fasthttp.StatusBadRequest, "bad _DASH_pathway or _DASH_throughput")
+			return
+		}
+		s.answerManifest(ctx, id, ss, current, throughput)
+		return
+	}
 	current := args.Peek("_HLS_pathway")
 	if len(current) > 0 && !validID(current) {
 		s.m.badRequests.Inc()
@@ -355,6 +369,11 @@ func (s *Server) serveManifest(ctx *fasthttp.RequestCtx, id []byte) {
 			return
 		}
 	}
+	s.answerManifest(ctx, id, ss, current, throughput)
+}
+
+// answerManifest writes a session's steering manifest for a client on pathway current.
+func (s *Server) answerManifest(ctx *fasthttp.RequestCtx, id []byte, ss session, current []byte, throughput int64) {
 	v := s.view()
 	m := s.manifest(v, ss, string(current), throughput)
 	m.ReloadURI = "/steering/" + string(id) + ".json"

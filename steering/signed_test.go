@@ -57,7 +57,7 @@ func TestSignedPlayback(t *testing.T) {
 			t.Fatalf("variant %s: %v", v.URI, err)
 		}
 		seg := v.URI[:strings.LastIndex(v.URI, "/")+1] + media.Segments[0].URI
-		if code, body := getBody(t, seg); code != 200 || len(body) == 0 || body[0] != 0x47 {
+		if code, body := getBody(t, seg); code != 200 || len(body) < 8 || body[0] != 0x47 && string(body[4:8]) != "styp" { // MPEG-TS or CMAF
 			t.Fatalf("segment %s: %d, %d bytes", seg, code, len(body))
 		}
 	}

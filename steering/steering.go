@@ -120,6 +120,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	playlists map[string]cachedPlaylist
+	mpds      mpdCache
 
 	stopping atomic.Bool
 	cur      atomic.Pointer[view]
