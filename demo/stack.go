@@ -32,6 +32,7 @@ type StackConfig struct {
 	CacheBytes    int64    // per edge; default 256 MiB
 	CrossZoneFill bool
 	SigningKeys   [][]byte     // edges' and steering's URL-signing keys (the first signs); default none: unsigned
+	CORSOrigins   []string     // origins whose web pages may read every server's responses; default any ("*")
 	WebDir        string       // where steering's /player/ reads hls.js and dash.js (web.Config.Dir); default web.FindDir()
 	Logger        *slog.Logger // component logs; default discard
 }
@@ -117,7 +118,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	listen := func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 
 	for i := 0; i < cfg.Origins; i++ {
-		o, err := origin.New(origin.Config{Content: cfg.Content, Name: fmt.Sprintf("origin-%d", i+1), Logger: log})
+		o, err := origin.New(origin.Config{Content: cfg.Content, Name: fmt.Sprintf("origin-%d", i+1), CORSOrigins: cfg.CORSOrigins, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +149,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		for i := 0; i < cfg.EdgesPerZone; i++ {
 			name := fmt.Sprintf("edge-%s%d", z[len(z)-1:], i+1)
 			e, err := edge.New(edge.Config{Name: name, Zone: z, Origins: st.Origins, CacheBytes: cfg.CacheBytes,
-				CrossZoneFill: cfg.CrossZoneFill, SigningKeys: cfg.SigningKeys, Logger: log})
+				CrossZoneFill: cfg.CrossZoneFill, SigningKeys: cfg.SigningKeys, CORSOrigins: cfg.CORSOrigins, Logger: log})
 			if err != nil {
 				return nil, err
 			}
@@ -175,7 +176,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		return nil, err
 	}
 	for i, z := range cfg.Zones {
-		lb, err := loadbalancer.New(loadbalancer.Config{Name: "lb-" + z, Zone: z, CrossZone: true, Logger: log})
+		lb, err := loadbalancer.New(loadbalancer.Config{Name: "lb-" + z, Zone: z, CrossZone: true, CORSOrigins: cfg.CORSOrigins, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -211,7 +212,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	st.stops = append(st.stops, func(ctx context.Context) error { return errors.Join(dcl.Leave(time.Second), d.Shutdown(ctx)) })
 	st.DNS = udp.LocalAddr().String()
 
-	sc, err := steering.New(steering.Config{Origins: st.Origins, SigningKeys: cfg.SigningKeys,
+	sc, err := steering.New(steering.Config{Origins: st.Origins, SigningKeys: cfg.SigningKeys, CORSOrigins: cfg.CORSOrigins,
 		Player: web.New(web.Config{Dir: cfg.WebDir}).Serve, Logger: log})
 	if err != nil {
 		return nil, err

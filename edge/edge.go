@@ -54,6 +54,9 @@ type Config struct {
 	QueryAllowlist []string // query parameters kept in the cache key; default none (every query is dropped)
 	SigningKeys    [][]byte // when set, content requests need a signed path /t/<token>/... (package signing) valid under one of these keys
 	AdminToken     string   // bearer token of /admin/ endpoints (purge); "" disables them
+	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins:
+	// "https://player.example.com"); default none listed, which allows every origin ("*").
+	CORSOrigins []string
 
 	Logger *slog.Logger // default slog.Default()
 }
@@ -167,7 +170,11 @@ func New(cfg Config) (*Server, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	s.h = newHeaders(cfg.Name)
-	var err error
+	h, err := httpx.CORS(httpx.CORSConfig{Origins: cfg.CORSOrigins, Preflights: s.set.NewCounter("edgecdn_edge_cors_preflights_total")},
+		httpx.Admin(s.set, s.Ready, s.route))
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	s.origins, err = newOrigins(cfg.Origins, cfg.OriginHeaderTimeout, "1.1 "+cfg.Name+" (edgecdn)")
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
@@ -190,7 +197,7 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.origins.probe(s.ctx, cfg.ProbeInterval, cfg.OriginHeaderTimeout) }()
 	}
-	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.route), httpx.Options{Name: "edgecdn-edge", Logger: cfg.Logger, ConnState: s.zc.ConnState})
+	s.srv = httpx.NewServer(h, httpx.Options{Name: "edgecdn-edge", Logger: cfg.Logger, ConnState: s.zc.ConnState})
 	s.admin = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.adminRoute), httpx.Options{Name: "edgecdn-edge-admin", Logger: cfg.Logger})
 	s.sample()
 	s.wg.Add(1)

@@ -599,7 +599,7 @@ func TestQueryStringsAndHostilePaths(t *testing.T) {
 			t.Errorf("GET %s: %q", p, strings.SplitN(string(b), "\r\n", 2)[0])
 		}
 	}
-	if r := do(t, "DELETE", base+"/vod/t/r/q.ts"); r.code != 405 || r.header.Get("Allow") != "GET, HEAD" {
+	if r := do(t, "DELETE", base+"/vod/t/r/q.ts"); r.code != 405 || r.header.Get("Allow") != "GET, HEAD, OPTIONS" {
 		t.Errorf("DELETE: %d", r.code)
 	}
 	if o.total.Load() != 1 {

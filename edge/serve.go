@@ -47,7 +47,7 @@ var (
 	hAcceptRange = []byte("Accept-Ranges")
 	hAllow       = []byte("Allow")
 	vBytes       = []byte("bytes")
-	vAllow       = []byte("GET, HEAD")
+	vAllow       = []byte(httpx.CORSAllowMethods) // OPTIONS: preflights, answered by httpx.CORS
 	pAdmin       = []byte("/admin/")
 	pCluster     = []byte("/cluster")
 )

@@ -37,6 +37,10 @@ type Config struct {
 	HeaderTimeout   time.Duration // from request sent to response head; default 30s (an edge may be filling from an origin)
 	Attempts        int           // tries per idempotent request on distinct edges; default 2 (one retry)
 	MaxConnsPerEdge int           // connection pool size per edge; default 1024
+	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins);
+	// default none listed, which allows every origin ("*"). The balancer answers CORS itself:
+	// an edge's CORS headers are replaced by its own, never repeated.
+	CORSOrigins []string
 
 	Logger *slog.Logger
 }
@@ -126,7 +130,13 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m.init(s)
 	s.rebuild()
-	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.proxy), httpx.Options{Name: "edgecdn-lb", Logger: cfg.Logger})
+	h, err := httpx.CORS(httpx.CORSConfig{Origins: cfg.CORSOrigins, Preflights: s.set.NewCounter("edgecdn_lb_cors_preflights_total")},
+		httpx.Admin(s.set, s.Ready, s.proxy))
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("lb: %w", err)
+	}
+	s.srv = httpx.NewServer(h, httpx.Options{Name: "edgecdn-lb", Logger: cfg.Logger})
 	if cfg.ProbeInterval > 0 {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.probeLoop() }()
@@ -218,12 +228,17 @@ func (s *Server) rebuild() {
 }
 
 // pick returns the next upstream in round robin among those in service, skipping the ones in
-// tried; spilling to other zones when the zone has none (with CrossZone). Nil when there is
-// none at all.
+// tried; spilling to other zones when the zone has none in service, and only with CrossZone:
+// without it, another zone's edge is never chosen, whether the zone's own are ejected or gone
+// from the cluster altogether. Nil when there is none.
 func (s *Server) pick(tried []*upstream) *upstream {
 	p := s.pool.Load()
 	now := time.Now().UnixNano()
-	for _, set := range [2][]*upstream{p.local, p.remote} {
+	sets := [2][]*upstream{p.local}
+	if s.cfg.CrossZone {
+		sets[1] = p.remote
+	}
+	for _, set := range sets {
 		if len(set) == 0 {
 			continue
 		}
@@ -234,9 +249,6 @@ func (s *Server) pick(tried []*upstream) *upstream {
 			if u.inService(now) && !slices.Contains(tried, u) {
 				return u
 			}
-		}
-		if !s.cfg.CrossZone {
-			break
 		}
 	}
 	return nil

@@ -282,3 +282,44 @@ func TestNoEdges(t *testing.T) {
 		t.Error("bad upstream accepted")
 	}
 }
+
+// TestNoCrossZoneWhenZoneGone: when the zone's edges leave the cluster altogether (not only
+// fail), a balancer without CrossZone answers 503 with Retry-After and never sends a request to
+// another zone's edge; with CrossZone it does.
+func TestNoCrossZoneWhenZoneGone(t *testing.T) {
+	for _, cross := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cross=%v", cross), func(t *testing.T) {
+			ea, eb := newFakeEdge(t, "a1", []byte("a")), newFakeEdge(t, "b1", []byte("b"))
+			mb := startMember(t, "b1", cluster.Meta{Role: cluster.RoleEdge, Zone: "zone-b", HTTP: eb.addr()}, "")
+			ma := startMember(t, "a1", cluster.Meta{Role: cluster.RoleEdge, Zone: "zone-a", HTTP: ea.addr()}, mb.GossipAddr())
+			lbm := startMember(t, "lb", cluster.Meta{Role: cluster.RoleLB, Zone: "zone-a"}, mb.GossipAddr())
+			s, base := startLB(t, Config{Zone: "zone-a", CrossZone: cross, ProbeInterval: -1})
+			s.AttachCluster(lbm)
+			eventually(t, 5*time.Second, "lb sees both zones", func() bool { l, r := s.Healthy(); return l == 1 && r == 1 })
+			if err := ma.Leave(time.Second); err != nil {
+				t.Fatal(err)
+			}
+			ma.Shutdown()
+			eventually(t, 10*time.Second, "zone-a's edge gone from the pool", func() bool { return len(s.pool.Load().local) == 0 })
+			for i := 0; i < 20; i++ {
+				r, b, err := get(t, base+"/x")
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case cross && (r.StatusCode != 200 || string(b) != "b"):
+					t.Fatalf("cross-zone: %d %q, want zone-b's answer", r.StatusCode, b)
+				case !cross && (r.StatusCode != 503 || r.Header.Get("Retry-After") == ""):
+					t.Fatalf("no cross-zone: %d, Retry-After %q; want 503 with Retry-After", r.StatusCode, r.Header.Get("Retry-After"))
+				}
+			}
+			if got := eb.count.Load(); !cross && got != 0 {
+				t.Errorf("zone-b's edge got %d requests from zone-a's balancer without --cross-zone", got)
+			}
+			r, _, _ := get(t, base+"/readyz")
+			if want := map[bool]int{false: 503, true: 200}[cross]; r.StatusCode != want {
+				t.Errorf("/readyz %d, want %d", r.StatusCode, want)
+			}
+		})
+	}
+}

@@ -16,6 +16,10 @@ const maxAttempts = 4
 var (
 	hXFF = []byte("X-Forwarded-For")
 	hVia = []byte("Via")
+	// Retry-After on a 503 for want of an edge: the probe interval's order of magnitude, the
+	// time an edge takes to come back into service.
+	hRetryAfter = []byte("Retry-After")
+	vRetryAfter = []byte("1")
 	// Hop-by-hop headers (RFC 9110 section 7.6.1) are not forwarded.
 	hopByHop = [][]byte{[]byte("Keep-Alive"), []byte("Proxy-Connection"), []byte("Proxy-Authorization"),
 		[]byte("TE"), []byte("Trailer"), []byte("Upgrade")}
@@ -75,7 +79,10 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx) {
 	s.m.failed.Inc()
 	switch {
 	case len(tried) == 0:
-		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, "no healthy edge")
+		// Nothing in service here (and, without CrossZone, other zones are not an option):
+		// /readyz says not ready too, and DNS stops handing out this balancer.
+		ctx.Response.Header.SetBytesKV(hRetryAfter, vRetryAfter)
+		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, "no healthy edge in the zone")
 	case lastStatus != 0 && lastErr == nil:
 		httpx.Fail(ctx, lastStatus, "edges failed")
 	case errors.Is(lastErr, fasthttp.ErrTimeout):
@@ -112,6 +119,7 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request) {
 func (s *Server) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
 	resp.Header.CopyTo(&ctx.Response.Header)
 	ctx.Response.Header.ResetConnectionClose()
+	httpx.StripCORS(&ctx.Response.Header) // the balancer's own CORS answers, once
 	for _, h := range hopByHop {
 		ctx.Response.Header.DelBytes(h)
 	}

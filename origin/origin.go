@@ -27,7 +27,10 @@ type Config struct {
 	SegmentMaxAge  time.Duration // Cache-Control max-age of segments, which are also immutable; default 365 days
 	PreloadBytes   int64         // segment bytes held in memory (the rest is sent from disk); default 512 MiB. Files up to 64 KiB are always held.
 	Verify         bool          // hash every segment at load and refuse to serve those that differ from catalog.json
-	Logger         *slog.Logger  // default slog.Default()
+	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins:
+	// "https://player.example.com"); default none listed, which allows every origin ("*").
+	CORSOrigins []string
+	Logger      *slog.Logger // default slog.Default()
 }
 
 func (c *Config) setDefaults() error {
@@ -76,7 +79,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, idx: idx, set: metrics.NewSet(), servedBy: []byte(cfg.Name)}
 	s.m.init(s.set, idx)
-	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.serveContent), httpx.Options{Name: "edgecdn-origin", Logger: cfg.Logger})
+	h, err := httpx.CORS(httpx.CORSConfig{Origins: cfg.CORSOrigins, Preflights: s.set.NewCounter("edgecdn_origin_cors_preflights_total")},
+		httpx.Admin(s.set, s.Ready, s.serveContent))
+	if err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	s.srv = httpx.NewServer(h, httpx.Options{Name: "edgecdn-origin", Logger: cfg.Logger})
 	s.log.Info("content loaded", "folder", cfg.Content, "titles", idx.titles, "files", len(idx.files),
 		"bytes", idx.bytes, "in_memory", idx.preloaded, "hashed", idx.hashed, "rejected", idx.rejected,
 		"took", time.Since(start).Round(time.Millisecond))

@@ -359,11 +359,16 @@ func TestMethods(t *testing.T) {
 	dir, cat := testContent(t)
 	_, base := start(t, Config{Content: dir})
 	path, _ := segmentPath(cat, 0, 0)
-	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PURGE", "BREW"} {
+	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "TRACE", "PURGE", "BREW"} {
 		r := do(t, m, base+path, nil)
-		if r.code != 405 || r.header.Get("Allow") != "GET, HEAD" {
-			t.Errorf("%s: %d Allow %q, want 405 with Allow: GET, HEAD", m, r.code, r.header.Get("Allow"))
+		if r.code != 405 || r.header.Get("Allow") != "GET, HEAD, OPTIONS" {
+			t.Errorf("%s: %d Allow %q, want 405 with Allow: GET, HEAD, OPTIONS", m, r.code, r.header.Get("Allow"))
 		}
+	}
+	// OPTIONS is a browser's preflight: 204, CORS headers, and never a body.
+	if r := do(t, "OPTIONS", base+path, nil); r.code != 204 || r.header.Get("Allow") != "GET, HEAD, OPTIONS" || r.header.Get("Access-Control-Allow-Origin") != "*" || len(r.body) != 0 {
+		t.Errorf("OPTIONS: %d Allow %q, Access-Control-Allow-Origin %q, %d bytes; want 204, GET, HEAD, OPTIONS, *, none",
+			r.code, r.header.Get("Allow"), r.header.Get("Access-Control-Allow-Origin"), len(r.body))
 	}
 }
 

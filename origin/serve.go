@@ -16,7 +16,7 @@ import (
 var (
 	hdrServedBy = []byte("X-Served-By")
 	hdrAllow    = []byte("Allow")
-	allowValue  = []byte("GET, HEAD")
+	allowValue  = []byte(httpx.CORSAllowMethods) // OPTIONS: preflights, answered by httpx.CORS
 	bytesValue  = []byte("bytes")
 )
 

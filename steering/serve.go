@@ -25,7 +25,7 @@ import (
 
 func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
-		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		ctx.Response.Header.Set("Allow", httpx.CORSAllowMethods)
 		httpx.Fail(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
 		return
 	}

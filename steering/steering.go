@@ -57,6 +57,9 @@ type Config struct {
 	// TokenBindClient binds tokens to the address the request came from. Off by default: a
 	// balancer or NAT between the player and the edges changes the address the edge sees.
 	TokenBindClient bool
+	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins);
+	// default none listed, which allows every origin ("*").
+	CORSOrigins []string
 	// Player, when set, answers GET /player/ and everything under it: the browser player
 	// (package web). Default none: 404.
 	Player fasthttp.RequestHandler
@@ -147,7 +150,12 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, zm: zm, set: metrics.NewSet(), playlists: map[string]cachedPlaylist{}, done: make(chan struct{})}
 	s.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}
 	s.m.init(s.set)
-	s.srv = httpx.NewServer(httpx.Admin(s.set, s.Ready, s.route), httpx.Options{Name: "edgecdn-steering", Logger: cfg.Logger})
+	h, err := httpx.CORS(httpx.CORSConfig{Origins: cfg.CORSOrigins, Preflights: s.set.NewCounter("edgecdn_steering_cors_preflights_total")},
+		httpx.Admin(s.set, s.Ready, s.route))
+	if err != nil {
+		return nil, fmt.Errorf("steering: %w", err)
+	}
+	s.srv = httpx.NewServer(h, httpx.Options{Name: "edgecdn-steering", Logger: cfg.Logger})
 	return s, nil
 }
 

@@ -64,9 +64,13 @@ func edgeCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
+				cors, err := sf.corsOrigins()
+				if err != nil {
+					return err
+				}
 				srv, err := edge.New(edge.Config{
-					SigningKeys: keys,
-					Name:        name, Zone: *zone, CrossZoneFill: *crossZone, BalanceFactor: *balance, HotThreshold: *hot, Origins: splitList(*origins), CacheBytes: int64(cacheSize), CachePolicy: *policy,
+					SigningKeys: keys, CORSOrigins: cors,
+					Name: name, Zone: *zone, CrossZoneFill: *crossZone, BalanceFactor: *balance, HotThreshold: *hot, Origins: splitList(*origins), CacheBytes: int64(cacheSize), CachePolicy: *policy,
 					MaxObjectBytes: int64(maxObject), DiskDir: *diskDir, DiskBytes: int64(diskSize),
 					FillTimeout: *fillTimeout, OriginHeaderTimeout: *headerTimeout, ProbeInterval: *probe,
 					StaleIfError: *stale, DefaultTTL: *defTTL, QueryAllowlist: splitList(*query), AdminToken: *token, Logger: log,

@@ -40,9 +40,13 @@ func lbCmd() *cli.Command {
 				if *probe <= 0 {
 					*probe = -1
 				}
+				cors, err := sf.corsOrigins()
+				if err != nil {
+					return err
+				}
 				srv, err := loadbalancer.New(loadbalancer.Config{
 					Name: name, Zone: *zone, CrossZone: *crossZone, Upstreams: splitList(*upstreams),
-					ProbeInterval: *probe, EjectFor: *eject, Attempts: *attempts, Logger: log,
+					ProbeInterval: *probe, EjectFor: *eject, Attempts: *attempts, CORSOrigins: cors, Logger: log,
 				})
 				if err != nil {
 					return err

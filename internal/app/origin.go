@@ -32,9 +32,13 @@ func originCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
+				cors, err := sf.corsOrigins()
+				if err != nil {
+					return err
+				}
 				srv, err := origin.New(origin.Config{
 					Content: *content, Name: *name, PlaylistMaxAge: *playlistAge, SegmentMaxAge: *segmentAge,
-					PreloadBytes: int64(preload), Verify: *verify, Logger: log,
+					PreloadBytes: int64(preload), Verify: *verify, CORSOrigins: cors, Logger: log,
 				})
 				if err != nil {
 					return err

@@ -18,6 +18,7 @@ type serverFlags struct {
 	listen          *string
 	shutdownTimeout *time.Duration
 	pyroscope       *string
+	cors            *string
 }
 
 func addServerFlags(fs *flag.FlagSet, defaultListen string) *serverFlags {
@@ -25,7 +26,17 @@ func addServerFlags(fs *flag.FlagSet, defaultListen string) *serverFlags {
 		listen:          fs.String("listen", defaultListen, "HTTP listen address `HOST:PORT` (port 0 picks a free port and logs it)"),
 		shutdownTimeout: fs.Duration("shutdown-timeout", 30*time.Second, "on SIGTERM, how long in-flight responses get to finish"),
 		pyroscope:       fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server `URL`"),
+		cors:            fs.String("cors-origins", "*", "`ORIGINS` whose web pages may read responses, comma-separated (https://player.example.com,http://127.0.0.1:3000); * allows every origin"),
 	}
+}
+
+// corsOrigins is --cors-origins parsed: nil allows every origin.
+func (sf *serverFlags) corsOrigins() ([]string, error) {
+	o, err := httpx.ParseCORSOrigins(*sf.cors)
+	if err != nil {
+		return nil, fmt.Errorf("--cors-origins: %w", err)
+	}
+	return o, nil
 }
 
 // server is what each component's Server provides.

@@ -61,9 +61,14 @@ func steeringCmd() *cli.Command {
 				case *bindClient && len(keys) == 0:
 					return errors.New("--token-bind-client needs --url-signing-key")
 				}
+				cors, err := sf.corsOrigins()
+				if err != nil {
+					return err
+				}
 				name := gf.memberName()
 				srv, err := steering.New(steering.Config{Name: name, Origins: splitList(*origins), ZoneMap: entries, TTL: *ttl, BalanceFactor: *balance,
-					SigningKeys: keys, TokenTTL: *tokenTTL, TokenBindClient: *bindClient, Player: web.New(web.Config{Dir: *webDir}).Serve, Logger: log})
+					SigningKeys: keys, TokenTTL: *tokenTTL, TokenBindClient: *bindClient, CORSOrigins: cors,
+					Player: web.New(web.Config{Dir: *webDir}).Serve, Logger: log})
 				if err != nil {
 					return err
 				}
