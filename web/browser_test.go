@@ -529,3 +529,37 @@ func TestBrowserSteeringFailover(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserMissingPlayers: a server without the players still serves the page, and the page
+// says how to install them.
+func TestBrowserMissingPlayers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped with -short: starts a browser")
+	}
+	chromium := testenv.Tool(t, "chromium")
+	page := pageServer(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bctx, _ := browser(t, ctx, chromium)
+	if err := chromedp.Do(bctx, chromedp.Navigate(page+web.Prefix+"?title=ffmpeg-000")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		notice, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('notice').hidden ? '' : document.getElementById('notice').textContent`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(notice, "cd web && npm ci") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page shows %q, want how to install the players (cd web && npm ci)", notice)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
