@@ -48,6 +48,7 @@ type Stack struct {
 
 	stops   []func(context.Context) error
 	lbStops map[string]func(context.Context) error // zone -> its balancer's stop
+	lbKills map[string]func() error                // zone -> its balancer's kill
 }
 
 // Edge is one running edge.
@@ -56,11 +57,40 @@ type Edge struct {
 	Server          *edge.Server
 
 	stop func(context.Context) error
+	kill func() error
 }
 
 // Stop shuts the edge down: it leaves the gossip and its port closes. Stopping twice, or
 // stopping the stack after, is harmless.
 func (e *Edge) Stop(ctx context.Context) error { return e.stop(ctx) }
+
+// Kill stops the edge as a crash would: it stops gossiping without a word (the others find out
+// by their failure detector), its port closes and its idle connections drop at once. Stopping
+// after is harmless.
+func (e *Edge) Kill() error { return e.kill() }
+
+// KillLB stops the zone's balancer as a crash would, as Edge.Kill does.
+func (st *Stack) KillLB(zone string) error {
+	kill, ok := st.lbKills[zone]
+	if !ok {
+		return fmt.Errorf("demo: no balancer in zone %q", zone)
+	}
+	return kill()
+}
+
+// killer returns a crash of a member: silent gossip death, then a shutdown that waits for
+// nothing.
+func killer(cl *cluster.Cluster, stop func(context.Context) error) func() error {
+	return func() error {
+		err := cl.Shutdown()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if serr := stop(ctx); serr != nil && !errors.Is(serr, context.Canceled) {
+			err = errors.Join(err, serr)
+		}
+		return err
+	}
+}
 
 // StopLB shuts the zone's balancer down: it leaves the gossip and its address refuses
 // connections. Stopping twice, or stopping the stack after, is harmless.
@@ -108,7 +138,8 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st := &Stack{LBs: map[string]string{}, Domain: "video.edgecdn.local", lbStops: map[string]func(context.Context) error{}}
+	st := &Stack{LBs: map[string]string{}, Domain: "video.edgecdn.local", lbStops: map[string]func(context.Context) error{},
+		lbKills: map[string]func() error{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -167,7 +198,8 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 			go e.Serve(ln)
 			stop := once(e.Shutdown)
 			st.stops = append(st.stops, stop)
-			st.Edges = append(st.Edges, &Edge{Name: name, Zone: z, URL: "http://" + ln.Addr().String(), Server: e, stop: stop})
+			st.Edges = append(st.Edges, &Edge{Name: name, Zone: z, URL: "http://" + ln.Addr().String(), Server: e,
+				stop: stop, kill: killer(cl, stop)})
 		}
 	}
 	// One balancer per zone, all on one port at 127.0.0.11, .12, ...: DNS answers carry no port.
@@ -194,6 +226,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		stop := once(lb.Shutdown)
 		st.stops = append(st.stops, stop)
 		st.lbStops[z] = stop
+		st.lbKills[z] = killer(cl, stop)
 		st.LBs[z] = addr
 	}
 	dcl, err := join("dns", cluster.Meta{Role: cluster.RoleDNS}, nil)

@@ -425,9 +425,10 @@ func TestBrowserDirect(t *testing.T) {
 	}
 }
 
-// TestBrowserSteeringFailover plays the title through content steering for 20 s, shuts down the
-// balancer of the pathway in use and expects the player on another pathway without a long stall,
-// then shuts down every edge of that pathway's zone and expects it to keep playing.
+// TestBrowserSteeringFailover plays the title through content steering for 20 s, kills the
+// balancer of the pathway in use (silent gossip death, port closed: demo.Stack.KillLB) and
+// expects the player on another pathway without a long stall, then kills every edge of the zone
+// it plays from then and expects it to keep playing.
 func TestBrowserSteeringFailover(t *testing.T) {
 	for _, p := range []string{"hls", "dash"} {
 		t.Run(p, func(t *testing.T) {
@@ -448,10 +449,9 @@ func TestBrowserSteeringFailover(t *testing.T) {
 			// 1. The balancer of the pathway in use goes away.
 			pos := s.CurrentTime
 			killed := time.Now()
-			if err := st.StopLB(ctx, zone); err != nil {
+			if err := st.KillLB(zone); err != nil {
 				t.Fatal(err)
 			}
-			stopTook := time.Since(killed)
 			var moved segment
 			s = waitState(t, ctx, "a segment from another pathway", 20*time.Second, func(s *pageState) bool {
 				for _, g := range s.Segments {
@@ -477,8 +477,8 @@ func TestBrowserSteeringFailover(t *testing.T) {
 			if d := s.LongestStallMs; d > 2000 {
 				t.Errorf("longest stall %.0f ms after the balancer of %s went, want under 2 s", d, zone)
 			}
-			t.Logf("%s: balancer of %s (%s) shut down at %.1f s (took %v); first segment from pathway %s (%s, edge %s) %v later, %v after the player's first request since",
-				sc.name(), zone, st.LBs[zone], pos, stopTook.Round(time.Millisecond), next, moved.Host, moved.ServedBy,
+			t.Logf("%s: balancer of %s (%s) killed at %.1f s; first segment from pathway %s (%s, edge %s) %v later, %v after the player's first request since",
+				sc.name(), zone, st.LBs[zone], pos, next, moved.Host, moved.ServedBy,
 				failover.Round(time.Millisecond), recovery.Round(time.Millisecond))
 
 			// 2. Every edge of the zone the player is on now goes away.
@@ -490,8 +490,8 @@ func TestBrowserSteeringFailover(t *testing.T) {
 			for _, e := range st.Edges {
 				if e.Zone == zone2 {
 					names = append(names, e.Name)
-					if err := e.Stop(ctx); err != nil {
-						t.Logf("stop %s: %v", e.Name, err)
+					if err := e.Kill(); err != nil {
+						t.Logf("kill %s: %v", e.Name, err)
 					}
 				}
 			}
@@ -513,12 +513,12 @@ func TestBrowserSteeringFailover(t *testing.T) {
 					break
 				}
 			}
-			t.Logf("%s: edges %v of %s shut down at %.1f s; first segment after: %s via %s (pathway %s) %v later",
+			t.Logf("%s: edges %v of %s killed at %.1f s; first segment after: %s via %s (pathway %s) %v later",
 				sc.name(), names, zone2, pos, after.ServedBy, after.Host, zoneOf(st, after.Host),
 				(time.Duration(after.At-float64(killed.UnixMilli())) * time.Millisecond).Round(time.Millisecond))
 			for _, n := range names {
 				if after.ServedBy == n {
-					t.Errorf("segment served by %s after it was shut down", n)
+					t.Errorf("segment served by %s after it was killed", n)
 				}
 			}
 			if d := s.LongestStallMs; d > 2000 {

@@ -32,6 +32,8 @@
     '    cd web && npm ci        (or: make web)\n\n' +
     'and reload this page (or point --web-dir / EDGECDN_WEB_DIR at that web/ folder).';
   const MAX_SEGMENTS = 600;
+  // dash.js error codes that end playback: manifest loading and parsing, MediaSource capability.
+  const DASH_FATAL = new Set([10, 11, 23, 25, 31, 32, 34, 35]);
 
   const video = document.getElementById('video');
   const $ = (id) => document.getElementById(id);
@@ -212,7 +214,10 @@
   video.addEventListener('timeupdate', () => {
     if (video.currentTime !== lastTime) { lastTime = video.currentTime; endStall(); }
   });
-  video.addEventListener('error', () => pushError('video element: ' + (video.error && video.error.message || 'error')));
+  video.addEventListener('error', () => {
+    st.error = 'video element: ' + (video.error && (video.error.message || 'code ' + video.error.code) || 'error');
+    pushError(st.error);
+  });
   function endStall() {
     if (st.stallStart === null) return;
     const d = performance.now() - st.stallStart;
@@ -340,9 +345,12 @@
       if (sl && !sl.includes('/')) st.pathwayApi = sl; // without steering, dash.js names it by its URL
     });
     player.on(ev.ERROR, (e) => {
-      const msg = (e.error && (e.error.message || e.error.code)) || 'error';
-      pushError('dash.js ' + msg);
-      st.error = 'dash.js: ' + msg;
+      const code = e.error && e.error.code;
+      const msg = (e.error && (e.error.message || code)) || 'error';
+      pushError(`dash.js ${code || ''} ${msg}`);
+      // A segment that fails its retries puts its BaseURL (pathway) on dash.js's blacklist and
+      // playing goes on from the next one; only a manifest or the browser's capabilities end it.
+      if (DASH_FATAL.has(code)) st.error = 'dash.js: ' + msg;
     });
     player.initialize(video, url, true);
     try {
