@@ -125,14 +125,36 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	_, lbPort, _ := net.SplitHostPort(st.LBs[zones[0]])
 	port, _ := strconv.Atoi(lbPort)
-	fmt.Fprintf(w, "== %d players arriving at %.0f/s, titles by Zipf(1.0), %s; half resolve DNS, half ask steering\n", cfg.Players, cfg.Rate, linkDesc)
+	// Every CMAF title plays over HLS and DASH alike; MPEG-TS titles (--format ts) only over HLS.
+	dash := map[string]bool{}
+	for _, t := range cat.Titles {
+		dash[t.Name] = t.Format == catalog.FormatCMAF
+	}
+	allDASH := len(titles) > 0
+	for _, t := range titles {
+		allDASH = allDASH && dash[t]
+	}
+	mix := "HLS"
+	if allDASH {
+		mix = "players 2 and 3 of every 4 play DASH (manifest.mpd; the second on DASH content steering), the others HLS"
+	}
+	fmt.Fprintf(w, "== %d players arriving at %.0f/s, titles by Zipf(1.0), %s; half resolve DNS, half ask steering; %s\n", cfg.Players, cfg.Rate, linkDesc, mix)
 	fcfg := player.FleetConfig{
 		Players: cfg.Players, Titles: titles, Rate: cfg.Rate, Links: links, Seed: 1,
 		NewEntry: func(i int) player.Entry {
-			if i%2 == 0 {
+			switch {
+			case i%2 == 0:
 				return &player.DNSEntry{Server: st.DNS, Domain: st.Domain, Port: port}
+			case allDASH && i%4 == 3:
+				return &player.ContentSteeringEntry{URL: st.Steering, Zone: zones[i%len(zones)], Protocol: player.ProtocolDASH}
 			}
 			return &player.SteeringEntry{URL: st.Steering, Zone: zones[i%len(zones)]}
+		},
+		NewProtocol: func(i int) string {
+			if allDASH && i%4 >= 2 {
+				return player.ProtocolDASH
+			}
+			return player.ProtocolHLS
 		},
 	}
 	if cfg.Progress {
@@ -190,7 +212,13 @@ func Run(ctx context.Context, cfg Config) error {
 	fmt.Fprintf(w, "  curl -s -r 0-187 -D - -o /dev/null %s/vod/%s/%s/%s\n", st.Edges[0].URL, t.Name, t.Renditions[0].Name, t.Renditions[0].Segments[0].Name)
 	fmt.Fprintf(w, "  curl -s %s/cluster\n", st.Edges[0].URL)
 	fmt.Fprintf(w, "  curl -s '%s/steer/%s?zone=%s'\n", st.Steering, t.Name, zones[1])
-	fmt.Fprintf(w, "  curl -s %s/play/%s/master.m3u8\n", st.Steering, t.Name)
+	fmt.Fprintf(w, "  curl -s %s/play/%s/master.m3u8        # HLS Content Steering\n", st.Steering, t.Name)
+	if t.Format == catalog.FormatCMAF {
+		fmt.Fprintf(w, "  curl -s %s/play/%s/manifest.mpd       # DASH content steering\n", st.Steering, t.Name)
+		fmt.Fprintf(w, "  HLS:  http://%s/vod/%s/master.m3u8\n", lb, t.Name)
+		fmt.Fprintf(w, "  DASH: http://%s/vod/%s/manifest.mpd   (the same CMAF segments: one cache entry serves both)\n", lb, t.Name)
+		fmt.Fprintf(w, "  go run ./player-sim --players 4 --url http://%s/vod/%s/manifest.mpd\n", lb, t.Name)
+	}
 	real := ""
 	for _, t := range cat.Titles {
 		if t.Kind == "ffmpeg" {
@@ -200,7 +228,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	fmt.Fprintf(w, "\nWatch it in a browser (live panel: pathway, serving edge, cache status, bitrate, buffer, stalls):\n")
 	if real == "" {
-		fmt.Fprintf(w, "  (no real title: the synthetic ones are not decodable video; install ffmpeg and run the demo again)\n")
+		fmt.Fprintf(w, "  (no ffmpeg title: a synthetic one shows bars that mark its progress; install ffmpeg for real video)\n")
 		real = t.Name
 	}
 	fmt.Fprintf(w, "  %s/player/?title=%s                  hls.js, HLS content steering\n", st.Steering, real)

@@ -43,7 +43,7 @@ func hostileStack(t *testing.T) (*Stack, string) {
 // plus a margin, not held open for as long as the client keeps dribbling.
 func TestSlowloris(t *testing.T) {
 	st, _ := hostileStack(t)
-	seg := "/vod/title-000/400k/seg00000.ts"
+	seg := "/vod/title-000/400k/seg00000.m4s"
 	servers := map[string]string{
 		"origin":   strings.TrimPrefix(st.Origins[0], "http://"),
 		"edge":     strings.TrimPrefix(st.Edges[0].URL, "http://"),

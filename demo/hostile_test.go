@@ -58,7 +58,7 @@ func TestHostileInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Stop(ctx)
-	seg := "/vod/title-000/400k/seg00000.ts"
+	seg := "/vod/title-000/400k/seg00000.m4s"
 	servers := map[string]struct{ addr, normal string }{
 		"origin":   {strings.TrimPrefix(st.Origins[0], "http://"), seg},
 		"edge":     {strings.TrimPrefix(st.Edges[0].URL, "http://"), seg},
@@ -144,7 +144,7 @@ func TestHostileInput(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	want, _ := os.ReadFile(filepath.Join(dir, "title-000", "400k", "seg00000.ts"))
+	want, _ := os.ReadFile(filepath.Join(dir, "title-000", "400k", "seg00000.m4s"))
 	if resp.StatusCode != 200 || string(b) != string(want) {
 		t.Errorf("after the hostile table the segment is %d, %d bytes (want 200, %d bytes)", resp.StatusCode, len(b), len(want))
 	}

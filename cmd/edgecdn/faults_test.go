@@ -278,7 +278,7 @@ func (o *advOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256(body)
 	h := w.Header()
 	h.Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
-	if strings.HasSuffix(r.URL.Path, ".ts") {
+	if strings.HasSuffix(r.URL.Path, ".ts") || strings.HasSuffix(r.URL.Path, ".m4s") || strings.HasSuffix(r.URL.Path, ".mp4") {
 		h.Set("Content-Type", "video/mp2t")
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {

@@ -2,9 +2,10 @@
 // init segment (ftyp, moov with mvhd, trak and mvex/trex) and media segments (styp, moof with
 // mfhd and traf/tfhd/tfdt/trun, mdat) that serve both HLS (EXT-X-MAP) and DASH.
 //
-// Synthetic media segments carry H.264 in form only, as package mpegts does: each sample is one
-// length-prefixed filler-data NAL unit of deterministic pseudo-random bytes, so the boxes are
-// valid and the segment has the exact size of real video at the rendition's bitrate.
+// Synthetic media segments have the exact size of real video at the rendition's bitrate: their
+// samples are coded pictures (AVC: decodable H.264 written without an encoder) each followed by
+// a filler-data NAL unit of deterministic pseudo-random bytes that takes its share of the size;
+// a segment too small for the pictures carries filler alone (valid boxes, nothing to decode).
 package fmp4
 
 import (
@@ -30,6 +31,9 @@ type Track struct {
 	// AVCLevelIndication: the three bytes of an RFC 6381 "avc1.PPCCLL" codec string.
 	Profile, Compat, Level byte
 	Duration               uint64 // in Timescale units; 0 for unknown (fragmented)
+	// SPS and PPS are the parameter sets the avcC carries (NAL units, as AVC returns them);
+	// none for samples that hold no slices.
+	SPS, PPS []byte
 }
 
 func (t *Track) defaults() {
@@ -163,8 +167,7 @@ func Init(t Track) ([]byte, error) {
 	return b, nil
 }
 
-// avc1 appends the visual sample entry with its avcC. The configuration record carries the
-// profile and level and no parameter sets: the synthetic samples hold no slices to decode.
+// avc1 appends the visual sample entry with its avcC.
 func avc1(b []byte, t *Track) []byte {
 	return box(b, "avc1", func(b []byte) []byte {
 		b = append(b, make([]byte, 6)...) // reserved
@@ -180,8 +183,17 @@ func avc1(b []byte, t *Track) []byte {
 		b = u16(b, 0x0018) // depth
 		b = u16(b, 0xffff) // pre_defined -1
 		return box(b, "avcC", func(b []byte) []byte {
-			// version 1; profile, compatibility, level; 4-byte NAL lengths; no SPS, no PPS.
-			return append(b, 1, t.Profile, t.Compat, t.Level, 0xff, 0xe0, 0)
+			// version 1; profile, compatibility, level; 4-byte NAL lengths; the parameter sets.
+			b = append(b, 1, t.Profile, t.Compat, t.Level, 0xff)
+			if len(t.SPS) == 0 {
+				return append(b, 0xe0, 0)
+			}
+			b = append(b, 0xe1)
+			b = u16(b, uint16(len(t.SPS)))
+			b = append(b, t.SPS...)
+			b = append(b, 1)
+			b = u16(b, uint16(len(t.PPS)))
+			return append(b, t.PPS...)
 		})
 	})
 }
@@ -194,6 +206,10 @@ type Fragment struct {
 	Duration uint64   // in the track's timescale
 	Samples  int      // number of samples (frames); at least 1
 	Seed     [32]byte // seeds the sample bytes
+	// Frames, when set, are the samples' coded pictures (length-prefixed NAL units, one entry
+	// per sample; Samples is then len(Frames)): each is followed by a filler-data NAL unit that
+	// takes its share of the segment's size.
+	Frames [][]byte
 }
 
 // MediaOverhead returns the bytes a media segment of n samples spends outside its samples:
@@ -214,6 +230,9 @@ func MediaOverhead(samples int) int64 {
 func Media(size int64, f Fragment) ([]byte, error) {
 	if f.TrackID == 0 {
 		f.TrackID = 1
+	}
+	if f.Frames != nil {
+		return mediaFrames(size, f)
 	}
 	if f.Samples < 1 || f.Duration == 0 || f.Duration > math.MaxUint32 {
 		return nil, fmt.Errorf("fmp4: bad fragment: %d samples over %d ticks", f.Samples, f.Duration)
@@ -278,6 +297,82 @@ func Media(size int64, f Fragment) ([]byte, error) {
 	}
 	if int64(len(b)) != size {
 		return nil, fmt.Errorf("fmp4: wrote %d bytes, want %d", len(b), size)
+	}
+	return b, nil
+}
+
+// mediaFrames is Media for coded pictures: sample i is Frames[i] and a filler NAL unit. The
+// padding is shared evenly while every share holds a filler NAL unit (5 bytes or more), else
+// it all goes to the first sample; 1 to 4 bytes that no NAL unit can take are left at the end of
+// the mdat, outside every sample.
+func mediaFrames(size int64, f Fragment) ([]byte, error) {
+	n := len(f.Frames)
+	if n == 0 || f.Duration == 0 || f.Duration > math.MaxUint32 || size > math.MaxUint32 {
+		return nil, fmt.Errorf("fmp4: bad fragment: %d frames over %d ticks", n, f.Duration)
+	}
+	var coded int64
+	for _, fr := range f.Frames {
+		coded += int64(len(fr))
+	}
+	payload := size - MediaOverhead(n)
+	pad := payload - coded
+	if pad < 0 {
+		return nil, fmt.Errorf("fmp4: %d bytes of pictures do not fit a segment of %d bytes", coded, size)
+	}
+	fillers := make([]int64, n)
+	switch {
+	case pad >= 5*int64(n):
+		for i := range fillers {
+			fillers[i] = pad / int64(n)
+		}
+		fillers[0] += pad % int64(n)
+	case pad >= 5:
+		fillers[0] = pad
+	}
+	b := make([]byte, 0, size)
+	b = box(b, "styp", func(b []byte) []byte {
+		b = append(b, "msdh"...)
+		b = u32(b, 0)
+		return append(b, "msdhmsix"...)
+	})
+	moofStart := len(b)
+	var dataOffsetAt int
+	b = box(b, "moof", func(b []byte) []byte {
+		b = fullBox(b, "mfhd", 0, 0, func(b []byte) []byte { return u32(b, f.Sequence) })
+		return box(b, "traf", func(b []byte) []byte {
+			b = fullBox(b, "tfhd", 0, 0x020008, func(b []byte) []byte {
+				b = u32(b, f.TrackID)
+				return u32(b, uint32(f.Duration/uint64(n)))
+			})
+			b = fullBox(b, "tfdt", 1, 0, func(b []byte) []byte { return u64(b, f.Start) })
+			return fullBox(b, "trun", 0, 0x000205, func(b []byte) []byte {
+				b = u32(b, uint32(n))
+				dataOffsetAt = len(b)
+				b = u32(b, 0)
+				b = u32(b, 0x02000000) // first sample: the IDR picture, depends on no other
+				for i := 0; i < n; i++ {
+					b = u32(b, uint32(int64(len(f.Frames[i]))+fillers[i]))
+				}
+				return b
+			})
+		})
+	})
+	binary.BigEndian.PutUint32(b[dataOffsetAt:], uint32(len(b)-moofStart+8))
+	b = u32(b, uint32(8+payload))
+	b = append(b, "mdat"...)
+	rng := rand.NewChaCha8(f.Seed)
+	for i := 0; i < n; i++ {
+		b = append(b, f.Frames[i]...)
+		if fl := fillers[i]; fl > 0 {
+			b = u32(b, uint32(fl-4))
+			b = append(b, 0x0c)
+			start := len(b)
+			b = b[:start+int(fl)-5]
+			fill(b[start:], rng)
+		}
+	}
+	for int64(len(b)) < size {
+		b = append(b, 0) // unreferenced: outside every sample
 	}
 	return b, nil
 }

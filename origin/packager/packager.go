@@ -211,6 +211,8 @@ type segJob struct {
 	seg         mpegts.Segment // MPEG-TS
 	size        int64          // CMAF: the segment's exact size
 	frag        fmp4.Fragment  // CMAF
+	avc         *fmp4.AVC      // CMAF: the rendition's pictures
+	of          int            // CMAF: segments in the rendition (the picture shows index+1 of them)
 	out         *catalog.Segment
 }
 
@@ -238,8 +240,11 @@ func packageSynthetic(ctx context.Context, cfg *Config, name string, titleIndex 
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return t, fmt.Errorf("package %s: %w", name, err)
 		}
+		var avc *fmp4.AVC
 		if cmaf {
-			init, err := writeInit(dir, rung)
+			p, c, l := avcBytes(rung.Height)
+			avc = fmp4.NewAVC(rung.Width, rung.Height, p, c, l)
+			init, err := writeInit(dir, rung, avc)
 			if err != nil {
 				return t, fmt.Errorf("package %s: %w", name, err)
 			}
@@ -263,7 +268,7 @@ func packageSynthetic(ctx context.Context, cfg *Config, name string, titleIndex 
 				size = max(size, fmp4.MediaOverhead(1)+5)
 				dt := uint64(math.Round(d * fmp4.Timescale))
 				t.Renditions[ri].Segments[i] = catalog.Segment{Name: fmt.Sprintf("seg%05d.m4s", i), Duration: d, Size: size}
-				jobs = append(jobs, segJob{rung: ri, index: i, dir: dir, size: size, frag: fmp4.Fragment{
+				jobs = append(jobs, segJob{rung: ri, index: i, dir: dir, size: size, avc: avc, of: len(durs), frag: fmp4.Fragment{
 					Sequence: uint32(i + 1), Start: ticks, Duration: dt,
 					Samples: max(1, int(math.Round(d*fmp4.FrameRate))), Seed: seedFor(cfg.Seed, name, r.Name, i),
 				}})
@@ -338,7 +343,14 @@ loop:
 
 func writeSegment(j segJob) error {
 	if j.size > 0 {
-		b, err := fmp4.Media(j.size, j.frag)
+		f := j.frag
+		f.Frames = pictures(j.avc, j.rung, j.index, j.of, f.Samples)
+		b, err := fmp4.Media(j.size, f)
+		if err != nil {
+			// Too small for the pictures: filler alone keeps the size (not decodable).
+			f.Frames = nil
+			b, err = fmp4.Media(j.size, f)
+		}
 		if err != nil {
 			return fmt.Errorf("segment %s: %w", filepath.Join(j.dir, j.out.Name), err)
 		}
@@ -369,10 +381,40 @@ func writeSegment(j segJob) error {
 	return nil
 }
 
+// rungColours tell renditions apart on screen, lowest first (Y'CbCr, BT.601 limited range).
+var rungColours = []fmp4.Colour{
+	{Y: 82, Cb: 90, Cr: 240},   // red
+	{Y: 144, Cb: 54, Cr: 34},   // green
+	{Y: 41, Cb: 240, Cr: 110},  // blue
+	{Y: 210, Cb: 16, Cr: 146},  // yellow
+	{Y: 107, Cb: 202, Cr: 222}, // magenta
+	{Y: 170, Cb: 166, Cr: 16},  // cyan
+}
+
+// pictures returns a synthetic segment's coded frames: an IDR picture whose bars show how far
+// into the title the segment is (index+1 of n segments, in the rendition's colour, the rest
+// dark) and P pictures that repeat it.
+func pictures(avc *fmp4.AVC, rung, index, n, frames int) [][]byte {
+	cols := (avc.Width + 15) / 16
+	lit := max(1, (index+1)*cols/max(n, 1))
+	top := make([]fmp4.Colour, cols)
+	for x := range top {
+		top[x] = fmp4.Colour{Y: 40, Cb: 128, Cr: 128}
+		if x < lit {
+			top[x] = rungColours[rung%len(rungColours)]
+		}
+	}
+	out := [][]byte{fmp4.AVCC(avc.IDR(index, top))}
+	for i := 1; i < frames; i++ {
+		out = append(out, fmp4.AVCC(avc.P(i)))
+	}
+	return out
+}
+
 // writeInit writes a rendition's init segment and returns its catalog entry.
-func writeInit(dir string, rung Rung) (catalog.Segment, error) {
+func writeInit(dir string, rung Rung, avc *fmp4.AVC) (catalog.Segment, error) {
 	p, c, l := avcBytes(rung.Height)
-	b, err := fmp4.Init(fmp4.Track{Width: rung.Width, Height: rung.Height, Profile: p, Compat: c, Level: l})
+	b, err := fmp4.Init(fmp4.Track{Width: rung.Width, Height: rung.Height, Profile: p, Compat: c, Level: l, SPS: avc.SPS(), PPS: avc.PPS()})
 	if err != nil {
 		return catalog.Segment{}, err
 	}

@@ -334,6 +334,8 @@ func joined(t *testing.T, dir, title string, r catalog.Rendition, seg int) strin
 	return p
 }
 
+// TestSyntheticSegmentIsCMAF: a synthetic CMAF segment, after its init segment, is H.264 in
+// MP4 that ffprobe reads and ffmpeg decodes.
 func TestSyntheticSegmentIsCMAF(t *testing.T) {
 	ffprobe := testenv.Tool(t, "ffprobe")
 	dir := t.TempDir()
@@ -353,8 +355,14 @@ func TestSyntheticSegmentIsCMAF(t *testing.T) {
 			t.Errorf("ffprobe says %.300q, want %s", got, want)
 		}
 	}
-	if n := strings.Count(got, "flags="); n != 100 {
-		t.Errorf("ffprobe sees %d packets in a 4 s segment, want 100 (25 fps)", n)
+	if n := strings.Count(got, "flags="); n != 100 || !strings.Contains(got, "flags=K") {
+		t.Errorf("ffprobe sees %d packets in a 4 s segment, want 100 (25 fps), the first a keyframe", n)
+	}
+	// The pictures decode: 100 frames of 640x360 without an error.
+	ffmpeg := testenv.Tool(t, "ffmpeg")
+	raw, err := exec.Command(ffmpeg, "-v", "error", "-xerror", "-i", joined(t, dir, cat.Titles[0].Name, r, 1), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-").Output()
+	if err != nil || len(raw) != 100*640*360*3/2 {
+		t.Errorf("ffmpeg decodes %d bytes, %v; want 100 frames of 640x360", len(raw), err)
 	}
 }
 

@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"time"
 
+	"edgecdn/internal/catalog"
 	"edgecdn/internal/cli"
 	"edgecdn/player-sim/abr"
 	"edgecdn/player-sim/player"
@@ -25,12 +27,14 @@ import (
 var ErrHelp = flag.ErrHelp
 
 // Usage is the mode's synopsis.
-const Usage = `player-sim [--players N] [--duration D] (--dns HOST:PORT --domain NAME --port P | --steering URL | --url BASE) [flags]
+const Usage = `player-sim [--players N] [--duration D] (--dns HOST:PORT --domain NAME --port P | --steering URL | --url BASE|MANIFEST) [--protocol hls|dash] [flags]
 
 Example:
   go run ./player-sim --players 100 --duration 60s --steering http://127.0.0.1:8500 --trace-dir player-sim/testdata/traces/oboe --json report.json
   go run ./player-sim --players 20 --dns 127.0.0.1:5353 --domain video.edgecdn.local --port 8000
-  go run ./player-sim --players 1 --url http://127.0.0.1:9090 --title title-000 --link 8`
+  go run ./player-sim --players 1 --url http://127.0.0.1:9090 --title title-000 --link 8
+  go run ./player-sim --players 4 --url http://127.0.0.1:9090/vod/title-000/manifest.mpd
+  go run ./player-sim --players 4 --steering http://127.0.0.1:8500 --content-steering --protocol dash`
 
 // Run runs the emulation mode with args.
 func Run(args []string, stdout, stderr io.Writer) error {
@@ -42,9 +46,10 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	domain := fs.String("domain", "video.edgecdn.local", "the name to resolve with --dns")
 	port := fs.Int("port", 80, "with --dns: the balancers' HTTP port")
 	steer := fs.String("steering", "", "ask edgecdn's steering service at `URL` for ranked edges")
-	manifest := fs.Bool("content-steering", false, "with --steering: play the HLS Content Steering playback manifest (one pathway per zone, steering manifest reloaded every TTL) instead of the ranked edge list")
+	manifest := fs.Bool("content-steering", false, "with --steering: play the content steering playback manifest (HLS /play/<title>/master.m3u8, DASH /play/<title>/manifest.mpd: one pathway per zone, steering manifest reloaded every TTL) instead of the ranked edge list")
+	protocol := fs.String("protocol", "", "hls (master.m3u8) or dash (manifest.mpd; CMAF titles only); default dash when --url ends in .mpd, else hls")
 	zones := fs.String("zones", "", "with --steering: players' zones, assigned in turn, comma-separated (default: let the service map addresses)")
-	base := fs.String("url", "", "fetch straight from `BASE` (an edge or a balancer)")
+	base := fs.String("url", "", "fetch straight from `BASE` (an edge or a balancer), or from a manifest's URL, http://HOST/vod/<title>/master.m3u8 or .../manifest.mpd (its title and protocol unless --title and --protocol say otherwise)")
 	titles := fs.String("title", "", "titles to play, comma-separated (default every title of the origin's catalog.json)")
 	zipf := fs.Float64("zipf", 1.0, "title popularity: Zipf exponent")
 	rate := fs.Float64("rate", 0, "arrivals per second, Poisson (0: all at once)")
@@ -80,6 +85,25 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if _, err := abr.New(*algo); err != nil {
 		return err
 	}
+	if *base != "" {
+		b, title, proto, err := splitManifestURL(*base)
+		if err != nil {
+			return err
+		}
+		*base = b
+		if *titles == "" {
+			*titles = title
+		}
+		if *protocol == "" {
+			*protocol = proto
+		}
+	}
+	if *protocol == "" {
+		*protocol = player.ProtocolHLS
+	}
+	if *protocol != player.ProtocolHLS && *protocol != player.ProtocolDASH {
+		return fmt.Errorf("--protocol %q: hls or dash", *protocol)
+	}
 	newEntry := func(i int) player.Entry {
 		switch {
 		case *dnsAddr != "":
@@ -91,7 +115,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 				z = zs[i%len(zs)]
 			}
 			if *manifest {
-				return &player.ContentSteeringEntry{URL: *steer, Zone: z}
+				return &player.ContentSteeringEntry{URL: *steer, Zone: z, Protocol: *protocol}
 			}
 			return &player.SteeringEntry{URL: *steer, Zone: z}
 		}
@@ -126,7 +150,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	fi, _ := os.Stderr.Stat()
 	terminal := fi != nil && fi.Mode()&os.ModeCharDevice != 0
 	cfg := player.FleetConfig{
-		Players: *players, Titles: ts, ZipfS: *zipf, Rate: *rate, NewEntry: newEntry, Links: links, Latency: *latency,
+		Players: *players, Titles: ts, Protocol: *protocol, ZipfS: *zipf, Rate: *rate, NewEntry: newEntry, Links: links, Latency: *latency,
 		MaxSeconds: duration.Seconds(), BufferCap: *bufCap, Seed: *seed,
 		NewABR: func() (abr.Algorithm, error) { return abr.New(*algo) },
 		Progress: func(done, started, total int) {
@@ -240,4 +264,31 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// splitManifestURL takes --url: a base (returned as it is, with no title or protocol), or a
+// manifest's URL, BASE/vod/<title>/master.m3u8 or BASE/vod/<title>/manifest.mpd, which gives
+// the base, the title and the protocol.
+func splitManifestURL(raw string) (base, title, protocol string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", "", "", fmt.Errorf("--url %q: not an http(s) URL", raw)
+	}
+	switch {
+	case strings.HasSuffix(u.Path, ".mpd"):
+		protocol = player.ProtocolDASH
+	case strings.HasSuffix(u.Path, ".m3u8"):
+		protocol = player.ProtocolHLS
+	default:
+		return strings.TrimRight(raw, "/"), "", "", nil
+	}
+	i := strings.LastIndex(u.Path, "/vod/")
+	if i < 0 {
+		return "", "", "", fmt.Errorf("--url %q: a manifest URL is BASE/vod/<title>/master.m3u8 or manifest.mpd", raw)
+	}
+	rest := strings.Split(u.Path[i+len("/vod/"):], "/")
+	if len(rest) != 2 || !catalog.ValidName(rest[0]) {
+		return "", "", "", fmt.Errorf("--url %q: a manifest URL is BASE/vod/<title>/master.m3u8 or manifest.mpd", raw)
+	}
+	return u.Scheme + "://" + u.Host + u.Path[:i], rest[0], protocol, nil
 }

@@ -13,21 +13,24 @@ import (
 	"sync"
 	"time"
 
+	"edgecdn/internal/dash"
 	"edgecdn/internal/hls"
 )
 
-// ContentSteeringEntry plays as an HLS Content Steering client does: it reads the playback
-// manifest (`<URL>/play/<title>/master.m3u8`), uses one base per pathway in the order the
-// steering server gives, and reloads the steering manifest every TTL (and after a failure),
+// ContentSteeringEntry plays as an HLS Content Steering or DASH content steering client does:
+// it reads the playback manifest (`<URL>/play/<title>/master.m3u8`, or with Protocol
+// ProtocolDASH `<URL>/play/<title>/manifest.mpd`, whose BaseURLs carry the pathways as
+// serviceLocation), uses one base per pathway in the order the steering server gives, and reloads the steering manifest every TTL (and after a failure),
 // reporting its current pathway and measured throughput, re-ordering pathways and adding cloned
 // ones as the server says. A pathway's base is what precedes /vod/ in its variant URIs:
 // scheme://host, and with signed URLs the token's prefix, scheme://host/t/<token>; a clone
 // replaces only the host. It follows only http(s) URLs without userinfo, and a RELOAD-URI only
 // on the steering server's own scheme and host; a manifest it cannot use is ignored.
 type ContentSteeringEntry struct {
-	URL    string // the steering service's base URL
-	Zone   string // sent as ?zone= on the playback manifest ("" lets the service map the address)
-	Client *http.Client
+	URL      string // the steering service's base URL
+	Zone     string // sent as ?zone= on the playback manifest ("" lets the service map the address)
+	Protocol string // ProtocolHLS (default) or ProtocolDASH
+	Client   *http.Client
 
 	mu        sync.Mutex
 	serverURI string            // the steering manifest, absolute
@@ -58,13 +61,20 @@ func (e *ContentSteeringEntry) Bases(ctx context.Context, title string) ([]strin
 }
 
 func (e *ContentSteeringEntry) start(ctx context.Context, title string) error {
-	u := strings.TrimRight(e.URL, "/") + "/play/" + url.PathEscape(title) + "/master.m3u8"
+	name := "master.m3u8"
+	if e.Protocol == ProtocolDASH {
+		name = "manifest.mpd"
+	}
+	u := strings.TrimRight(e.URL, "/") + "/play/" + url.PathEscape(title) + "/" + name
 	if e.Zone != "" {
 		u += "?zone=" + url.QueryEscape(e.Zone)
 	}
 	body, err := e.get(ctx, u)
 	if err != nil {
 		return err
+	}
+	if e.Protocol == ProtocolDASH {
+		return e.startDASH(u, body)
 	}
 	mv, err := hls.ParseMultivariant(bytes.NewReader(body))
 	if err != nil {
@@ -104,6 +114,57 @@ func (e *ContentSteeringEntry) start(ctx context.Context, title string) error {
 	// The initial pathway first.
 	for i, p := range e.order {
 		if p == mv.Steering.PathwayID {
+			e.order[0], e.order[i] = e.order[i], e.order[0]
+		}
+	}
+	return nil
+}
+
+// startDASH reads a DASH playback manifest: ContentSteering's URL is the steering manifest,
+// each BaseURL with a serviceLocation a pathway, defaultServiceLocation the first.
+func (e *ContentSteeringEntry) startDASH(u string, body []byte) error {
+	mpd, err := dash.Parse(bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("playback manifest %s: %w", u, err)
+	}
+	cs := mpd.ContentSteering
+	if cs == nil || cs.URL == "" {
+		return fmt.Errorf("playback manifest %s: no ContentSteering", u)
+	}
+	ref, err := url.Parse(u)
+	if err != nil {
+		return err
+	}
+	su, err := ref.Parse(cs.URL)
+	if err != nil || (su.Scheme != "http" && su.Scheme != "https") || su.Host == "" || su.User != nil {
+		return fmt.Errorf("playback manifest %s: ContentSteering URL %.128q is not an http(s) URL", u, cs.URL)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.serverURI, e.pathways, e.order = su.String(), map[string]string{}, nil
+	for _, b := range mpd.BaseURLs {
+		if !validPathwayID(b.ServiceLocation) || len(e.order) >= maxPathways {
+			continue
+		}
+		bu, err := ref.Parse(b.URL)
+		if err != nil {
+			continue
+		}
+		base, ok := contentBase(bu.String())
+		if !ok {
+			continue
+		}
+		if _, ok := e.pathways[b.ServiceLocation]; !ok {
+			e.pathways[b.ServiceLocation] = base
+			e.order = append(e.order, b.ServiceLocation)
+		}
+	}
+	if len(e.order) == 0 {
+		return errors.New("playback manifest: no BaseURL with a serviceLocation")
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(cs.DefaultServiceLocation), " ")
+	for i, p := range e.order {
+		if p == first {
 			e.order[0], e.order[i] = e.order[i], e.order[0]
 		}
 	}
@@ -166,9 +227,18 @@ func (e *ContentSteeringEntry) reload(ctx context.Context, throughput float64) e
 		return errors.New("no steering manifest")
 	}
 	q := u.Query()
-	q.Set("_HLS_pathway", cur)
-	if throughput > 0 {
-		q.Set("_HLS_throughput", strconv.FormatInt(int64(throughput), 10))
+	if e.Protocol == ProtocolDASH {
+		// As dash.js sends them: the service locations in use as a quoted list (here the
+		// current one) and their throughputs in bits/s.
+		q.Set("_DASH_pathway", `"`+cur+`"`)
+		if throughput > 0 {
+			q.Set("_DASH_throughput", strconv.FormatInt(int64(throughput), 10))
+		}
+	} else {
+		q.Set("_HLS_pathway", cur)
+		if throughput > 0 {
+			q.Set("_HLS_throughput", strconv.FormatInt(int64(throughput), 10))
+		}
 	}
 	u.RawQuery = q.Encode()
 	body, err := e.get(ctx, u.String())

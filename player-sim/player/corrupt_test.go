@@ -31,7 +31,7 @@ func corruptingServer(t *testing.T, dir, title string) string {
 			http.NotFound(w, r)
 			return
 		}
-		if strings.HasSuffix(p, ".ts") {
+		if strings.HasSuffix(p, ".ts") || strings.HasSuffix(p, ".m4s") {
 			b[len(b)/2] ^= 0xff
 		}
 		w.Write(b)

@@ -16,18 +16,21 @@ import (
 
 // FleetConfig runs many players. Zero values mean the defaults in the field comments.
 type FleetConfig struct {
-	Players    int                           // default 10
-	Titles     []string                      // titles to play; required
-	ZipfS      float64                       // title popularity exponent; default 1.0 (0 means uniform is not possible: use a tiny value)
-	Rate       float64                       // arrivals per second (Poisson); 0 means all at once
-	NewEntry   func(i int) Entry             // the entry of player i; required
-	NewABR     func() (abr.Algorithm, error) // default abr.New(abr.Default)
-	Links      []Link                        // players' links, drawn at random (traces get a random offset); empty: unshaped
-	Latency    time.Duration                 // added per request
-	MaxChunks  int                           // session length in segments; default the whole title
-	MaxSeconds float64                       // session length in media seconds; default the whole title
-	BufferCap  time.Duration
-	Seed       uint64
+	Players  int      // default 10
+	Titles   []string // titles to play; required
+	Protocol string   // ProtocolHLS (default) or ProtocolDASH
+	// NewProtocol, when set, gives player i its protocol instead of Protocol (mixed fleets).
+	NewProtocol func(i int) string
+	ZipfS       float64                       // title popularity exponent; default 1.0 (0 means uniform is not possible: use a tiny value)
+	Rate        float64                       // arrivals per second (Poisson); 0 means all at once
+	NewEntry    func(i int) Entry             // the entry of player i; required
+	NewABR      func() (abr.Algorithm, error) // default abr.New(abr.Default)
+	Links       []Link                        // players' links, drawn at random (traces get a random offset); empty: unshaped
+	Latency     time.Duration                 // added per request
+	MaxChunks   int                           // session length in segments; default the whole title
+	MaxSeconds  float64                       // session length in media seconds; default the whole title
+	BufferCap   time.Duration
+	Seed        uint64
 	// OnChunk, when set, is called after every segment of every player (i is the player).
 	OnChunk func(i int, c Chunk)
 	// Progress, when set, is called about once a second with players done and started.
@@ -119,7 +122,11 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 			errOnce = err
 			break
 		}
-		pc := Config{Title: title, Entry: cfg.NewEntry(i), ABR: a, Latency: cfg.Latency, MaxChunks: cfg.MaxChunks, MaxSeconds: cfg.MaxSeconds,
+		proto := cfg.Protocol
+		if cfg.NewProtocol != nil {
+			proto = cfg.NewProtocol(i)
+		}
+		pc := Config{Title: title, Protocol: proto, Entry: cfg.NewEntry(i), ABR: a, Latency: cfg.Latency, MaxChunks: cfg.MaxChunks, MaxSeconds: cfg.MaxSeconds,
 			BufferCap: cfg.BufferCap, SessionID: fmt.Sprintf("p%05d-%x", i, rng.Uint32())}
 		if cfg.OnChunk != nil {
 			pc.OnChunk = func(c Chunk) { cfg.OnChunk(i, c) }

@@ -102,7 +102,7 @@ func (f *steeringFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sum := sha256.Sum256(b)
 	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
-	if f.corrupt && strings.HasSuffix(rel, ".ts") {
+	if f.corrupt && (strings.HasSuffix(rel, ".ts") || strings.HasSuffix(rel, ".m4s")) {
 		b[len(b)/2] ^= 0xff
 	}
 	w.Write(b)

@@ -1,5 +1,5 @@
-// Package player is the real-time player of player-sim: it streams an HLS title over real HTTP
-// with keep-alive, through a shaped link, choosing bitrates with an ABR algorithm (package
+// Package player is the real-time player of player-sim: it streams an HLS or DASH title over
+// real HTTP with keep-alive, through a shaped link, choosing bitrates with an ABR algorithm (package
 // player-sim/abr), switching edges on errors and on slowness, checking every segment's bytes,
 // and accounting startup, stalls and QoE exactly.
 package player
@@ -27,6 +27,7 @@ import (
 // Config configures one player. Zero values mean the defaults in the field comments.
 type Config struct {
 	Title      string
+	Protocol   string // ProtocolHLS (master.m3u8, the default) or ProtocolDASH (manifest.mpd)
 	Entry      Entry
 	ABR        abr.Algorithm // default abr.New(abr.Default)
 	Link       Link          // the player's own link; nil: unshaped
@@ -74,6 +75,7 @@ type Result struct {
 	Errors        int     `json:"errors"`
 	Corrupt       int     `json:"corrupt_segments"`
 	Unverified    int     `json:"unverified_segments,omitempty"` // accepted without a hash to check them against (no catalog.json, no SHA-256 ETag)
+	InitSegments  int     `json:"init_segments,omitempty"`       // CMAF init segments fetched: one per rendition switch
 	Failed        bool    `json:"failed"`
 	FailReason    string  `json:"fail_reason,omitempty"`
 	Chunks        []Chunk `json:"chunks,omitempty"`
@@ -81,9 +83,17 @@ type Result struct {
 
 var defaultClient = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second, DisableCompression: true}}
 
+// Protocols a player speaks.
+const (
+	ProtocolHLS  = "hls"
+	ProtocolDASH = "dash"
+)
+
 type level struct {
 	kbps     int
-	uri      string // media playlist, relative to the title folder
+	uri      string // HLS: the media playlist; DASH: the Representation id
+	dir      string // what segment and init URIs are relative to, below the title folder
+	init     string // CMAF init segment, relative to dir; "" for MPEG-TS
 	segments []hls.Segment
 }
 
@@ -108,7 +118,13 @@ func Play(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.SlowFactor == 0 {
 		cfg.SlowFactor = 0.3
 	}
-	p := &session{cfg: cfg, res: &Result{Title: cfg.Title}, start: time.Now()}
+	if cfg.Protocol == "" {
+		cfg.Protocol = ProtocolHLS
+	}
+	if cfg.Protocol != ProtocolHLS && cfg.Protocol != ProtocolDASH {
+		return nil, fmt.Errorf("player: protocol %q, want %s or %s", cfg.Protocol, ProtocolHLS, ProtocolDASH)
+	}
+	p := &session{cfg: cfg, res: &Result{Title: cfg.Title}, start: time.Now(), haveInit: -1}
 	err := p.run(ctx)
 	if err != nil {
 		p.res.Failed, p.res.FailReason = true, err.Error()
@@ -118,14 +134,15 @@ func Play(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 type session struct {
-	cfg    Config
-	res    *Result
-	start  time.Time
-	bases  []string
-	bi     int // current base
-	levels []level
-	sizes  [][]int64
-	hashes map[string]string // segment path -> sha256 hex, from catalog.json when readable
+	cfg      Config
+	res      *Result
+	start    time.Time
+	bases    []string
+	bi       int // current base
+	levels   []level
+	haveInit int // the level whose init segment was fetched last; -1 none
+	sizes    [][]int64
+	hashes   map[string]string // segment path -> sha256 hex, from catalog.json when readable
 
 	// Playback clock, in media seconds.
 	started, playing bool
@@ -157,9 +174,14 @@ func (p *session) run(ctx context.Context) error {
 		return err
 	}
 	p.bases = bases
-	if err := p.loadPlaylists(ctx); err != nil {
+	load := p.loadPlaylists
+	if p.cfg.Protocol == ProtocolDASH {
+		load = p.loadMPD
+	}
+	if err := load(ctx); err != nil {
 		return err
 	}
+	p.loadCatalog(ctx)
 	chunkDur := p.levels[0].segments[0].Duration
 	n := len(p.levels[0].segments)
 	for _, l := range p.levels {
@@ -377,17 +399,24 @@ func (p *session) loadPlaylists(ctx context.Context) error {
 				return fmt.Errorf("media playlist %s: segment %.64q is not inside the title", v.URI, s.URI)
 			}
 		}
+		if m.Map != "" && !insideTitle(m.Map) {
+			return fmt.Errorf("media playlist %s: map %.64q is not inside the title", v.URI, m.Map)
+		}
 		kbps := int(v.AverageBandwidth / 1000)
 		if kbps == 0 {
 			kbps = int(v.Bandwidth / 1000)
 		}
-		p.levels = append(p.levels, level{kbps: kbps, uri: v.URI, segments: m.Segments})
+		p.levels = append(p.levels, level{kbps: kbps, uri: v.URI, dir: v.URI[:strings.LastIndexByte(v.URI, '/')+1], init: m.Map, segments: m.Segments})
 	}
 	if len(p.levels) == 0 {
 		return errors.New("master playlist: no playable variant")
 	}
-	p.loadCatalog(ctx)
 	return nil
+}
+
+// insideTitle accepts a relative reference that stays in the title's folder.
+func insideTitle(u string) bool {
+	return u != "" && !strings.Contains(u, "://") && !strings.HasPrefix(u, "/") && !strings.Contains(u, "..") && !strings.ContainsAny(u, "?#\\")
 }
 
 // loadCatalog reads segment sizes and hashes from the origin's catalog.json through the CDN;
@@ -400,7 +429,11 @@ func (p *session) loadCatalog(ctx context.Context) {
 		Titles []struct {
 			Name       string
 			Renditions []struct {
-				Name     string
+				Name string
+				Init *struct {
+					Name   string
+					SHA256 string
+				}
 				Segments []struct {
 					Name   string
 					Size   int64
@@ -423,17 +456,28 @@ func (p *session) loadCatalog(ctx context.Context) {
 					key := r.Name + "/" + s.Name
 					p.hashes[key], sizes[key] = s.SHA256, s.Size
 				}
+				if r.Init != nil {
+					p.hashes[r.Name+"/"+r.Init.Name] = r.Init.SHA256
+				}
 			}
 		}
 	}
 	for i, l := range p.levels {
-		dir := l.uri[:strings.LastIndexByte(l.uri, '/')+1]
+		var bytes int64
+		var secs float64
+		known := true
 		for _, s := range l.segments {
-			sz, ok := sizes[dir+s.URI]
+			sz, ok := sizes[l.dir+s.URI]
 			if !ok {
-				sz = int64(float64(l.kbps) * 1000 / 8 * s.Duration)
+				sz, known = int64(float64(l.kbps)*1000/8*s.Duration), false
 			}
 			p.sizes[i] = append(p.sizes[i], sz)
+			bytes, secs = bytes+sz, secs+s.Duration
+		}
+		// An MPD's bandwidth is the peak; the level's rate is the mean, as HLS's
+		// AVERAGE-BANDWIDTH gives it, so both protocols score and choose alike.
+		if p.cfg.Protocol == ProtocolDASH && known && secs > 0 {
+			p.levels[i].kbps = int(math.Ceil(float64(bytes)*8/secs) / 1000)
 		}
 	}
 }
@@ -467,10 +511,15 @@ func (p *session) getCatalog(ctx context.Context) ([]byte, error) {
 // error; a segment whose bytes do not check out counts as corrupt and is fetched again.
 func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 	l := p.levels[lv]
-	dir := l.uri[:strings.LastIndexByte(l.uri, '/')+1]
+	if l.init != "" && p.haveInit != lv {
+		if err := p.fetchInit(ctx, lv); err != nil {
+			return Chunk{}, err
+		}
+	}
+	dir := l.dir
 	path := "/vod/" + p.cfg.Title + "/" + dir + l.segments[i].URI
-	cmcd := fmt.Sprintf("br=%d,bl=%d,d=%d,mtp=%d,nor=%q,ot=v,sf=h", l.kbps, int((p.bufEnd-p.pos)*1000)/100*100,
-		int(l.segments[i].Duration*1000), p.mtp(), nextPath(p, lv, i))
+	cmcd := fmt.Sprintf("br=%d,bl=%d,d=%d,mtp=%d,nor=%q,ot=v,sf=%s", l.kbps, int((p.bufEnd-p.pos)*1000)/100*100,
+		int(l.segments[i].Duration*1000), p.mtp(), nextPath(p, lv, i), p.streamingFormat())
 	var errs []error
 	for tries := 0; tries < 2*len(p.bases)+2; tries++ {
 		tctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
@@ -530,6 +579,57 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 		return c, nil
 	}
 	return Chunk{}, fmt.Errorf("segment %d: %w", i, errors.Join(errs...))
+}
+
+// fetchInit downloads level lv's init segment (CMAF), as a player does on every switch of
+// rendition, checking its bytes like a segment's; errors move to the next base.
+func (p *session) fetchInit(ctx context.Context, lv int) error {
+	l := p.levels[lv]
+	path := "/vod/" + p.cfg.Title + "/" + l.dir + l.init
+	var errs []error
+	for tries := 0; tries < 2*len(p.bases)+2; tries++ {
+		tctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+		base := p.bases[p.bi]
+		resp, body, err := p.get(tctx, base, path, "ot=i,sf="+p.streamingFormat())
+		h := sha256.New()
+		if err == nil {
+			_, err = io.Copy(h, io.LimitReader(body, 1<<20))
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("%s%s: %s", base, path, resp.Status)
+			}
+		}
+		cancel()
+		if err == nil {
+			ok, checked := p.intact(l.dir+l.init, h.Sum(nil), resp.Header.Get("ETag"))
+			if !ok {
+				p.res.Corrupt++
+				err = fmt.Errorf("%s%s: bytes do not match the origin's hash", base, path)
+			} else if !checked {
+				p.res.Unverified++
+			}
+		}
+		if err == nil {
+			p.haveInit = lv
+			p.res.InitSegments++
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		errs = append(errs, err)
+		p.res.Errors++
+		p.switchBase(ctx)
+	}
+	return fmt.Errorf("init segment %s: %w", l.init, errors.Join(errs...))
+}
+
+// streamingFormat is CMCD's sf: h for HLS, d for DASH.
+func (p *session) streamingFormat() string {
+	if p.cfg.Protocol == ProtocolDASH {
+		return "d"
+	}
+	return "h"
 }
 
 // mtp is the measured throughput (kbit/s) of the last segment, for CMCD.

@@ -16,7 +16,7 @@ import (
 )
 
 // TestSignedFleetThroughTheStack: with URL signing on the edges and steering, players entering
-// by HLS Content Steering and by steering's ranked edges follow the tokens steering issues and
+// by HLS and DASH content steering and by steering's ranked edges follow the tokens steering issues and
 // play to the end, every segment checked against its hash though catalog.json is out of the
 // tokens' reach; the edges refuse requests without a token, with an expired one, and with one
 // issued for another title.
@@ -36,10 +36,19 @@ func TestSignedFleetThroughTheStack(t *testing.T) {
 	rep, err := player.RunFleet(ctx, player.FleetConfig{
 		Players: 8, Titles: []string{"title-000", "title-001"},
 		NewEntry: func(i int) player.Entry {
-			if i%4 == 3 {
+			switch i % 4 {
+			case 3:
 				return &player.SteeringEntry{URL: st.Steering, Zone: zones[i%3]}
+			case 2:
+				return &player.ContentSteeringEntry{URL: st.Steering, Zone: zones[i%3], Protocol: player.ProtocolDASH}
 			}
 			return &player.ContentSteeringEntry{URL: st.Steering, Zone: zones[i%3]}
+		},
+		NewProtocol: func(i int) string {
+			if i%4 == 2 {
+				return player.ProtocolDASH // DASH content steering: the token rides in every BaseURL
+			}
+			return player.ProtocolHLS
 		},
 		Links: []player.Link{player.ConstLink(20e6)}, BufferCap: 8 * time.Second,
 	})

@@ -368,7 +368,7 @@
     }
     setInterval(render, 500);
     if (!opts.title) {
-      notice('Name a title above (an ffmpeg title such as ffmpeg-000 plays real video; synthetic titles are noise).');
+      notice('Name a title above: ffmpeg-000 (edgecdn package --ffmpeg) is real video; title-000, title-001, ... are synthetic CMAF titles (coloured bars that mark their progress).');
       return;
     }
     try {
