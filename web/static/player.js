@@ -133,8 +133,12 @@
         const j = typeof body === 'string' ? JSON.parse(body) : body;
         if (j && Array.isArray(j['PATHWAY-PRIORITY'])) st.priority = j['PATHWAY-PRIORITY'].slice();
         for (const c of (j && j['PATHWAY-CLONES']) || []) {
-          const h = c['URI-REPLACEMENT'] && c['URI-REPLACEMENT'].HOST;
-          if (h && c.ID) st.hostPathway[h] = c.ID;
+          const r = c['URI-REPLACEMENT'] || {};
+          if (!c.ID) continue;
+          if (r.HOST && r.HOST.includes(':')) st.hostPathway[r.HOST] = c.ID;
+          for (const uri of Object.values(r['PER-VARIANT-URIS'] || {})) {
+            st.hostPathway[new URL(uri, u).host] = c.ID;
+          }
         }
       }
     } catch (e) { /* not ours to judge: the player reports bad manifests */ }
