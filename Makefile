@@ -7,7 +7,7 @@ FUZZTIME ?= 5s
 # Packages whose code runs goroutines concurrently: always tested with the race detector.
 RACE_PKGS := ./origin/... ./internal/... ./edge/... ./loadbalancer/... ./steering/...
 
-.PHONY: build demo test test-race vet lint fuzz-short fuzz bench clean
+.PHONY: build demo test test-race vet lint fuzz-short fuzz bench clean web test-browser
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/edgecdn ./cmd/edgecdn
@@ -22,6 +22,15 @@ test: vet
 
 vet:
 	$(GO) vet ./...
+
+# The browser player's hls.js and dash.js, at the versions web/package-lock.json pins.
+web:
+	cd web && npm ci --no-audit --no-fund
+
+# hls.js and dash.js in headless Chromium through the CDN (web/browser_test.go): needs
+# `make web`, chromium and ffmpeg; prints time to first frame, stalls and failover times.
+test-browser:
+	$(GO) test -count=1 -v -run Browser -timeout 8m ./web/
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

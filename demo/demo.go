@@ -17,6 +17,7 @@ import (
 	"edgecdn/internal/catalog"
 	"edgecdn/origin/packager"
 	"edgecdn/player-sim/player"
+	"edgecdn/web"
 )
 
 // Config is what `edgecdn demo` runs. Zero values mean the defaults in the field comments.
@@ -33,6 +34,7 @@ type Config struct {
 	Out      io.Writer
 	Logger   *slog.Logger // the components' logs; default discard
 	Progress bool         // a progress line on a terminal
+	WebDir   string       // where the browser player reads hls.js and dash.js; default web.FindDir()
 }
 
 // Run packages content, starts the stack, plays the fleet and reports.
@@ -82,7 +84,7 @@ func Run(ctx context.Context, cfg Config) error {
 	fmt.Fprintf(w, "   %d titles in %v\n", len(cat.Titles), time.Since(start).Round(time.Millisecond))
 
 	fmt.Fprintf(w, "== starting 2 origins, 6 edges in 3 zones, 3 zone balancers, DNS and steering on loopback\n")
-	st, err := Start(ctx, StackConfig{Content: cfg.Content, Logger: cfg.Logger})
+	st, err := Start(ctx, StackConfig{Content: cfg.Content, WebDir: cfg.WebDir, Logger: cfg.Logger})
 	if err != nil {
 		return err
 	}
@@ -217,10 +219,23 @@ func Run(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(w, "  DASH: http://%s/vod/%s/manifest.mpd   (the same CMAF segments: one cache entry serves both)\n", lb, t.Name)
 		fmt.Fprintf(w, "  go run ./player-sim --players 4 --url http://%s/vod/%s/manifest.mpd\n", lb, t.Name)
 	}
+	real := ""
 	for _, t := range cat.Titles {
 		if t.Kind == "ffmpeg" {
 			fmt.Fprintf(w, "  ffplay http://%s/vod/%s/master.m3u8\n", lb, t.Name)
+			real = t.Name
 		}
+	}
+	fmt.Fprintf(w, "\nWatch it in a browser (live panel: pathway, serving edge, cache status, bitrate, buffer, stalls):\n")
+	if real == "" {
+		fmt.Fprintf(w, "  (no ffmpeg title: a synthetic one shows bars that mark its progress; install ffmpeg for real video)\n")
+		real = t.Name
+	}
+	fmt.Fprintf(w, "  %s/player/?title=%s                  hls.js, HLS content steering\n", st.Steering, real)
+	fmt.Fprintf(w, "  %s/player/?title=%s&player=dash      dash.js, DASH content steering\n", st.Steering, real)
+	fmt.Fprintf(w, "  %s/player/?title=%s&steering=0       hls.js, straight from the best-ranked edge\n", st.Steering, real)
+	if dir := cfg.WebDir; !web.Installed(dir) && (dir != "" || !web.Installed(web.FindDir())) {
+		fmt.Fprintf(w, "  first: cd web && npm ci   (the page loads hls.js and dash.js from web/node_modules)\n")
 	}
 	<-ctx.Done()
 	return nil

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"edgecdn/edge"
@@ -19,6 +20,7 @@ import (
 	"edgecdn/loadbalancer/dns"
 	"edgecdn/origin"
 	"edgecdn/steering"
+	"edgecdn/web"
 )
 
 // StackConfig says what to start. Zero values mean the defaults in the field comments.
@@ -32,6 +34,7 @@ type StackConfig struct {
 	SigningKeys   [][]byte      // edges' and steering's URL-signing keys (the first signs); default none: unsigned
 	CORSOrigins   []string      // origins whose web pages may read every server's responses; default any ("*")
 	SteeringTTL   time.Duration // steering manifest TTL; default steering's
+	WebDir        string        // where steering's /player/ reads hls.js and dash.js (web.Config.Dir); default web.FindDir()
 	Logger        *slog.Logger  // component logs; default discard
 }
 
@@ -44,13 +47,78 @@ type Stack struct {
 	Domain   string
 	Steering string // base URL
 
-	stops []func(context.Context) error
+	stops   []func(context.Context) error
+	lbStops map[string]func(context.Context) error // zone -> its balancer's stop
+	lbKills map[string]func() error                // zone -> its balancer's kill
 }
 
 // Edge is one running edge.
 type Edge struct {
 	Name, Zone, URL string
 	Server          *edge.Server
+
+	stop func(context.Context) error
+	kill func() error
+}
+
+// Stop shuts the edge down: it leaves the gossip and its port closes. Stopping twice, or
+// stopping the stack after, is harmless.
+func (e *Edge) Stop(ctx context.Context) error { return e.stop(ctx) }
+
+// Kill stops the edge as a crash would: it stops gossiping without a word (the others find out
+// by their failure detector), its port closes and its idle connections drop at once. Stopping
+// after is harmless.
+func (e *Edge) Kill() error { return e.kill() }
+
+// KillLB stops the zone's balancer as a crash would, as Edge.Kill does.
+func (st *Stack) KillLB(zone string) error {
+	kill, ok := st.lbKills[zone]
+	if !ok {
+		return fmt.Errorf("demo: no balancer in zone %q", zone)
+	}
+	return kill()
+}
+
+// killer returns a crash of a member: silent gossip death, then a shutdown that waits for
+// nothing.
+func killer(cl *cluster.Cluster, stop func(context.Context) error) func() error {
+	return func() error {
+		err := cl.Shutdown()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if serr := stop(ctx); serr != nil && !errors.Is(serr, context.Canceled) {
+			err = errors.Join(err, serr)
+		}
+		return err
+	}
+}
+
+// StopLB shuts the zone's balancer down: it leaves the gossip and its address refuses
+// connections. Stopping twice, or stopping the stack after, is harmless.
+func (st *Stack) StopLB(ctx context.Context, zone string) error {
+	stop, ok := st.lbStops[zone]
+	if !ok {
+		return fmt.Errorf("demo: no balancer in zone %q", zone)
+	}
+	return stop(ctx)
+}
+
+// once makes a stop function safe to call more than once: the first call stops, the others
+// return its error.
+func once(stop func(context.Context) error) func(context.Context) error {
+	var (
+		mu   sync.Mutex
+		done bool
+		err  error
+	)
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			done, err = true, stop(ctx)
+		}
+		return err
+	}
 }
 
 // Start brings the stack up and waits until every part sees the whole cluster.
@@ -71,7 +139,8 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st := &Stack{LBs: map[string]string{}, Domain: "video.edgecdn.local"}
+	st := &Stack{LBs: map[string]string{}, Domain: "video.edgecdn.local", lbStops: map[string]func(context.Context) error{},
+		lbKills: map[string]func() error{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -128,8 +197,10 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 			}
 			e.AttachCluster(cl)
 			go e.Serve(ln)
-			st.stops = append(st.stops, e.Shutdown)
-			st.Edges = append(st.Edges, &Edge{Name: name, Zone: z, URL: "http://" + ln.Addr().String(), Server: e})
+			stop := once(e.Shutdown)
+			st.stops = append(st.stops, stop)
+			st.Edges = append(st.Edges, &Edge{Name: name, Zone: z, URL: "http://" + ln.Addr().String(), Server: e,
+				stop: stop, kill: killer(cl, stop)})
 		}
 	}
 	// One balancer per zone, all on one port at 127.0.0.11, .12, ...: DNS answers carry no port.
@@ -155,7 +226,10 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		lb.AttachCluster(cl)
 		lbs = append(lbs, lb)
 		go lb.Serve(ln)
-		st.stops = append(st.stops, lb.Shutdown)
+		stop := once(lb.Shutdown)
+		st.stops = append(st.stops, stop)
+		st.lbStops[z] = stop
+		st.lbKills[z] = killer(cl, stop)
 		st.LBs[z] = addr
 	}
 	dcl, err := join("dns", cluster.Meta{Role: cluster.RoleDNS}, nil)
@@ -174,7 +248,8 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	st.stops = append(st.stops, func(ctx context.Context) error { return errors.Join(dcl.Leave(time.Second), d.Shutdown(ctx)) })
 	st.DNS = udp.LocalAddr().String()
 
-	sc, err := steering.New(steering.Config{Origins: st.Origins, TTL: cfg.SteeringTTL, SigningKeys: cfg.SigningKeys, CORSOrigins: cfg.CORSOrigins, Logger: log})
+	sc, err := steering.New(steering.Config{Origins: st.Origins, TTL: cfg.SteeringTTL, SigningKeys: cfg.SigningKeys, CORSOrigins: cfg.CORSOrigins,
+		Player: web.New(web.Config{Dir: cfg.WebDir}).Serve, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,8 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 		s.servePlayDASH(ctx, p[len("/play/"):len(p)-len("/manifest.mpd")])
 	case bytes.HasPrefix(p, []byte("/steering/")) && bytes.HasSuffix(p, []byte(".json")):
 		s.serveManifest(ctx, p[len("/steering/"):len(p)-len(".json")])
+	case s.cfg.Player != nil && (bytes.HasPrefix(p, []byte("/player/")) || string(p) == "/player"):
+		s.cfg.Player(ctx)
 	default:
 		httpx.Fail(ctx, fasthttp.StatusNotFound, "not found")
 	}

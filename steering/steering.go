@@ -70,7 +70,10 @@ type Config struct {
 	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins);
 	// default none listed, which allows every origin ("*").
 	CORSOrigins []string
-	Logger      *slog.Logger
+	// Player, when set, answers GET /player/ and everything under it: the browser player
+	// (package web). Default none: 404.
+	Player fasthttp.RequestHandler
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() error {

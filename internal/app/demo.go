@@ -15,7 +15,7 @@ func demoCmd() *cli.Command {
 		Name:    "demo",
 		Summary: "bring up the whole CDN on loopback, stream it with simulated players and report",
 		Usage:   "demo [--players N] [--keep] [flags]",
-		Example: "edgecdn demo\nedgecdn demo --players 50 --keep",
+		Example: "edgecdn demo\nedgecdn demo --players 50 --keep\n# the browser player: install it once, then open the URL --keep prints\n(cd web && npm ci) && edgecdn demo --keep",
 		Flags: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			content := fs.String("content", "", "content `DIR` (default a temporary folder, removed at exit)")
 			titles := fs.Int("titles", 3, "synthetic titles to package (Envivio ladder)")
@@ -26,6 +26,7 @@ func demoCmd() *cli.Command {
 			traces := fs.String("trace-dir", "", "players' links replay these throughput traces (default player-sim/testdata/traces/oboe when present)")
 			keep := fs.Bool("keep", false, "leave the CDN running after the report and print commands to try, until Ctrl-C")
 			jsonOut := fs.String("json", "", "write the players' report to `FILE`")
+			webDir := fs.String("web-dir", "", "`DIR` holding node_modules/hls.js and node_modules/dashjs for the browser player at steering's /player/ (default: the source tree's web/, found from the working directory up)")
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
 				log, err := begin(args, logger, "")
@@ -35,7 +36,7 @@ func demoCmd() *cli.Command {
 				fi, _ := os.Stdout.Stat()
 				return demo.Run(ctx, demo.Config{Content: *content, Titles: *titles, Duration: *duration, Players: *players,
 					Rate: *rate, FFmpeg: !*noFFmpeg, TraceDir: *traces, Keep: *keep, JSON: *jsonOut, Out: os.Stdout,
-					Logger: componentLogs(log), Progress: fi != nil && fi.Mode()&os.ModeCharDevice != 0})
+					WebDir: *webDir, Logger: componentLogs(log), Progress: fi != nil && fi.Mode()&os.ModeCharDevice != 0})
 			}
 		},
 	}

@@ -13,6 +13,7 @@ import (
 	"edgecdn/internal/signing"
 	"edgecdn/internal/zonemap"
 	"edgecdn/steering"
+	"edgecdn/web"
 )
 
 func steeringCmd() *cli.Command {
@@ -24,6 +25,8 @@ func steeringCmd() *cli.Command {
 			"    --gossip-listen 127.0.0.1:7960 --join 127.0.0.1:7946 --zone-map 127.0.0.0/8=zone-a\n" +
 			"curl -s 'http://127.0.0.1:8500/steer/title-000?zone=zone-b'\n" +
 			"curl -s http://127.0.0.1:8500/play/title-000/master.m3u8\n" +
+			"# the browser player (after `cd web && npm ci` in the source tree)\n" +
+			"xdg-open 'http://127.0.0.1:8500/player/?title=ffmpeg-000'\n" +
 			"# signed URLs: the same key(s) as the edges' --url-signing-key, the first one signs\n" +
 			"key=$(openssl rand -base64 32)\n" +
 			"edgecdn steering --origin http://127.0.0.1:8080 --join 127.0.0.1:7946 --url-signing-key \"$key\" --token-ttl 4h",
@@ -37,6 +40,7 @@ func steeringCmd() *cli.Command {
 			margin := fs.Float64("load-margin", 2, "requests/s per edge by which a session's zone (its own requests taken out) must be more loaded than the best zone to move it")
 			signKeys := fs.String("url-signing-key", "", "base64 `KEYS`, comma-separated, as the edges take them: the first signs a per-session token into every URL handed out (/t/<token>/vod/<title>/...)")
 			tokenTTL := fs.Duration("token-ttl", 2*time.Hour, "with --url-signing-key: how long a session's tokens are valid")
+			webDir := fs.String("web-dir", "", "`DIR` holding node_modules/hls.js and node_modules/dashjs for the player at /player/ (the source tree's web/ after `npm ci`; default: found from the working directory up)")
 			bindClient := fs.Bool("token-bind-client", false, "with --url-signing-key: bind tokens to the requesting client's address (breaks when a balancer or NAT changes it)")
 			sf := addServerFlags(fs, ":8500", DefaultDrainDelay)
 			logger := cli.LogFlags(fs)
@@ -69,7 +73,8 @@ func steeringCmd() *cli.Command {
 				}
 				name := gf.memberName()
 				srv, err := steering.New(steering.Config{Name: name, Origins: splitList(*origins), ZoneMap: entries, TTL: *ttl, BalanceFactor: *balance, MinDwell: *dwell, LoadMargin: *margin,
-					SigningKeys: keys, TokenTTL: *tokenTTL, TokenBindClient: *bindClient, AdminToken: *sf.adminToken, CORSOrigins: cors, Logger: log})
+					SigningKeys: keys, TokenTTL: *tokenTTL, TokenBindClient: *bindClient, AdminToken: *sf.adminToken, CORSOrigins: cors,
+					Player: web.New(web.Config{Dir: *webDir}).Serve, Logger: log})
 				if err != nil {
 					return err
 				}
