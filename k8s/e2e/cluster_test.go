@@ -189,5 +189,5 @@ func (c *cluster) adminToken() string {
 	return ""
 }
 
-// edgeAdminURL is where an edge serves its admin endpoints (/cluster).
-func (c *cluster) edgeAdminURL(ip string) string { return "http://" + ip + ":9090" }
+// edgeAdminURL is where an edge serves its admin endpoints (/cluster): its admin port.
+func (c *cluster) edgeAdminURL(ip string) string { return "http://" + ip + ":9100" }

@@ -270,32 +270,17 @@ type report struct {
 	Segments      int `json:"segments"`
 }
 
-// parseReport finds player-sim's JSON report in a log: the last line-started JSON object that
-// has a "players" field.
+// parseReport reads player-sim's JSON report from a log: with --json - it follows the table,
+// from the line "{" to the end.
 func parseReport(log []byte) (report, error) {
 	var r report
 	text := string(log)
-	for i := strings.LastIndex(text, "\n{"); ; i = strings.LastIndex(text[:i], "\n{") {
-		start := i + 1
-		if i < 0 {
-			start = 0
-			if !strings.HasPrefix(text, "{") {
-				break
-			}
-		}
-		dec := json.NewDecoder(strings.NewReader(text[start:]))
-		var raw map[string]json.RawMessage
-		if dec.Decode(&raw) == nil {
-			if _, ok := raw["players"]; ok {
-				b, _ := json.Marshal(raw)
-				return r, json.Unmarshal(b, &r)
-			}
-		}
-		if i <= 0 {
-			break
-		}
+	i := strings.LastIndex(text, "\n{\n")
+	if i < 0 {
+		return r, fmt.Errorf("no JSON report in %d bytes of log", len(log))
 	}
-	return r, fmt.Errorf("no JSON report in %d bytes of log", len(log))
+	err := json.NewDecoder(strings.NewReader(text[i+1:])).Decode(&r)
+	return r, err
 }
 
 // edgePod is a pod of an edge.

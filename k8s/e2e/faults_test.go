@@ -175,7 +175,7 @@ func (c *cluster) faultEdgePod(bin string, edges []edgePod) {
 // annotation) under a fleet: no failed request, and the disruption budgets hold throughout.
 func (c *cluster) faultRollingUpdate(bin string) {
 	t := c.t
-	f := c.startFleet(bin, "rolling-update", 20, 120*time.Second, false)
+	f := c.startFleet(bin, "rolling-update", 20, 150*time.Second, false)
 	var targets []string
 	for _, z := range zones {
 		targets = append(targets, "statefulset/edge-"+z, "deployment/lb-"+z)
@@ -215,8 +215,19 @@ func (c *cluster) faultRollingUpdate(bin string) {
 		}
 	}()
 	start := time.Now()
-	c.k(append([]string{"-n", ns, "rollout", "restart"}, targets...)...)
-	for _, w := range targets {
+	// The balancers all at once (each Deployment surges a new pod before it stops an old one),
+	// the edges one zone's StatefulSet after another, so that no more edges are away at once than
+	// their disruption budget allows (a StatefulSet replaces one pod at a time).
+	var lbs []string
+	for _, z := range zones {
+		lbs = append(lbs, "deployment/lb-"+z)
+	}
+	c.k(append([]string{"-n", ns, "rollout", "restart"}, lbs...)...)
+	for _, z := range zones {
+		c.k("-n", ns, "rollout", "restart", "statefulset/edge-"+z)
+		c.k("-n", ns, "rollout", "status", "statefulset/edge-"+z, "--timeout=5m")
+	}
+	for _, w := range lbs {
 		c.k("-n", ns, "rollout", "status", w, "--timeout=5m")
 	}
 	close(stop)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -19,18 +21,20 @@ import (
 
 type corev1Pod = corev1.Pod
 
-// prometheusConfig scrapes the namespace's pods as their annotations say
-// (prometheus.io/scrape, port, path), found through the Kubernetes API.
+// prometheusConfig scrapes the namespace's pods as their annotations say (prometheus.io/scrape,
+// port, path), with the relabelling of the usual kubernetes-pods job. Debian's Prometheus is
+// built without the Kubernetes service discovery, so the pods come from the test's HTTP
+// service discovery (podsSD), which reads them from the Kubernetes API and labels them as
+// kubernetes_sd_configs' role "pod" does; with an upstream Prometheus, the job's
+// http_sd_configs is replaced by kubernetes_sd_configs (role: pod) and nothing else changes.
 const prometheusConfig = `global:
   scrape_interval: 2s
   scrape_timeout: 2s
 scrape_configs:
   - job_name: edgecdn-pods
-    kubernetes_sd_configs:
-      - role: pod
-        kubeconfig_file: %q
-        namespaces:
-          names: [edgecdn]
+    http_sd_configs:
+      - url: %q
+        refresh_interval: 2s
     relabel_configs:
       - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
         action: keep
@@ -61,7 +65,9 @@ func (c *cluster) checkPrometheus(fleetBin string) {
 	prom := testenv.Tool(t, "prometheus")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(prometheusConfig, c.kubeconfig)), 0o600); err != nil {
+	sd := httptest.NewServer(http.HandlerFunc(c.podsSD))
+	defer sd.Close()
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(prometheusConfig, sd.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -152,6 +158,58 @@ func (c *cluster) checkPrometheus(fleetBin string) {
 	}
 	t.Logf("FIGURE every one of the dashboard's %d queries returns data from Prometheus", len(queries))
 	f.wait(t)
+}
+
+// podsSD answers Prometheus's HTTP service discovery with the namespace's pods, read from the
+// Kubernetes API, one target per pod at its IP, labelled as kubernetes_sd_configs labels them
+// (__meta_kubernetes_namespace, _pod_name, _pod_phase, _pod_ready, _pod_label_<name>,
+// _pod_annotation_<name>, names sanitized to [a-zA-Z0-9_]).
+func (c *cluster) podsSD(w http.ResponseWriter, r *http.Request) {
+	out, _, err := c.run(r.Context(), nil, "-n", ns, "get", "pods", "-o", "json")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	var l corev1.PodList
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	type group struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	groups := []group{}
+	for _, p := range l.Items {
+		if p.Status.PodIP == "" {
+			continue
+		}
+		labels := map[string]string{
+			"__meta_kubernetes_namespace": p.Namespace,
+			"__meta_kubernetes_pod_name":  p.Name,
+			"__meta_kubernetes_pod_phase": string(p.Status.Phase),
+			"__meta_kubernetes_pod_ready": fmt.Sprint(ready(&p)),
+		}
+		for k, v := range p.Labels {
+			labels["__meta_kubernetes_pod_label_"+sanitize(k)] = v
+		}
+		for k, v := range p.Annotations {
+			labels["__meta_kubernetes_pod_annotation_"+sanitize(k)] = v
+		}
+		groups = append(groups, group{Targets: []string{p.Status.PodIP}, Labels: labels})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(groups)
+}
+
+// sanitize spells a label or annotation name as Prometheus's service discovery does.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 type panelQuery struct{ panel, expr string }

@@ -348,22 +348,32 @@ func (p *session) getAll(ctx context.Context, path string) ([]byte, error) {
 		}
 		errs = append(errs, err)
 		p.res.Errors++
-		p.switchBase(ctx)
+		p.switchBase(ctx, true)
 	}
 	return nil, errors.Join(errs...)
 }
 
-func (p *session) switchBase(ctx context.Context) {
+// switchBase moves to the next base: after a CMSD "du" or a slow segment (failed false), the
+// next of the list; after a failure, the list the entry gives again (its ranking is stale: an
+// edge failed, and a replaced edge, such as a restarted Kubernetes pod, is back at another
+// address), the failed base last, or the next of the old list when the entry gives none.
+func (p *session) switchBase(ctx context.Context, failed bool) {
+	cur := p.bases[p.bi]
+	if failed || len(p.bases) == 1 {
+		if bs, err := p.cfg.Entry.Refresh(ctx, p.cfg.Title); err == nil && len(bs) > 0 {
+			if len(bs) > 1 && bs[0] == cur {
+				bs = append(bs[1:], bs[0])
+			}
+			if bs[0] != cur {
+				p.res.EdgeSwitches++
+			}
+			p.bases, p.bi = bs, 0
+			return
+		}
+	}
 	if len(p.bases) > 1 {
 		p.bi = (p.bi + 1) % len(p.bases)
 		p.res.EdgeSwitches++
-		return
-	}
-	if bs, err := p.cfg.Entry.Refresh(ctx, p.cfg.Title); err == nil && len(bs) > 0 {
-		if bs[0] != p.bases[0] {
-			p.res.EdgeSwitches++
-		}
-		p.bases, p.bi = bs, 0
 	}
 }
 
@@ -502,7 +512,7 @@ func (p *session) getCatalog(ctx context.Context) ([]byte, error) {
 		}
 		errs = append(errs, err)
 		p.res.Errors++
-		p.switchBase(ctx)
+		p.switchBase(ctx, true)
 	}
 	return nil, errors.Join(errs...)
 }
@@ -553,7 +563,7 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 			}
 			errs = append(errs, err)
 			p.res.Errors++
-			p.switchBase(ctx)
+			p.switchBase(ctx, true)
 			continue
 		}
 		if !checked {
@@ -565,7 +575,7 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 		c.ETPKbps, c.Duress = parseCMSD(resp.Header.Get("CMSD-Dynamic"))
 		if c.Duress {
 			// The edge says it is struggling (CMSD du): move before it fails.
-			p.switchBase(ctx)
+			p.switchBase(ctx, false)
 			return c, nil
 		}
 		// The edge is the bottleneck when the segment came much slower than the player's own
@@ -573,7 +583,7 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 		if p.cfg.Link != nil && n > 64<<10 {
 			got := float64(n) * 8 / secs
 			if got < p.cfg.SlowFactor*p.cfg.Link.Rate(time.Since(p.start)) {
-				p.switchBase(ctx)
+				p.switchBase(ctx, false)
 			}
 		}
 		return c, nil
@@ -619,7 +629,7 @@ func (p *session) fetchInit(ctx context.Context, lv int) error {
 		}
 		errs = append(errs, err)
 		p.res.Errors++
-		p.switchBase(ctx)
+		p.switchBase(ctx, true)
 	}
 	return fmt.Errorf("init segment %s: %w", l.init, errors.Join(errs...))
 }
