@@ -25,7 +25,7 @@ const edge = %q, lb = %q, steer = %q;
 async function run() {
   const out = {};
   try {
-    let r = await fetch(edge + "/vod/title-000/400k/seg00000.ts", {headers: {"CMCD-Request": "bl=1000", "Range": "bytes=0-99"}});
+    let r = await fetch(edge + "/vod/title-000/400k/seg00000.m4s", {headers: {"CMCD-Request": "bl=1000", "Range": "bytes=0-99"}});
     out.edge = {status: r.status, servedBy: r.headers.get("X-Served-By"), cacheStatus: r.headers.get("Cache-Status"),
       etag: r.headers.get("ETag"), contentRange: r.headers.get("Content-Range"), bytes: (await r.arrayBuffer()).byteLength};
     r = await fetch(lb + "/vod/title-000/master.m3u8", {headers: {"CMCD-Session": "sid=\"s\""}});

@@ -52,7 +52,7 @@ func testCORS(t *testing.T, dir string, origins []string) {
 		return ""
 	}
 	tok := signing.Sign(key, signing.Claims{Prefix: "/vod/title-000/", Expires: time.Now().Add(time.Hour)})
-	seg := "/vod/title-000/400k/seg00000.ts"
+	seg := "/vod/title-000/400k/seg00000.m4s"
 	signed := signing.PathPrefix + tok + seg
 	lb := "http://" + st.LBs["zone-a"]
 	servers := []struct {
