@@ -128,7 +128,7 @@ func (c *cluster) checkPrometheus(fleetBin string) {
 		}
 		return nil
 	})
-	t.Logf("FIGURE Prometheus scrapes %d pods through Kubernetes service discovery", want)
+	t.Logf("FIGURE Prometheus scrapes %d pods, found through the Kubernetes API by their annotations", want)
 
 	// Traffic for the rates, then every dashboard query must return data.
 	f := c.startFleet(fleetBin, "prometheus", 10, 30*time.Second, false)

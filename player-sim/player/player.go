@@ -353,8 +353,8 @@ func (p *session) getAll(ctx context.Context, path string) ([]byte, error) {
 	return nil, errors.Join(errs...)
 }
 
-// switchBase moves to the next base: after a CMSD "du" or a slow segment (failed false), the
-// next of the list; after a failure, the list the entry gives again (its ranking is stale: an
+// switchBase moves to the next base: after a slow segment (failed false), the next of the
+// list; after a failure or a CMSD "du" (failed true), the list the entry gives again (its ranking is stale: an
 // edge failed, and a replaced edge, such as a restarted Kubernetes pod, is back at another
 // address), the failed base last, or the next of the old list when the entry gives none.
 func (p *session) switchBase(ctx context.Context, failed bool) {
@@ -574,8 +574,9 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 			Base: base, EdgeName: resp.Header.Get("X-Served-By"), CacheState: resp.Header.Get("Cache-Status")}
 		c.ETPKbps, c.Duress = parseCMSD(resp.Header.Get("CMSD-Dynamic"))
 		if c.Duress {
-			// The edge says it is struggling (CMSD du): move before it fails.
-			p.switchBase(ctx, false)
+			// The edge says it is struggling or leaving (CMSD du): move before it fails, on a
+			// ranking asked anew, as after a failure (the old one may hold replaced edges).
+			p.switchBase(ctx, true)
 			return c, nil
 		}
 		// The edge is the bottleneck when the segment came much slower than the player's own
