@@ -73,7 +73,7 @@ func TestDASHPlaybackManifest(t *testing.T) {
 	}
 	for q, want := range map[string][]string{
 		"": {"zone-c", "zone-a", "zone-b"},
-		"?_DASH_pathway=%22zone-c%22&_DASH_throughput=5000000":          {"zone-c", "zone-a", "zone-b"},
+		"?_DASH_pathway=%22zone-c%22&_DASH_throughput=5000000": {"zone-c", "zone-a", "zone-b"},
 		// A session's first report is no evidence (steering's pathway decisions): it stays.
 		"?_DASH_pathway=%22zone-c%22&_DASH_throughput=1000":             {"zone-c", "zone-a", "zone-b"},
 		"?_DASH_pathway=%22zone-a%2Czone-c%22&_DASH_throughput=%2C1000": {"zone-c", "zone-a", "zone-b"},
