@@ -35,6 +35,11 @@ type Config struct {
 	Startup    time.Duration // buffer needed to start playing; default one segment
 	BufferCap  time.Duration // stop fetching above this much buffer; default 30s
 	Timeout    time.Duration // one segment's download; default 10s
+	// HeaderTimeout bounds the wait for a response's head; default 3s. A head that does not
+	// come means a hung edge (its zone cut off, a removed pod's address): the player tries
+	// another edge at once instead of waiting out Timeout while its buffer drains. Edges send a
+	// miss's head as soon as the fill starts, so a slow download is not cut by it.
+	HeaderTimeout time.Duration
 	MaxChunks  int           // play at most this many segments; default the whole title
 	MaxSeconds float64       // play at most this much media; default the whole title
 	SessionID  string        // CMCD sid
@@ -111,6 +116,9 @@ func Play(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.HeaderTimeout == 0 {
+		cfg.HeaderTimeout = 3 * time.Second
 	}
 	if cfg.Client == nil {
 		cfg.Client = defaultClient
@@ -323,15 +331,36 @@ func (p *session) get(ctx context.Context, base, path string, cmcd string) (*htt
 	if sid != "" {
 		req.Header.Set("CMCD-Session", fmt.Sprintf("cid=%q,sid=%q", p.cfg.Title, sid))
 	}
-	resp, err := p.cfg.Client.Do(req)
+	hctx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(p.cfg.HeaderTimeout, func() { cancel(errNoHead) })
+	resp, err := p.cfg.Client.Do(req.WithContext(hctx))
+	if !timer.Stop() && err != nil && context.Cause(hctx) == errNoHead {
+		err = fmt.Errorf("%s%s: no response head in %v", base, path, p.cfg.HeaderTimeout)
+	}
 	if err != nil {
+		cancel(nil)
 		return nil, nil, err
 	}
+	resp.Body = cancelOnClose{resp.Body, func() { cancel(nil) }}
 	var body io.Reader = resp.Body
 	if p.cfg.Link != nil {
 		body = &shaper{ctx: ctx, r: resp.Body, link: p.cfg.Link, session: p.start}
 	}
 	return resp, body, nil
+}
+
+var errNoHead = errors.New("no response head in time")
+
+// cancelOnClose releases a request's context once its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 func (p *session) getAll(ctx context.Context, path string) ([]byte, error) {
