@@ -26,26 +26,26 @@ import (
 
 // Config configures one player. Zero values mean the defaults in the field comments.
 type Config struct {
-	Title      string
-	Protocol   string // ProtocolHLS (master.m3u8, the default) or ProtocolDASH (manifest.mpd)
-	Entry      Entry
-	ABR        abr.Algorithm // default abr.New(abr.Default)
-	Link       Link          // the player's own link; nil: unshaped
-	Latency    time.Duration // added before each request (round trip of the player's link)
-	Startup    time.Duration // buffer needed to start playing; default one segment
-	BufferCap  time.Duration // stop fetching above this much buffer; default 30s
-	Timeout    time.Duration // one segment's download; default 10s
+	Title     string
+	Protocol  string // ProtocolHLS (master.m3u8, the default) or ProtocolDASH (manifest.mpd)
+	Entry     Entry
+	ABR       abr.Algorithm // default abr.New(abr.Default)
+	Link      Link          // the player's own link; nil: unshaped
+	Latency   time.Duration // added before each request (round trip of the player's link)
+	Startup   time.Duration // buffer needed to start playing; default one segment
+	BufferCap time.Duration // stop fetching above this much buffer; default 30s
+	Timeout   time.Duration // one segment's download; default 10s
 	// HeaderTimeout bounds the wait for a response's head; default 3s. A head that does not
 	// come means a hung edge (its zone cut off, a removed pod's address): the player tries
 	// another edge at once instead of waiting out Timeout while its buffer drains. Edges send a
 	// miss's head as soon as the fill starts, so a slow download is not cut by it.
 	HeaderTimeout time.Duration
-	MaxChunks  int           // play at most this many segments; default the whole title
-	MaxSeconds float64       // play at most this much media; default the whole title
-	SessionID  string        // CMCD sid
-	Client     *http.Client  // default a keep-alive client
-	SlowFactor float64       // switch edges when a segment's throughput is below this share of the link; default 0.3
-	OnChunk    func(Chunk)   // called after each segment (tests and progress displays)
+	MaxChunks     int          // play at most this many segments; default the whole title
+	MaxSeconds    float64      // play at most this much media; default the whole title
+	SessionID     string       // CMCD sid
+	Client        *http.Client // default a keep-alive client
+	SlowFactor    float64      // switch edges when a segment's throughput is below this share of the link; default 0.3
+	OnChunk       func(Chunk)  // called after each segment (tests and progress displays)
 }
 
 // Chunk is what happened to one segment.
@@ -146,7 +146,8 @@ type session struct {
 	res      *Result
 	start    time.Time
 	bases    []string
-	bi       int // current base
+	bi       int                  // current base
+	failed   map[string]time.Time // bases that failed, and when: tried last for a while
 	levels   []level
 	haveInit int // the level whose init segment was fetched last; -1 none
 	sizes    [][]int64
@@ -383,16 +384,21 @@ func (p *session) getAll(ctx context.Context, path string) ([]byte, error) {
 }
 
 // switchBase moves to the next base: after a slow segment (failed false), the next of the
-// list; after a failure or a CMSD "du" (failed true), the list the entry gives again (its ranking is stale: an
-// edge failed, and a replaced edge, such as a restarted Kubernetes pod, is back at another
-// address), the failed base last, or the next of the old list when the entry gives none.
+// list; after a failure or a CMSD "du" (failed true), the list the entry gives again (its
+// ranking is stale: an edge failed, and a replaced edge, such as a restarted Kubernetes pod, is
+// back at another address) with the bases that failed lately last, or the next of the old list
+// when the entry gives none.
 func (p *session) switchBase(ctx context.Context, failed bool) {
 	cur := p.bases[p.bi]
+	if failed {
+		if p.failed == nil {
+			p.failed = map[string]time.Time{}
+		}
+		p.failed[cur] = time.Now()
+	}
 	if failed || len(p.bases) == 1 {
 		if bs, err := p.cfg.Entry.Refresh(ctx, p.cfg.Title); err == nil && len(bs) > 0 {
-			if len(bs) > 1 && bs[0] == cur {
-				bs = append(bs[1:], bs[0])
-			}
+			bs = p.penalize(bs, cur)
 			if bs[0] != cur {
 				p.res.EdgeSwitches++
 			}
@@ -404,6 +410,27 @@ func (p *session) switchBase(ctx context.Context, failed bool) {
 		p.bi = (p.bi + 1) % len(p.bases)
 		p.res.EdgeSwitches++
 	}
+}
+
+// penaltyBox is how long a base that failed goes to the end of the player's list (as hls.js
+// keeps a failed pathway out of use for a while).
+const penaltyBox = 30 * time.Second
+
+// penalize orders bases as given but puts the ones that failed in the last penaltyBox, and cur,
+// after the others.
+func (p *session) penalize(bs []string, cur string) []string {
+	var ok, bad []string
+	for _, b := range bs {
+		if t, f := p.failed[b]; (f && time.Since(t) < penaltyBox) || b == cur {
+			bad = append(bad, b)
+		} else {
+			ok = append(ok, b)
+		}
+	}
+	if len(ok) == 0 {
+		return bs
+	}
+	return append(ok, bad...)
 }
 
 func (p *session) loadPlaylists(ctx context.Context) error {
