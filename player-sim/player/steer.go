@@ -29,7 +29,9 @@ func (e *SteeringEntry) Bases(ctx context.Context, title string) ([]string, erro
 func (e *SteeringEntry) Refresh(ctx context.Context, title string) ([]string, error) {
 	c := e.Client
 	if c == nil {
-		c = &http.Client{Timeout: 5 * time.Second}
+		// Steering answers in milliseconds; a replica that does not (behind a Service that still
+		// lists a lost node's pod) must not cost the player its buffer: the next try goes elsewhere.
+		c = &http.Client{Timeout: 2 * time.Second}
 	}
 	u := strings.TrimRight(e.URL, "/") + "/steer/" + url.PathEscape(title)
 	if e.Zone != "" {
