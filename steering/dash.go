@@ -78,15 +78,8 @@ func (s *Server) dashManifest(ctx context.Context, title string) (*dash.MPD, err
 // and ContentSteering pointing at the same steering manifests HLS players read. The segment
 // templates are the origin's, so DASH and HLS players fetch the same files.
 func (s *Server) servePlayDASH(ctx *fasthttp.RequestCtx, title []byte) {
-	if !validTitle(title) {
-		s.m.badRequests.Inc()
-		httpx.Fail(ctx, fasthttp.StatusBadRequest, "bad title")
-		return
-	}
-	zone, err := s.clientZone(ctx)
-	if err != nil {
-		s.m.badRequests.Inc()
-		httpx.Fail(ctx, fasthttp.StatusBadRequest, err.Error())
+	zone, ok := s.requestZone(ctx, title)
+	if !ok {
 		return
 	}
 	mpd, err := s.dashManifest(context.Background(), string(title))

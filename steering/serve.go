@@ -61,15 +61,8 @@ type SteerResponse struct {
 
 // serveSteer answers GET /steer/<title>?zone=Z with the edges ranked for that client.
 func (s *Server) serveSteer(ctx *fasthttp.RequestCtx, title []byte) {
-	if !validTitle(title) {
-		s.m.badRequests.Inc()
-		httpx.Fail(ctx, fasthttp.StatusBadRequest, "bad title")
-		return
-	}
-	zone, err := s.clientZone(ctx)
-	if err != nil {
-		s.m.badRequests.Inc()
-		httpx.Fail(ctx, fasthttp.StatusBadRequest, err.Error())
+	zone, ok := s.requestZone(ctx, title)
+	if !ok {
 		return
 	}
 	v := s.view()
@@ -223,15 +216,8 @@ func (s *Server) order(v view, zone string) []string {
 // Each variant carries a STABLE-VARIANT-ID, the same on every pathway, so that a steering
 // manifest can clone a pathway with PER-VARIANT-URIS.
 func (s *Server) servePlay(ctx *fasthttp.RequestCtx, title []byte) {
-	if !validTitle(title) {
-		s.m.badRequests.Inc()
-		httpx.Fail(ctx, fasthttp.StatusBadRequest, "bad title")
-		return
-	}
-	zone, err := s.clientZone(ctx)
-	if err != nil {
-		s.m.badRequests.Inc()
-		httpx.Fail(ctx, fasthttp.StatusBadRequest, err.Error())
+	zone, ok := s.requestZone(ctx, title)
+	if !ok {
 		return
 	}
 	mv, err := s.masterPlaylist(context.Background(), string(title))
@@ -544,4 +530,21 @@ func writeJSON(ctx *fasthttp.RequestCtx, v any) {
 	}
 	ctx.Response.Header.SetContentType("application/json")
 	ctx.Response.SetBody(append(b, '\n'))
+}
+
+// requestZone checks a request's title and finds the client's zone, answering 400 itself when
+// either is bad.
+func (s *Server) requestZone(ctx *fasthttp.RequestCtx, title []byte) (string, bool) {
+	if !validTitle(title) {
+		s.m.badRequests.Inc()
+		httpx.Fail(ctx, fasthttp.StatusBadRequest, "bad title")
+		return "", false
+	}
+	zone, err := s.clientZone(ctx)
+	if err != nil {
+		s.m.badRequests.Inc()
+		httpx.Fail(ctx, fasthttp.StatusBadRequest, err.Error())
+		return "", false
+	}
+	return zone, true
 }
