@@ -177,8 +177,38 @@ func (p *session) advance(now time.Time) {
 	p.lastUpdate = now
 }
 
+// Entry retries at startup: a player does not give up on its first answer from DNS or steering
+// (hls.js retries a manifest that timed out twice and one that failed once more, a second
+// apart). The wait counts towards the startup time, as it does for a viewer.
+const (
+	entryAttempts   = 3
+	entryRetryDelay = time.Second
+)
+
+// entryBases asks the entry for the title's bases, trying again after a failure.
+func entryBases(ctx context.Context, e Entry, title string) ([]string, error) {
+	var errs []error
+	for i := range entryAttempts {
+		if i > 0 {
+			t := time.NewTimer(entryRetryDelay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, errors.Join(append(errs, ctx.Err())...)
+			case <-t.C:
+			}
+		}
+		bases, err := e.Bases(ctx, title)
+		if err == nil {
+			return bases, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("entry failed %d times: %w", entryAttempts, errors.Join(errs...))
+}
+
 func (p *session) run(ctx context.Context) error {
-	bases, err := p.cfg.Entry.Bases(ctx, p.cfg.Title)
+	bases, err := entryBases(ctx, p.cfg.Entry, p.cfg.Title)
 	if err != nil {
 		return err
 	}
