@@ -90,8 +90,9 @@ func (c *Config) setDefaults() error {
 // upstream is one edge the balancer may send requests to.
 type upstream struct {
 	name, addr, zone string
-	hc               *fasthttp.HostClient
-	ejectedUntil     atomic.Int64 // unix nanoseconds; 0 when in service
+	hc               *fasthttp.HostClient // probes
+	conns            *edgeConns           // requests
+	ejectedUntil     atomic.Int64         // unix nanoseconds; 0 when in service
 	m                upstreamMetrics
 }
 
@@ -195,7 +196,7 @@ func (s *Server) rebuild() {
 					return fasthttp.DialTimeout(addr, s.cfg.ConnectTimeout)
 				},
 				RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false }, // the balancer retries on another edge itself
-			}}
+			}, conns: &edgeConns{addr: addr, max: s.cfg.MaxConnsPerEdge, dialTimeout: s.cfg.ConnectTimeout}}
 			if m := s.upMetrics[name+"|"+addr]; m != nil {
 				u.m = *m
 			} else {
@@ -386,6 +387,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, c.Leave(2*time.Second))
 	}
 	errs = append(errs, httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin))
+	for _, u := range s.pool.Load().all {
+		u.conns.close()
+	}
 	s.cancel()
 	s.wg.Wait()
 	return errors.Join(errs...)
