@@ -53,6 +53,11 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 		return "", err
 	}
 	defer lb.stop()
+	redir, err := startEdgecdn(ctx, bin, "lb redirect", "lb", "--standalone", "--upstream", edge.addr, "--name", "lb-redirect", "--mode", "redirect")
+	if err != nil {
+		return "", err
+	}
+	defer redir.stop()
 	direct := &proc{name: "direct", addr: edge.addr}
 	lb.name = "via lb"
 	targets := []*proc{direct, lb}
@@ -167,6 +172,27 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	}
 	b.WriteString(ratios.String())
 	fmt.Fprintf(&b, "\nGoal (through the balancer / direct >= the better of HAProxy and nginx, p99 no worse) met on %d of %d rows.\n", met, total)
+	// The redirect mode: what a 302 costs the balancer (wrk does not follow it; a player pays
+	// one more round trip, then talks to the edge).
+	fmt.Fprintf(&b, "\n### Redirect mode\n\n`edgecdn lb --mode redirect` answering the playlist's URL with a 302 to the edge (wrk does not follow redirects: these are the balancer's own answers), median of %d runs:\n\n", *runs)
+	fmt.Fprintf(&b, "| conns | 302/s | p50 ms | p99 ms | balancer cores | balancer us per 302 |\n|---:|---:|---:|---:|---:|---:|\n")
+	var redirSummary []string
+	for _, c := range conns {
+		var rs []run
+		for r := 0; r < *runs; r++ {
+			p0 := procCPU(redir.pid())
+			w, err := runWrk(ctx, "http://"+redir.addr+objects[0].path, c, 2, *dur)
+			if err != nil {
+				return "", err
+			}
+			rs = append(rs, run{w: w, proxyCPU: procCPU(redir.pid()) - p0})
+		}
+		sort.Slice(rs, func(i, j int) bool { return rs[i].w.ReqPerSec < rs[j].w.ReqPerSec })
+		m := rs[len(rs)/2]
+		fmt.Fprintf(&b, "| %d | %.0f | %s | %s | %.2f | %.1f |\n", c, m.w.ReqPerSec, ms(m.w.P50), ms(m.w.P99), m.proxyCPU.Seconds()/m.w.Wall.Seconds(),
+			m.proxyCPU.Seconds()*1e6/float64(max(m.w.Requests, 1)))
+		redirSummary = append(redirSummary, fmt.Sprintf("%.0f", m.w.ReqPerSec))
+	}
 	// Tier 1: the DNS server's answer rate over real UDP on loopback.
 	qps, err := dnsRate(ctx)
 	if err != nil {
@@ -174,7 +200,7 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	} else {
 		fmt.Fprintf(&b, "\n### DNS rate\n\n`go test -run NONE -bench QueryUDP -benchtime 3s ./loadbalancer/dns`: A queries for three zones' balancers answered over real UDP on loopback by %d concurrent Go clients, one query in flight each: **%.0f queries/s** (%.1f us per query, the clients on the same cores).\n", 2*runtime.NumCPU(), qps, 1e6/qps)
 	}
-	fmt.Fprintf(&b, "\nSummary: through the balancer / straight to the edge: %s; ahead of the better peer on %d of %d rows; DNS %.0f queries/s.\n", strings.Join(summary, "; "), met, total, qps)
+	fmt.Fprintf(&b, "\nSummary: through the balancer / straight to the edge: %s; ahead of the better peer on %d of %d rows; redirect mode %s 302/s; DNS %.0f queries/s.\n", strings.Join(summary, "; "), met, total, strings.Join(redirSummary, " / "), qps)
 	return b.String(), nil
 }
 

@@ -173,3 +173,45 @@ func TestStaleEdgeConnection(t *testing.T) {
 		t.Errorf("the edge was ejected for closing idle connections")
 	}
 }
+
+// TestRedirectMode: with Redirect, GET and HEAD get a 302 to an edge in service (round robin,
+// never an ejected one), not to be cached; following it serves the object from the edge.
+func TestRedirectMode(t *testing.T) {
+	e1, e2 := newFakeEdge(t, "e1", []byte("one")), newFakeEdge(t, "e2", []byte("two"))
+	s, base := startLB(t, Config{Zone: "z", Upstreams: []string{e1.addr(), e2.addr()}, ProbeInterval: -1, Redirect: true})
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
+	seen := map[string]int{}
+	for range 10 {
+		r, err := noFollow.Get(base + "/vod/t/r/seg.ts?x=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		loc := r.Header.Get("Location")
+		if r.StatusCode != 302 || r.Header.Get("Cache-Control") != "no-store" || !strings.HasSuffix(loc, "/vod/t/r/seg.ts?x=1") {
+			t.Fatalf("status %d, Location %q, Cache-Control %q", r.StatusCode, loc, r.Header.Get("Cache-Control"))
+		}
+		seen[strings.TrimSuffix(strings.TrimPrefix(loc, "http://"), "/vod/t/r/seg.ts?x=1")]++
+	}
+	if seen[e1.addr()] != 5 || seen[e2.addr()] != 5 {
+		t.Errorf("redirects by edge: %v, want 5 each", seen)
+	}
+	if e1.count.Load()+e2.count.Load() != 0 {
+		t.Errorf("the balancer forwarded requests in redirect mode")
+	}
+	r, b, err := get(t, base+"/vod/t/r/seg.ts")
+	if err != nil || r.StatusCode != 200 || (string(b) != "one" && string(b) != "two") {
+		t.Fatalf("following the redirect: %v %v %q", err, r, b)
+	}
+	s.eject(s.pool.Load().all[e1.addr()], "test")
+	for range 4 {
+		r, err := noFollow.Get(base + "/vod/t/r/seg.ts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if loc := r.Header.Get("Location"); !strings.Contains(loc, e2.addr()) {
+			t.Fatalf("redirect to %q with e1 ejected", loc)
+		}
+	}
+}

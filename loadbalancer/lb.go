@@ -37,6 +37,11 @@ type Config struct {
 	HeaderTimeout   time.Duration // from request sent to response head; default 30s (an edge may be filling from an origin)
 	Attempts        int           // tries per idempotent request on distinct edges; default 2 (one retry)
 	MaxConnsPerEdge int           // connection pool size per edge; default 1024
+	// Redirect answers GET and HEAD with a 302 to the chosen edge (its announced HTTP address)
+	// instead of proxying, as Apache Traffic Control's Traffic Router does: the balancer then
+	// carries no bodies, but clients must reach the edges' addresses themselves and a client
+	// that stays on an edge loses the balancer's retries and ejections.
+	Redirect bool
 	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
 	// "" leaves it open. /metrics never needs it.
 	AdminToken string

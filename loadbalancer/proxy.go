@@ -43,6 +43,10 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	idempotent := ctx.IsGet() || ctx.IsHead()
+	if s.cfg.Redirect && idempotent {
+		s.redirect(ctx)
+		return
+	}
 	attempts := s.cfg.Attempts
 	if !idempotent {
 		attempts = 1
@@ -105,6 +109,32 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx) {
 	default:
 		httpx.Fail(ctx, fasthttp.StatusBadGateway, "edge unreachable")
 	}
+}
+
+var (
+	hLocation  = []byte("Location")
+	hCacheCtl  = []byte("Cache-Control")
+	vNoStore   = []byte("no-store")
+	httpScheme = []byte("http://")
+)
+
+// redirect answers with a 302 to an edge in service, chosen as proxy would choose it; the
+// answer is not to be cached, so that the next request is balanced again.
+func (s *Server) redirect(ctx *fasthttp.RequestCtx) {
+	u := s.pick(nil)
+	if u == nil {
+		s.m.failed.Inc()
+		ctx.Response.Header.SetBytesKV(hRetryAfter, vRetryAfter)
+		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, "no healthy edge in the zone")
+		return
+	}
+	u.m.requests.Inc()
+	s.m.redirects.Inc()
+	var buf [512]byte
+	loc := append(append(append(buf[:0], httpScheme...), u.addr...), ctx.Request.URI().RequestURI()...)
+	ctx.Response.Header.SetBytesKV(hLocation, loc)
+	ctx.Response.Header.SetBytesKV(hCacheCtl, vNoStore)
+	ctx.SetStatusCode(fasthttp.StatusFound)
 }
 
 // prepare copies the client's request head for an edge: every end-to-end header (Range and the
