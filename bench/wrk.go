@@ -57,6 +57,9 @@ type wrkResult struct {
 	RawSummary string
 	// CPU is the user + system time wrk itself used; Wall the time it ran.
 	CPU, Wall time.Duration
+	// ServerCPU is the CPU time the server under test used meanwhile, when the scenario
+	// measured it.
+	ServerCPU time.Duration
 }
 
 // runWrk drives url with wrk for d at the given connection count.

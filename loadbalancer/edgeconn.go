@@ -29,8 +29,6 @@ const (
 	// spliceChunk is how much one splice call moves at most; the read deadline is renewed
 	// before each, so that a slow client does not time out a body that keeps moving.
 	spliceChunk = 1 << 20
-	// edgeWriteTimeout bounds sending a request to an edge.
-	edgeWriteTimeout = 30 * time.Second
 	// maxFallbackBody bounds a response body without Content-Length, which is read whole.
 	maxFallbackBody = 64 << 20
 )
@@ -237,12 +235,12 @@ func (r *edgeResponse) exchange(p *edgeConns, body []byte, idempotent, head bool
 }
 
 func (r *edgeResponse) roundTrip(ec *edgeConn, headerTimeout time.Duration) error {
-	now := time.Now()
-	ec.c.SetWriteDeadline(now.Add(edgeWriteTimeout))
+	// One deadline for both directions (one timer update): sending the request and its
+	// response head, within the header timeout.
+	ec.c.SetDeadline(time.Now().Add(headerTimeout))
 	if _, err := ec.c.Write(r.wbuf); err != nil {
 		return errors.Join(errStale, err)
 	}
-	ec.c.SetReadDeadline(now.Add(headerTimeout))
 	if _, err := ec.br.Peek(1); err != nil {
 		if isTimeout(err) {
 			return err
