@@ -187,7 +187,9 @@ func acquireResponse() *edgeResponse { return responsePool.Get().(*edgeResponse)
 // to its pool.
 func (r *edgeResponse) release() {
 	if r.ec != nil {
-		if r.n == 0 && r.keep {
+		// Bytes past the body (an edge that sent a body with a HEAD answer or a 304) would be
+		// taken for the next response's head: such a connection is not reused.
+		if r.n == 0 && r.keep && r.ec.br.Buffered() == 0 {
 			r.pool.put(r.ec)
 		} else {
 			r.pool.drop(r.ec)
