@@ -83,10 +83,12 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 				// whatever one server leaves behind (Varnish's background threads) hit all alike.
 				for i := range servers {
 					s := servers[(i+r)%len(servers)]
+					c0 := procCPU(s.pid())
 					res, err := runWrk(ctx, "http://"+s.addr+o.path, c, *threads, *dur)
 					if err != nil {
 						return "", fmt.Errorf("%s: %w", s.name, err)
 					}
+					res.ServerCPU = procCPU(s.pid()) - c0
 					results[k][s.name] = append(results[k][s.name], res)
 					fmt.Fprintf(os.Stderr, "%s %s c=%d run %d: %.0f req/s p99 %s ms\n", s.name, o.name, c, r+1, res.ReqPerSec, ms(res.P99))
 				}
@@ -99,7 +101,8 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	fmt.Fprintf(&b, "`go run ./bench edge-vs-peers --duration %v --runs %d --connections %s` on %d CPUs (%s), wrk %d threads on the same cores; median of %d runs per cell, servers interleaved in rotating order. ",
 		*dur, *runs, *connsFlag, runtime.NumCPU(), runtime.Version(), *threads, *runs)
 	fmt.Fprintf(&b, "nginx: static files, sendfile on, open_file_cache, 2 workers. Varnish: malloc 512 MB in front of the edgecdn origin. Edge: `edgecdn edge`, 512 MiB memory cache. All warmed first; every request is a hit.\n\n")
-	fmt.Fprintf(&b, "| object | conns | server | req/s | MB/s | p50 ms | p99 ms | errors |\n|---|---:|---|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "CPU columns: cores the server (its workers included) and wrk used over the run (user + system time from /proc/PID/stat / wall time), and the server's CPU per request.\n\n")
+	fmt.Fprintf(&b, "| object | conns | server | req/s | MB/s | p50 ms | p99 ms | errors | server cores | wrk cores | server us/req |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var ratios strings.Builder
 	fmt.Fprintf(&ratios, "\n| object | conns | edge/nginx req/s | edge/Varnish req/s | edge / best peer | edge p99 vs best peer's | goal met |\n|---|---:|---:|---:|---:|---:|---|\n")
 	met := 0
@@ -111,7 +114,9 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 			for _, s := range servers {
 				m[s.name] = median(results[cell{oi, c}][s.name])
 				r := m[s.name]
-				fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.0f | %s | %s | %d |\n", o.name, c, s.name, r.ReqPerSec, r.MBPerSec, ms(r.P50), ms(r.P99), r.Errors)
+				secs := r.Wall.Seconds()
+				fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.0f | %s | %s | %d | %.2f | %.2f | %.1f |\n", o.name, c, s.name, r.ReqPerSec, r.MBPerSec, ms(r.P50), ms(r.P99), r.Errors,
+					r.ServerCPU.Seconds()/secs, r.CPU.Seconds()/secs, r.ServerCPU.Seconds()*1e6/float64(max(r.Requests, 1)))
 			}
 			e, n, v := m["edge"], m["nginx"], m["varnish"]
 			best := n

@@ -32,7 +32,7 @@ var scenarios = map[string]scenario{
 	"scale":         {"players vs QoE on this machine until the CDN makes them stall; memory per player", runScale},
 	"steering":      {"steering decisions/s and latency under wrk: ranked edges and content steering manifests", runSteering},
 	"cluster":       {"Zipf fleet over 6 edges in 3 zones: origin fetches per object and offload, with and without cross-zone fill", runClusterFleet},
-	"lb-overhead":   {"the zone balancer vs straight to the edge: 2 KB playlist and 1 MB segment under wrk", runLBOverhead},
+	"lb-overhead":   {"the zone balancer vs straight to the edge, beside HAProxy and nginx as proxies: 2 KB, 100 KB, 1 MB at 64 and 256 connections under wrk, CPU per process", runLBOverhead},
 	"soak":          {"the whole CDN as processes under a steady fleet: RSS and goroutines over time, errors", runSoak},
 	"edge-vs-peers": {"edge hit path vs nginx and Varnish under wrk: 2 KB, 100 KB, 1 MB at 64 and 256 connections", runEdgeVsPeers},
 	"abr":           {"every ABR on every trace set in virtual time, and fleets per ABR through the whole CDN in emulation: QoE_lin with 95% CI", runABR},

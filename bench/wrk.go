@@ -55,6 +55,11 @@ type wrkResult struct {
 	Errors     int // socket errors plus non-2xx/3xx responses
 	Requests   int
 	RawSummary string
+	// CPU is the user + system time wrk itself used; Wall the time it ran.
+	CPU, Wall time.Duration
+	// ServerCPU is the CPU time the server under test used meanwhile, when the scenario
+	// measured it.
+	ServerCPU time.Duration
 }
 
 // runWrk drives url with wrk for d at the given connection count.
@@ -64,11 +69,18 @@ func runWrk(ctx context.Context, url string, conns, threads int, d time.Duration
 	}
 	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())),
 		"--latency", "--timeout", "10s", url}
-	out, err := exec.CommandContext(ctx, "wrk", args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "wrk", args...)
+	t0 := time.Now()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk %s: %v: %s", strings.Join(args, " "), err, out)
 	}
-	return parseWrk(string(out))
+	r, err := parseWrk(string(out))
+	r.Wall = time.Since(t0)
+	if ps := cmd.ProcessState; ps != nil {
+		r.CPU = ps.UserTime() + ps.SystemTime()
+	}
+	return r, err
 }
 
 func parseWrk(out string) (wrkResult, error) {

@@ -1,7 +1,9 @@
 package loadbalancer
 
 import (
+	"context"
 	"net"
+	"strconv"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -45,5 +47,49 @@ func BenchmarkProxy(b *testing.B) {
 			}
 		}
 		ctx.Response.CloseBodyStream()
+	}
+}
+
+// BenchmarkProxyLoopback measures whole requests over loopback sockets, as wrk sees them: a
+// client, the balancer and an upstream serving a body from memory, all in this process (so a
+// CPU profile shows the balancer's system calls, splices and scheduling beside theirs).
+func BenchmarkProxyLoopback(b *testing.B) {
+	for _, size := range []int{2 << 10, 100 << 10, 1 << 20} {
+		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
+			body := make([]byte, size)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(body) }}
+			go up.Serve(ln)
+			defer up.Shutdown()
+			s, err := New(Config{Zone: "z", Upstreams: []string{ln.Addr().String()}, ProbeInterval: -1, Logger: quiet})
+			if err != nil {
+				b.Fatal(err)
+			}
+			lln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			go s.Serve(lln)
+			defer s.Shutdown(context.Background())
+			c := &fasthttp.HostClient{Addr: lln.Addr().String(), MaxConns: 64}
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				req.SetRequestURI("http://lb.test/vod/t/r/seg.ts")
+				for pb.Next() {
+					if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != size {
+						b.Errorf("%v status %d, %d bytes", err, resp.StatusCode(), len(resp.Body()))
+						return
+					}
+				}
+			})
+		})
 	}
 }

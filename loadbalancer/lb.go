@@ -37,6 +37,11 @@ type Config struct {
 	HeaderTimeout   time.Duration // from request sent to response head; default 30s (an edge may be filling from an origin)
 	Attempts        int           // tries per idempotent request on distinct edges; default 2 (one retry)
 	MaxConnsPerEdge int           // connection pool size per edge; default 1024
+	// Redirect answers GET and HEAD with a 302 to the chosen edge (its announced HTTP address)
+	// instead of proxying, as Apache Traffic Control's Traffic Router does: the balancer then
+	// carries no bodies, but clients must reach the edges' addresses themselves and a client
+	// that stays on an edge loses the balancer's retries and ejections.
+	Redirect bool
 	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
 	// "" leaves it open. /metrics never needs it.
 	AdminToken string
@@ -90,8 +95,9 @@ func (c *Config) setDefaults() error {
 // upstream is one edge the balancer may send requests to.
 type upstream struct {
 	name, addr, zone string
-	hc               *fasthttp.HostClient
-	ejectedUntil     atomic.Int64 // unix nanoseconds; 0 when in service
+	hc               *fasthttp.HostClient // probes
+	conns            *edgeConns           // requests
+	ejectedUntil     atomic.Int64         // unix nanoseconds; 0 when in service
 	m                upstreamMetrics
 }
 
@@ -195,7 +201,7 @@ func (s *Server) rebuild() {
 					return fasthttp.DialTimeout(addr, s.cfg.ConnectTimeout)
 				},
 				RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false }, // the balancer retries on another edge itself
-			}}
+			}, conns: &edgeConns{addr: addr, max: s.cfg.MaxConnsPerEdge, dialTimeout: s.cfg.ConnectTimeout}}
 			if m := s.upMetrics[name+"|"+addr]; m != nil {
 				u.m = *m
 			} else {
@@ -386,6 +392,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, c.Leave(2*time.Second))
 	}
 	errs = append(errs, httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin))
+	for _, u := range s.pool.Load().all {
+		u.conns.close()
+	}
 	s.cancel()
 	s.wg.Wait()
 	return errors.Join(errs...)

@@ -297,6 +297,12 @@ func TestAdminListener(t *testing.T) {
 	}
 	go s.ServeAdmin(aln)
 	admin := "http://" + aln.Addr().String()
+	// ServeAdmin separates the listeners before it serves: once the admin listener answers,
+	// the client listener no longer serves /metrics.
+	eventually(t, 5*time.Second, "admin listener answers", func() bool {
+		r, _, err := get(t, admin+"/healthz")
+		return err == nil && r.StatusCode == 200
+	})
 	for _, c := range []struct {
 		url, tok string
 		want     int

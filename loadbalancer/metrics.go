@@ -10,12 +10,13 @@ import (
 )
 
 type lbMetrics struct {
-	retries, failed *metrics.Counter
+	retries, failed, redirects *metrics.Counter
 }
 
 func (m *lbMetrics) init(s *Server) {
 	m.retries = s.set.NewCounter("edgecdn_lb_retries_total")
 	m.failed = s.set.NewCounter("edgecdn_lb_failed_requests_total")
+	m.redirects = s.set.NewCounter("edgecdn_lb_redirects_total")
 	s.set.NewGauge("edgecdn_lb_healthy_edges", func() float64 { l, _ := s.Healthy(); return float64(l) })
 	s.set.NewGauge("edgecdn_lb_healthy_remote_edges", func() float64 { _, r := s.Healthy(); return float64(r) })
 }

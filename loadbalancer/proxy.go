@@ -2,9 +2,6 @@ package loadbalancer
 
 import (
 	"bytes"
-	"errors"
-	"io"
-	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -46,6 +43,10 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	idempotent := ctx.IsGet() || ctx.IsHead()
+	if s.cfg.Redirect && idempotent {
+		s.redirect(ctx)
+		return
+	}
 	attempts := s.cfg.Attempts
 	if !idempotent {
 		attempts = 1
@@ -64,23 +65,25 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx) {
 			s.m.retries.Inc()
 		}
 		start := time.Now()
-		req := fasthttp.AcquireRequest()
-		resp := fasthttp.AcquireResponse()
-		s.prepare(ctx, req)
-		err := u.hc.Do(req, resp)
-		fasthttp.ReleaseRequest(req)
+		r := acquireResponse()
+		s.prepare(ctx, &r.req)
+		var body []byte
+		if !idempotent {
+			body = ctx.Request.Body()
+		}
+		err := r.exchange(u.conns, body, idempotent, ctx.IsHead(), s.cfg.HeaderTimeout, s.cfg.HeaderTimeout)
 		u.m.requests.Inc()
 		if err != nil {
-			fasthttp.ReleaseResponse(resp)
+			r.release()
 			u.m.errors.Inc()
 			s.eject(u, err.Error())
 			lastErr = err
 			continue
 		}
-		code := resp.StatusCode()
+		code := r.h.StatusCode()
 		if idempotent && (code == fasthttp.StatusBadGateway || code == fasthttp.StatusServiceUnavailable || code == fasthttp.StatusGatewayTimeout) && a+1 < attempts {
-			resp.CloseBodyStream()
-			fasthttp.ReleaseResponse(resp)
+			r.discard()
+			r.release()
 			u.m.errors.Inc()
 			if code == fasthttp.StatusServiceUnavailable {
 				s.eject(u, "answered 503") // shutting down or overloaded
@@ -89,7 +92,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx) {
 			continue
 		}
 		u.m.latency.Since(start)
-		s.respond(ctx, resp)
+		s.respond(ctx, r)
 		return
 	}
 	s.m.failed.Inc()
@@ -101,76 +104,90 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx) {
 		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, "no healthy edge in the zone")
 	case lastStatus != 0 && lastErr == nil:
 		httpx.Fail(ctx, lastStatus, "edges failed")
-	case errors.Is(lastErr, fasthttp.ErrTimeout):
+	case isTimeout(lastErr):
 		httpx.Fail(ctx, fasthttp.StatusGatewayTimeout, "edge timed out")
 	default:
 		httpx.Fail(ctx, fasthttp.StatusBadGateway, "edge unreachable")
 	}
 }
 
-// prepare copies the client's request for an edge: every end-to-end header (Range and the
+var (
+	hLocation  = []byte("Location")
+	hCacheCtl  = []byte("Cache-Control")
+	vNoStore   = []byte("no-store")
+	httpScheme = []byte("http://")
+)
+
+// redirect answers with a 302 to an edge in service, chosen as proxy would choose it; the
+// answer is not to be cached, so that the next request is balanced again.
+func (s *Server) redirect(ctx *fasthttp.RequestCtx) {
+	u := s.pick(nil)
+	if u == nil {
+		s.m.failed.Inc()
+		ctx.Response.Header.SetBytesKV(hRetryAfter, vRetryAfter)
+		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, "no healthy edge in the zone")
+		return
+	}
+	u.m.requests.Inc()
+	s.m.redirects.Inc()
+	var buf [512]byte
+	loc := append(append(append(buf[:0], httpScheme...), u.addr...), ctx.Request.URI().RequestURI()...)
+	ctx.Response.Header.SetBytesKV(hLocation, loc)
+	ctx.Response.Header.SetBytesKV(hCacheCtl, vNoStore)
+	ctx.SetStatusCode(fasthttp.StatusFound)
+}
+
+// prepare copies the client's request head for an edge: every end-to-end header (Range and the
 // conditional headers included), X-Forwarded-For with the client's address appended, Via.
-func (s *Server) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.Request) {
-	ctx.Request.Header.CopyTo(&req.Header)
+func (s *Server) prepare(ctx *fasthttp.RequestCtx, req *fasthttp.RequestHeader) {
+	ctx.Request.Header.CopyTo(req)
+	if uri := req.RequestURI(); len(uri) == 0 || uri[0] != '/' {
+		req.SetRequestURIBytes(ctx.Request.URI().RequestURI()) // absolute form: the path only
+	}
 	if !ctx.IsGet() && !ctx.IsHead() {
-		req.SetBodyRaw(ctx.Request.Body())
+		req.SetContentLength(len(ctx.Request.Body()))
 	}
 	for _, h := range hopByHop {
-		req.Header.DelBytes(h)
+		req.DelBytes(h)
 	}
-	req.Header.ResetConnectionClose()
+	req.ResetConnectionClose()
 	var ipb [64]byte
 	addr := appendIP(ipb[:0], ctx.RemoteIP())
 	if prior := ctx.Request.Header.PeekBytes(hXFF); len(prior) > 0 {
 		var buf [256]byte
 		v := append(append(append(buf[:0], prior...), ", "...), addr...)
-		req.Header.SetBytesKV(hXFF, v)
+		req.SetBytesKV(hXFF, v)
 	} else {
-		req.Header.SetBytesKV(hXFF, addr)
+		req.SetBytesKV(hXFF, addr)
 	}
-	req.Header.SetBytesKV(hVia, s.via)
+	req.SetBytesKV(hVia, s.via)
 }
 
-// respond hands the edge's response to the client, streaming its body.
-func (s *Server) respond(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
-	resp.Header.CopyTo(&ctx.Response.Header)
+// respond hands the edge's response to the client: a body that came whole with the head is
+// copied, a longer one streams from the edge's socket to the client's (splice, in WriteTo).
+func (s *Server) respond(ctx *fasthttp.RequestCtx, r *edgeResponse) {
+	r.h.CopyTo(&ctx.Response.Header)
 	ctx.Response.Header.ResetConnectionClose()
 	httpx.StripCORS(&ctx.Response.Header) // the balancer's own CORS answers, once
 	for _, h := range hopByHop {
 		ctx.Response.Header.DelBytes(h)
 	}
-	if ctx.IsHead() {
+	switch {
+	case ctx.IsHead():
 		ctx.Response.SkipBody = true
-		resp.CloseBodyStream()
-		fasthttp.ReleaseResponse(resp)
-		return
+		r.release()
+	case r.body != nil && len(r.body) > 0:
+		ctx.Response.SetBody(r.body)
+		r.release()
+	case r.buffered():
+		p, _ := r.ec.br.Peek(int(r.n))
+		ctx.Response.SetBody(p)
+		r.ec.br.Discard(int(r.n))
+		r.n = 0
+		r.release()
+	default:
+		ctx.Response.SetBodyStream(r, int(r.n))
 	}
-	if stream := resp.BodyStream(); stream != nil {
-		pb := bodyPool.Get().(*proxyBody)
-		pb.r, pb.resp = stream, resp
-		ctx.Response.SetBodyStream(pb, resp.Header.ContentLength())
-		return
-	}
-	ctx.Response.SetBody(resp.Body())
-	fasthttp.ReleaseResponse(resp)
-}
-
-// proxyBody streams an edge's response body to the client and releases the response after.
-type proxyBody struct {
-	r    io.Reader
-	resp *fasthttp.Response
-}
-
-var bodyPool = sync.Pool{New: func() any { return new(proxyBody) }}
-
-func (b *proxyBody) Read(p []byte) (int, error) { return b.r.Read(p) }
-
-func (b *proxyBody) Close() error {
-	err := b.resp.CloseBodyStream()
-	fasthttp.ReleaseResponse(b.resp)
-	b.r, b.resp = nil, nil
-	bodyPool.Put(b)
-	return err
 }
 
 func appendIP(dst []byte, ip []byte) []byte {

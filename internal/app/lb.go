@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net"
 	"time"
 
@@ -29,6 +30,7 @@ func lbCmd() *cli.Command {
 			probe := fs.Duration("probe-interval", time.Second, "active probe of each edge's /readyz (0 or negative: off)")
 			eject := fs.Duration("eject-for", 5*time.Second, "how long a failing edge is skipped (a passing probe brings it back sooner)")
 			attempts := fs.Int("attempts", 2, "tries of an idempotent request on distinct edges")
+			mode := fs.String("mode", "proxy", "`proxy` requests to the chosen edge, or `redirect` GET and HEAD to it (302 to the edge's own address, which clients must reach)")
 			sf := addServerFlags(fs, ":8000", DefaultDrainDelay)
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
@@ -44,9 +46,13 @@ func lbCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
+				if *mode != "proxy" && *mode != "redirect" {
+					return fmt.Errorf("lb: --mode %q: want proxy or redirect", *mode)
+				}
 				srv, err := loadbalancer.New(loadbalancer.Config{
 					Name: name, Zone: *zone, CrossZone: *crossZone, Upstreams: splitList(*upstreams),
 					ProbeInterval: *probe, EjectFor: *eject, Attempts: *attempts, AdminToken: *sf.adminToken, CORSOrigins: cors, Logger: log,
+					Redirect: *mode == "redirect",
 				})
 				if err != nil {
 					return err

@@ -1,0 +1,217 @@
+package loadbalancer
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestBodiesThroughSplice: bodies of every size around the read buffer's (copied, partly
+// copied and spliced, spliced) reach concurrent clients byte for byte, over few connections to
+// the edge; a client that leaves in the middle of a body leaves no half-read connection in the
+// pool; a chunked body (no Content-Length) comes through whole.
+func TestBodiesThroughSplice(t *testing.T) {
+	sizes := []int{0, 1, 2000, edgeReadBuffer - 300, edgeReadBuffer, edgeReadBuffer + 1, 100_000, 1_000_000, 3_000_001}
+	bodies := map[string][]byte{}
+	rng := rand.New(rand.NewPCG(2, 2))
+	for _, n := range sizes {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		bodies["/vod/t/"+strconv.Itoa(n)+".ts"] = b
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int64
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/chunked" {
+				for i := range 50 {
+					fmt.Fprintf(w, "chunk %03d\n", i)
+					w.(http.Flusher).Flush()
+				}
+				return
+			}
+			b, ok := bodies[r.URL.Path]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+			w.Write(b)
+		}),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	_, base := startLB(t, Config{Zone: "z", Upstreams: []string{ln.Addr().String()}, ProbeInterval: -1})
+
+	const clients, rounds = 8, 3
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*rounds*len(sizes))
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				for i := range sizes {
+					path := "/vod/t/" + strconv.Itoa(sizes[(i+c+r)%len(sizes)]) + ".ts"
+					resp, err := client.Get(base + path)
+					if err != nil {
+						errs <- err
+						continue
+					}
+					b, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil || resp.StatusCode != 200 || !bytes.Equal(b, bodies[path]) {
+						errs <- fmt.Errorf("%s: status %d, %d bytes (want %d), %v", path, resp.StatusCode, len(b), len(bodies[path]), err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := conns.Load(); n > 2*clients {
+		t.Errorf("%d connections to the edge for %d clients: not kept alive", n, clients)
+	}
+
+	// A client that reads 10 KB of 3 MB and leaves.
+	addr := strings.TrimPrefix(base, "http://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET /vod/t/3000001.ts HTTP/1.1\r\nHost: lb\r\n\r\n")
+	if _, err := io.ReadFull(bufio.NewReader(c), make([]byte, 10_000)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	for i := range 20 {
+		path := "/vod/t/" + strconv.Itoa(sizes[i%len(sizes)]) + ".ts"
+		r, b, err := get(t, base+path)
+		if err != nil || r.StatusCode != 200 || !bytes.Equal(b, bodies[path]) {
+			t.Fatalf("after a client left mid-body: %s: %v, %d bytes", path, err, len(b))
+		}
+	}
+
+	var want strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&want, "chunk %03d\n", i)
+	}
+	r, b, err := get(t, base+"/chunked")
+	if err != nil || r.StatusCode != 200 || string(b) != want.String() {
+		t.Fatalf("chunked: %v %v %q", err, r, b)
+	}
+}
+
+// TestStaleEdgeConnection: an edge that closes a keep-alive connection after each response
+// (without saying so) costs no error: the balancer sends the request again on a new connection
+// and ejects nothing.
+func TestStaleEdgeConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				for {
+					l, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if l == "\r\n" {
+						break
+					}
+				}
+				served.Add(1)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	s, base := startLB(t, Config{Zone: "z", Upstreams: []string{ln.Addr().String()}, ProbeInterval: -1})
+	for i := range 10 {
+		r, b, err := get(t, base+"/vod/t/x.ts")
+		if err != nil || r.StatusCode != 200 || string(b) != "ok" {
+			t.Fatalf("request %d: %v %v %q", i, err, r, b)
+		}
+	}
+	if n := served.Load(); n != 10 {
+		t.Errorf("the edge served %d requests, want 10", n)
+	}
+	if l, _ := s.Healthy(); l != 1 {
+		t.Errorf("the edge was ejected for closing idle connections")
+	}
+}
+
+// TestRedirectMode: with Redirect, GET and HEAD get a 302 to an edge in service (round robin,
+// never an ejected one), not to be cached; following it serves the object from the edge.
+func TestRedirectMode(t *testing.T) {
+	e1, e2 := newFakeEdge(t, "e1", []byte("one")), newFakeEdge(t, "e2", []byte("two"))
+	s, base := startLB(t, Config{Zone: "z", Upstreams: []string{e1.addr(), e2.addr()}, ProbeInterval: -1, Redirect: true})
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
+	seen := map[string]int{}
+	for range 10 {
+		r, err := noFollow.Get(base + "/vod/t/r/seg.ts?x=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		loc := r.Header.Get("Location")
+		if r.StatusCode != 302 || r.Header.Get("Cache-Control") != "no-store" || !strings.HasSuffix(loc, "/vod/t/r/seg.ts?x=1") {
+			t.Fatalf("status %d, Location %q, Cache-Control %q", r.StatusCode, loc, r.Header.Get("Cache-Control"))
+		}
+		seen[strings.TrimSuffix(strings.TrimPrefix(loc, "http://"), "/vod/t/r/seg.ts?x=1")]++
+	}
+	if seen[e1.addr()] != 5 || seen[e2.addr()] != 5 {
+		t.Errorf("redirects by edge: %v, want 5 each", seen)
+	}
+	if e1.count.Load()+e2.count.Load() != 0 {
+		t.Errorf("the balancer forwarded requests in redirect mode")
+	}
+	r, b, err := get(t, base+"/vod/t/r/seg.ts")
+	if err != nil || r.StatusCode != 200 || (string(b) != "one" && string(b) != "two") {
+		t.Fatalf("following the redirect: %v %v %q", err, r, b)
+	}
+	s.eject(s.pool.Load().all[e1.addr()], "test")
+	for range 4 {
+		r, err := noFollow.Get(base + "/vod/t/r/seg.ts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if loc := r.Header.Get("Location"); !strings.Contains(loc, e2.addr()) {
+			t.Fatalf("redirect to %q with e1 ejected", loc)
+		}
+	}
+}
