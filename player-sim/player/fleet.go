@@ -25,16 +25,32 @@ type FleetConfig struct {
 	Rate        float64                       // arrivals per second (Poisson); 0 means all at once
 	NewEntry    func(i int) Entry             // the entry of player i; required
 	NewABR      func() (abr.Algorithm, error) // default abr.New(abr.Default)
-	Links       []Link                        // players' links, drawn at random (traces get a random offset); empty: unshaped
-	Latency     time.Duration                 // added per request
-	MaxChunks   int                           // session length in segments; default the whole title
-	MaxSeconds  float64                       // session length in media seconds; default the whole title
+	// Links are the players' links: player i gets Links[i mod len(Links)] (a folder's traces in
+	// sorted order: player i plays trace i); empty: unshaped.
+	Links []Link
+	// TraceOffset, with FixedOffset, is where every TraceLink starts, in seconds from the
+	// trace's first sample (0: from its start); without FixedOffset each player's trace starts
+	// at a random point drawn from Seed.
+	TraceOffset float64
+	FixedOffset bool
+	Latency     time.Duration // added per request
+	MaxChunks   int           // session length in segments; default the whole title
+	MaxSeconds  float64       // session length in media seconds; default the whole title
 	BufferCap   time.Duration
 	Seed        uint64
 	// OnChunk, when set, is called after every segment of every player (i is the player).
 	OnChunk func(i int, c Chunk)
 	// Progress, when set, is called about once a second with players done and started.
 	Progress func(done, started, total int)
+	// OnProgress, when set, is called about once a second with the fleet's progress.
+	OnProgress func(FleetProgress)
+}
+
+// FleetProgress is how far a fleet is.
+type FleetProgress struct {
+	Done, Started, Total int
+	MediaS               float64       // media fetched by all players, seconds
+	Elapsed              time.Duration // since the first player started
 }
 
 // Report is a fleet's outcome: the aggregate fields scripts rely on, and each player.
@@ -85,7 +101,9 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 	var mu sync.Mutex
 	done, started := 0, 0
 	stopProgress := make(chan struct{})
-	if cfg.Progress != nil {
+	var mediaS float64
+	start := time.Now()
+	if cfg.Progress != nil || cfg.OnProgress != nil {
 		go func() {
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
@@ -95,14 +113,18 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 					return
 				case <-t.C:
 					mu.Lock()
-					d, s := done, started
+					p := FleetProgress{Done: done, Started: started, Total: cfg.Players, MediaS: mediaS, Elapsed: time.Since(start)}
 					mu.Unlock()
-					cfg.Progress(d, s, cfg.Players)
+					if cfg.Progress != nil {
+						cfg.Progress(p.Done, p.Started, p.Total)
+					}
+					if cfg.OnProgress != nil {
+						cfg.OnProgress(p)
+					}
 				}
 			}
 		}()
 	}
-	start := time.Now()
 	var errOnce error
 	for i := 0; i < cfg.Players; i++ {
 		if cfg.Rate > 0 && i > 0 {
@@ -128,13 +150,24 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 		}
 		pc := Config{Title: title, Protocol: proto, Entry: cfg.NewEntry(i), ABR: a, Latency: cfg.Latency, MaxChunks: cfg.MaxChunks, MaxSeconds: cfg.MaxSeconds,
 			BufferCap: cfg.BufferCap, SessionID: fmt.Sprintf("p%05d-%x", i, rng.Uint32())}
-		if cfg.OnChunk != nil {
-			pc.OnChunk = func(c Chunk) { cfg.OnChunk(i, c) }
+		pc.OnChunk = func(c Chunk) {
+			mu.Lock()
+			mediaS += c.MediaS
+			mu.Unlock()
+			if cfg.OnChunk != nil {
+				cfg.OnChunk(i, c)
+			}
 		}
+		trace, offset := "", 0.0
 		if len(cfg.Links) > 0 {
-			l := cfg.Links[rng.IntN(len(cfg.Links))]
+			l := cfg.Links[i%len(cfg.Links)]
 			if tl, ok := l.(*TraceLink); ok {
-				l = tl.WithOffset(rng)
+				if cfg.FixedOffset {
+					tl = tl.At(cfg.TraceOffset)
+				} else {
+					tl = tl.WithOffset(rng)
+				}
+				l, trace, offset = tl, tl.Name, tl.Start-tl.Times[0]
 			}
 			pc.Link = l
 		}
@@ -145,6 +178,7 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 		go func() {
 			defer wg.Done()
 			r, _ := Play(ctx, pc)
+			r.Trace, r.TraceOffsetS = trace, offset
 			mu.Lock()
 			results[i] = r
 			done++

@@ -25,6 +25,7 @@ func (l ConstLink) Rate(time.Duration) float64 { return float64(l) }
 // TraceLink replays a throughput trace from an offset, wrapping at its end: sample i gives the
 // rate of the interval that ends at Times[i], as the traces' format means it.
 type TraceLink struct {
+	Name  string    // the trace's file name, for reports
 	Times []float64 // seconds, increasing
 	Mbps  []float64
 	Start float64 // offset into the trace, seconds
@@ -63,7 +64,7 @@ func LoadTraces(dir string) ([]*TraceLink, []string, error) {
 	var ls []*TraceLink
 	var names []string
 	for _, t := range ts {
-		ls = append(ls, &TraceLink{Times: t.Time, Mbps: t.Mbps})
+		ls = append(ls, &TraceLink{Name: t.Name, Times: t.Time, Mbps: t.Mbps})
 		names = append(names, t.Name)
 	}
 	return ls, names, nil
@@ -71,8 +72,13 @@ func LoadTraces(dir string) ([]*TraceLink, []string, error) {
 
 // WithOffset returns a copy of l starting at a random point of the trace.
 func (l *TraceLink) WithOffset(rng *rand.Rand) *TraceLink {
+	return l.At(rng.Float64() * (l.Times[len(l.Times)-1] - l.Times[0]))
+}
+
+// At returns a copy of l starting offset seconds into the trace (0: at its first sample).
+func (l *TraceLink) At(offset float64) *TraceLink {
 	c := *l
-	c.Start = rng.Float64() * (l.Times[len(l.Times)-1] - l.Times[0])
+	c.Start = l.Times[0] + offset
 	return &c
 }
 

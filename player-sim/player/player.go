@@ -53,6 +53,7 @@ type Chunk struct {
 	Level      int     `json:"level"`
 	Kbps       int     `json:"kbps"`
 	Bytes      int64   `json:"bytes"`
+	MediaS     float64 `json:"media_s"` // the segment's duration
 	TTFBms     float64 `json:"ttfb_ms"`
 	Seconds    float64 `json:"download_s"`
 	RebufferS  float64 `json:"rebuffer_s"`
@@ -68,6 +69,8 @@ type Chunk struct {
 // Result is a session's report.
 type Result struct {
 	Title         string  `json:"title"`
+	Trace         string  `json:"trace,omitempty"`          // the trace its link replays (file name)
+	TraceOffsetS  float64 `json:"trace_offset_s,omitempty"` // where in that trace it started, seconds
 	StartupMS     float64 `json:"startup_ms"`
 	Rebuffers     int     `json:"rebuffer_count"`
 	RebufferS     float64 `json:"rebuffer_s"`
@@ -246,7 +249,8 @@ func (p *session) run(ctx context.Context) error {
 			p.res.RebufferS += rebuf
 			p.playing = true
 		}
-		p.bufEnd += p.levels[lv].segments[i].Duration
+		c.MediaS = p.levels[lv].segments[i].Duration
+		p.bufEnd += c.MediaS
 		if !p.started && p.bufEnd >= startup {
 			p.started, p.playing = true, true
 			p.res.StartupMS = float64(now.Sub(p.start).Milliseconds())

@@ -21,11 +21,11 @@ const Summary = "play a folder of throughput traces in virtual time with an ABR 
 // ErrHelp is returned when the user asked for help; the caller exits 0.
 var ErrHelp = flag.ErrHelp
 
-const usage = `Usage: player-sim sim --traces DIR [--video DIR] [--abr NAME|all] [--json FILE] [--plot FILE.png]
+const usage = `Usage: player-sim sim --traces DIR [--chunks N] [--video DIR] [--abr NAME|all] [--json FILE] [--plot FILE.png]
 
 ` + Summary + `
 (Pensieve's fixed environment: 48 chunks of 4 s, 60 s buffer cap, 0.95 x trace throughput,
-80 ms RTT per chunk; the score of a trace is the sum of QoE_lin over chunks 2..48).
+80 ms RTT per chunk; the score of a trace is the sum of QoE_lin over chunks 2..N).
 
 Flags (each also settable as an environment variable):
 `
@@ -35,6 +35,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("player-sim sim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	traces := fs.String("traces", "", "folder of traces, one `time_s throughput_Mbps` sample per line (required)")
+	chunks := fs.Int("chunks", 48, "chunks played per trace, `N` (the video must hold them; an emulated --duration D plays D/4s)")
 	video := fs.String("video", "", "folder with video_size_0..5 (bytes per chunk, one per line); default the embedded EnvivioDash3 sizes")
 	alg := fs.String("abr", abr.Default, "ABR algorithm ("+strings.Join(abr.Names(), ", ")+"), or all")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
@@ -58,9 +59,12 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	} else if _, err := abr.New(*alg); err != nil {
 		return fmt.Errorf("sim: --abr: %w, or all", err)
 	}
-	cfg := sim.Config{}
+	if *chunks < 2 {
+		return fmt.Errorf("sim: --chunks %d: want at least 2 (the first chunk is not scored)", *chunks)
+	}
+	cfg := sim.Config{Chunks: *chunks}
 	if *video != "" {
-		v, err := sim.LoadVideo(*video, 48)
+		v, err := sim.LoadVideo(*video, *chunks)
 		if err != nil {
 			return fmt.Errorf("sim: %w", err)
 		}
@@ -69,6 +73,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	ts, err := sim.LoadTraces(*traces)
 	if err != nil {
 		return fmt.Errorf("sim: %w", err)
+	}
+	if _, err := sim.New(cfg); err != nil {
+		return fmt.Errorf("sim: --chunks: %w", err)
 	}
 	results := make([]Result, 0, len(names))
 	for _, n := range names {
@@ -105,5 +112,6 @@ func printHelp(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, `
 Example:
   go run ./player-sim sim --traces player-sim/testdata/traces/oboe --abr all --json out.json --plot qoe.png
+  go run ./player-sim sim --traces player-sim/testdata/traces/oboe --abr bba --chunks 12
 `)
 }

@@ -1,0 +1,187 @@
+// Package fidelity checks the emulation against virtual time: one real-time player per trace,
+// through an idle CDN, each link replaying its trace from the start, the same ABR, ladder and
+// chunk count as player-sim sim, and the two QoE_lin figures compared trace by trace.
+package fidelity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"edgecdn/player-sim/abr"
+	"edgecdn/player-sim/player"
+	"edgecdn/player-sim/sim"
+)
+
+// Config is one comparison. Zero fields take the defaults of player-sim sim.
+type Config struct {
+	Traces []*sim.Trace // one player per trace, player i on trace i
+	Entry  func(i int) player.Entry
+	Title  string // a title on the Envivio ladder, at least Chunks segments of 4 s
+	ABR    string // default abr.Default
+	Chunks int    // default 48
+	// BufferCap, Latency and Goodput are the virtual-time model's (60 s, 80 ms, 0.95); the
+	// emulated players get the same.
+	BufferCap time.Duration
+	Latency   time.Duration
+	Protocol  string
+	// Sim, when set, replaces the virtual-time configuration (its Chunks is set to Chunks).
+	Sim *sim.Config
+}
+
+// Trace is one trace in both modes; QoE figures are per chunk (the score over chunks 2..N
+// divided by N-1).
+type Trace struct {
+	Name                         string  `json:"trace"`
+	Virtual, Emulated            float64 `json:"-"`
+	VirtualQoE                   float64 `json:"virtual_qoe_per_chunk"`
+	EmulatedQoE                  float64 `json:"emulated_qoe_per_chunk"`
+	Diff                         float64 `json:"diff"` // emulated - virtual, per chunk
+	VirtualKbps, EmulatedKbps    float64 `json:"-"`
+	VirtualRebuf, EmulatedRebuf  float64 `json:"-"`
+	VirtualLevels, EmulatedLevel []int   `json:"-"`
+	Failed                       string  `json:"failed,omitempty"`
+}
+
+// Report is a comparison's outcome.
+type Report struct {
+	ABR    string  `json:"abr"`
+	Chunks int     `json:"chunks"`
+	Traces []Trace `json:"traces"`
+	// MedianAbsDiff and WorstAbsDiff are the median and the largest |emulated - virtual| QoE_lin
+	// per chunk over the traces that played; MeanVirtual is the mean virtual score per chunk.
+	MedianAbsDiff, WorstAbsDiff, MeanVirtual, MeanEmulated, MedianVirtual float64
+	Worst                                                                 string // the worst trace's name
+	// RelMedian is MedianAbsDiff over the mean virtual score per chunk.
+	RelMedian float64
+	Emulation *player.Report `json:"-"`
+}
+
+// Run plays the traces in both modes.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if len(cfg.Traces) == 0 || cfg.Entry == nil || cfg.Title == "" {
+		return nil, errors.New("fidelity: traces, entry and title are required")
+	}
+	if cfg.ABR == "" {
+		cfg.ABR = abr.Default
+	}
+	if cfg.Chunks == 0 {
+		cfg.Chunks = 48
+	}
+	if cfg.BufferCap == 0 {
+		cfg.BufferCap = 60 * time.Second
+	}
+	if cfg.Latency == 0 {
+		cfg.Latency = 80 * time.Millisecond
+	}
+	sc := sim.Config{}
+	if cfg.Sim != nil {
+		sc = *cfg.Sim
+	}
+	sc.Chunks = cfg.Chunks
+	s, err := sim.New(sc)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{ABR: cfg.ABR, Chunks: cfg.Chunks}
+	var links []player.Link
+	for _, t := range cfg.Traces {
+		links = append(links, &player.TraceLink{Name: t.Name, Times: t.Time, Mbps: t.Mbps})
+		alg, err := abr.New(cfg.ABR)
+		if err != nil {
+			return nil, err
+		}
+		var sess sim.Session
+		if err := s.Run(t, alg, &sess); err != nil {
+			return nil, err
+		}
+		tr := Trace{Name: t.Name, Virtual: sess.Score, VirtualKbps: sess.BitrateKbps, VirtualRebuf: sess.Rebuffer}
+		for _, c := range sess.Chunks {
+			tr.VirtualLevels = append(tr.VirtualLevels, c.Level)
+		}
+		rep.Traces = append(rep.Traces, tr)
+	}
+	emu, err := player.RunFleet(ctx, player.FleetConfig{
+		Players: len(cfg.Traces), Titles: []string{cfg.Title}, Protocol: cfg.Protocol, NewEntry: cfg.Entry,
+		NewABR: func() (abr.Algorithm, error) { return abr.New(cfg.ABR) }, Links: links, FixedOffset: true,
+		Latency: cfg.Latency, MaxChunks: cfg.Chunks, BufferCap: cfg.BufferCap,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(emu.PerPlayer) != len(cfg.Traces) {
+		return nil, fmt.Errorf("fidelity: %d of %d players reported (cut short?)", len(emu.PerPlayer), len(cfg.Traces))
+	}
+	rep.Emulation = emu
+	per := float64(cfg.Chunks - 1)
+	var diffs, virt []float64
+	for i := range rep.Traces {
+		tr := &rep.Traces[i]
+		p := emu.PerPlayer[i]
+		if p.Trace != tr.Name {
+			return nil, fmt.Errorf("fidelity: player %d played %q, want %q", i, p.Trace, tr.Name)
+		}
+		tr.VirtualQoE = tr.Virtual / per
+		if p.Failed || len(p.Chunks) != cfg.Chunks {
+			tr.Failed = fmt.Sprintf("%d of %d chunks: %s", len(p.Chunks), cfg.Chunks, p.FailReason)
+			continue
+		}
+		tr.Emulated, tr.EmulatedKbps, tr.EmulatedRebuf = p.QoELin, 0, p.RebufferS
+		for j, c := range p.Chunks {
+			tr.EmulatedLevel = append(tr.EmulatedLevel, c.Level)
+			if j > 0 {
+				tr.EmulatedKbps += float64(c.Kbps) / per
+			}
+		}
+		tr.EmulatedQoE = tr.Emulated / per
+		tr.Diff = tr.EmulatedQoE - tr.VirtualQoE
+		diffs = append(diffs, math.Abs(tr.Diff))
+		virt = append(virt, tr.VirtualQoE)
+		rep.MeanVirtual += tr.VirtualQoE
+		rep.MeanEmulated += tr.EmulatedQoE
+		if math.Abs(tr.Diff) >= rep.WorstAbsDiff {
+			rep.WorstAbsDiff, rep.Worst = math.Abs(tr.Diff), tr.Name
+		}
+	}
+	if n := len(diffs); n > 0 {
+		rep.MeanVirtual /= float64(n)
+		rep.MeanEmulated /= float64(n)
+		rep.MedianAbsDiff = median(diffs)
+		rep.MedianVirtual = median(virt)
+		if m := math.Abs(rep.MeanVirtual); m > 0 {
+			rep.RelMedian = rep.MedianAbsDiff / m
+		}
+	}
+	return rep, nil
+}
+
+func median(x []float64) float64 {
+	s := append([]float64(nil), x...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// WriteTable writes one line per trace and the summary.
+func (r *Report) WriteTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "trace\tvirtual QoE/chunk\temulated\tdiff\tvirtual kbps\temulated kbps\tvirtual rebuffer s\temulated rebuffer s\t")
+	for _, t := range r.Traces {
+		if t.Failed != "" {
+			fmt.Fprintf(tw, "%s\t%.3f\tfailed: %s\t\t\t\t\t\t\n", t.Name, t.VirtualQoE, t.Failed)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%+.3f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", t.Name, t.VirtualQoE, t.EmulatedQoE, t.Diff, t.VirtualKbps, t.EmulatedKbps, t.VirtualRebuf, t.EmulatedRebuf)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%s, %d chunks: |emulated - virtual| QoE_lin per chunk median %.3f (%.1f%% of the mean virtual score), worst %.3f (%s); mean virtual %.3f, emulated %.3f\n",
+		r.ABR, r.Chunks, r.MedianAbsDiff, 100*r.RelMedian, r.WorstAbsDiff, r.Worst, r.MeanVirtual, r.MeanEmulated)
+}
