@@ -24,7 +24,8 @@ func TestRun(t *testing.T) {
 		{[]string{"sim", "--traces", "testdata/traces/oboe", "--chunks", "0"}, 1, "", "--chunks"},
 		{[]string{"sim", "--traces", "testdata/traces/oboe", "--chunks", "12", "--abr", "bba"}, 0, "bba", ""},
 		{[]string{"sim"}, 1, "", "--traces DIR is required"},
-		{[]string{"sim", "--traces", "testdata/traces/oboe", "--abr", "bba"}, 0, "bba", ""},
+		{[]string{"sim", "--traces", "testdata/traces/oboe", "--abr", "bba"}, 0, "optimal (offline)", ""},
+		{[]string{"sim", "--traces", "testdata/traces/oboe", "--abr", "bba", "--optimal=false"}, 0, "% of optimal", ""},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer

@@ -4,6 +4,7 @@ package simcmd
 
 import (
 	"errors"
+	"runtime"
 	"flag"
 	"fmt"
 	"io"
@@ -38,6 +39,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	chunks := fs.Int("chunks", 48, "chunks played per trace, `N` (the video must hold them; an emulated --duration D plays D/4s)")
 	video := fs.String("video", "", "folder with video_size_0..5 (bytes per chunk, one per line); default the embedded EnvivioDash3 sizes")
 	alg := fs.String("abr", abr.Default, "ABR algorithm ("+strings.Join(abr.Names(), ", ")+"), or all")
+	optimal := fs.Bool("optimal", true, "also compute each trace's offline-optimal score (dynamic programming knowing the whole trace) and report every ABR as a % of it")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	plotOut := fs.String("plot", "", "also write a bar chart of mean QoE_lin with 95% confidence intervals to this PNG file")
 	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
@@ -85,9 +87,23 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		}
 		results = append(results, r)
 	}
-	WriteTable(stdout, *traces, results)
+	var opt *Result
+	if *optimal {
+		o, err := Optimal(cfg, ts, runtime.GOMAXPROCS(0))
+		if err != nil {
+			return fmt.Errorf("sim: optimal: %w", err)
+		}
+		WithOptimal(results, o)
+		o.PctOptimal = 100
+		opt = &o
+	}
+	table := results
+	if opt != nil {
+		table = append(append([]Result(nil), results...), *opt)
+	}
+	WriteTable(stdout, *traces, table)
 	if *jsonOut != "" {
-		if err := writeJSON(*jsonOut, results, *alg == "all"); err != nil {
+		if err := writeJSON(*jsonOut, results, opt, *alg == "all"); err != nil {
 			return fmt.Errorf("sim: --json: %w", err)
 		}
 	}
