@@ -63,6 +63,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	link := fs.String("link", "", "a constant link in Mbit/s, or a step profile `MBPS@SECONDS,...` (default unshaped)")
 	latency := fs.Duration("latency", 0, "round trip added before each request, as a `DURATION` (player-sim sim adds 80ms per chunk)")
 	algo := fs.String("abr", abr.Default, "ABR `NAME`: "+strings.Join(abr.Names(), ", "))
+	segTimeout := fs.Duration("segment-timeout", 10*time.Second, "give up a segment's download after this `DURATION` and try the next edge (player-sim sim never gives up: to compare, set it above the longest outage of the traces)")
 	bufCap := fs.Duration("buffer-cap", 30*time.Second, "players stop fetching above this much buffer, a `DURATION` (player-sim sim: 60s)")
 	jsonOut := fs.String("json", "", "write the report as JSON to `FILE`; - prints it on stdout after the table (in Kubernetes: kubectl logs job/player-sim)")
 	wait := fs.Duration("wait", 0, "wait up to this `DURATION` for the entry point (steering ready, DNS answering, the URL serving the title) before starting; 0: fail at once if it is not")
@@ -158,7 +159,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	bar := &progressBar{terminal: terminal, media: duration.Seconds(), rate: *rate, last: time.Now()}
 	cfg := player.FleetConfig{
 		Players: *players, Titles: ts, Protocol: *protocol, ZipfS: *zipf, Rate: *rate, NewEntry: newEntry, Links: links, Latency: *latency,
-		MaxSeconds: duration.Seconds(), BufferCap: *bufCap, Seed: *seed, TraceOffset: offset, FixedOffset: fixedOffset,
+		MaxSeconds: duration.Seconds(), BufferCap: *bufCap, Timeout: *segTimeout, Seed: *seed, TraceOffset: offset, FixedOffset: fixedOffset,
 		NewABR: func() (abr.Algorithm, error) { return abr.New(*algo) },
 		OnProgress: func(p player.FleetProgress) {
 			if terminal {

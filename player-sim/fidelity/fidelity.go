@@ -15,6 +15,7 @@ import (
 
 	"edgecdn/player-sim/abr"
 	"edgecdn/player-sim/player"
+	"edgecdn/player-sim/qoe"
 	"edgecdn/player-sim/sim"
 )
 
@@ -29,7 +30,10 @@ type Config struct {
 	// emulated players get the same.
 	BufferCap time.Duration
 	Latency   time.Duration
-	Protocol  string
+	// Timeout is a segment's download timeout; default 10 minutes, since the virtual-time
+	// simulator waits out any outage of a trace where a real player would give up and retry.
+	Timeout  time.Duration
+	Protocol string
 	// Sim, when set, replaces the virtual-time configuration (its Chunks is set to Chunks).
 	Sim *sim.Config
 }
@@ -45,7 +49,10 @@ type Trace struct {
 	VirtualKbps, EmulatedKbps    float64 `json:"-"`
 	VirtualRebuf, EmulatedRebuf  float64 `json:"-"`
 	VirtualLevels, EmulatedLevel []int   `json:"-"`
-	Failed                       string  `json:"failed,omitempty"`
+	// VirtualDownload and EmulatedDownload are each chunk's seconds from request to last byte.
+	VirtualDownload, EmulatedDownload []float64 `json:"-"`
+	EmulatedTTFB                      []float64 `json:"-"`
+	Failed                            string    `json:"failed,omitempty"`
 }
 
 // Report is a comparison's outcome.
@@ -79,6 +86,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Latency == 0 {
 		cfg.Latency = 80 * time.Millisecond
 	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Minute
+	}
 	sc := sim.Config{}
 	if cfg.Sim != nil {
 		sc = *cfg.Sim
@@ -103,13 +113,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		tr := Trace{Name: t.Name, Virtual: sess.Score, VirtualKbps: sess.BitrateKbps, VirtualRebuf: sess.Rebuffer}
 		for _, c := range sess.Chunks {
 			tr.VirtualLevels = append(tr.VirtualLevels, c.Level)
+			tr.VirtualDownload = append(tr.VirtualDownload, c.Download)
 		}
 		rep.Traces = append(rep.Traces, tr)
 	}
 	emu, err := player.RunFleet(ctx, player.FleetConfig{
 		Players: len(cfg.Traces), Titles: []string{cfg.Title}, Protocol: cfg.Protocol, NewEntry: cfg.Entry,
 		NewABR: func() (abr.Algorithm, error) { return abr.New(cfg.ABR) }, Links: links, FixedOffset: true,
-		Latency: cfg.Latency, MaxChunks: cfg.Chunks, BufferCap: cfg.BufferCap,
+		Latency: cfg.Latency, MaxChunks: cfg.Chunks, BufferCap: cfg.BufferCap, Timeout: cfg.Timeout,
 	})
 	if err != nil {
 		return nil, err
@@ -119,7 +130,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Emulation = emu
 	per := float64(cfg.Chunks - 1)
-	var diffs, virt []float64
+	kbps := sim.Envivio().Kbps
+	if sc.Video != nil {
+		kbps = sc.Video.Kbps
+	}
 	for i := range rep.Traces {
 		tr := &rep.Traces[i]
 		p := emu.PerPlayer[i]
@@ -131,33 +145,51 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			tr.Failed = fmt.Sprintf("%d of %d chunks: %s", len(p.Chunks), cfg.Chunks, p.FailReason)
 			continue
 		}
-		tr.Emulated, tr.EmulatedKbps, tr.EmulatedRebuf = p.QoELin, 0, p.RebufferS
+		// QoE_lin on the ladder's nominal bitrates, as virtual time scores it (the player's
+		// report uses the playlist's AVERAGE-BANDWIDTH, 306 kbps for the 300 kbps rung).
+		tr.EmulatedRebuf = p.RebufferS
 		for j, c := range p.Chunks {
 			tr.EmulatedLevel = append(tr.EmulatedLevel, c.Level)
+			tr.EmulatedDownload = append(tr.EmulatedDownload, c.Seconds)
+			tr.EmulatedTTFB = append(tr.EmulatedTTFB, c.TTFBms/1000)
 			if j > 0 {
-				tr.EmulatedKbps += float64(c.Kbps) / per
+				k := kbps[c.Level]
+				tr.EmulatedKbps += float64(k) / per
+				tr.Emulated += qoe.Lin(k, kbps[p.Chunks[j-1].Level], c.RebufferS, 4.3)
 			}
 		}
 		tr.EmulatedQoE = tr.Emulated / per
 		tr.Diff = tr.EmulatedQoE - tr.VirtualQoE
+	}
+	Summarize(rep)
+	return rep, nil
+}
+
+// Summarize sets r's summary figures from its traces (those that played in both modes).
+func Summarize(r *Report) {
+	var diffs, virt []float64
+	r.MeanVirtual, r.MeanEmulated, r.WorstAbsDiff, r.Worst = 0, 0, 0, ""
+	for _, tr := range r.Traces {
+		if tr.Failed != "" {
+			continue
+		}
 		diffs = append(diffs, math.Abs(tr.Diff))
 		virt = append(virt, tr.VirtualQoE)
-		rep.MeanVirtual += tr.VirtualQoE
-		rep.MeanEmulated += tr.EmulatedQoE
-		if math.Abs(tr.Diff) >= rep.WorstAbsDiff {
-			rep.WorstAbsDiff, rep.Worst = math.Abs(tr.Diff), tr.Name
+		r.MeanVirtual += tr.VirtualQoE
+		r.MeanEmulated += tr.EmulatedQoE
+		if math.Abs(tr.Diff) >= r.WorstAbsDiff {
+			r.WorstAbsDiff, r.Worst = math.Abs(tr.Diff), tr.Name
 		}
 	}
 	if n := len(diffs); n > 0 {
-		rep.MeanVirtual /= float64(n)
-		rep.MeanEmulated /= float64(n)
-		rep.MedianAbsDiff = median(diffs)
-		rep.MedianVirtual = median(virt)
-		if m := math.Abs(rep.MeanVirtual); m > 0 {
-			rep.RelMedian = rep.MedianAbsDiff / m
+		r.MeanVirtual /= float64(n)
+		r.MeanEmulated /= float64(n)
+		r.MedianAbsDiff = median(diffs)
+		r.MedianVirtual = median(virt)
+		if m := math.Abs(r.MeanVirtual); m > 0 {
+			r.RelMedian = r.MedianAbsDiff / m
 		}
 	}
-	return rep, nil
 }
 
 func median(x []float64) float64 {

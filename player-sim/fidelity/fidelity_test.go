@@ -2,6 +2,7 @@ package fidelity_test
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -70,13 +71,27 @@ func TestFidelity(t *testing.T) {
 			if tr.Failed != "" {
 				t.Errorf("%s %s: %s", set, tr.Name, tr.Failed)
 			}
-			t.Logf("%s %s: virtual %.3f emulated %.3f diff %+.3f; kbps %.0f / %.0f; rebuffer %.2f / %.2f s\n  levels virtual  %v\n  levels emulated %v",
-				set, tr.Name, tr.VirtualQoE, tr.EmulatedQoE, tr.Diff, tr.VirtualKbps, tr.EmulatedKbps, tr.VirtualRebuf, tr.EmulatedRebuf, tr.VirtualLevels, tr.EmulatedLevel)
+			t.Logf("%s %s: virtual %.3f emulated %.3f diff %+.3f; kbps %.0f / %.0f; rebuffer %.2f / %.2f s",
+				set, tr.Name, tr.VirtualQoE, tr.EmulatedQoE, tr.Diff, tr.VirtualKbps, tr.EmulatedKbps, tr.VirtualRebuf, tr.EmulatedRebuf)
+			if tr.Name == r.Worst {
+				t.Logf("  worst trace, chunk by chunk:\n  levels virtual    %v\n  levels emulated   %v\n  download virtual  %.2f\n  download emulated %.2f\n  first byte        %.2f",
+					tr.VirtualLevels, tr.EmulatedLevel, tr.VirtualDownload, tr.EmulatedDownload, tr.EmulatedTTFB)
+			}
 		}
 		t.Logf("%s: %d chunks: median |diff| %.3f (%.1f%% of mean virtual %.3f), worst %.3f (%s), mean emulated %.3f; errors %d",
 			set, chunks, r.MedianAbsDiff, 100*r.RelMedian, r.MeanVirtual, r.WorstAbsDiff, r.Worst, r.MeanEmulated, r.Emulation.Errors)
-		if r.RelMedian > 0.05 {
-			t.Errorf("%s: median |emulated - virtual| is %.1f%% of the virtual score, want at most 5%%", set, 100*r.RelMedian)
+		h := r.Emulation.Health
+		t.Logf("%s: load %.1f, sleeps late p99 %.1f ms, scheduling p99 %.1f ms, CDN first byte beyond latency p50 %.1f p99 %.1f ms; %v", set, h.LoadAvg, h.TimerLateMSP99, h.SchedLatencyMSP99, h.CDNExcessMSP50, h.CDNExcessMSP99, h.Warnings)
+		// The bound: 5% of the mean virtual score, or 0.05 QoE_lin per chunk where the mean is
+		// near 0 (the first chunks' startup stalls on Puffer). A starved machine measures
+		// itself: then only a loose bound is checked, and the log says so.
+		limit := max(0.05*math.Abs(r.MeanVirtual), 0.05)
+		if h.PlayerStarved || h.CDNStarved {
+			t.Logf("%s: the machine was starved (%v): checking median |diff| <= %.3f (5x the bound) only", set, h.Warnings, 5*limit)
+			limit *= 5
+		}
+		if r.MedianAbsDiff > limit {
+			t.Errorf("%s: median |emulated - virtual| QoE_lin per chunk is %.3f (%.1f%% of the mean virtual %.3f), want at most %.3f", set, r.MedianAbsDiff, 100*r.RelMedian, r.MeanVirtual, limit)
 		}
 	}
 }

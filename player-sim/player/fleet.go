@@ -37,7 +37,9 @@ type FleetConfig struct {
 	MaxChunks   int           // session length in segments; default the whole title
 	MaxSeconds  float64       // session length in media seconds; default the whole title
 	BufferCap   time.Duration
-	Seed        uint64
+	// Timeout bounds one segment's download (Config.Timeout); default 10s.
+	Timeout time.Duration
+	Seed    uint64
 	// OnChunk, when set, is called after every segment of every player (i is the player).
 	OnChunk func(i int, c Chunk)
 	// Progress, when set, is called about once a second with players done and started.
@@ -55,24 +57,27 @@ type FleetProgress struct {
 
 // Report is a fleet's outcome: the aggregate fields scripts rely on, and each player.
 type Report struct {
-	Players       int       `json:"players"`
-	Failed        int       `json:"failed_players"`
-	QoELinMean    float64   `json:"qoe_lin_mean"`
-	RebufferRatio float64   `json:"rebuffer_ratio"`
-	RebufferCount int       `json:"rebuffer_count"`
-	RebufferS     float64   `json:"rebuffer_s"`
-	StartupMSP50  float64   `json:"startup_ms_p50"`
-	StartupMSP95  float64   `json:"startup_ms_p95"`
-	BitrateKbps   float64   `json:"bitrate_kbps_mean"`
-	SwitchesMean  float64   `json:"switches_mean"`
-	EdgeSwitches  int       `json:"edge_switches"`
-	Errors        int       `json:"errors"`
-	Corrupt       int       `json:"corrupt_segments"`
-	Unverified    int       `json:"unverified_segments"` // accepted with no hash to check (neither catalog.json nor a SHA-256 ETag)
-	Segments      int       `json:"segments"`
-	Bytes         int64     `json:"bytes"`
-	WallS         float64   `json:"wall_s"`
-	PerPlayer     []*Result `json:"per_player"`
+	Players       int     `json:"players"`
+	Failed        int     `json:"failed_players"`
+	QoELinMean    float64 `json:"qoe_lin_mean"`
+	RebufferRatio float64 `json:"rebuffer_ratio"`
+	RebufferCount int     `json:"rebuffer_count"`
+	RebufferS     float64 `json:"rebuffer_s"`
+	StartupMSP50  float64 `json:"startup_ms_p50"`
+	StartupMSP95  float64 `json:"startup_ms_p95"`
+	BitrateKbps   float64 `json:"bitrate_kbps_mean"`
+	SwitchesMean  float64 `json:"switches_mean"`
+	EdgeSwitches  int     `json:"edge_switches"`
+	Errors        int     `json:"errors"`
+	Corrupt       int     `json:"corrupt_segments"`
+	Unverified    int     `json:"unverified_segments"` // accepted with no hash to check (neither catalog.json nor a SHA-256 ETag)
+	Segments      int     `json:"segments"`
+	Bytes         int64   `json:"bytes"`
+	WallS         float64 `json:"wall_s"`
+	// Health says whether the player process or the CDN was starved of CPU while the fleet ran
+	// (then the QoE figures are about the machine).
+	Health    Health    `json:"health"`
+	PerPlayer []*Result `json:"per_player"`
 }
 
 // RunFleet plays the fleet to the end (or until ctx ends) and reports it.
@@ -103,6 +108,7 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 	stopProgress := make(chan struct{})
 	var mediaS float64
 	start := time.Now()
+	probe := startHealthProbe()
 	if cfg.Progress != nil || cfg.OnProgress != nil {
 		go func() {
 			t := time.NewTicker(time.Second)
@@ -149,7 +155,7 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 			proto = cfg.NewProtocol(i)
 		}
 		pc := Config{Title: title, Protocol: proto, Entry: cfg.NewEntry(i), ABR: a, Latency: cfg.Latency, MaxChunks: cfg.MaxChunks, MaxSeconds: cfg.MaxSeconds,
-			BufferCap: cfg.BufferCap, SessionID: fmt.Sprintf("p%05d-%x", i, rng.Uint32())}
+			BufferCap: cfg.BufferCap, Timeout: cfg.Timeout, SessionID: fmt.Sprintf("p%05d-%x", i, rng.Uint32())}
 		pc.OnChunk = func(c Chunk) {
 			mu.Lock()
 			mediaS += c.MediaS
@@ -187,10 +193,21 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 	}
 	wg.Wait()
 	close(stopProgress)
+	var excess []float64
+	for _, r := range results {
+		if r != nil {
+			for _, c := range r.Chunks {
+				excess = append(excess, max(c.TTFBms-float64(cfg.Latency.Microseconds())/1000, 0))
+			}
+		}
+	}
+	health := probe.finish(excess)
 	if errOnce != nil {
 		return nil, errOnce
 	}
-	return aggregate(results, time.Since(start)), nil
+	rep := aggregate(results, time.Since(start))
+	rep.Health = health
+	return rep, nil
 }
 
 func aggregate(results []*Result, wall time.Duration) *Report {
@@ -256,4 +273,5 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, ", %d unverified (no hash to check)", r.Unverified)
 	}
 	fmt.Fprintln(w)
+	r.Health.write(w)
 }

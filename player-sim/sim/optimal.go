@@ -25,7 +25,8 @@ type optState struct {
 	stall  float64 // total stall over chunks 1..i, seconds
 	pos    tracePos
 	level  int
-	parent int32 // index in the previous step's states
+	parent int32   // index in the previous step's states
+	rebuf  float64 // the last chunk's stall, seconds
 }
 
 // Optimal plays t with the levels that maximise the score knowing the whole trace in advance:
@@ -47,39 +48,66 @@ func (s *Simulator) Optimal(t *Trace, cfg OptimalConfig, out *Session) error {
 	if cfg.StallStep <= 0 {
 		cfg.StallStep = 0.5
 	}
-	c := &s.cfg
-	v := c.Video
 	if len(t.Time) < 2 {
 		return fmt.Errorf("sim: trace %s has %d samples, want at least 2", t.Name, len(t.Time))
 	}
+	c := &s.cfg
+	// Chunk 0 at the first level.
+	first, ok := s.optStep(t, &optState{pos: tracePos{ptr: 1, last: t.Time[0]}}, 0, c.FirstLevel)
+	if !ok {
+		return fmt.Errorf("sim: trace %s chunk 0: %w", t.Name, ErrTooSlow)
+	}
+	lv, err := s.plan(t, first, 1, c.Chunks, cfg)
+	if err != nil {
+		return err
+	}
+	// Replay the levels with Run so that the session is Run's own.
+	return s.Run(t, &fixedPlan{levels: append([]int{c.FirstLevel}, lv...)}, out)
+}
+
+// optStep plays chunk i at level q from st, as Run does; ok is false when the trace cannot
+// deliver it. The returned state's rebuf holds the chunk's stall in seconds.
+func (s *Simulator) optStep(t *Trace, st *optState, i, q int) (optState, bool) {
 	const msPerS = 1000.0
-	bufferCap := c.BufferCap * msPerS
-	drain := c.DrainStep * msPerS
-	chunkMs := v.ChunkSeconds * msPerS
-	rttMs := c.RTT * msPerS
+	c := &s.cfg
+	v := c.Video
+	pos := st.pos
+	delay, err := download(t, &pos, float64(v.Sizes[q][i]), c.Goodput)
+	if err != nil {
+		return optState{}, false
+	}
+	delay *= msPerS
+	delay += c.RTT * msPerS
+	rebuf := math.Max(delay-st.buffer, 0)
+	buffer := math.Max(st.buffer-delay, 0) + v.ChunkSeconds*msPerS
+	if bufferCap := c.BufferCap * msPerS; buffer > bufferCap {
+		drain := c.DrainStep * msPerS
+		sleep := math.Ceil((buffer-bufferCap)/drain) * drain
+		buffer -= sleep
+		if idle(t, &pos, sleep) != nil {
+			return optState{}, false
+		}
+	}
+	return optState{buffer: buffer, pos: pos, level: q, rebuf: rebuf / msPerS}, true
+}
+
+// plan returns the best levels of chunks from..to-1 from start (the state after chunk from-1),
+// knowing the trace: the dynamic programme of Optimal.
+func (s *Simulator) plan(t *Trace, start optState, from, to int, cfg OptimalConfig) ([]int, error) {
+	if cfg.BufferStep <= 0 {
+		cfg.BufferStep = 0.25
+	}
+	if cfg.StallBins <= 0 {
+		cfg.StallBins = 1
+	}
+	if cfg.StallStep <= 0 {
+		cfg.StallStep = 0.5
+	}
+	c := &s.cfg
+	v := c.Video
+	const msPerS = 1000.0
 	levels := len(v.Kbps)
 	bufBins := int(math.Ceil((c.BufferCap+v.ChunkSeconds)/cfg.BufferStep)) + 1
-
-	// step plays chunk i at level q from st; ok is false when the trace cannot deliver it.
-	step := func(st *optState, i, q int) (optState, float64, float64, bool) {
-		pos := st.pos
-		delay, err := download(t, &pos, float64(v.Sizes[q][i]), c.Goodput)
-		if err != nil {
-			return optState{}, 0, 0, false
-		}
-		delay *= msPerS
-		delay += rttMs
-		rebuf := math.Max(delay-st.buffer, 0)
-		buffer := math.Max(st.buffer-delay, 0) + chunkMs
-		if buffer > bufferCap {
-			sleep := math.Ceil((buffer-bufferCap)/drain) * drain
-			buffer -= sleep
-			if idle(t, &pos, sleep) != nil {
-				return optState{}, 0, 0, false
-			}
-		}
-		return optState{buffer: buffer, pos: pos, level: q}, delay / msPerS, rebuf / msPerS, true
-	}
 	stallBin := func(x float64) int {
 		if x <= 0 {
 			return 0
@@ -90,31 +118,28 @@ func (s *Simulator) Optimal(t *Trace, cfg OptimalConfig, out *Session) error {
 		}
 		return b
 	}
-
-	// Chunk 0 at the first level.
-	first, _, _, ok := step(&optState{pos: tracePos{ptr: 1, last: t.Time[0]}}, 0, c.FirstLevel)
-	if !ok {
-		return fmt.Errorf("sim: trace %s chunk 0: %w", t.Name, ErrTooSlow)
+	start.parent, start.score, start.stall = -1, 0, 0
+	steps := [][]optState{{start}}
+	if len(s.cells) < levels*bufBins*cfg.StallBins {
+		s.cells = make([]int32, levels*bufBins*cfg.StallBins)
 	}
-	first.parent = -1
-	steps := [][]optState{{first}}
-	cells := make([]int32, levels*bufBins*cfg.StallBins)
-	for i := 1; i < c.Chunks; i++ {
+	cells := s.cells[:levels*bufBins*cfg.StallBins]
+	for i := from; i < to; i++ {
 		for k := range cells {
 			cells[k] = -1
 		}
-		prev := steps[i-1]
+		prev := steps[len(steps)-1]
 		var next []optState
 		for pi := range prev {
 			st := &prev[pi]
 			prevKbps := v.Kbps[st.level]
 			for q := 0; q < levels; q++ {
-				ns, _, rebuf, ok := step(st, i, q)
+				ns, ok := s.optStep(t, st, i, q)
 				if !ok {
 					continue
 				}
-				ns.score = st.score + qoe.Lin(v.Kbps[q], prevKbps, rebuf, c.RebufPenalty)
-				ns.stall = st.stall + rebuf
+				ns.score = st.score + qoe.Lin(v.Kbps[q], prevKbps, ns.rebuf, c.RebufPenalty)
+				ns.stall = st.stall + ns.rebuf
 				ns.parent = int32(pi)
 				b := min(int(ns.buffer/msPerS/cfg.BufferStep), bufBins-1)
 				k := (q*bufBins+b)*cfg.StallBins + stallBin(ns.stall)
@@ -127,7 +152,7 @@ func (s *Simulator) Optimal(t *Trace, cfg OptimalConfig, out *Session) error {
 			}
 		}
 		if len(next) == 0 {
-			return fmt.Errorf("sim: trace %s chunk %d: %w", t.Name, i, ErrTooSlow)
+			return nil, fmt.Errorf("sim: trace %s chunk %d: %w", t.Name, i, ErrTooSlow)
 		}
 		steps = append(steps, next)
 	}
@@ -138,13 +163,38 @@ func (s *Simulator) Optimal(t *Trace, cfg OptimalConfig, out *Session) error {
 			best = j
 		}
 	}
-	// Walk back to the levels, then replay them with Run so that the session is Run's own.
-	lv := make([]int, c.Chunks)
-	for i, j := c.Chunks-1, best; i >= 0; i-- {
-		lv[i] = steps[i][j].level
-		j = int(steps[i][j].parent)
+	lv := make([]int, to-from)
+	for k, j := len(steps)-1, best; k > 0; k-- {
+		lv[k-1] = steps[k][j].level
+		j = int(steps[k][j].parent)
 	}
-	return s.Run(t, &fixedPlan{levels: lv}, out)
+	return lv, nil
+}
+
+// ExpertFunc is called by RunExpert before each decision with the state the algorithm sees and
+// the level the offline-optimal plan from that exact point would take.
+type ExpertFunc func(st *abr.State, expert int)
+
+// RunExpert plays t with alg as Run does, and before every decision asks the offline-optimal
+// planner (Optimal's dynamic programme, knowing the rest of the trace, over the next horizon
+// chunks; 0: to the end) which level it would take, and calls label with it: the expert of
+// imitation learning (DAgger, as in Comyco). With follow set, the session plays the expert's
+// level instead of alg's (alg is still asked, so its history stays that of a real session).
+func (s *Simulator) RunExpert(t *Trace, alg abr.Algorithm, out *Session, horizon int, cfg OptimalConfig, follow bool, label ExpertFunc) error {
+	s.expert = func(st *abr.State, cur optState) (int, error) {
+		to := s.cfg.Chunks
+		if horizon > 0 {
+			to = min(to, st.Next+horizon)
+		}
+		lv, err := s.plan(t, cur, st.Next, to, cfg)
+		if err != nil {
+			return 0, err
+		}
+		return lv[0], nil
+	}
+	s.follow, s.label = follow, label
+	defer func() { s.expert, s.label = nil, nil }()
+	return s.Run(t, alg, out)
 }
 
 // fixedPlan is an abr.Algorithm that plays given levels.

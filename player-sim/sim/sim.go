@@ -78,6 +78,11 @@ type Simulator struct {
 	st  abr.State
 	tp  []float64
 	dt  []float64
+
+	cells  []int32                                 // Optimal's cell index, reused
+	expert func(*abr.State, optState) (int, error) // RunExpert's planner
+	label  ExpertFunc                              // RunExpert's callback
+	follow bool                                    // RunExpert plays the expert's levels
 }
 
 // New returns a Simulator for cfg, after checking the video holds cfg.Chunks chunks.
@@ -187,6 +192,16 @@ func (s *Simulator) Run(t *Trace, alg abr.Algorithm, out *Session) error {
 			ChunkSeconds: v.ChunkSeconds,
 		}
 		level = alg.Choose(&s.st)
+		if s.expert != nil && i+1 < c.Chunks {
+			e, err := s.expert(&s.st, optState{buffer: buffer, pos: pos, level: s.st.LastLevel})
+			if err != nil {
+				return err
+			}
+			s.label(&s.st, e)
+			if s.follow {
+				level = e
+			}
+		}
 	}
 	if c.Chunks > 1 {
 		out.BitrateKbps /= float64(c.Chunks - 1)

@@ -4,11 +4,11 @@ package simcmd
 
 import (
 	"errors"
-	"runtime"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"edgecdn/internal/cli"
