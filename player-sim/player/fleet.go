@@ -69,6 +69,7 @@ type Report struct {
 	SwitchesMean  float64 `json:"switches_mean"`
 	EdgeSwitches  int     `json:"edge_switches"`
 	Errors        int     `json:"errors"`
+	LinkTimeouts  int     `json:"link_timeouts"` // segment timeouts while the player\'s own link was the bottleneck (not the CDN\'s errors)
 	Corrupt       int     `json:"corrupt_segments"`
 	Unverified    int     `json:"unverified_segments"` // accepted with no hash to check (neither catalog.json nor a SHA-256 ETag)
 	Segments      int     `json:"segments"`
@@ -221,6 +222,7 @@ func aggregate(results []*Result, wall time.Duration) *Report {
 		rep.Players++
 		rep.PerPlayer = append(rep.PerPlayer, r)
 		rep.Errors += r.Errors
+		rep.LinkTimeouts += r.LinkTimeouts
 		rep.Corrupt += r.Corrupt
 		rep.Unverified += r.Unverified
 		rep.EdgeSwitches += r.EdgeSwitches
@@ -269,6 +271,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "switches         %.2f bitrate switches per player, %d edge switches\n", r.SwitchesMean, r.EdgeSwitches)
 	fmt.Fprintf(w, "QoE_lin          %.2f mean per player\n", r.QoELinMean)
 	fmt.Fprintf(w, "segments         %d (%.1f MB), %d errors, %d corrupt", r.Segments, float64(r.Bytes)/1e6, r.Errors, r.Corrupt)
+	if r.LinkTimeouts > 0 {
+		fmt.Fprintf(w, ", %d timeouts on the players' own links (trace outages; retried, not errors)", r.LinkTimeouts)
+	}
 	if r.Unverified > 0 {
 		fmt.Fprintf(w, ", %d unverified (no hash to check)", r.Unverified)
 	}

@@ -139,6 +139,9 @@ type shaper struct {
 	link  Link
 	at    func(time.Time) time.Duration // the link's time at a wall time
 	clock time.Time                     // when the bytes read so far could have arrived
+	// waited is how long reads waited on the link: most of a slow download's time when the
+	// link, not the server, is the bottleneck.
+	waited time.Duration
 }
 
 // shaperBurst is the token bucket's depth, in time.
@@ -168,12 +171,15 @@ func (s *shaper) Read(p []byte) (int, error) {
 		}
 		if d := time.Until(s.clock); d > 0 {
 			t := time.NewTimer(d)
+			t0 := time.Now()
 			select {
 			case <-t.C:
 			case <-s.ctx.Done():
 				t.Stop()
+				s.waited += time.Since(t0)
 				return n, s.ctx.Err()
 			}
+			s.waited += time.Since(t0)
 		}
 	}
 	return n, err

@@ -82,12 +82,15 @@ type Result struct {
 	QoELin        float64  `json:"qoe_lin"`
 	Errors        int      `json:"errors"`
 	ErrorSamples  []string `json:"error_samples,omitempty"` // the first few errors, as they were
-	Corrupt       int      `json:"corrupt_segments"`
-	Unverified    int      `json:"unverified_segments,omitempty"` // accepted without a hash to check them against (no catalog.json, no SHA-256 ETag)
-	InitSegments  int      `json:"init_segments,omitempty"`       // CMAF init segments fetched: one per rendition switch
-	Failed        bool     `json:"failed"`
-	FailReason    string   `json:"fail_reason,omitempty"`
-	Chunks        []Chunk  `json:"chunks,omitempty"`
+	// LinkTimeouts counts segment downloads cut by the timeout while the player's own link was
+	// the bottleneck (a trace's outage): not errors of the CDN, and retried on the same edge.
+	LinkTimeouts int     `json:"link_timeouts,omitempty"`
+	Corrupt      int     `json:"corrupt_segments"`
+	Unverified   int     `json:"unverified_segments,omitempty"` // accepted without a hash to check them against (no catalog.json, no SHA-256 ETag)
+	InitSegments int     `json:"init_segments,omitempty"`       // CMAF init segments fetched: one per rendition switch
+	Failed       bool    `json:"failed"`
+	FailReason   string  `json:"fail_reason,omitempty"`
+	Chunks       []Chunk `json:"chunks,omitempty"`
 }
 
 // drainStep is the granularity, in seconds, of a player's wait above the buffer cap: the
@@ -660,6 +663,12 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 				return Chunk{}, ctx.Err()
 			}
 			errs = append(errs, err)
+			// A timeout spent mostly waiting on the player's own link (a trace's outage) is no
+			// fault of the edge: it is counted apart, and the player asks the same edge again.
+			if sh, ok := body.(*shaper); ok && errors.Is(tctx.Err(), context.DeadlineExceeded) && sh.waited > p.cfg.Timeout/2 {
+				p.res.LinkTimeouts++
+				continue
+			}
 			p.countError(err)
 			p.switchBase(ctx, true)
 			continue
