@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"edgecdn/player-sim/emucmd"
+	"edgecdn/player-sim/learn"
 	"edgecdn/player-sim/simcmd"
 )
 
@@ -21,6 +22,7 @@ type command struct {
 var commands = []command{
 	{"emulate", emucmd.Summary, emucmd.Run},
 	{"sim", simcmd.Summary, simcmd.Run},
+	{"learn", learn.Summary, learn.Run},
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -31,7 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
 		err := emucmd.Run(args, stdout, stderr)
 		switch {
-		case err == nil, errors.Is(err, emucmd.ErrHelp):
+		case err == nil, errors.Is(err, emucmd.ErrHelp), errors.Is(err, learn.ErrHelp):
 			return 0
 		}
 		fmt.Fprintln(stderr, "player-sim:", err)
@@ -63,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		err := c.run(args[1:], stdout, stderr)
 		switch {
-		case err == nil, errors.Is(err, simcmd.ErrHelp), errors.Is(err, emucmd.ErrHelp):
+		case err == nil, errors.Is(err, simcmd.ErrHelp), errors.Is(err, emucmd.ErrHelp), errors.Is(err, learn.ErrHelp):
 			return 0
 		default:
 			fmt.Fprintln(stderr, "player-sim:", err)

@@ -57,7 +57,7 @@ func (s *Simulator) Optimal(t *Trace, cfg OptimalConfig, out *Session) error {
 	if !ok {
 		return fmt.Errorf("sim: trace %s chunk 0: %w", t.Name, ErrTooSlow)
 	}
-	lv, err := s.plan(t, first, 1, c.Chunks, cfg)
+	lv, _, err := s.plan(t, first, 1, c.Chunks, cfg)
 	if err != nil {
 		return err
 	}
@@ -92,8 +92,8 @@ func (s *Simulator) optStep(t *Trace, st *optState, i, q int) (optState, bool) {
 }
 
 // plan returns the best levels of chunks from..to-1 from start (the state after chunk from-1),
-// knowing the trace: the dynamic programme of Optimal.
-func (s *Simulator) plan(t *Trace, start optState, from, to int, cfg OptimalConfig) ([]int, error) {
+// knowing the trace, and their QoE_lin: the dynamic programme of Optimal.
+func (s *Simulator) plan(t *Trace, start optState, from, to int, cfg OptimalConfig) ([]int, float64, error) {
 	if cfg.BufferStep <= 0 {
 		cfg.BufferStep = 0.25
 	}
@@ -152,7 +152,7 @@ func (s *Simulator) plan(t *Trace, start optState, from, to int, cfg OptimalConf
 			}
 		}
 		if len(next) == 0 {
-			return nil, fmt.Errorf("sim: trace %s chunk %d: %w", t.Name, i, ErrTooSlow)
+			return nil, 0, fmt.Errorf("sim: trace %s chunk %d: %w", t.Name, i, ErrTooSlow)
 		}
 		steps = append(steps, next)
 	}
@@ -168,32 +168,54 @@ func (s *Simulator) plan(t *Trace, start optState, from, to int, cfg OptimalConf
 		lv[k-1] = steps[k][j].level
 		j = int(steps[k][j].parent)
 	}
-	return lv, nil
+	return lv, last[best].score, nil
 }
 
-// ExpertFunc is called by RunExpert before each decision with the state the algorithm sees and
-// the level the offline-optimal plan from that exact point would take.
-type ExpertFunc func(st *abr.State, expert int)
+// ExpertFunc is called by RunExpert before each decision with the state the algorithm sees,
+// the level the offline-optimal plan from that exact point would take, and q[level]: the best
+// QoE_lin over the planner's horizon after taking that level (-Inf when the trace cannot
+// deliver it).
+type ExpertFunc func(st *abr.State, expert int, q []float64)
 
 // RunExpert plays t with alg as Run does, and before every decision asks the offline-optimal
 // planner (Optimal's dynamic programme, knowing the rest of the trace, over the next horizon
-// chunks; 0: to the end) which level it would take, and calls label with it: the expert of
-// imitation learning (DAgger, as in Comyco). With follow set, the session plays the expert's
-// level instead of alg's (alg is still asked, so its history stays that of a real session).
+// chunks; 0: to the end) what every level is worth and which it would take, and calls label:
+// the expert of imitation learning (DAgger, as in Comyco). With follow set, the session plays
+// the expert's level instead of alg's (alg is still asked, so its history stays that of a real
+// session).
 func (s *Simulator) RunExpert(t *Trace, alg abr.Algorithm, out *Session, horizon int, cfg OptimalConfig, follow bool, label ExpertFunc) error {
+	v := s.cfg.Video
+	q := make([]float64, len(v.Kbps))
 	s.expert = func(st *abr.State, cur optState) (int, error) {
 		to := s.cfg.Chunks
 		if horizon > 0 {
 			to = min(to, st.Next+horizon)
 		}
-		lv, err := s.plan(t, cur, st.Next, to, cfg)
-		if err != nil {
-			return 0, err
+		best := 0
+		for a := range q {
+			q[a] = math.Inf(-1)
+			child, ok := s.optStep(t, &cur, st.Next, a)
+			if !ok {
+				continue
+			}
+			q[a] = qoe.Lin(v.Kbps[a], v.Kbps[cur.level], child.rebuf, s.cfg.RebufPenalty)
+			if st.Next+1 < to {
+				_, rest, err := s.plan(t, child, st.Next+1, to, cfg)
+				if err != nil {
+					q[a] = math.Inf(-1)
+					continue
+				}
+				q[a] += rest
+			}
+			if q[a] > q[best] {
+				best = a
+			}
 		}
-		return lv[0], nil
+		label(st, best, q)
+		return best, nil
 	}
-	s.follow, s.label = follow, label
-	defer func() { s.expert, s.label = nil, nil }()
+	s.follow = follow
+	defer func() { s.expert = nil }()
 	return s.Run(t, alg, out)
 }
 

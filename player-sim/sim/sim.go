@@ -81,7 +81,6 @@ type Simulator struct {
 
 	cells  []int32                                 // Optimal's cell index, reused
 	expert func(*abr.State, optState) (int, error) // RunExpert's planner
-	label  ExpertFunc                              // RunExpert's callback
 	follow bool                                    // RunExpert plays the expert's levels
 }
 
@@ -197,7 +196,6 @@ func (s *Simulator) Run(t *Trace, alg abr.Algorithm, out *Session) error {
 			if err != nil {
 				return err
 			}
-			s.label(&s.st, e)
 			if s.follow {
 				level = e
 			}
