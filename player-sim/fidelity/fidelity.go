@@ -36,6 +36,41 @@ type Config struct {
 	Protocol string
 	// Sim, when set, replaces the virtual-time configuration (its Chunks is set to Chunks).
 	Sim *sim.Config
+	// Cold skips warming the CDN: by default the first two segments of every level are fetched
+	// once through every base the players will use, unshaped, before they start, so that the
+	// first segment, from which the ABR makes its first choice, is not a cache miss (virtual
+	// time has no CDN).
+	Cold bool
+}
+
+// constant is an ABR that always answers one level.
+type constant int
+
+func (c constant) Choose(*abr.State) int { return int(c) }
+
+// warm fetches the first two segments of every level of title through every base of the
+// first players' entries.
+func warm(ctx context.Context, cfg Config) error {
+	seen := map[string]bool{}
+	for i := 0; i < min(len(cfg.Traces), 64); i++ {
+		bases, err := cfg.Entry(i).Bases(ctx, cfg.Title)
+		if err != nil {
+			return fmt.Errorf("fidelity: warming: %w", err)
+		}
+		for _, b := range bases {
+			if seen[b] {
+				continue
+			}
+			seen[b] = true
+			for q := 0; q < 6; q++ {
+				r, err := player.Play(ctx, player.Config{Title: cfg.Title, Protocol: cfg.Protocol, Entry: player.URLEntry{Base: b}, ABR: constant(q), MaxChunks: 2})
+				if err != nil || r.Failed {
+					return fmt.Errorf("fidelity: warming %s: %v %v", b, err, r.FailReason)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Trace is one trace in both modes; QoE figures are per chunk (the score over chunks 2..N
@@ -116,6 +151,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			tr.VirtualDownload = append(tr.VirtualDownload, c.Download)
 		}
 		rep.Traces = append(rep.Traces, tr)
+	}
+	if !cfg.Cold {
+		if err := warm(ctx, cfg); err != nil {
+			return nil, err
+		}
 	}
 	emu, err := player.RunFleet(ctx, player.FleetConfig{
 		Players: len(cfg.Traces), Titles: []string{cfg.Title}, Protocol: cfg.Protocol, NewEntry: cfg.Entry,
