@@ -1,6 +1,7 @@
 package abr
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -51,4 +52,26 @@ func BenchmarkTargetMPCChoose(b *testing.B) {
 	for b.Loop() {
 		m.Choose(s)
 	}
+}
+
+// FuzzLearnedWeights: weights read from any JSON either load as a network of the right shape
+// or are refused, never a panic when playing.
+func FuzzLearnedWeights(f *testing.F) {
+	f.Add(string(learnedJSON))
+	f.Add(`{"inputs":36,"w1":[[1]],"b1":[0],"w2":[[1],[1],[1]],"b2":[0,0,0]}`)
+	f.Add(`{}`)
+	f.Fuzz(func(t *testing.T, js string) {
+		var w LearnedWeights
+		if json.Unmarshal([]byte(js), &w) != nil {
+			return
+		}
+		l, err := NewLearned(&w)
+		if err != nil {
+			return
+		}
+		s := state(10, 12, 3, 300e3)
+		if q := l.Choose(s); q < 0 || q >= len(s.Kbps) {
+			t.Errorf("level %d", q)
+		}
+	})
 }

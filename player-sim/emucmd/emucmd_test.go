@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/internal/catalog"
 	"edgecdn/player-sim/player"
 )
 
@@ -63,4 +64,33 @@ func TestProgressLine(t *testing.T) {
 	if got := b.line(player.FleetProgress{Done: 0, Started: 2, Total: 2}); strings.Contains(got, "left") {
 		t.Errorf("no estimate possible, yet %q", got)
 	}
+}
+
+// FuzzParseOffset: --trace-offset never panics and accepts only random or seconds in range.
+func FuzzParseOffset(f *testing.F) {
+	for _, s := range []string{"random", "0", "12.5", "-1", "NaN", "Inf", "1e12", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		o, fixed, err := parseOffset(s)
+		if err == nil && fixed && !(o >= 0 && o <= 1e9) {
+			t.Errorf("parseOffset(%q) = %v, accepted out of range", s, o)
+		}
+	})
+}
+
+// FuzzSplitManifestURL: --url never panics, and a title it finds is a valid title name.
+func FuzzSplitManifestURL(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1:9090", "http://h/vod/t/master.m3u8", "http://h/vod/t/750k/index.m3u8", "http://h/vod/t/manifest.mpd", "http://h/vod/../x.m3u8", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		base, title, proto, err := splitManifestURL(s)
+		if err != nil {
+			return
+		}
+		if title != "" && (!catalog.ValidName(title) || (proto != player.ProtocolHLS && proto != player.ProtocolDASH)) {
+			t.Errorf("splitManifestURL(%q) = %q %q %q", s, base, title, proto)
+		}
+	})
 }
