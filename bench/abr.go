@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -160,7 +161,7 @@ func loadTracesCapped(dir string, limit int) ([]*sim.Trace, int, error) {
 
 // abrVirtual writes the virtual-time part and returns its one-line summary.
 func abrVirtual(b *strings.Builder, out, dir, sample string, limit int, names []string) (string, error) {
-	fmt.Fprintf(b, "### Virtual time\n\nplayer-sim's simulator (`simcmd.Evaluate`, Pensieve's fixed environment: 48 chunks, 60 s buffer cap, 0.95 x trace throughput, 80 ms RTT; QoE_lin summed over chunks 2..48), every ABR on every trace set, at most %d traces per set (`--max-traces`). Mean ± half-width of the 95%% confidence interval over traces; switches = chunks at another level than the one before, per trace.\n\n", limit)
+	fmt.Fprintf(b, "### Virtual time\n\nplayer-sim's simulator (`simcmd.Evaluate`, Pensieve's fixed environment: 48 chunks, 60 s buffer cap, 0.95 x trace throughput, 80 ms RTT; QoE_lin summed over chunks 2..48), every ABR on every trace set, at most %d traces per set (`--max-traces`). Mean ± half-width of the 95%% confidence interval over traces; %% of optimal = mean score / mean offline-optimal score (`sim.Simulator.Optimal`: the best levels knowing the whole trace, a dynamic programme over chunk, level and buffer); switches = chunks at another level than the one before, per trace.\n\n", limit)
 	if _, err := os.Stat(dir); err != nil {
 		fmt.Fprintf(b, "**%s is not there** (%v): the sample carried in the repository, %s (20 traces per set), was played instead; its figures are not those of the full sets.\n\n", dir, errors.Unwrap(err), sample)
 		fmt.Fprintf(os.Stderr, "abr: %s missing, using the sample %s\n", dir, sample)
@@ -187,13 +188,18 @@ func abrVirtual(b *strings.Builder, out, dir, sample string, limit int, names []
 			}
 			rs = append(rs, r)
 		}
+		opt, err := simcmd.Optimal(sim.Config{}, set.traces, runtime.GOMAXPROCS(0))
+		if err != nil {
+			return "", fmt.Errorf("optimal on %s: %w", set.name, err)
+		}
+		simcmd.WithOptimal(rs, opt)
 		took := time.Since(start)
 		capNote := ""
 		if len(set.traces) < set.files {
 			capNote = fmt.Sprintf(", **capped** at %d of %d", len(set.traces), set.files)
 		}
 		fmt.Fprintf(b, "#### %s (%s: %d traces%s; %.1f s for all ABRs)\n\n", set.name, set.dir, len(set.traces), capNote, took.Seconds())
-		fmt.Fprintf(b, "| ABR | traces | QoE_lin mean ± 95%% CI | rebuffer s mean | bitrate kbps mean | switches mean |\n|---|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(b, "| ABR | traces | QoE_lin mean ± 95%% CI | %% of optimal | rebuffer s mean | bitrate kbps mean | switches mean |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		best := 0
 		for i, r := range rs {
 			if r.QoELinMean > rs[best].QoELinMean {
@@ -205,8 +211,9 @@ func abrVirtual(b *strings.Builder, out, dir, sample string, limit int, names []
 			if i == best {
 				name = "**" + name + "**"
 			}
-			fmt.Fprintf(b, "| %s | %d | %.3f ± %.3f | %.3f | %.0f | %.2f |\n", name, r.Traces, r.QoELinMean, r.QoELinCI95, r.RebufferSMean, r.BitrateKbpsMean, r.SwitchesMean)
+			fmt.Fprintf(b, "| %s | %d | %.3f ± %.3f | %.1f%% | %.3f | %.0f | %.2f |\n", name, r.Traces, r.QoELinMean, r.QoELinCI95, r.PctOptimal, r.RebufferSMean, r.BitrateKbpsMean, r.SwitchesMean)
 		}
+		fmt.Fprintf(b, "| *offline optimal* | %d | %.3f ± %.3f | 100%% | %.3f | %.0f | %.2f |\n", opt.Traces, opt.QoELinMean, opt.QoELinCI95, opt.RebufferSMean, opt.BitrateKbpsMean, opt.SwitchesMean)
 		png := "abr-virtual-" + safeName(set.name) + ".png"
 		if err := simcmd.WritePlot(filepath.Join(out, png), set.dir, rs); err != nil {
 			return "", fmt.Errorf("plot %s: %w", png, err)
@@ -220,6 +227,25 @@ func abrVirtual(b *strings.Builder, out, dir, sample string, limit int, names []
 		prefix = "best QoE_lin in virtual time (the repository's sample, ../shared/traces missing): "
 	}
 	return prefix + strings.Join(sum, ", "), nil
+}
+
+// errorKind sorts a player's error message into a few kinds for the report.
+func errorKind(e string) string {
+	switch {
+	case strings.Contains(e, "no response head"):
+		return "no response head in 3 s"
+	case strings.Contains(e, "deadline exceeded") || strings.Contains(e, "Timeout"):
+		return "segment timeout"
+	case strings.Contains(e, "connection refused") || strings.Contains(e, "connection reset") || strings.Contains(e, "EOF"):
+		return "connection refused, reset or closed"
+	case strings.Contains(e, ": 5"):
+		return "5xx status"
+	case strings.Contains(e, ": 4"):
+		return "4xx status"
+	case strings.Contains(e, "do not match"):
+		return "corrupt bytes"
+	}
+	return "other"
 }
 
 func safeName(s string) string {
@@ -337,9 +363,10 @@ func abrEmulation(ctx context.Context, b *strings.Builder, out string, cfg emuCo
 			ref = r.rep
 		}
 	}
-	fmt.Fprintf(b, "| ABR | players | QoE_lin mean ± 95%% CI | paired Δ vs %s | rebuffer ratio | stalls | bitrate kbps | switches mean | startup p50 ms | failed | cut | client errors | corrupt |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", abr.Default)
+	fmt.Fprintf(b, "| ABR | players | QoE_lin mean ± 95%% CI | paired Δ vs %s | rebuffer ratio | stalls | bitrate kbps | switches mean | startup p50 ms | failed | cut | client errors | link timeouts | corrupt |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", abr.Default)
 	var cutAll, errAll int
-	var cutWho []string
+	var cutWho, starved []string
+	kinds := map[string]int{}
 	for k := range results {
 		r := &results[k]
 		if r.err != nil {
@@ -373,12 +400,31 @@ func abrEmulation(ctx context.Context, b *strings.Builder, out string, cfg emuCo
 		if d := qoe.Summarize(diffs); r.abr != abr.Default && d.N > 0 {
 			delta = fmt.Sprintf("%+.2f ± %.2f (%d)", d.Mean, d.CI95, d.N)
 		}
-		fmt.Fprintf(b, "| %s | %d | %.2f ± %.2f | %s | %.4f | %d | %.0f | %.2f | %.0f | %d | %d | %d | %d |\n", r.abr, rep.Players, r.qoe.Mean, r.qoe.CI95, delta,
-			rep.RebufferRatio, rep.RebufferCount, rep.BitrateKbps, rep.SwitchesMean, rep.StartupMSP50, r.failed, r.cut, rep.Errors, rep.Corrupt)
+		fmt.Fprintf(b, "| %s | %d | %.2f ± %.2f | %s | %.4f | %d | %.0f | %.2f | %.0f | %d | %d | %d | %d | %d |\n", r.abr, rep.Players, r.qoe.Mean, r.qoe.CI95, delta,
+			rep.RebufferRatio, rep.RebufferCount, rep.BitrateKbps, rep.SwitchesMean, rep.StartupMSP50, r.failed, r.cut, rep.Errors, rep.LinkTimeouts, rep.Corrupt)
+		for _, p := range rep.PerPlayer {
+			for _, e := range p.ErrorSamples {
+				kinds[errorKind(e)]++
+			}
+		}
+		if h := rep.Health; h.PlayerStarved || h.CDNStarved {
+			starved = append(starved, fmt.Sprintf("%s: %s", r.abr, strings.Join(h.Warnings, "; ")))
+		}
 	}
 	chunks := int(math.Ceil(cfg.media.Seconds() / seg.Seconds()))
 	fmt.Fprintf(b, "\nWall time %.0f s for all fleets. QoE_lin per player: sum over chunks 2..%d (the session's %d segments) of bitrate_Mbps − 4.3 x stall_s − |change of bitrate|, on the real playback clock; mean and 95%% CI over the players that finished; paired Δ: mean and 95%% CI of player i's QoE_lin minus that of player i of the %s fleet (same title, trace and offset), over the pairs where both finished (their count in brackets). Rebuffer ratio and bitrate: `player.Report` (stall time / (played + stall), bitrate mean per player); stalls: count over the fleet; switches: bitrate switches per player; corrupt: segments whose bytes failed the SHA-256 check (refetched, never accepted).",
 		wall.Seconds(), chunks, chunks, abr.Default)
+	if len(kinds) > 0 {
+		var ks []string
+		for k, n := range kinds {
+			ks = append(ks, fmt.Sprintf("%s %d", k, n))
+		}
+		sort.Strings(ks)
+		fmt.Fprintf(b, " Client errors by kind (the first 4 of each player, all fleets): %s. Link timeouts: segment downloads cut by the 10 s timeout while the player's own link was the bottleneck (a trace's outage), retried on the same edge and not counted as errors.", strings.Join(ks, ", "))
+	}
+	if len(starved) > 0 {
+		fmt.Fprintf(b, " **The machine was starved while the fleets ran** (these QoE figures are about the machine, not the ABRs): %s.", strings.Join(starved, " | "))
+	}
 	if cutAll > 0 {
 		fmt.Fprintf(b, " **%d players were cut** at the %v deadline (`--emu-timeout`): their QoE is left out: %s. (The likely cause: their links replay stretches of a trace near 0 Mbit/s — some Puffer traces drop to 0.00-0.01 for minutes — where a segment takes far longer than the deadline.)", cutAll, cfg.cut, strings.Join(cutWho, "; "))
 	}

@@ -18,10 +18,16 @@ func TestTraceSetsCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(notes) != 0 || len(sets) != 2 {
-		t.Fatalf("sets %d, notes %q: want oboe and puffer-220218", len(sets), notes)
+	if len(notes) != 0 || len(sets) != 4 {
+		t.Fatalf("sets %d, notes %q: want fcc-train, norway-train, oboe and puffer-220218", len(sets), notes)
 	}
 	for _, s := range sets {
+		if s.name != "oboe" && s.name != "puffer-220218" {
+			if len(s.traces) != 7 {
+				t.Errorf("%s: %d traces loaded, want the cap of 7", s.name, len(s.traces))
+			}
+			continue
+		}
 		if s.files != 20 || len(s.traces) != 7 {
 			t.Errorf("%s: %d files, %d traces loaded; want 20 and the cap of 7", s.name, s.files, len(s.traces))
 		}
@@ -57,7 +63,7 @@ func TestABRVirtualFallback(t *testing.T) {
 		t.Errorf("summary %q", sum)
 	}
 	r := b.String()
-	for _, want := range []string{"is not there", "#### oboe", "#### puffer-220218", "capped** at 5 of 20", "| bba | 5 |", "targetmpc", "abr-virtual-oboe.png"} {
+	for _, want := range []string{"is not there", "#### oboe", "#### puffer-220218", "#### norway-train", "capped** at 5 of 20", "| bba | 5 |", "targetmpc", "abr-virtual-oboe.png", "% of optimal", "*offline optimal*"} {
 		if !strings.Contains(r, want) {
 			t.Errorf("report lacks %q:\n%s", want, r)
 		}

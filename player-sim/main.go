@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"edgecdn/player-sim/emucmd"
+	"edgecdn/player-sim/learn"
 	"edgecdn/player-sim/simcmd"
 )
 
@@ -19,7 +20,9 @@ type command struct {
 }
 
 var commands = []command{
+	{"emulate", emucmd.Summary, emucmd.Run},
 	{"sim", simcmd.Summary, simcmd.Run},
+	{"learn", learn.Summary, learn.Run},
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -30,7 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
 		err := emucmd.Run(args, stdout, stderr)
 		switch {
-		case err == nil, errors.Is(err, emucmd.ErrHelp):
+		case err == nil, errors.Is(err, emucmd.ErrHelp), errors.Is(err, learn.ErrHelp):
 			return 0
 		}
 		fmt.Fprintln(stderr, "player-sim:", err)
@@ -42,10 +45,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			w, code = stderr, 2
 		}
 		fmt.Fprintln(w, "Usage: player-sim COMMAND [flags]   (player-sim COMMAND --help for its flags)")
-		fmt.Fprintln(w, "       "+emucmd.Usage)
+		fmt.Fprintln(w, "       player-sim --url URL [flags]   (flags alone: the emulate command)")
 		fmt.Fprintln(w, "\nCommands:")
 		for _, c := range commands {
 			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		}
+		fmt.Fprintln(w, "\nExamples:")
+		for _, e := range []string{
+			"go run ./player-sim sim --traces player-sim/testdata/traces/oboe --abr all",
+			"go run ./player-sim emulate --url http://127.0.0.1:9090/vod/title-000/master.m3u8 --players 4 --link 8",
+		} {
+			fmt.Fprintln(w, "  "+e)
 		}
 		return code
 	}
@@ -55,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		err := c.run(args[1:], stdout, stderr)
 		switch {
-		case err == nil, errors.Is(err, simcmd.ErrHelp):
+		case err == nil, errors.Is(err, simcmd.ErrHelp), errors.Is(err, emucmd.ErrHelp), errors.Is(err, learn.ErrHelp):
 			return 0
 		default:
 			fmt.Fprintln(stderr, "player-sim:", err)

@@ -63,6 +63,13 @@ var constructors = map[string]func() Algorithm{
 	"dynamic":    func() Algorithm { return NewDynamic(DynamicConfig{}) },
 	"robustmpc":  func() Algorithm { return NewRobustMPC(MPCConfig{}) },
 	"targetmpc":  func() Algorithm { return NewTargetMPC(TargetConfig{}) },
+	"learned": func() Algorithm {
+		l, err := NewLearned(nil)
+		if err != nil {
+			panic(err) // learned_weights.json is embedded and checked by TestLearnedWeights
+		}
+		return l
+	},
 }
 
 // Names returns the name of every algorithm New knows, sorted.

@@ -30,6 +30,7 @@ func Example() {
 	// bba        level 3 (1850 kbps)
 	// bola       level 2 (1200 kbps)
 	// dynamic    level 2 (1200 kbps)
+	// learned    level 2 (1200 kbps)
 	// robustmpc  level 3 (1850 kbps)
 	// targetmpc  level 2 (1200 kbps)
 	// throughput level 2 (1200 kbps)

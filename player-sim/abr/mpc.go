@@ -14,6 +14,9 @@ type MPCConfig struct {
 	// (Sizes[level][Next+k]). By default the plan uses Sizes[level][Next+1+k], as the reference
 	// code does (an off-by-one there that the reference figures include).
 	ExactNext bool
+	// ErrorScale multiplies the largest recent relative error before it discounts the
+	// estimate: predicted = harmonic mean / (1 + ErrorScale x max error); default 1 (robustMPC).
+	ErrorScale float64
 }
 
 func (c *MPCConfig) setDefaults() {
@@ -31,6 +34,9 @@ func (c *MPCConfig) setDefaults() {
 	}
 	if c.SmoothPenalty == 0 {
 		c.SmoothPenalty = 1
+	}
+	if c.ErrorScale == 0 {
+		c.ErrorScale = 1
 	}
 }
 
@@ -81,6 +87,9 @@ func (m *RobustMPC) Choose(s *State) int {
 	hm := harmonicMean(s.Throughput, m.cfg.History) / 1e6
 	m.lastEst = hm
 	predicted := hm / (1 + maxErr)
+	if m.cfg.ErrorScale != 1 {
+		predicted = hm / (1 + m.cfg.ErrorScale*maxErr)
+	}
 
 	h := min(m.cfg.Horizon, s.Chunks-s.Next)
 	if h <= 0 {

@@ -26,50 +26,55 @@ import (
 // ErrHelp is returned after --help.
 var ErrHelp = flag.ErrHelp
 
-// Usage is the mode's synopsis.
-const Usage = `player-sim [--players N] [--duration D] (--dns HOST:PORT --domain NAME --port P | --steering URL | --url BASE|MANIFEST) [--protocol hls|dash] [flags]
+// Summary is the mode's one-line description.
+const Summary = "real-time players streaming from a running CDN over links shaped by traces (also: flags alone)"
 
-Example:
-  go run ./player-sim --players 100 --duration 60s --steering http://127.0.0.1:8500 --trace-dir player-sim/testdata/traces/oboe --json report.json
-  go run ./player-sim --players 20 --dns 127.0.0.1:5353 --domain video.edgecdn.local --port 8000
-  go run ./player-sim --players 1 --url http://127.0.0.1:9090 --title title-000 --link 8
-  go run ./player-sim --players 4 --url http://127.0.0.1:9090/vod/title-000/manifest.mpd
-  go run ./player-sim --players 4 --steering http://127.0.0.1:8500 --content-steering --protocol dash`
+// Usage is the mode's synopsis.
+const Usage = `player-sim emulate (--url URL | --steering URL | --dns HOST:PORT --domain NAME --port P) [--players N] [--duration D] [--protocol hls|dash] [flags]`
+
+// Example is a complete command line for each way in, shown by --help.
+const Example = `go run ./player-sim emulate --url http://127.0.0.1:9090/vod/title-000/master.m3u8 --players 1 --link 8
+go run ./player-sim emulate --url http://127.0.0.1:9090/vod/title-000/750k/index.m3u8 --link 4@0,1@20,4@40
+go run ./player-sim emulate --url http://127.0.0.1:9090/vod/title-000/manifest.mpd --players 4
+go run ./player-sim emulate --url http://127.0.0.1:9090 --title title-000 --players 20 --trace-dir player-sim/testdata/traces/oboe --trace-offset 0 --duration 192s --buffer-cap 60s --latency 80ms
+go run ./player-sim emulate --steering http://127.0.0.1:8500 --zones zone-a,zone-b,zone-c --players 100 --rate 20 --duration 60s --trace-dir player-sim/testdata/traces/oboe --json report.json --plots plots/
+go run ./player-sim emulate --steering http://127.0.0.1:8500 --content-steering --protocol dash --players 8
+go run ./player-sim emulate --dns 127.0.0.1:5353 --domain video.edgecdn.local --port 8000 --players 20 --link 8`
 
 // Run runs the emulation mode with args.
 func Run(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("player-sim", flag.ContinueOnError)
+	fs := flag.NewFlagSet("player-sim emulate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	players := fs.Int("players", 10, "players in the fleet")
-	duration := fs.Duration("duration", 0, "media each player plays (default the whole title)")
+	duration := fs.Duration("duration", 0, "media each player plays, as a `DURATION` (default the whole title; 192s is the 48 chunks of player-sim sim)")
 	dnsAddr := fs.String("dns", "", "resolve --domain with real DNS queries at `HOST:PORT`")
-	domain := fs.String("domain", "video.edgecdn.local", "the name to resolve with --dns")
-	port := fs.Int("port", 80, "with --dns: the balancers' HTTP port")
+	domain := fs.String("domain", "video.edgecdn.local", "the `NAME` to resolve with --dns")
+	port := fs.Int("port", 80, "with --dns: the balancers' HTTP `PORT`")
 	steer := fs.String("steering", "", "ask edgecdn's steering service at `URL` for ranked edges")
 	manifest := fs.Bool("content-steering", false, "with --steering: play the content steering playback manifest (HLS /play/<title>/master.m3u8, DASH /play/<title>/manifest.mpd: one pathway per zone, steering manifest reloaded every TTL) instead of the ranked edge list")
-	protocol := fs.String("protocol", "", "hls (master.m3u8) or dash (manifest.mpd; CMAF titles only); default dash when --url ends in .mpd, else hls")
-	zones := fs.String("zones", "", "with --steering: players' zones, assigned in turn, comma-separated (default: let the service map addresses)")
-	base := fs.String("url", "", "fetch straight from `BASE` (an edge or a balancer), or from a manifest's URL, http://HOST/vod/<title>/master.m3u8 or .../manifest.mpd (its title and protocol unless --title and --protocol say otherwise)")
-	titles := fs.String("title", "", "titles to play, comma-separated (default every title of the origin's catalog.json)")
-	zipf := fs.Float64("zipf", 1.0, "title popularity: Zipf exponent")
-	rate := fs.Float64("rate", 0, "arrivals per second, Poisson (0: all at once)")
-	traceDir := fs.String("trace-dir", "", "players' links replay these `DIR` traces (time_s throughput_Mbps), each from a random offset")
-	link := fs.String("link", "", "a constant link in Mbit/s, or a step profile MBPS@SECONDS,MBPS@SECONDS,... (default unshaped)")
-	latency := fs.Duration("latency", 0, "added before each request")
-	algo := fs.String("abr", abr.Default, "ABR algorithm: "+strings.Join(abr.Names(), ", "))
-	bufCap := fs.Duration("buffer-cap", 30*time.Second, "players stop fetching above this much buffer")
+	protocol := fs.String("protocol", "", "`hls` (master.m3u8) or dash (manifest.mpd; CMAF titles only); default dash when --url names an .mpd, else hls")
+	zones := fs.String("zones", "", "with --steering: players' `ZONES`, assigned in turn, comma-separated (default: let the service map addresses)")
+	base := fs.String("url", "", "fetch straight from this `URL`: a base (http://HOST:PORT, an edge or a balancer), or what a player is given, a master playlist (.../vod/<title>/master.m3u8), a media playlist (.../vod/<title>/<rendition>/index.m3u8) or an MPD (.../vod/<title>/manifest.mpd); a playlist or MPD names the title and protocol unless --title and --protocol say otherwise")
+	titles := fs.String("title", "", "`TITLES` to play, comma-separated (default every title of the origin's catalog.json)")
+	zipf := fs.Float64("zipf", 1.0, "title popularity: Zipf `EXPONENT`")
+	rate := fs.Float64("rate", 0, "arrivals `PER_SECOND`, Poisson (0: all at once)")
+	traceDir := fs.String("trace-dir", "", "players' links replay the traces of `DIR` (time_s throughput_Mbps at 0.95 payload share), player i on trace i of the sorted folder")
+	traceOffset := fs.String("trace-offset", "random", "where each trace starts: `SECONDS` from its first sample (0: from the start, as player-sim sim plays it), or random (drawn from --seed)")
+	link := fs.String("link", "", "a constant link in Mbit/s, or a step profile `MBPS@SECONDS,...` (default unshaped)")
+	latency := fs.Duration("latency", 0, "round trip added before each request, as a `DURATION` (player-sim sim adds 80ms per chunk)")
+	algo := fs.String("abr", abr.Default, "ABR `NAME`: "+strings.Join(abr.Names(), ", "))
+	segTimeout := fs.Duration("segment-timeout", 10*time.Second, "give up a segment's download after this `DURATION` and try the next edge (player-sim sim never gives up: to compare, set it above the longest outage of the traces)")
+	bufCap := fs.Duration("buffer-cap", 30*time.Second, "players stop fetching above this much buffer, a `DURATION` (player-sim sim: 60s)")
 	jsonOut := fs.String("json", "", "write the report as JSON to `FILE`; - prints it on stdout after the table (in Kubernetes: kubectl logs job/player-sim)")
-	wait := fs.Duration("wait", 0, "wait up to this long for the entry point (steering ready, DNS answering, the URL serving the title) before starting; 0: fail at once if it is not")
+	wait := fs.Duration("wait", 0, "wait up to this `DURATION` for the entry point (steering ready, DNS answering, the URL serving the title) before starting; 0: fail at once if it is not")
 	plots := fs.String("plots", "", "write PNG plots to `DIR`: bitrate and buffer over time of sample players, CDFs of QoE and startup")
-	seed := fs.Uint64("seed", 1, "seed of arrivals, titles and trace offsets")
+	seed := fs.Uint64("seed", 1, "`SEED` of arrivals, titles and random trace offsets")
 	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage: "+Usage+"\n\nFlags:")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
+			printHelp(stdout, fs)
 			return ErrHelp
 		}
-		return err
+		return fmt.Errorf("%w (see player-sim emulate --help)", err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -84,6 +89,10 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		return errors.New("give exactly one of --dns, --steering and --url")
 	}
 	if _, err := abr.New(*algo); err != nil {
+		return err
+	}
+	offset, fixedOffset, err := parseOffset(*traceOffset)
+	if err != nil {
 		return err
 	}
 	if *base != "" {
@@ -147,15 +156,17 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	}
 	fi, _ := os.Stderr.Stat()
 	terminal := fi != nil && fi.Mode()&os.ModeCharDevice != 0
+	bar := &progressBar{terminal: terminal, media: duration.Seconds(), rate: *rate, last: time.Now()}
 	cfg := player.FleetConfig{
 		Players: *players, Titles: ts, Protocol: *protocol, ZipfS: *zipf, Rate: *rate, NewEntry: newEntry, Links: links, Latency: *latency,
-		MaxSeconds: duration.Seconds(), BufferCap: *bufCap, Seed: *seed,
+		MaxSeconds: duration.Seconds(), BufferCap: *bufCap, Timeout: *segTimeout, Seed: *seed, TraceOffset: offset, FixedOffset: fixedOffset,
 		NewABR: func() (abr.Algorithm, error) { return abr.New(*algo) },
-		Progress: func(done, started, total int) {
+		OnProgress: func(p player.FleetProgress) {
 			if terminal {
-				fmt.Fprintf(stderr, "\rplayers: %d/%d started, %d done   ", started, total, done)
-			} else {
-				fmt.Fprintf(stderr, "players: %d/%d started, %d done\n", started, total, done)
+				fmt.Fprintf(stderr, "\r%s\x1b[K", bar.line(p))
+			} else if time.Since(bar.last) >= 10*time.Second {
+				bar.last = time.Now()
+				fmt.Fprintln(stderr, bar.line(p))
 			}
 		},
 	}
@@ -184,6 +195,39 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d of %d players failed", rep.Failed, rep.Players)
 	}
 	return nil
+}
+
+// printHelp writes the usage, every flag as --flag VALUE [ENVIRONMENT_VARIABLE], and the examples.
+func printHelp(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s.\nWithout a command name, flags alone run this mode: player-sim --url URL ... is player-sim emulate --url URL ...\n\nFlags (each also settable as an environment variable):\n", Usage, Summary)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s", f.Name)
+		if name != "" {
+			fmt.Fprintf(w, " %s", name)
+		}
+		fmt.Fprintf(w, "   [%s]\n      %s", cli.EnvName(f.Name), usage)
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+	fmt.Fprintln(w, "\nExamples:")
+	for _, l := range strings.Split(Example, "\n") {
+		fmt.Fprintln(w, "  "+l)
+	}
+}
+
+// parseOffset reads --trace-offset: "random" or seconds >= 0.
+func parseOffset(s string) (offset float64, fixed bool, err error) {
+	if s == "random" || s == "" {
+		return 0, false, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v >= 0) || v > 1e9 {
+		return 0, false, fmt.Errorf("--trace-offset %q: want seconds >= 0 or random", s)
+	}
+	return v, true, nil
 }
 
 // waitEntry waits, up to wait, until the entry point can start a player: the steering
@@ -325,14 +369,17 @@ func splitList(s string) []string {
 	return out
 }
 
-// splitManifestURL takes --url: a base (returned as it is, with no title or protocol), or a
-// manifest's URL, BASE/vod/<title>/master.m3u8 or BASE/vod/<title>/manifest.mpd, which gives
-// the base, the title and the protocol.
+// splitManifestURL takes --url: a base (returned as it is, with no title or protocol), or what
+// users paste into ffplay or hls.js, a master playlist BASE/vod/<title>/master.m3u8, a media
+// playlist BASE/vod/<title>/<rendition>/index.m3u8 or an MPD BASE/vod/<title>/manifest.mpd, which
+// give the base, the title and the protocol (a media playlist's player still plays the title's
+// whole ladder: it needs the master playlist's bitrates to adapt).
 func splitManifestURL(raw string) (base, title, protocol string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", "", "", fmt.Errorf("--url %q: not an http(s) URL", raw)
 	}
+	parts := 2 // <title>/<file>
 	switch {
 	case strings.HasSuffix(u.Path, ".mpd"):
 		protocol = player.ProtocolDASH
@@ -341,13 +388,17 @@ func splitManifestURL(raw string) (base, title, protocol string, err error) {
 	default:
 		return strings.TrimRight(raw, "/"), "", "", nil
 	}
+	bad := fmt.Errorf("--url %q: a playlist URL is BASE/vod/<title>/master.m3u8, BASE/vod/<title>/<rendition>/index.m3u8 or BASE/vod/<title>/manifest.mpd", raw)
 	i := strings.LastIndex(u.Path, "/vod/")
 	if i < 0 {
-		return "", "", "", fmt.Errorf("--url %q: a manifest URL is BASE/vod/<title>/master.m3u8 or manifest.mpd", raw)
+		return "", "", "", bad
 	}
 	rest := strings.Split(u.Path[i+len("/vod/"):], "/")
-	if len(rest) != 2 || !catalog.ValidName(rest[0]) {
-		return "", "", "", fmt.Errorf("--url %q: a manifest URL is BASE/vod/<title>/master.m3u8 or manifest.mpd", raw)
+	if protocol == player.ProtocolHLS && len(rest) == 3 && catalog.ValidName(rest[1]) {
+		parts = 3 // <title>/<rendition>/<media playlist>
+	}
+	if len(rest) != parts || !catalog.ValidName(rest[0]) || rest[parts-1] == "" {
+		return "", "", "", bad
 	}
 	return u.Scheme + "://" + u.Host + u.Path[:i], rest[0], protocol, nil
 }

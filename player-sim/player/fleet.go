@@ -25,38 +25,60 @@ type FleetConfig struct {
 	Rate        float64                       // arrivals per second (Poisson); 0 means all at once
 	NewEntry    func(i int) Entry             // the entry of player i; required
 	NewABR      func() (abr.Algorithm, error) // default abr.New(abr.Default)
-	Links       []Link                        // players' links, drawn at random (traces get a random offset); empty: unshaped
-	Latency     time.Duration                 // added per request
-	MaxChunks   int                           // session length in segments; default the whole title
-	MaxSeconds  float64                       // session length in media seconds; default the whole title
+	// Links are the players' links: player i gets Links[i mod len(Links)] (a folder's traces in
+	// sorted order: player i plays trace i); empty: unshaped.
+	Links []Link
+	// TraceOffset, with FixedOffset, is where every TraceLink starts, in seconds from the
+	// trace's first sample (0: from its start); without FixedOffset each player's trace starts
+	// at a random point drawn from Seed.
+	TraceOffset float64
+	FixedOffset bool
+	Latency     time.Duration // added per request
+	MaxChunks   int           // session length in segments; default the whole title
+	MaxSeconds  float64       // session length in media seconds; default the whole title
 	BufferCap   time.Duration
-	Seed        uint64
+	// Timeout bounds one segment's download (Config.Timeout); default 10s.
+	Timeout time.Duration
+	Seed    uint64
 	// OnChunk, when set, is called after every segment of every player (i is the player).
 	OnChunk func(i int, c Chunk)
 	// Progress, when set, is called about once a second with players done and started.
 	Progress func(done, started, total int)
+	// OnProgress, when set, is called about once a second with the fleet's progress.
+	OnProgress func(FleetProgress)
+}
+
+// FleetProgress is how far a fleet is.
+type FleetProgress struct {
+	Done, Started, Total int
+	MediaS               float64       // media fetched by all players, seconds
+	Elapsed              time.Duration // since the first player started
 }
 
 // Report is a fleet's outcome: the aggregate fields scripts rely on, and each player.
 type Report struct {
-	Players       int       `json:"players"`
-	Failed        int       `json:"failed_players"`
-	QoELinMean    float64   `json:"qoe_lin_mean"`
-	RebufferRatio float64   `json:"rebuffer_ratio"`
-	RebufferCount int       `json:"rebuffer_count"`
-	RebufferS     float64   `json:"rebuffer_s"`
-	StartupMSP50  float64   `json:"startup_ms_p50"`
-	StartupMSP95  float64   `json:"startup_ms_p95"`
-	BitrateKbps   float64   `json:"bitrate_kbps_mean"`
-	SwitchesMean  float64   `json:"switches_mean"`
-	EdgeSwitches  int       `json:"edge_switches"`
-	Errors        int       `json:"errors"`
-	Corrupt       int       `json:"corrupt_segments"`
-	Unverified    int       `json:"unverified_segments"` // accepted with no hash to check (neither catalog.json nor a SHA-256 ETag)
-	Segments      int       `json:"segments"`
-	Bytes         int64     `json:"bytes"`
-	WallS         float64   `json:"wall_s"`
-	PerPlayer     []*Result `json:"per_player"`
+	Players       int     `json:"players"`
+	Failed        int     `json:"failed_players"`
+	QoELinMean    float64 `json:"qoe_lin_mean"`
+	RebufferRatio float64 `json:"rebuffer_ratio"`
+	RebufferCount int     `json:"rebuffer_count"`
+	RebufferS     float64 `json:"rebuffer_s"`
+	StartupMSP50  float64 `json:"startup_ms_p50"`
+	StartupMSP95  float64 `json:"startup_ms_p95"`
+	BitrateKbps   float64 `json:"bitrate_kbps_mean"`
+	SwitchesMean  float64 `json:"switches_mean"`
+	EdgeSwitches  int     `json:"edge_switches"`
+	Errors        int     `json:"errors"`
+	LinkTimeouts  int     `json:"link_timeouts"` // segment timeouts while the player\'s own link was the bottleneck (not the CDN\'s errors)
+	Corrupt       int     `json:"corrupt_segments"`
+	Unverified    int     `json:"unverified_segments"` // accepted with no hash to check (neither catalog.json nor a SHA-256 ETag)
+	Segments      int     `json:"segments"`
+	Bytes         int64   `json:"bytes"`
+	WallS         float64 `json:"wall_s"`
+	// Health says whether the player process or the CDN was starved of CPU while the fleet ran
+	// (then the QoE figures are about the machine).
+	Health    Health    `json:"health"`
+	PerPlayer []*Result `json:"per_player"`
 }
 
 // RunFleet plays the fleet to the end (or until ctx ends) and reports it.
@@ -85,7 +107,10 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 	var mu sync.Mutex
 	done, started := 0, 0
 	stopProgress := make(chan struct{})
-	if cfg.Progress != nil {
+	var mediaS float64
+	start := time.Now()
+	probe := startHealthProbe()
+	if cfg.Progress != nil || cfg.OnProgress != nil {
 		go func() {
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
@@ -95,14 +120,18 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 					return
 				case <-t.C:
 					mu.Lock()
-					d, s := done, started
+					p := FleetProgress{Done: done, Started: started, Total: cfg.Players, MediaS: mediaS, Elapsed: time.Since(start)}
 					mu.Unlock()
-					cfg.Progress(d, s, cfg.Players)
+					if cfg.Progress != nil {
+						cfg.Progress(p.Done, p.Started, p.Total)
+					}
+					if cfg.OnProgress != nil {
+						cfg.OnProgress(p)
+					}
 				}
 			}
 		}()
 	}
-	start := time.Now()
 	var errOnce error
 	for i := 0; i < cfg.Players; i++ {
 		if cfg.Rate > 0 && i > 0 {
@@ -127,14 +156,25 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 			proto = cfg.NewProtocol(i)
 		}
 		pc := Config{Title: title, Protocol: proto, Entry: cfg.NewEntry(i), ABR: a, Latency: cfg.Latency, MaxChunks: cfg.MaxChunks, MaxSeconds: cfg.MaxSeconds,
-			BufferCap: cfg.BufferCap, SessionID: fmt.Sprintf("p%05d-%x", i, rng.Uint32())}
-		if cfg.OnChunk != nil {
-			pc.OnChunk = func(c Chunk) { cfg.OnChunk(i, c) }
+			BufferCap: cfg.BufferCap, Timeout: cfg.Timeout, SessionID: fmt.Sprintf("p%05d-%x", i, rng.Uint32())}
+		pc.OnChunk = func(c Chunk) {
+			mu.Lock()
+			mediaS += c.MediaS
+			mu.Unlock()
+			if cfg.OnChunk != nil {
+				cfg.OnChunk(i, c)
+			}
 		}
+		trace, offset := "", 0.0
 		if len(cfg.Links) > 0 {
-			l := cfg.Links[rng.IntN(len(cfg.Links))]
+			l := cfg.Links[i%len(cfg.Links)]
 			if tl, ok := l.(*TraceLink); ok {
-				l = tl.WithOffset(rng)
+				if cfg.FixedOffset {
+					tl = tl.At(cfg.TraceOffset)
+				} else {
+					tl = tl.WithOffset(rng)
+				}
+				l, trace, offset = tl, tl.Name, tl.Start-tl.Times[0]
 			}
 			pc.Link = l
 		}
@@ -145,6 +185,7 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 		go func() {
 			defer wg.Done()
 			r, _ := Play(ctx, pc)
+			r.Trace, r.TraceOffsetS = trace, offset
 			mu.Lock()
 			results[i] = r
 			done++
@@ -153,10 +194,21 @@ func RunFleet(ctx context.Context, cfg FleetConfig) (*Report, error) {
 	}
 	wg.Wait()
 	close(stopProgress)
+	var excess []float64
+	for _, r := range results {
+		if r != nil {
+			for _, c := range r.Chunks {
+				excess = append(excess, max(c.TTFBms-float64(cfg.Latency.Microseconds())/1000, 0))
+			}
+		}
+	}
+	health := probe.finish(excess)
 	if errOnce != nil {
 		return nil, errOnce
 	}
-	return aggregate(results, time.Since(start)), nil
+	rep := aggregate(results, time.Since(start))
+	rep.Health = health
+	return rep, nil
 }
 
 func aggregate(results []*Result, wall time.Duration) *Report {
@@ -170,6 +222,7 @@ func aggregate(results []*Result, wall time.Duration) *Report {
 		rep.Players++
 		rep.PerPlayer = append(rep.PerPlayer, r)
 		rep.Errors += r.Errors
+		rep.LinkTimeouts += r.LinkTimeouts
 		rep.Corrupt += r.Corrupt
 		rep.Unverified += r.Unverified
 		rep.EdgeSwitches += r.EdgeSwitches
@@ -218,8 +271,12 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "switches         %.2f bitrate switches per player, %d edge switches\n", r.SwitchesMean, r.EdgeSwitches)
 	fmt.Fprintf(w, "QoE_lin          %.2f mean per player\n", r.QoELinMean)
 	fmt.Fprintf(w, "segments         %d (%.1f MB), %d errors, %d corrupt", r.Segments, float64(r.Bytes)/1e6, r.Errors, r.Corrupt)
+	if r.LinkTimeouts > 0 {
+		fmt.Fprintf(w, ", %d timeouts on the players' own links (trace outages; retried, not errors)", r.LinkTimeouts)
+	}
 	if r.Unverified > 0 {
 		fmt.Fprintf(w, ", %d unverified (no hash to check)", r.Unverified)
 	}
 	fmt.Fprintln(w)
+	r.Health.write(w)
 }

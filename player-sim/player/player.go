@@ -33,7 +33,7 @@ type Config struct {
 	Link      Link          // the player's own link; nil: unshaped
 	Latency   time.Duration // added before each request (round trip of the player's link)
 	Startup   time.Duration // buffer needed to start playing; default one segment
-	BufferCap time.Duration // stop fetching above this much buffer; default 30s
+	BufferCap time.Duration // fetch no segment while the buffer is above this; default 30s (so it peaks near 30s plus a segment)
 	Timeout   time.Duration // one segment's download; default 10s
 	// HeaderTimeout bounds the wait for a response's head; default 3s. A head that does not
 	// come means a hung edge (its zone cut off, a removed pod's address): the player tries
@@ -53,6 +53,7 @@ type Chunk struct {
 	Level      int     `json:"level"`
 	Kbps       int     `json:"kbps"`
 	Bytes      int64   `json:"bytes"`
+	MediaS     float64 `json:"media_s"` // the segment's duration
 	TTFBms     float64 `json:"ttfb_ms"`
 	Seconds    float64 `json:"download_s"`
 	RebufferS  float64 `json:"rebuffer_s"`
@@ -67,24 +68,34 @@ type Chunk struct {
 
 // Result is a session's report.
 type Result struct {
-	Title         string  `json:"title"`
-	StartupMS     float64 `json:"startup_ms"`
-	Rebuffers     int     `json:"rebuffer_count"`
-	RebufferS     float64 `json:"rebuffer_s"`
-	PlayedS       float64 `json:"played_s"`
-	RebufferRatio float64 `json:"rebuffer_ratio"`
-	BitrateKbps   float64 `json:"bitrate_kbps_mean"`
-	Switches      int     `json:"switches"`
-	EdgeSwitches  int     `json:"edge_switches"`
-	QoELin        float64 `json:"qoe_lin"`
-	Errors        int     `json:"errors"`
-	Corrupt       int     `json:"corrupt_segments"`
-	Unverified    int     `json:"unverified_segments,omitempty"` // accepted without a hash to check them against (no catalog.json, no SHA-256 ETag)
-	InitSegments  int     `json:"init_segments,omitempty"`       // CMAF init segments fetched: one per rendition switch
-	Failed        bool    `json:"failed"`
-	FailReason    string  `json:"fail_reason,omitempty"`
-	Chunks        []Chunk `json:"chunks,omitempty"`
+	Title         string   `json:"title"`
+	Trace         string   `json:"trace,omitempty"`          // the trace its link replays (file name)
+	TraceOffsetS  float64  `json:"trace_offset_s,omitempty"` // where in that trace it started, seconds
+	StartupMS     float64  `json:"startup_ms"`
+	Rebuffers     int      `json:"rebuffer_count"`
+	RebufferS     float64  `json:"rebuffer_s"`
+	PlayedS       float64  `json:"played_s"`
+	RebufferRatio float64  `json:"rebuffer_ratio"`
+	BitrateKbps   float64  `json:"bitrate_kbps_mean"`
+	Switches      int      `json:"switches"`
+	EdgeSwitches  int      `json:"edge_switches"`
+	QoELin        float64  `json:"qoe_lin"`
+	Errors        int      `json:"errors"`
+	ErrorSamples  []string `json:"error_samples,omitempty"` // the first few errors, as they were
+	// LinkTimeouts counts segment downloads cut by the timeout while the player's own link was
+	// the bottleneck (a trace's outage): not errors of the CDN, and retried on the same edge.
+	LinkTimeouts int     `json:"link_timeouts,omitempty"`
+	Corrupt      int     `json:"corrupt_segments"`
+	Unverified   int     `json:"unverified_segments,omitempty"` // accepted without a hash to check them against (no catalog.json, no SHA-256 ETag)
+	InitSegments int     `json:"init_segments,omitempty"`       // CMAF init segments fetched: one per rendition switch
+	Failed       bool    `json:"failed"`
+	FailReason   string  `json:"fail_reason,omitempty"`
+	Chunks       []Chunk `json:"chunks,omitempty"`
 }
+
+// drainStep is the granularity, in seconds, of a player's wait above the buffer cap: the
+// virtual-time simulator's (Pensieve's 500 ms sleeps).
+const drainStep = 0.5
 
 var defaultClient = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second, DisableCompression: true}}
 
@@ -153,6 +164,12 @@ type session struct {
 	sizes    [][]int64
 	hashes   map[string]string // segment path -> sha256 hex, from catalog.json when readable
 
+	// The link's clock: it starts with the first media request and stands still while a
+	// request waits out its round trip (--latency), as the trace pointer of the virtual-time
+	// simulator does (it adds the RTT to each download without walking the trace).
+	linkStart  time.Time
+	linkPaused time.Duration
+
 	// Playback clock, in media seconds.
 	started, playing bool
 	pos, bufEnd      float64
@@ -160,7 +177,23 @@ type session struct {
 	stallStart       time.Time
 }
 
+// countError counts a failed request and keeps the first few messages for the report.
+func (p *session) countError(err error) {
+	p.res.Errors++
+	if len(p.res.ErrorSamples) < 4 {
+		p.res.ErrorSamples = append(p.res.ErrorSamples, fmt.Sprintf("%.1fs: %v", p.since(), err))
+	}
+}
+
 func (p *session) since() float64 { return time.Since(p.start).Seconds() }
+
+// linkTime is the link's time at wall time t: 0 until the first media request.
+func (p *session) linkTime(t time.Time) time.Duration {
+	if p.linkStart.IsZero() {
+		return 0
+	}
+	return max(t.Sub(p.linkStart)-p.linkPaused, 0)
+}
 
 // advance moves the play head to now, starting a stall if the buffer runs dry.
 func (p *session) advance(now time.Time) {
@@ -244,16 +277,18 @@ func (p *session) run(ctx context.Context) error {
 	}
 	var lastRebuffer, idle float64
 	for i := 0; i < n; i++ {
-		// Wait for room in the buffer.
+		// Above the buffer cap, wait until the buffer is back at it, in steps of drainStep, as
+		// the virtual-time simulator (Pensieve's environment) sleeps.
 		p.advance(time.Now())
 		idle = 0
-		if room := p.bufEnd - p.pos - (p.cfg.BufferCap.Seconds() - chunkDur); room > 0 && p.playing {
+		if over := p.bufEnd - p.pos - p.cfg.BufferCap.Seconds(); over > 0 && p.playing {
+			wait := math.Ceil(over/drainStep) * drainStep
 			select {
-			case <-time.After(time.Duration(room * float64(time.Second))):
+			case <-time.After(time.Duration(wait * float64(time.Second))):
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			idle = room
+			idle = wait
 			p.advance(time.Now())
 		}
 		st.Next, st.Buffer, st.LastLevel = i, p.bufEnd-p.pos, max(lastLevel, 0)
@@ -276,7 +311,8 @@ func (p *session) run(ctx context.Context) error {
 			p.res.RebufferS += rebuf
 			p.playing = true
 		}
-		p.bufEnd += p.levels[lv].segments[i].Duration
+		c.MediaS = p.levels[lv].segments[i].Duration
+		p.bufEnd += c.MediaS
 		if !p.started && p.bufEnd >= startup {
 			p.started, p.playing = true, true
 			p.res.StartupMS = float64(now.Sub(p.start).Milliseconds())
@@ -345,10 +381,14 @@ func (p *session) finish() {
 // get fetches base+path, with CMCD headers, the added latency and the link's shaping.
 func (p *session) get(ctx context.Context, base, path string, cmcd string) (*http.Response, io.Reader, error) {
 	if p.cfg.Latency > 0 {
+		waitStart := time.Now()
 		select {
 		case <-time.After(p.cfg.Latency):
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
+		}
+		if !p.linkStart.IsZero() {
+			p.linkPaused += time.Since(waitStart)
 		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
@@ -374,8 +414,10 @@ func (p *session) get(ctx context.Context, base, path string, cmcd string) (*htt
 	}
 	resp.Body = cancelOnClose{resp.Body, func() { cancel(nil) }}
 	var body io.Reader = resp.Body
-	if p.cfg.Link != nil {
-		body = &shaper{ctx: ctx, r: resp.Body, link: p.cfg.Link, session: p.start}
+	// catalog.json is the simulator's side channel for sizes and hashes, not something a
+	// player fetches: it does not use the player's link.
+	if p.cfg.Link != nil && path != "/catalog.json" {
+		body = &shaper{ctx: ctx, r: resp.Body, link: p.cfg.Link, at: p.linkTime}
 	}
 	return resp, body, nil
 }
@@ -407,7 +449,7 @@ func (p *session) getAll(ctx context.Context, path string) ([]byte, error) {
 			err = fmt.Errorf("%s: %s %v", path, resp.Status, rerr)
 		}
 		errs = append(errs, err)
-		p.res.Errors++
+		p.countError(err)
 		p.switchBase(ctx, true)
 	}
 	return nil, errors.Join(errs...)
@@ -597,7 +639,7 @@ func (p *session) getCatalog(ctx context.Context) ([]byte, error) {
 			err = fmt.Errorf("catalog.json: %s %v", resp.Status, rerr)
 		}
 		errs = append(errs, err)
-		p.res.Errors++
+		p.countError(err)
 		p.switchBase(ctx, true)
 	}
 	return nil, errors.Join(errs...)
@@ -606,6 +648,9 @@ func (p *session) getCatalog(ctx context.Context) ([]byte, error) {
 // fetchChunk downloads segment i at level lv, retrying on the next base (edge switch) after an
 // error; a segment whose bytes do not check out counts as corrupt and is fetched again.
 func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
+	if p.linkStart.IsZero() {
+		p.linkStart = time.Now()
+	}
 	l := p.levels[lv]
 	if l.init != "" && p.haveInit != lv {
 		if err := p.fetchInit(ctx, lv); err != nil {
@@ -648,7 +693,13 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 				return Chunk{}, ctx.Err()
 			}
 			errs = append(errs, err)
-			p.res.Errors++
+			// A timeout spent mostly waiting on the player's own link (a trace's outage) is no
+			// fault of the edge: it is counted apart, and the player asks the same edge again.
+			if sh, ok := body.(*shaper); ok && errors.Is(tctx.Err(), context.DeadlineExceeded) && sh.waited > p.cfg.Timeout/2 {
+				p.res.LinkTimeouts++
+				continue
+			}
+			p.countError(err)
 			p.switchBase(ctx, true)
 			continue
 		}
@@ -669,7 +720,7 @@ func (p *session) fetchChunk(ctx context.Context, lv, i int) (Chunk, error) {
 		// link allows: try the next one for the following segments.
 		if p.cfg.Link != nil && n > 64<<10 {
 			got := float64(n) * 8 / secs
-			if got < p.cfg.SlowFactor*p.cfg.Link.Rate(time.Since(p.start)) {
+			if got < p.cfg.SlowFactor*p.cfg.Link.Rate(p.linkTime(time.Now())) {
 				p.switchBase(ctx, false)
 			}
 		}
@@ -715,7 +766,7 @@ func (p *session) fetchInit(ctx context.Context, lv int) error {
 			return ctx.Err()
 		}
 		errs = append(errs, err)
-		p.res.Errors++
+		p.countError(err)
 		p.switchBase(ctx, true)
 	}
 	return fmt.Errorf("init segment %s: %w", l.init, errors.Join(errs...))

@@ -56,6 +56,11 @@ func TestSignedFleetThroughTheStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep.Players != 8 || rep.Failed != 0 || rep.Corrupt != 0 || rep.Unverified != 0 || rep.Errors != 0 || rep.Segments != 8*4 {
+		for _, p := range rep.PerPlayer {
+			if p.Failed {
+				t.Logf("failed: %s %v", p.FailReason, p.ErrorSamples)
+			}
+		}
 		t.Fatalf("report: %d players, %d failed, %d corrupt, %d unverified, %d errors, %d segments; want 8 playing 32 checked segments without error",
 			rep.Players, rep.Failed, rep.Corrupt, rep.Unverified, rep.Errors, rep.Segments)
 	}

@@ -78,6 +78,10 @@ type Simulator struct {
 	st  abr.State
 	tp  []float64
 	dt  []float64
+
+	cells  []int32                                 // Optimal's cell index, reused
+	expert func(*abr.State, optState) (int, error) // RunExpert's planner
+	follow bool                                    // RunExpert plays the expert's levels
 }
 
 // New returns a Simulator for cfg, after checking the video holds cfg.Chunks chunks.
@@ -111,7 +115,7 @@ var ErrTooSlow = errors.New("trace too slow: a chunk needs more than 50M trace s
 func (s *Simulator) Run(t *Trace, alg abr.Algorithm, out *Session) error {
 	c := &s.cfg
 	v := c.Video
-	times, bw := t.Time, t.Mbps
+	times := t.Time
 	n := len(times)
 	if n < 2 {
 		return fmt.Errorf("sim: trace %s has %d samples, want at least 2", t.Name, n)
@@ -128,8 +132,7 @@ func (s *Simulator) Run(t *Trace, alg abr.Algorithm, out *Session) error {
 	chunkMs := v.ChunkSeconds * msPerS
 	rttMs := c.RTT * msPerS
 
-	ptr := 1
-	last := times[0]
+	pos := tracePos{ptr: 1, last: times[0]}
 	buffer := 0.0
 	level := c.FirstLevel
 	prevKbps := v.Kbps[level]
@@ -138,27 +141,9 @@ func (s *Simulator) Run(t *Trace, alg abr.Algorithm, out *Session) error {
 			return fmt.Errorf("sim: ABR chose level %d for chunk %d, want 0..%d", level, i, len(v.Kbps)-1)
 		}
 		size := float64(v.Sizes[level][i])
-		delay, sent := 0.0, 0.0
-		for steps := 0; ; steps++ {
-			if steps > maxSteps {
-				return fmt.Errorf("sim: trace %s chunk %d: %w", t.Name, i, ErrTooSlow)
-			}
-			tput := bw[ptr] * 1e6 / 8
-			dur := times[ptr] - last
-			payload := tput * dur * c.Goodput
-			if sent+payload > size {
-				frac := (size - sent) / tput / c.Goodput
-				delay += frac
-				last += frac
-				break
-			}
-			sent += payload
-			delay += dur
-			last = times[ptr]
-			ptr++
-			if ptr >= n {
-				ptr, last = 1, 0
-			}
+		delay, err := download(t, &pos, size, c.Goodput)
+		if err != nil {
+			return fmt.Errorf("sim: trace %s chunk %d: %w", t.Name, i, err)
 		}
 		delay *= msPerS
 		delay += rttMs
@@ -169,22 +154,8 @@ func (s *Simulator) Run(t *Trace, alg abr.Algorithm, out *Session) error {
 		if buffer > bufferCap {
 			sleep = math.Ceil((buffer-bufferCap)/drain) * drain
 			buffer -= sleep
-			rest := sleep
-			for steps := 0; ; steps++ {
-				if steps > maxSteps {
-					return fmt.Errorf("sim: trace %s chunk %d sleep: %w", t.Name, i, ErrTooSlow)
-				}
-				dur := times[ptr] - last
-				if dur > rest/msPerS {
-					last += rest / msPerS
-					break
-				}
-				rest -= dur * msPerS
-				last = times[ptr]
-				ptr++
-				if ptr >= n {
-					ptr, last = 1, 0
-				}
+			if err := idle(t, &pos, sleep); err != nil {
+				return fmt.Errorf("sim: trace %s chunk %d sleep: %w", t.Name, i, err)
 			}
 		}
 		kbps := v.Kbps[level]
@@ -220,11 +191,79 @@ func (s *Simulator) Run(t *Trace, alg abr.Algorithm, out *Session) error {
 			ChunkSeconds: v.ChunkSeconds,
 		}
 		level = alg.Choose(&s.st)
+		if s.expert != nil && i+1 < c.Chunks {
+			e, err := s.expert(&s.st, optState{buffer: buffer, pos: pos, level: s.st.LastLevel})
+			if err != nil {
+				return err
+			}
+			if s.follow {
+				level = e
+			}
+		}
 	}
 	if c.Chunks > 1 {
 		out.BitrateKbps /= float64(c.Chunks - 1)
 	}
 	return nil
+}
+
+// tracePos is where a session is in its trace: the sample being played and the time reached.
+type tracePos struct {
+	ptr  int
+	last float64
+}
+
+// download walks the trace from pos until size bytes have arrived at goodput x the trace's
+// rate, and returns the seconds it took (without the RTT), as fixed_env.py does.
+func download(t *Trace, pos *tracePos, size, goodput float64) (float64, error) {
+	times, bw := t.Time, t.Mbps
+	n := len(times)
+	delay, sent := 0.0, 0.0
+	for steps := 0; ; steps++ {
+		if steps > maxSteps {
+			return 0, ErrTooSlow
+		}
+		tput := bw[pos.ptr] * 1e6 / 8
+		dur := times[pos.ptr] - pos.last
+		payload := tput * dur * goodput
+		if sent+payload > size {
+			frac := (size - sent) / tput / goodput
+			delay += frac
+			pos.last += frac
+			return delay, nil
+		}
+		sent += payload
+		delay += dur
+		pos.last = times[pos.ptr]
+		pos.ptr++
+		if pos.ptr >= n {
+			pos.ptr, pos.last = 1, 0
+		}
+	}
+}
+
+// idle walks the trace from pos for sleepMs milliseconds (the player sleeping with a full buffer).
+func idle(t *Trace, pos *tracePos, sleepMs float64) error {
+	const msPerS = 1000.0
+	rest := sleepMs
+	times := t.Time
+	n := len(times)
+	for steps := 0; ; steps++ {
+		if steps > maxSteps {
+			return ErrTooSlow
+		}
+		dur := times[pos.ptr] - pos.last
+		if dur > rest/msPerS {
+			pos.last += rest / msPerS
+			return nil
+		}
+		rest -= dur * msPerS
+		pos.last = times[pos.ptr]
+		pos.ptr++
+		if pos.ptr >= n {
+			pos.ptr, pos.last = 1, 0
+		}
+	}
 }
 
 // RunAll plays one session per trace, in order, with the same algorithm (so that history an

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"edgecdn/internal/cli"
@@ -21,11 +22,11 @@ const Summary = "play a folder of throughput traces in virtual time with an ABR 
 // ErrHelp is returned when the user asked for help; the caller exits 0.
 var ErrHelp = flag.ErrHelp
 
-const usage = `Usage: player-sim sim --traces DIR [--video DIR] [--abr NAME|all] [--json FILE] [--plot FILE.png]
+const usage = `Usage: player-sim sim --traces DIR [--chunks N] [--video DIR] [--abr NAME|all] [--json FILE] [--plot FILE.png]
 
 ` + Summary + `
 (Pensieve's fixed environment: 48 chunks of 4 s, 60 s buffer cap, 0.95 x trace throughput,
-80 ms RTT per chunk; the score of a trace is the sum of QoE_lin over chunks 2..48).
+80 ms RTT per chunk; the score of a trace is the sum of QoE_lin over chunks 2..N).
 
 Flags (each also settable as an environment variable):
 `
@@ -35,8 +36,10 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("player-sim sim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	traces := fs.String("traces", "", "folder of traces, one `time_s throughput_Mbps` sample per line (required)")
+	chunks := fs.Int("chunks", 48, "chunks played per trace, `N` (the video must hold them; an emulated --duration D plays D/4s)")
 	video := fs.String("video", "", "folder with video_size_0..5 (bytes per chunk, one per line); default the embedded EnvivioDash3 sizes")
 	alg := fs.String("abr", abr.Default, "ABR algorithm ("+strings.Join(abr.Names(), ", ")+"), or all")
+	optimal := fs.Bool("optimal", true, "also compute each trace's offline-optimal score (dynamic programming knowing the whole trace) and report every ABR as a % of it")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	plotOut := fs.String("plot", "", "also write a bar chart of mean QoE_lin with 95% confidence intervals to this PNG file")
 	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
@@ -58,9 +61,12 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	} else if _, err := abr.New(*alg); err != nil {
 		return fmt.Errorf("sim: --abr: %w, or all", err)
 	}
-	cfg := sim.Config{}
+	if *chunks < 2 {
+		return fmt.Errorf("sim: --chunks %d: want at least 2 (the first chunk is not scored)", *chunks)
+	}
+	cfg := sim.Config{Chunks: *chunks}
 	if *video != "" {
-		v, err := sim.LoadVideo(*video, 48)
+		v, err := sim.LoadVideo(*video, *chunks)
 		if err != nil {
 			return fmt.Errorf("sim: %w", err)
 		}
@@ -70,6 +76,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
+	if _, err := sim.New(cfg); err != nil {
+		return fmt.Errorf("sim: --chunks: %w", err)
+	}
 	results := make([]Result, 0, len(names))
 	for _, n := range names {
 		r, err := Evaluate(cfg, ts, n)
@@ -78,9 +87,23 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		}
 		results = append(results, r)
 	}
-	WriteTable(stdout, *traces, results)
+	var opt *Result
+	if *optimal {
+		o, err := Optimal(cfg, ts, runtime.GOMAXPROCS(0))
+		if err != nil {
+			return fmt.Errorf("sim: optimal: %w", err)
+		}
+		WithOptimal(results, o)
+		o.PctOptimal = 100
+		opt = &o
+	}
+	table := results
+	if opt != nil {
+		table = append(append([]Result(nil), results...), *opt)
+	}
+	WriteTable(stdout, *traces, table)
 	if *jsonOut != "" {
-		if err := writeJSON(*jsonOut, results, *alg == "all"); err != nil {
+		if err := writeJSON(*jsonOut, results, opt, *alg == "all"); err != nil {
 			return fmt.Errorf("sim: --json: %w", err)
 		}
 	}
@@ -105,5 +128,6 @@ func printHelp(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, `
 Example:
   go run ./player-sim sim --traces player-sim/testdata/traces/oboe --abr all --json out.json --plot qoe.png
+  go run ./player-sim sim --traces player-sim/testdata/traces/oboe --abr bba --chunks 12
 `)
 }

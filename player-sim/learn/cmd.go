@@ -1,0 +1,113 @@
+package learn
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"edgecdn/internal/cli"
+	"edgecdn/player-sim/abr"
+	"edgecdn/player-sim/sim"
+)
+
+// Summary is the subcommand's one-line description.
+const Summary = "train the learned ABR (imitation of the offline-optimal planner, DAgger) on trace folders and write its weights"
+
+// ErrHelp is returned after --help.
+var ErrHelp = flag.ErrHelp
+
+// Run runs `player-sim learn` with args.
+func Run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("player-sim learn", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	traces := fs.String("traces", "", "training trace `DIRS`, comma-separated (required)")
+	validate := fs.String("validate", "", "after training, score learned, targetmpc and robustmpc on these trace `DIRS`, comma-separated")
+	out := fs.String("out", filepath.Join("player-sim", "abr", "learned_weights.json"), "write the weights to `FILE` (the carried ones are player-sim/abr/learned_weights.json)")
+	rounds := fs.Int("rounds", 4, "DAgger `ROUNDS`")
+	hidden := fs.Int("hidden", 32, "hidden `UNITS`")
+	epochs := fs.Int("epochs", 40, "passes over the data after each round, `N`")
+	horizon := fs.Int("horizon", 12, "the planner's look-ahead in `CHUNKS` (0: to the end of the video)")
+	workers := fs.Int("workers", 2, "sessions played at once, `N`")
+	seed := fs.Uint64("seed", 1, "`SEED` of the initial weights and the shuffles")
+	deadline := fs.Duration("deadline", 15*time.Minute, "start no new round after this `DURATION`")
+	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage: player-sim learn --traces DIRS [--validate DIRS] [--out FILE] [flags]\n\n%s.\n\nFlags (each also settable as an environment variable):\n", Summary)
+			fs.VisitAll(func(f *flag.Flag) {
+				name, usage := flag.UnquoteUsage(f)
+				fmt.Fprintf(stdout, "  --%s %s   [%s]\n      %s (default %s)\n", f.Name, name, cli.EnvName(f.Name), usage, f.DefValue)
+			})
+			fmt.Fprintln(stdout, "\nExample:\n  go run ./player-sim learn --traces ../shared/traces/fcc-train,../shared/traces/norway-train --validate ../shared/traces/oboe,../shared/traces/puffer-220218")
+			return ErrHelp
+		}
+		return fmt.Errorf("learn: %w (see player-sim learn --help)", err)
+	}
+	if *traces == "" {
+		return errors.New("learn: --traces DIRS is required (see player-sim learn --help)")
+	}
+	var train []*sim.Trace
+	var names []string
+	for _, d := range strings.Split(*traces, ",") {
+		ts, err := sim.LoadTraces(d)
+		if err != nil {
+			return fmt.Errorf("learn: %w", err)
+		}
+		train = append(train, ts...)
+		names = append(names, fmt.Sprintf("%s (%d)", filepath.Base(d), len(ts)))
+	}
+	start := time.Now()
+	w, err := Train(Config{Traces: train, Rounds: *rounds, Hidden: *hidden, Epochs: *epochs, Horizon: *horizon, Workers: *workers, Seed: *seed, Deadline: *deadline, Log: stderr})
+	if err != nil {
+		return fmt.Errorf("learn: %w", err)
+	}
+	w.About = fmt.Sprintf("player-sim learn --traces %s --rounds %d --hidden %d --epochs %d --horizon %d --seed %d: DAgger imitation of the offline-optimal planner on %s, %v on %d workers",
+		*traces, *rounds, *hidden, *epochs, *horizon, *seed, strings.Join(names, ", "), time.Since(start).Round(time.Second), *workers)
+	b, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("learn: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %s: %s\n", *out, w.About)
+	if *validate == "" {
+		return nil
+	}
+	for _, d := range strings.Split(*validate, ",") {
+		ts, err := sim.LoadTraces(d)
+		if err != nil {
+			return fmt.Errorf("learn: %w", err)
+		}
+		l, err := abr.NewLearned(w)
+		if err != nil {
+			return err
+		}
+		ml, mt, mr := Mean(ts, l), Mean(ts, abr.NewTargetMPC(abr.TargetConfig{})), Mean(ts, abr.NewRobustMPC(abr.MPCConfig{}))
+		fmt.Fprintf(stdout, "%s (%d traces): learned %.3f (%+.1f%% vs robustmpc), targetmpc %.3f (%+.1f%%), robustmpc %.3f\n", d, len(ts), ml, 100*(ml/mr-1), mt, 100*(mt/mr-1), mr)
+	}
+	return nil
+}
+
+// Mean is alg's mean score over ts in virtual time (one instance, in order).
+func Mean(ts []*sim.Trace, alg abr.Algorithm) float64 {
+	s, err := sim.New(sim.Config{})
+	if err != nil {
+		return math.NaN()
+	}
+	var sess sim.Session
+	sum := 0.0
+	for _, t := range ts {
+		if err := s.Run(t, alg, &sess); err != nil {
+			return math.NaN()
+		}
+		sum += sess.Score
+	}
+	return sum / float64(len(ts))
+}
