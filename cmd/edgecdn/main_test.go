@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -178,7 +179,7 @@ func TestFFmpegReadsTitleThroughOrigin(t *testing.T) {
 	title := cat.Titles[0]
 	args := []string{"-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", base + "/vod/" + title.Name + "/master.m3u8"}
 	for i := range title.Renditions {
-		args = append(args, "-map", "0:p:"+itoa(i))
+		args = append(args, "-map", "0:p:"+strconv.Itoa(i))
 	}
 	args = append(args, "-c", "copy", "-f", "null", "-")
 	cmd := exec.Command(ffmpeg, args...)
@@ -187,5 +188,3 @@ func TestFFmpegReadsTitleThroughOrigin(t *testing.T) {
 		t.Fatalf("ffmpeg -i %s/vod/%s/master.m3u8: %v\n%s", base, title.Name, err, out)
 	}
 }
-
-func itoa(i int) string { return string(rune('0' + i)) }
