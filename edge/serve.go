@@ -219,7 +219,7 @@ func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, key string, stale *object, 
 	h := &ctx.Response.Header
 	switch {
 	case f.err != nil || f.status >= 500:
-		if stale != nil && now.Before(stale.expires.Add(s.cfg.StaleIfError)) {
+		if stale != nil && s.cfg.StaleIfError > 0 && now.Before(stale.expires.Add(s.cfg.StaleIfError)) {
 			s.m.stale[k].Inc()
 			s.serveObject(ctx, stale, s.h.staleIfError, time.Now())
 			return

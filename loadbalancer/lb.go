@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,70 +21,6 @@ import (
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/httpx"
 )
-
-// Config configures a zone balancer. Zero values mean the defaults in the field comments.
-type Config struct {
-	Name      string   // default the hostname
-	Zone      string   // the zone whose edges it balances; required with a cluster
-	CrossZone bool     // when the zone has no healthy edge, spill to the edges of other zones
-	Upstreams []string // static edges (HOST:PORT), used in addition to those the cluster announces
-
-	ProbeInterval   time.Duration // active probe of each edge's /readyz; default 1s (negative: off)
-	ProbeTimeout    time.Duration // default 500ms
-	EjectFor        time.Duration // an edge that fails a request or a probe is skipped this long (or until a probe succeeds); default 5s
-	ConnectTimeout  time.Duration // dialing an edge; default 500ms
-	HeaderTimeout   time.Duration // from request sent to response head; default 30s (an edge may be filling from an origin)
-	Attempts        int           // tries per idempotent request on distinct edges; default 2 (one retry)
-	MaxConnsPerEdge int           // connection pool size per edge; default 1024
-	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
-	// "" leaves it open. /metrics never needs it.
-	AdminToken string
-	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins);
-	// default none listed, which allows every origin ("*"). The balancer answers CORS itself:
-	// an edge's CORS headers are replaced by its own, never repeated.
-	CORSOrigins []string
-
-	Logger *slog.Logger
-}
-
-func (c *Config) setDefaults() error {
-	if c.Name == "" {
-		c.Name, _ = os.Hostname()
-	}
-	if c.ProbeInterval == 0 {
-		c.ProbeInterval = time.Second
-	}
-	if c.ProbeTimeout == 0 {
-		c.ProbeTimeout = 500 * time.Millisecond
-	}
-	if c.EjectFor == 0 {
-		c.EjectFor = 5 * time.Second
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = 500 * time.Millisecond
-	}
-	if c.HeaderTimeout == 0 {
-		c.HeaderTimeout = 30 * time.Second
-	}
-	if c.Attempts == 0 {
-		c.Attempts = 2
-	}
-	if c.Attempts < 1 || c.Attempts > maxAttempts {
-		return fmt.Errorf("lb: attempts %d: 1 to %d", c.Attempts, maxAttempts)
-	}
-	if c.MaxConnsPerEdge == 0 {
-		c.MaxConnsPerEdge = 1024
-	}
-	for _, u := range c.Upstreams {
-		if _, _, err := net.SplitHostPort(u); err != nil {
-			return fmt.Errorf("lb: upstream %q: want HOST:PORT", u)
-		}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return nil
-}
 
 // upstream is one edge the balancer may send requests to.
 type upstream struct {

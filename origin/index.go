@@ -160,10 +160,8 @@ func load(cfg *Config, log *slog.Logger) (*index, error) {
 		switch f.kind {
 		case kindSegment:
 			f.cacheControl = []byte(fmt.Sprintf("public, max-age=%d, immutable", int(cfg.SegmentMaxAge.Seconds())))
-		case kindPlaylist, kindCatalog:
-			f.cacheControl = []byte(fmt.Sprintf("public, max-age=%d", int(cfg.PlaylistMaxAge.Seconds())))
-		default:
-			f.cacheControl = []byte(fmt.Sprintf("public, max-age=%d", int(cfg.PlaylistMaxAge.Seconds())))
+		default: // playlists, catalog.json and the rest
+			f.cacheControl = []byte(fmt.Sprintf("public, max-age=%d", int(max(cfg.PlaylistMaxAge, 0).Seconds())))
 		}
 		want, listed := hashes[rel]
 		var sum string

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"flag"
-	"time"
 
 	"edgecdn/internal/cli"
 	"edgecdn/origin"
@@ -18,13 +17,8 @@ func originCmd() *cli.Command {
 			"edgecdn origin --content /tmp/content --listen 127.0.0.1:8080\n" +
 			"curl -s http://127.0.0.1:8080/vod/title-000/master.m3u8",
 		Flags: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			content := fs.String("content", "content", "content `DIR` written by 'edgecdn package'")
-			name := fs.String("name", "", "this origin's name in logs and X-Served-By (default the hostname)")
-			playlistAge := fs.Duration("playlist-max-age", 2*time.Second, "Cache-Control max-age of playlists and catalog.json")
-			segmentAge := fs.Duration("segment-max-age", 365*24*time.Hour, "Cache-Control max-age of segments (also marked immutable)")
-			preload := cli.Bytes(512 << 20)
-			fs.Var(&preload, "preload", "segment `SIZE` held in memory; the rest is sent from disk with sendfile")
-			verify := fs.Bool("verify", false, "hash every segment at start and refuse those that differ from catalog.json")
+			cfg := origin.DefaultConfig()
+			cfg.RegisterFlags(fs)
 			sf := addServerFlags(fs, ":8080", 0) // behind a Service: Kubernetes' preStop sleep covers the endpoint update
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
@@ -32,18 +26,15 @@ func originCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
-				cors, err := sf.corsOrigins()
+				cfg.AdminToken, cfg.Logger = *sf.adminToken, log
+				if cfg.CORSOrigins, err = sf.corsOrigins(); err != nil {
+					return err
+				}
+				srv, err := origin.New(cfg)
 				if err != nil {
 					return err
 				}
-				srv, err := origin.New(origin.Config{
-					Content: *content, Name: *name, PlaylistMaxAge: *playlistAge, SegmentMaxAge: *segmentAge,
-					PreloadBytes: int64(preload), Verify: *verify, AdminToken: *sf.adminToken, CORSOrigins: cors, Logger: log,
-				})
-				if err != nil {
-					return err
-				}
-				return serve(ctx, sf, "origin", *name, srv, log)
+				return serve(ctx, sf, "origin", cfg.Name, srv, log)
 			}
 		},
 	}
