@@ -41,7 +41,7 @@ type Server struct {
 	inflight map[fillKey]*fill
 
 	cluster atomic.Pointer[cluster.Cluster]
-	place   atomic.Pointer[placement]
+	place   atomic.Pointer[routing]
 	hot     hotTracker
 	peers   *http.Client
 

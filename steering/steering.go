@@ -34,6 +34,7 @@ import (
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/hls"
 	"edgecdn/internal/httpx"
+	"edgecdn/internal/placement"
 	"edgecdn/internal/ring"
 	"edgecdn/internal/zonemap"
 )
@@ -141,6 +142,7 @@ type Server struct {
 	set     *metrics.Set
 	m       steerMetrics
 	cluster atomic.Pointer[cluster.Cluster]
+	place   atomic.Pointer[map[string]*placement.Zone] // the last view's, whose rings the next reuses
 	client  *http.Client
 	next    atomic.Uint32
 	skew    atomic.Int64 // added to the clock when tokens are issued (tests age them), ns
@@ -275,24 +277,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // view is the cluster as steering uses it, at one moment.
 type view struct {
-	edges    []cluster.Member          // every known edge, healthy or not
-	lbs      map[string]cluster.Member // one healthy balancer per zone
-	zones    []string                  // zones with a healthy edge and a healthy balancer, sorted
-	zoneLoad map[string]float64        // mean load of the zone's healthy edges
-	rings    map[string]*ring.Ring     // healthy edges per zone
-	count    map[string]int            // number of healthy edges per zone
-	known    map[string]bool           // zones with any edge, healthy or not
+	edges    []cluster.Member           // every known edge, healthy or not
+	lbs      map[string]cluster.Member  // one healthy balancer per zone
+	zones    []string                   // zones with a healthy edge and a healthy balancer, sorted
+	zoneLoad map[string]float64         // mean load of the zone's healthy edges
+	place    map[string]*placement.Zone // healthy edges per zone, where keys live
+	count    map[string]int             // number of healthy edges per zone
+	known    map[string]bool            // zones with any edge, healthy or not
 }
 
 func (s *Server) buildView() view {
-	v := view{lbs: map[string]cluster.Member{}, zoneLoad: map[string]float64{}, rings: map[string]*ring.Ring{}, count: map[string]int{}, known: map[string]bool{}}
+	v := view{lbs: map[string]cluster.Member{}, zoneLoad: map[string]float64{}, count: map[string]int{}, known: map[string]bool{}}
 	c := s.cluster.Load()
 	if c == nil {
 		return v
 	}
-	healthyEdges := map[string][]string{}
 	sum, cnt := map[string]float64{}, map[string]int{}
-	for _, m := range c.Members() {
+	members := c.Members()
+	var old map[string]*placement.Zone
+	if p := s.place.Load(); p != nil {
+		old = *p
+	}
+	v.place = placement.Build(members, s.cfg.BalanceFactor, old)
+	s.place.Store(&v.place)
+	for _, m := range members {
 		switch m.Role {
 		case cluster.RoleEdge:
 			if m.State == cluster.Left {
@@ -301,7 +309,6 @@ func (s *Server) buildView() view {
 			v.edges = append(v.edges, m)
 			v.known[m.Zone] = true
 			if m.Healthy() {
-				healthyEdges[m.Zone] = append(healthyEdges[m.Zone], m.Name)
 				if m.Load != nil {
 					sum[m.Zone] += m.Load.RPS
 				}
@@ -315,10 +322,9 @@ func (s *Server) buildView() view {
 			}
 		}
 	}
-	for z, names := range healthyEdges {
-		v.rings[z] = ring.New(names, 0)
-		v.count[z] = len(names)
-		v.zoneLoad[z] = sum[z] / float64(cnt[z])
+	for z, n := range cnt {
+		v.count[z] = n
+		v.zoneLoad[z] = sum[z] / float64(n)
 		if _, ok := v.lbs[z]; ok {
 			v.zones = append(v.zones, z)
 		}
