@@ -117,8 +117,8 @@ func Admin(set *metrics.Set, ready func() bool, next fasthttp.RequestHandler) fa
 // need "Authorization: Bearer <Token>" when Token is set.
 type Endpoints struct {
 	Metrics *metrics.Set
-	Ready   func() bool
-	Token   string // bearer token of /debug/pprof/ and the admin routes; "" leaves them open
+	Ready   func() bool // reports whether /readyz answers 200; nil: always ready
+	Token   string      // bearer token of /debug/pprof/ and the admin routes; "" leaves them open
 
 	separate atomic.Bool
 }
