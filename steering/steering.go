@@ -20,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -35,101 +34,8 @@ import (
 	"edgecdn/internal/hls"
 	"edgecdn/internal/httpx"
 	"edgecdn/internal/placement"
-	"edgecdn/internal/ring"
 	"edgecdn/internal/zonemap"
 )
-
-// Config configures the steering service. Zero values mean the defaults in the field comments.
-type Config struct {
-	Name          string          // default the hostname
-	Origins       []string        // origin base URLs, where multivariant playlists are read; at least one
-	ZoneMap       []zonemap.Entry // client subnet to zone, when a request names no zone
-	TTL           time.Duration   // steering manifest TTL: how often players ask again; default 10s
-	BalanceFactor float64         // an edge or zone above this times the mean load counts as overloaded; default 1.25
-	// MinDwell is how long a playback session stays on a pathway before steering moves it for
-	// load or throughput (an unhealthy pathway is left at once); default 30s.
-	MinDwell time.Duration
-	// LoadMargin is how much more loaded (requests/s per edge, the session's own requests
-	// taken out) a session's zone must be than the best zone before steering moves it there;
-	// default 2.
-	LoadMargin  float64
-	Policy      Policy        // edge ranking; default DefaultPolicy
-	PlaylistTTL time.Duration // how long a title's multivariant playlist is reused; default 30s
-	// SigningKeys, when set, sign every URL handed out (package signing) with the first key;
-	// the others are accepted by edges during a rotation and unused here. Default none: URLs
-	// are unsigned.
-	SigningKeys [][]byte
-	// TokenTTL is how long a session's tokens are valid: the longest a player can play from one
-	// playback manifest or ranking. Default 2h; at least 1s (tokens carry whole seconds).
-	TokenTTL time.Duration
-	// TokenBindClient binds tokens to the address the request came from. Off by default: a
-	// balancer or NAT between the player and the edges changes the address the edge sees.
-	TokenBindClient bool
-	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
-	// "" leaves it open. /metrics never needs it.
-	AdminToken string
-	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins);
-	// default none listed, which allows every origin ("*").
-	CORSOrigins []string
-	// Player, when set, answers GET /player/ and everything under it: the browser player
-	// (package web). Default none: 404.
-	Player fasthttp.RequestHandler
-	Logger *slog.Logger
-}
-
-func (c *Config) setDefaults() error {
-	if c.Name == "" {
-		c.Name, _ = os.Hostname()
-	}
-	if len(c.Origins) == 0 {
-		return errors.New("steering: no origin (--origin URL[,URL...])")
-	}
-	if c.TTL == 0 {
-		c.TTL = 10 * time.Second
-	}
-	if c.TTL < time.Second {
-		return fmt.Errorf("steering: TTL %v: at least 1s (the manifest carries whole seconds)", c.TTL)
-	}
-	if c.BalanceFactor == 0 {
-		c.BalanceFactor = ring.DefaultBalanceFactor
-	}
-	if c.MinDwell == 0 {
-		c.MinDwell = 30 * time.Second
-	}
-	if c.MinDwell < 0 {
-		return fmt.Errorf("steering: min dwell %v: negative", c.MinDwell)
-	}
-	if c.LoadMargin == 0 {
-		c.LoadMargin = 2
-	}
-	if c.LoadMargin < 0 {
-		return fmt.Errorf("steering: load margin %v: negative", c.LoadMargin)
-	}
-	if c.Policy == nil {
-		c.Policy = DefaultPolicy{}
-	}
-	if c.PlaylistTTL == 0 {
-		c.PlaylistTTL = 30 * time.Second
-	}
-	if c.TokenTTL == 0 {
-		c.TokenTTL = 2 * time.Hour
-	}
-	if c.TokenTTL < time.Second {
-		return fmt.Errorf("steering: token TTL %v: at least 1s (tokens carry whole seconds)", c.TokenTTL)
-	}
-	for i, k := range c.SigningKeys {
-		if len(k) < 16 {
-			return fmt.Errorf("steering: signing key %d: %d bytes, want at least 16", i+1, len(k))
-		}
-	}
-	if c.TokenBindClient && len(c.SigningKeys) == 0 {
-		return errors.New("steering: binding tokens to clients needs a signing key")
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return nil
-}
 
 // Server is the steering service.
 type Server struct {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"edgecdn/internal/app"
+	"edgecdn/cmd/edgecdn/commands"
 	"edgecdn/internal/catalog"
 	"edgecdn/internal/testenv"
 )
@@ -58,7 +58,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "edgecdn ") {
 		t.Errorf("--version: %q, exit %d", out, code)
 	}
-	for name := range app.Commands() {
+	for name := range commands.Commands() {
 		out, _, code := run(t, nil, name, "--help")
 		_, example, _ := strings.Cut(out, "Example:\n")
 		if code != 0 || !strings.Contains(example, "edgecdn "+name+" ") || !strings.Contains(out, "[EDGECDN_") {

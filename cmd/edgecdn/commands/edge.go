@@ -1,10 +1,9 @@
-package app
+package commands
 
 import (
 	"context"
 	"flag"
 	"net"
-	"strings"
 
 	"edgecdn/edge"
 	"edgecdn/internal/cli"
@@ -59,14 +58,4 @@ func edgeCmd() *cli.Command {
 			}
 		},
 	}
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
