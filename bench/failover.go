@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,8 +33,10 @@ import (
 	"edgecdn/edge"
 	"edgecdn/internal/catalog"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/harness"
 	"edgecdn/origin/packager"
 	"edgecdn/player-sim/player"
+	"edgecdn/steering"
 )
 
 // runFailover kills one edge with SIGKILL under a fleet of players and measures how the rest of
@@ -165,7 +166,7 @@ const foToken = "bench-failover-admin"
 func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 	token := foToken + "-" + foRandHex(6)
 	nEdges := cfg.perZone * len(cfg.zones)
-	ports, err := foGossipPorts(nEdges + len(cfg.zones) + 1)
+	ports, err := harness.FreePorts(nEdges + len(cfg.zones) + 1)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +218,7 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 
 	// The cluster formed: every edge sees every edge alive on its zone's ring, every balancer its
 	// zone's edges, steering all of them healthy.
-	if err := foPoll(ctx, 45*time.Second, func() (bool, string) {
+	if _, err := harness.Poll(ctx, 45*time.Second, 100*time.Millisecond, func() (bool, string) {
 		for _, e := range edges {
 			v, err := foCluster(c, e.p.addr, token)
 			if err != nil {
@@ -365,7 +366,7 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 		return nil, fmt.Errorf("kill %s: %w", victim.name, err)
 	}
 	killAt := time.Now()
-	victim.p.cmd.Wait()
+	<-victim.p.done
 	procs = slices.DeleteFunc(procs, func(p *proc) bool { return p == victim.p })
 	res.victim, res.killAfter = victim.name, killAt.Sub(fleetStart).Seconds()
 	fmt.Fprintf(os.Stderr, "failover: killed %s %.1f s into the fleet\n", victim.name, res.killAfter)
@@ -538,10 +539,10 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 		k.switched = len(ts)
 		if len(ts) > 0 {
 			sort.Float64s(ts)
-			k.switchP50, k.switchMax = foMedian(ts), ts[len(ts)-1]
+			k.switchP50, k.switchMax = harness.Median(ts), ts[len(ts)-1]
 			fb := firstBytes[kind]
 			sort.Float64s(fb)
-			k.firstByteP50, k.firstByteMax = foMedian(fb), fb[len(fb)-1]
+			k.firstByteP50, k.firstByteMax = harness.Median(fb), fb[len(fb)-1]
 		}
 	}
 	res.png = fmt.Sprintf("failover-run%d.png", cfg.run)
@@ -555,64 +556,6 @@ func foRandHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// foMedian is the median of sorted values.
-func foMedian(s []float64) float64 {
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// foGossipPorts returns n loopback ports free for both TCP and UDP a moment ago.
-func foGossipPorts(n int) ([]int, error) {
-	var ports []int
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	for tries := 0; len(ports) < n && tries < 200; tries++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		closers = append(closers, l)
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		closers = append(closers, u)
-		ports = append(ports, port)
-	}
-	if len(ports) < n {
-		return nil, fmt.Errorf("found %d of %d free TCP+UDP ports", len(ports), n)
-	}
-	return ports, nil
-}
-
-func foPoll(ctx context.Context, d time.Duration, f func() (bool, string)) error {
-	deadline := time.Now().Add(d)
-	for {
-		ok, status := f()
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %v: %s", d, status)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 func foGetJSON(c *http.Client, url, token string, v any) error {
@@ -640,16 +583,9 @@ func foCluster(c *http.Client, addr, token string) (edge.ClusterInfo, error) {
 	return v, err
 }
 
-type foSteerEdge struct {
-	Name    string `json:"name"`
-	URL     string `json:"url"`
-	Healthy bool   `json:"healthy"`
-}
-
-func foSteer(c *http.Client, base, title, zone string) ([]foSteerEdge, error) {
-	var r struct {
-		Edges []foSteerEdge `json:"edges"`
-	}
+// foSteer returns steering's ranking of the edges for title and zone.
+func foSteer(c *http.Client, base, title, zone string) ([]steering.Ranked, error) {
+	var r steering.SteerResponse
 	err := foGetJSON(c, base+"/steer/"+title+"?zone="+zone, "", &r)
 	return r.Edges, err
 }
@@ -831,7 +767,7 @@ func foReport(cfg foConfig, runs []*foRun, args string) string {
 			return "—"
 		}
 		sort.Float64s(v)
-		return fmt.Sprintf(format, foMedian(v))
+		return fmt.Sprintf(format, harness.Median(v))
 	}
 	fmt.Fprintf(&b, "| **median** | | %s | | %s / %s | | %s | %s |\n\n", med("%.1f", func(r *foRun) float64 { return r.killAfter }),
 		med("%.2f", func(r *foRun) float64 { return r.detectFirst }), med("%.2f", func(r *foRun) float64 { return r.detect }),

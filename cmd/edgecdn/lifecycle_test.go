@@ -73,40 +73,40 @@ func TestReadyOnceJoined(t *testing.T) {
 	origin := startProc(t, "origin", "origin listening", bin, "origin", "--content", content.dir, "--listen", "127.0.0.1:0", "--log-format", "json")
 	gp := freeGossipPorts(t, 2)
 	start := time.Now()
-	first := startProc(t, "edge-1", "edge listening", bin, "edge", "--name", "edge-1", "--zone", "z", "--origin", "http://"+origin.addr,
+	first := startProc(t, "edge-1", "edge listening", bin, "edge", "--name", "edge-1", "--zone", "z", "--origin", "http://"+origin.Addr,
 		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[0]), "--join", blackHole(t), "--log-format", "json")
-	if s := status(first.addr, "/healthz"); s != http.StatusOK {
+	if s := status(first.Addr, "/healthz"); s != http.StatusOK {
 		t.Errorf("/healthz while joining: %d, want 200 at once", s)
 	}
-	if s := status(first.addr, "/readyz"); s != http.StatusServiceUnavailable {
+	if s := status(first.Addr, "/readyz"); s != http.StatusServiceUnavailable {
 		t.Errorf("/readyz while joining: %d, want 503 (not joined yet)", s)
 	}
 	// Content is served meanwhile (from the origin).
-	if s := status(first.addr, "/vod/title-000/master.m3u8"); s != http.StatusOK {
+	if s := status(first.Addr, "/vod/title-000/master.m3u8"); s != http.StatusOK {
 		t.Errorf("content while joining: %d, want 200", s)
 	}
 	d := pollUntil(t, 30*time.Second, "edge-1 ready alone", func() (bool, string) {
-		if s := status(first.addr, "/healthz"); s != http.StatusOK {
+		if s := status(first.Addr, "/healthz"); s != http.StatusOK {
 			return false, fmt.Sprintf("/healthz %d during the join attempts", s)
 		}
-		s := status(first.addr, "/readyz")
+		s := status(first.Addr, "/readyz")
 		return s == http.StatusOK, fmt.Sprintf("/readyz %d", s)
 	})
 	t.Logf("ready alone %v after start (3 join attempts of up to 2 s into a black hole)", time.Since(start).Round(time.Millisecond))
 	if time.Since(start) < 2*time.Second || d == 0 {
 		t.Errorf("ready after %v: before its join attempts could have ended", time.Since(start))
 	}
-	second := startProc(t, "edge-2", "edge listening", bin, "edge", "--name", "edge-2", "--zone", "z", "--origin", "http://"+origin.addr,
+	second := startProc(t, "edge-2", "edge listening", bin, "edge", "--name", "edge-2", "--zone", "z", "--origin", "http://"+origin.Addr,
 		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[1]), "--join", blackHole(t)+",127.0.0.1:"+strconv.Itoa(gp[0]), "--log-format", "json")
 	begin := time.Now()
 	pollUntil(t, 10*time.Second, "edge-2 ready once joined", func() (bool, string) {
-		s := status(second.addr, "/readyz")
+		s := status(second.Addr, "/readyz")
 		return s == http.StatusOK, fmt.Sprintf("/readyz %d", s)
 	})
 	if d := time.Since(begin); d > 2*time.Second {
 		t.Errorf("edge-2 ready %v after start: a dead join address held it up", d)
 	}
-	v, err := getCluster(testClient(), second.addr)
+	v, err := getCluster(testClient(), second.Addr)
 	if err != nil || v.state("edge-1") != "alive" {
 		t.Errorf("edge-2's view: %s %v", v.summary(), err)
 	}
@@ -123,7 +123,7 @@ func TestReadyOnceJoined(t *testing.T) {
 func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 	content := packageContent(t, "36s")
 	origin := startProc(t, "origin", "origin listening", bin, "origin", "--content", content.dir, "--listen", "127.0.0.1:0", "--log-format", "json")
-	originURL := "http://" + origin.addr
+	originURL := "http://" + origin.Addr
 	const zone = "zone-g"
 	const drain = 5 * time.Second
 	gp := freeGossipPorts(t, 5)
@@ -146,7 +146,7 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 	const title = "title-000"
 	pollUntil(t, 30*time.Second, "3 edges in every ring, in the balancer and at steering", func() (bool, string) {
 		for _, name := range names {
-			v, err := getCluster(c, edges[name].addr)
+			v, err := getCluster(c, edges[name].Addr)
 			if err != nil {
 				return false, fmt.Sprintf("%s: %v", name, err)
 			}
@@ -154,10 +154,10 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 				return false, fmt.Sprintf("%s: %s", name, v.summary())
 			}
 		}
-		if n, err := metricSum(c, lb.addr, "edgecdn_lb_healthy_edges "); err != nil || n != 3 {
+		if n, err := metricSum(c, lb.Addr, "edgecdn_lb_healthy_edges "); err != nil || n != 3 {
 			return false, fmt.Sprintf("lb: %v healthy edges (%v)", n, err)
 		}
-		if v, err := getSteer(c, steer.addr, title, zone); err != nil {
+		if v, err := getSteer(c, steer.Addr, title, zone); err != nil {
 			return false, err.Error()
 		} else if n, _ := v.healthyIn(""); n != 3 {
 			return false, fmt.Sprintf("steering: %d healthy edges", n)
@@ -177,9 +177,9 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 			Players: players, Titles: []string{title}, BufferCap: 14 * time.Second, Seed: 11,
 			NewEntry: func(i int) player.Entry {
 				if viaSteering(i) {
-					return &player.SteeringEntry{URL: "http://" + steer.addr, Zone: zone}
+					return &player.SteeringEntry{URL: "http://" + steer.Addr, Zone: zone}
 				}
-				return player.URLEntry{Base: "http://" + lb.addr}
+				return player.URLEntry{Base: "http://" + lb.Addr}
 			},
 			OnChunk: func(i int, ch player.Chunk) {
 				mu.Lock()
@@ -226,7 +226,7 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 			survivors = append(survivors, edges[name])
 		}
 	}
-	if err := victim.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := victim.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
@@ -238,29 +238,29 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 	pollUntil(t, 2*time.Second, victimName+" out of both survivors' rings, the balancer's rotation and steering's healthy edges", func() (bool, string) {
 		var st []string
 		for _, s := range survivors {
-			if seen[s.name] {
+			if seen[s.Name] {
 				continue
 			}
-			if v, err := getCluster(c, s.addr); err != nil {
-				st = append(st, fmt.Sprintf("%s: %v", s.name, err))
+			if v, err := getCluster(c, s.Addr); err != nil {
+				st = append(st, fmt.Sprintf("%s: %v", s.Name, err))
 			} else if v.state(victimName) == "draining" && !v.inRing(zone, victimName) {
-				seen[s.name] = true
+				seen[s.Name] = true
 			} else {
-				st = append(st, fmt.Sprintf("%s: %s", s.name, v.summary()))
+				st = append(st, fmt.Sprintf("%s: %s", s.Name, v.summary()))
 			}
 		}
 		if len(st) == 0 && ringAt == 0 {
 			ringAt = time.Since(stopped)
 		}
 		if lbAt == 0 {
-			if n, err := metricSum(c, lb.addr, "edgecdn_lb_healthy_edges "); err == nil && n == 2 {
+			if n, err := metricSum(c, lb.Addr, "edgecdn_lb_healthy_edges "); err == nil && n == 2 {
 				lbAt = time.Since(stopped)
 			} else {
 				st = append(st, fmt.Sprintf("lb: %v healthy edges (%v)", n, err))
 			}
 		}
 		if steerAt == 0 {
-			if v, err := getSteer(c, steer.addr, title, zone); err == nil {
+			if v, err := getSteer(c, steer.Addr, title, zone); err == nil {
 				if n, in := v.healthyIn(victimName); n == 2 && !in {
 					steerAt = time.Since(stopped)
 				} else {
@@ -272,23 +272,23 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 	})
 	t.Logf("graceful stop mid-playback: dropped (draining, out of the ring) at both survivors %v, out of the balancer's rotation %v, unhealthy at steering %v",
 		ringAt.Round(time.Millisecond), lbAt.Round(time.Millisecond), steerAt.Round(time.Millisecond))
-	if s := status(victim.addr, "/readyz"); s != http.StatusServiceUnavailable {
+	if s := status(victim.Addr, "/readyz"); s != http.StatusServiceUnavailable {
 		t.Errorf("%s draining: /readyz %d, want 503", victimName, s)
 	}
-	if s := status(victim.addr, "/vod/"+title+"/master.m3u8"); s != http.StatusOK {
+	if s := status(victim.Addr, "/vod/"+title+"/master.m3u8"); s != http.StatusOK {
 		t.Errorf("%s draining: content %d, want 200 (it serves until the drain ends)", victimName, s)
 	}
 
 	// It exits after its drain, and the survivors see it left, never dead.
 	var states sync.Map
 	select {
-	case <-victim.done:
+	case <-victim.Done:
 	case <-time.After(drain + 15*time.Second):
 		t.Fatalf("%s still running %v after SIGTERM", victimName, drain+15*time.Second)
 	}
 	exited := time.Since(stopped)
-	if !victim.cmd.ProcessState.Success() {
-		t.Errorf("%s after SIGTERM: %v, want exit 0", victimName, victim.cmd.ProcessState)
+	if !victim.Cmd.ProcessState.Success() {
+		t.Errorf("%s after SIGTERM: %v, want exit 0", victimName, victim.Cmd.ProcessState)
 	}
 	if exited < drain {
 		t.Errorf("%s exited %v after SIGTERM, before its %v drain", victimName, exited, drain)
@@ -296,13 +296,13 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 	pollUntil(t, 5*time.Second, victimName+" left at both survivors", func() (bool, string) {
 		var st []string
 		for _, s := range survivors {
-			v, err := getCluster(c, s.addr)
+			v, err := getCluster(c, s.Addr)
 			if err != nil {
 				return false, err.Error()
 			}
 			states.Store(v.state(victimName), true)
 			if v.state(victimName) != "left" {
-				st = append(st, s.name+": "+v.summary())
+				st = append(st, s.Name+": "+v.summary())
 			}
 		}
 		return len(st) == 0, strings.Join(st, "; ")
