@@ -37,12 +37,12 @@ func TestMetric(t *testing.T) {
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	for series, want := range map[string]float64{
-		"edgecdn_lb_healthy_edges":     2,
-		"edgecdn_lb_healthy_edges ":    2,
-		"edgecdn_edge_requests_total":  6.5,
-		"edgecdn_edge_requests_total{": 0,
+		"edgecdn_lb_healthy_edges":                                 2,
+		"edgecdn_lb_healthy_edges ":                                2,
+		"edgecdn_edge_requests_total":                              6.5,
+		"edgecdn_edge_requests_total{":                             0,
 		`edgecdn_edge_requests_total{kind="segment",result="hit"}`: 5,
-		"edgecdn_none": 0,
+		"edgecdn_none":                                             0,
 	} {
 		if got, err := Metric(srv.Client(), addr, series); err != nil || got != want {
 			t.Errorf("Metric(%q) = %v, %v; want %v", series, got, err, want)
