@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"edgecdn/internal/httpx"
 )
 
 // A fill fetches one object from an origin for every client that asks for it meanwhile
@@ -257,7 +258,7 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 	}
 	if len(f.etag) == 0 {
 		// The origin sent no validator: make a strong one from the content.
-		f.etag = []byte(`"` + hex.EncodeToString(sum[:]) + `"`)
+		f.etag = httpx.StrongETag(sum)
 	}
 	o := &object{
 		key: f.key, body: f.buf, etag: f.etag, lastModified: f.lastMod, modTime: f.modTime,
@@ -313,17 +314,11 @@ func (s *Server) fetchPeer(ctx context.Context, base, key string, etag []byte, h
 	return fetchResult{resp: resp, peer: base}, nil
 }
 
-// etagMatchesHash reports whether an ETag that names a SHA-256 ("<64 hex digits>", as edgecdn
+// etagMatchesHash reports whether an ETag that names a SHA-256 (httpx.StrongETag, as edgecdn
 // origins send) names this one. Other ETags cannot be checked and pass.
 func etagMatchesHash(etag []byte, sum [32]byte) bool {
-	if len(etag) != 66 || etag[0] != '"' || etag[65] != '"' {
-		return true
-	}
-	var want [32]byte
-	if _, err := hex.Decode(want[:], etag[1:65]); err != nil {
-		return true
-	}
-	return want == sum
+	want, ok := httpx.ETagSum(etag)
+	return !ok || want == sum
 }
 
 // fillReader streams part of a fill's body to one client as it arrives. The last byte is held

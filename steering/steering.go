@@ -33,6 +33,7 @@ import (
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/hls"
 	"edgecdn/internal/httpx"
+	"edgecdn/internal/pathway"
 	"edgecdn/internal/placement"
 	"edgecdn/internal/zonemap"
 )
@@ -254,18 +255,8 @@ func (s *Server) clientZone(ctx *fasthttp.RequestCtx) (string, error) {
 	return "", nil
 }
 
-// validID accepts zone and pathway names: 1 to 64 of [A-Za-z0-9._-] (PATHWAY-ID's characters).
-func validID(b []byte) bool {
-	if len(b) == 0 || len(b) > 64 {
-		return false
-	}
-	for _, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validID accepts zone and pathway names (pathway.ValidID).
+func validID(b []byte) bool { return pathway.ValidID(b) }
 
 // masterPlaylist returns a title's multivariant playlist from the origins (cached briefly).
 func (s *Server) masterPlaylist(ctx context.Context, title string) (*hls.Multivariant, error) {
