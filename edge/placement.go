@@ -92,24 +92,7 @@ func (p *routing) decide(h uint64, hop int, crossZone bool) route {
 // membership changes and refreshes loads every second, until the edge shuts down.
 func (s *Server) AttachCluster(c *cluster.Cluster) {
 	s.cluster.Store(c)
-	s.rebuild(c, true)
-	watch := c.Watch()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-watch:
-				s.rebuild(c, true)
-			case <-t.C:
-				s.rebuild(c, false)
-			}
-		}
-	}()
+	c.Follow(s.ctx.Done(), &s.wg, time.Second, func(membership bool) { s.rebuild(c, membership) })
 }
 
 // rebuild takes a new snapshot: new rings when members changed (rings), fresh loads always.

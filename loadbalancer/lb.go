@@ -89,20 +89,7 @@ func New(cfg Config) (*Server, error) {
 // AttachCluster makes the balancer follow the zone's edges as the gossip announces them.
 func (s *Server) AttachCluster(c *cluster.Cluster) {
 	s.cluster.Store(c)
-	s.rebuild()
-	w := c.Watch()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-w:
-				s.rebuild()
-			}
-		}
-	}()
+	c.Follow(s.ctx.Done(), &s.wg, 0, func(bool) { s.rebuild() })
 }
 
 // rebuild takes a new snapshot of the upstreams, keeping the state (pools, ejections, metrics)

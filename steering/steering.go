@@ -98,23 +98,7 @@ func New(cfg Config) (*Server, error) {
 // membership changes and every half second for the loads, until Shutdown.
 func (s *Server) AttachCluster(c *cluster.Cluster) {
 	s.cluster.Store(c)
-	s.refresh()
-	w := c.Watch()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.done:
-				return
-			case <-w:
-			case <-t.C:
-			}
-			s.refresh()
-		}
-	}()
+	c.Follow(s.done, &s.wg, 500*time.Millisecond, func(bool) { s.refresh() })
 }
 
 func (s *Server) refresh() { v := s.buildView(); s.cur.Store(&v) }

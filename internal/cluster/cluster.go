@@ -441,6 +441,35 @@ func (c *Cluster) Watch() <-chan struct{} {
 	return ch
 }
 
+// Follow is how a component keeps a snapshot of the cluster: it calls rebuild(true) now, then in
+// a goroutine that wg tracks, rebuild(true) whenever the membership changes (Watch) and
+// rebuild(false) every interval (loads; 0: never), until done is closed. rebuild builds a new
+// snapshot and swaps it in; readers never see one half built.
+func (c *Cluster) Follow(done <-chan struct{}, wg *sync.WaitGroup, interval time.Duration, rebuild func(membership bool)) {
+	w := c.Watch()
+	rebuild(true)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var tick <-chan time.Time
+		if interval > 0 {
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			select {
+			case <-done:
+				return
+			case <-w:
+				rebuild(true)
+			case <-tick:
+				rebuild(false)
+			}
+		}
+	}()
+}
+
 func (c *Cluster) notify() {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
