@@ -117,51 +117,27 @@ func (c *Config) setDefaults() error {
 	if c.Name == "" {
 		c.Name, _ = os.Hostname()
 	}
-	if c.CacheBytes == 0 {
-		c.CacheBytes = DefaultCacheBytes
-	}
+	cli.Default(&c.CacheBytes, DefaultCacheBytes)
 	if c.CacheBytes < 1<<20 {
 		return fmt.Errorf("edge: cache size %d: at least 1MiB", c.CacheBytes)
 	}
-	if c.MaxObjectBytes == 0 {
-		c.MaxObjectBytes = DefaultMaxObjectBytes
-	}
+	cli.Default(&c.MaxObjectBytes, DefaultMaxObjectBytes)
 	if c.DiskDir != "" && c.DiskBytes == 0 {
 		c.DiskBytes = DefaultDiskBytes
 	}
-	if c.FillTimeout == 0 {
-		c.FillTimeout = DefaultFillTimeout
-	}
-	if c.OriginHeaderTimeout == 0 {
-		c.OriginHeaderTimeout = DefaultOriginHeaderTimeout
-	}
-	if c.ProbeInterval == 0 {
-		c.ProbeInterval = DefaultProbeInterval
-	}
-	if c.StaleIfError == 0 {
-		c.StaleIfError = DefaultStaleIfError
-	}
-	if c.DefaultTTL == 0 {
-		c.DefaultTTL = DefaultTTL
-	}
-	if c.BalanceFactor == 0 {
-		c.BalanceFactor = ring.DefaultBalanceFactor
-	}
+	cli.Default(&c.FillTimeout, DefaultFillTimeout)
+	cli.Default(&c.OriginHeaderTimeout, DefaultOriginHeaderTimeout)
+	cli.Default(&c.ProbeInterval, DefaultProbeInterval)
+	cli.Default(&c.StaleIfError, DefaultStaleIfError)
+	cli.Default(&c.DefaultTTL, DefaultTTL)
+	cli.Default(&c.BalanceFactor, ring.DefaultBalanceFactor)
 	if c.BalanceFactor < 1 {
 		return fmt.Errorf("edge: balance factor %v: at least 1", c.BalanceFactor)
 	}
-	if c.HotThreshold == 0 {
-		c.HotThreshold = DefaultHotThreshold
-	}
-	if c.HotWindow == 0 {
-		c.HotWindow = DefaultHotWindow
-	}
-	if c.PeerTimeout == 0 {
-		c.PeerTimeout = DefaultPeerTimeout
-	}
-	if c.EgressCapacity == 0 {
-		c.EgressCapacity = DefaultEgressCapacity
-	}
+	cli.Default(&c.HotThreshold, DefaultHotThreshold)
+	cli.Default(&c.HotWindow, DefaultHotWindow)
+	cli.Default(&c.PeerTimeout, DefaultPeerTimeout)
+	cli.Default(&c.EgressCapacity, DefaultEgressCapacity)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

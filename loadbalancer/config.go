@@ -81,30 +81,16 @@ func (c *Config) setDefaults() error {
 	if c.Name == "" {
 		c.Name, _ = os.Hostname()
 	}
-	if c.ProbeInterval == 0 {
-		c.ProbeInterval = DefaultProbeInterval
-	}
-	if c.ProbeTimeout == 0 {
-		c.ProbeTimeout = DefaultProbeTimeout
-	}
-	if c.EjectFor == 0 {
-		c.EjectFor = DefaultEjectFor
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = DefaultConnectTimeout
-	}
-	if c.HeaderTimeout == 0 {
-		c.HeaderTimeout = DefaultHeaderTimeout
-	}
-	if c.Attempts == 0 {
-		c.Attempts = DefaultAttempts
-	}
+	cli.Default(&c.ProbeInterval, DefaultProbeInterval)
+	cli.Default(&c.ProbeTimeout, DefaultProbeTimeout)
+	cli.Default(&c.EjectFor, DefaultEjectFor)
+	cli.Default(&c.ConnectTimeout, DefaultConnectTimeout)
+	cli.Default(&c.HeaderTimeout, DefaultHeaderTimeout)
+	cli.Default(&c.Attempts, DefaultAttempts)
 	if c.Attempts < 1 || c.Attempts > maxAttempts {
 		return fmt.Errorf("lb: attempts %d: 1 to %d", c.Attempts, maxAttempts)
 	}
-	if c.MaxConnsPerEdge == 0 {
-		c.MaxConnsPerEdge = DefaultMaxConnsPerEdge
-	}
+	cli.Default(&c.MaxConnsPerEdge, DefaultMaxConnsPerEdge)
 	for _, u := range c.Upstreams {
 		if _, _, err := net.SplitHostPort(u); err != nil {
 			return fmt.Errorf("lb: upstream %q: want HOST:PORT", u)

@@ -65,15 +65,9 @@ func (c *Config) setDefaults() error {
 	if c.Name == "" {
 		c.Name, _ = os.Hostname()
 	}
-	if c.PlaylistMaxAge == 0 {
-		c.PlaylistMaxAge = DefaultPlaylistMaxAge
-	}
-	if c.SegmentMaxAge == 0 {
-		c.SegmentMaxAge = DefaultSegmentMaxAge
-	}
-	if c.PreloadBytes == 0 {
-		c.PreloadBytes = DefaultPreloadBytes
-	}
+	cli.Default(&c.PlaylistMaxAge, DefaultPlaylistMaxAge)
+	cli.Default(&c.SegmentMaxAge, DefaultSegmentMaxAge)
+	cli.Default(&c.PreloadBytes, DefaultPreloadBytes)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -71,36 +71,24 @@ func (c *Config) setDefaults() error {
 	if len(c.Origins) == 0 {
 		return errors.New("steering: no origin (--origin URL[,URL...])")
 	}
-	if c.TTL == 0 {
-		c.TTL = DefaultTTL
-	}
+	cli.Default(&c.TTL, DefaultTTL)
 	if c.TTL < time.Second {
 		return fmt.Errorf("steering: TTL %v: at least 1s (the manifest carries whole seconds)", c.TTL)
 	}
-	if c.BalanceFactor == 0 {
-		c.BalanceFactor = ring.DefaultBalanceFactor
-	}
-	if c.MinDwell == 0 {
-		c.MinDwell = DefaultMinDwell
-	}
+	cli.Default(&c.BalanceFactor, ring.DefaultBalanceFactor)
+	cli.Default(&c.MinDwell, DefaultMinDwell)
 	if c.MinDwell < 0 {
 		return fmt.Errorf("steering: min dwell %v: negative", c.MinDwell)
 	}
-	if c.LoadMargin == 0 {
-		c.LoadMargin = DefaultLoadMargin
-	}
+	cli.Default(&c.LoadMargin, DefaultLoadMargin)
 	if c.LoadMargin < 0 {
 		return fmt.Errorf("steering: load margin %v: negative", c.LoadMargin)
 	}
 	if c.Policy == nil {
 		c.Policy = DefaultPolicy{}
 	}
-	if c.PlaylistTTL == 0 {
-		c.PlaylistTTL = DefaultPlaylistTTL
-	}
-	if c.TokenTTL == 0 {
-		c.TokenTTL = DefaultTokenTTL
-	}
+	cli.Default(&c.PlaylistTTL, DefaultPlaylistTTL)
+	cli.Default(&c.TokenTTL, DefaultTokenTTL)
 	if c.TokenTTL < time.Second {
 		return fmt.Errorf("steering: token TTL %v: at least 1s (tokens carry whole seconds)", c.TokenTTL)
 	}

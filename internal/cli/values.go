@@ -134,3 +134,12 @@ func (k *keys) Set(s string) error {
 	*k.p = v
 	return nil
 }
+
+// Default sets *p to def when it holds its zero value: how a Config's zero fields take their
+// Default* values.
+func Default[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}

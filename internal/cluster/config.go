@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"edgecdn/internal/cli"
 )
 
 // A member's defaults: DefaultConfig holds them and Start gives them to the zero fields of a
@@ -82,9 +84,7 @@ func (c *Config) setDefaults() error {
 	if c.Name == "" {
 		return errors.New("cluster: no member name")
 	}
-	if c.GossipListen == "" {
-		c.GossipListen = DefaultGossipListen
-	}
+	cli.Default(&c.GossipListen, DefaultGossipListen)
 	for _, k := range append([][]byte{c.Key}, c.OldKeys...) {
 		if n := len(k); n != 0 && n != 16 && n != 24 && n != 32 {
 			return fmt.Errorf("cluster: gossip key of %d bytes: want 16, 24 or 32", n)
@@ -93,20 +93,15 @@ func (c *Config) setDefaults() error {
 	if len(c.Key) == 0 && len(c.OldKeys) > 0 {
 		return errors.New("cluster: further gossip keys without a first one")
 	}
-	d := DefaultConfig()
-	setDuration(&c.LoadInterval, d.LoadInterval)
-	setDuration(&c.StaleLoad, d.StaleLoad)
-	setDuration(&c.ProbeInterval, d.ProbeInterval)
-	setDuration(&c.ProbeTimeout, d.ProbeTimeout)
-	setDuration(&c.RejoinInterval, d.RejoinInterval)
-	setDuration(&c.JoinTimeout, d.JoinTimeout)
-	setDuration(&c.ForgetAfter, d.ForgetAfter)
-	if c.SuspicionMult == 0 {
-		c.SuspicionMult = d.SuspicionMult
-	}
-	if c.JoinAttempts == 0 {
-		c.JoinAttempts = d.JoinAttempts
-	}
+	cli.Default(&c.LoadInterval, DefaultLoadInterval)
+	cli.Default(&c.StaleLoad, DefaultStaleLoad)
+	cli.Default(&c.ProbeInterval, DefaultProbeInterval)
+	cli.Default(&c.ProbeTimeout, DefaultProbeTimeout)
+	cli.Default(&c.RejoinInterval, DefaultRejoinInterval)
+	cli.Default(&c.JoinTimeout, DefaultJoinTimeout)
+	cli.Default(&c.ForgetAfter, DefaultForgetAfter)
+	cli.Default(&c.SuspicionMult, DefaultSuspicionMult)
+	cli.Default(&c.JoinAttempts, DefaultJoinAttempts)
 	if c.Resolve == nil {
 		c.Resolve = net.DefaultResolver.LookupHost
 	}
@@ -114,10 +109,4 @@ func (c *Config) setDefaults() error {
 		c.Logger = slog.Default()
 	}
 	return nil
-}
-
-func setDuration(p *time.Duration, def time.Duration) {
-	if *p == 0 {
-		*p = def
-	}
 }

@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"edgecdn/internal/cli"
 	"errors"
 	"flag"
 	"fmt"
@@ -66,43 +67,27 @@ func (c *Config) setDefaults() error {
 	if c.Source == nil {
 		return errors.New("dns: no balancer source")
 	}
-	if c.Domain == "" {
-		c.Domain = DefaultDomain
-	}
+	cli.Default(&c.Domain, DefaultDomain)
 	c.Domain = strings.ToLower(mdns.Fqdn(c.Domain))
 	if _, ok := mdns.IsDomainName(c.Domain); !ok || c.Domain == "." {
 		return fmt.Errorf("dns: domain %q: not a domain name", c.Domain)
 	}
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.TTL == 0 {
-		c.TTL = DefaultTTL
-	}
-	if c.NegativeTTL == 0 {
-		c.NegativeTTL = DefaultNegativeTTL
-	}
+	cli.Default(&c.Listen, DefaultListen)
+	cli.Default(&c.TTL, DefaultTTL)
+	cli.Default(&c.NegativeTTL, DefaultNegativeTTL)
 	if c.TTL < time.Second || c.NegativeTTL < time.Second {
 		return fmt.Errorf("dns: ttl %v, negative ttl %v: want at least 1s", c.TTL, c.NegativeTTL)
 	}
-	if c.MaxAnswers == 0 {
-		c.MaxAnswers = DefaultMaxAnswers
-	}
+	cli.Default(&c.MaxAnswers, DefaultMaxAnswers)
 	if c.MaxAnswers < 0 {
 		return fmt.Errorf("dns: max answers %d: want at least 1", c.MaxAnswers)
 	}
-	if c.MaxUDPSize == 0 {
-		c.MaxUDPSize = DefaultMaxUDPSize
-	}
+	cli.Default(&c.MaxUDPSize, DefaultMaxUDPSize)
 	if c.MaxUDPSize < mdns.MinMsgSize || c.MaxUDPSize > mdns.MaxMsgSize {
 		return fmt.Errorf("dns: max udp size %d: want 512 to 65535", c.MaxUDPSize)
 	}
-	if c.NS == "" {
-		c.NS = "ns1." + c.Domain
-	}
-	if c.Hostmaster == "" {
-		c.Hostmaster = "hostmaster." + c.Domain
-	}
+	cli.Default(&c.NS, "ns1."+c.Domain)
+	cli.Default(&c.Hostmaster, "hostmaster."+c.Domain)
 	for _, n := range []*string{&c.NS, &c.Hostmaster} {
 		*n = strings.ToLower(mdns.Fqdn(*n))
 		if _, ok := mdns.IsDomainName(*n); !ok {
