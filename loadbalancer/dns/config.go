@@ -123,7 +123,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Domain, "domain", c.Domain, "the `NAME` served")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "DNS listen address `HOST:PORT`, UDP and TCP (port 0 picks one and logs it)")
 	fs.DurationVar(&c.TTL, "ttl", c.TTL, "TTL of A and AAAA answers")
+	fs.DurationVar(&c.NegativeTTL, "negative-ttl", c.NegativeTTL, "SOA minimum: how long resolvers cache NXDOMAIN and empty answers")
 	fs.IntVar(&c.MaxAnswers, "max-answers", c.MaxAnswers, "most addresses in one answer")
+	fs.IntVar(&c.MaxUDPSize, "max-udp-size", c.MaxUDPSize, "largest UDP answer in `BYTES`, whatever EDNS0 size the client offers (512 to 65535)")
+	fs.StringVar(&c.NS, "ns", c.NS, "the name server's `NAME` in the NS and SOA records (default ns1.<domain>)")
+	fs.StringVar(&c.Hostmaster, "hostmaster", c.Hostmaster, "the SOA's mailbox, as a `NAME` (default hostmaster.<domain>)")
 	fs.Var(zonemap.Flag{P: &c.ZoneMap}, "zone-map", "client subnets to zones, `CIDR=zone[,...]`: that zone's balancers come first (EDNS Client Subnet honoured)")
 	fs.Var(addrFlag{&c.NSAddr}, "ns-addr", "this server's own `ADDRESS`, the glue of its NS record")
 }
