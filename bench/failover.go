@@ -163,21 +163,35 @@ type foRun struct {
 
 const foToken = "bench-failover-admin"
 
-func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
-	token := foToken + "-" + foRandHex(6)
+// foStack is the cluster of one failover run: its edges, each zone's balancer, steering.
+type foStack struct {
+	edges []*foEdge
+	lbs   map[string]*proc
+	steer *proc
+	procs []*proc // every process still running
+}
+
+func (st *foStack) stop() {
+	for _, p := range st.procs {
+		p.stop()
+	}
+}
+
+// foStartStack starts the edges of every zone, a balancer per zone and steering, all in one
+// gossip cluster, the first edge its seed.
+func foStartStack(ctx context.Context, cfg foConfig, token string) (_ *foStack, err error) {
+	st := &foStack{lbs: map[string]*proc{}}
+	defer func() {
+		if err != nil {
+			st.stop()
+		}
+	}()
 	nEdges := cfg.perZone * len(cfg.zones)
 	ports, err := harness.FreePorts(nEdges + len(cfg.zones) + 1)
 	if err != nil {
 		return nil, err
 	}
 	seed := "127.0.0.1:" + strconv.Itoa(ports[0])
-	var procs []*proc
-	defer func() {
-		for _, p := range procs {
-			p.stop()
-		}
-	}()
-	var edges []*foEdge
 	for zi, z := range cfg.zones {
 		for k := 0; k < cfg.perZone; k++ {
 			i := zi*cfg.perZone + k
@@ -191,11 +205,10 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 			if err != nil {
 				return nil, err
 			}
-			procs = append(procs, p)
-			edges = append(edges, &foEdge{name: name, zone: z, p: p})
+			st.procs = append(st.procs, p)
+			st.edges = append(st.edges, &foEdge{name: name, zone: z, p: p})
 		}
 	}
-	lbs := map[string]*proc{}
 	for zi, z := range cfg.zones {
 		name := fmt.Sprintf("lb-%c", 'a'+zi)
 		p, err := startEdgecdn(ctx, cfg.bin, name, "lb", "--name", name, "--zone", z, "--gossip-listen", "127.0.0.1:"+strconv.Itoa(ports[nEdges+zi]),
@@ -203,21 +216,23 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 		if err != nil {
 			return nil, err
 		}
-		procs = append(procs, p)
-		lbs[z] = p
+		st.procs = append(st.procs, p)
+		st.lbs[z] = p
 	}
-	steer, err := startEdgecdn(ctx, cfg.bin, "steering", "steering", "--name", "steering", "--origin", cfg.origin,
+	st.steer, err = startEdgecdn(ctx, cfg.bin, "steering", "steering", "--name", "steering", "--origin", cfg.origin,
 		"--gossip-listen", "127.0.0.1:"+strconv.Itoa(ports[nEdges+len(cfg.zones)]), "--join", seed)
 	if err != nil {
 		return nil, err
 	}
-	procs = append(procs, steer)
-	steerURL := "http://" + steer.addr
-	title0 := cfg.cat.Titles[0].Name
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	st.procs = append(st.procs, st.steer)
+	return st, nil
+}
 
-	// The cluster formed: every edge sees every edge alive on its zone's ring, every balancer its
-	// zone's edges, steering all of them healthy.
+// foWaitFormed waits until the cluster has formed: every edge sees every edge alive on its
+// zone's ring, every balancer its zone's edges, steering all of them healthy.
+func foWaitFormed(ctx context.Context, c *http.Client, cfg foConfig, st *foStack, token string) error {
+	edges, lbs, nEdges := st.edges, st.lbs, len(st.edges)
+	steerURL, title0 := "http://"+st.steer.addr, cfg.cat.Titles[0].Name
 	if _, err := harness.Poll(ctx, 45*time.Second, 100*time.Millisecond, func() (bool, string) {
 		for _, e := range edges {
 			v, err := foCluster(c, e.p.addr, token)
@@ -247,7 +262,24 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 		}
 		return healthy == nEdges, fmt.Sprintf("steering ranks %d healthy edges", healthy)
 	}); err != nil {
-		return nil, fmt.Errorf("cluster did not form: %w", err)
+		return fmt.Errorf("cluster did not form: %w", err)
+	}
+	return nil
+}
+
+func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
+	token := foToken + "-" + foRandHex(6)
+	st, err := foStartStack(ctx, cfg, token)
+	if err != nil {
+		return nil, err
+	}
+	defer st.stop()
+	edges, lbs := st.edges, st.lbs
+	steerURL := "http://" + st.steer.addr
+	title0 := cfg.cat.Titles[0].Name
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	if err := foWaitFormed(ctx, c, cfg, st, token); err != nil {
+		return nil, err
 	}
 
 	// The fleet.
@@ -367,7 +399,7 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 	}
 	killAt := time.Now()
 	<-victim.p.done
-	procs = slices.DeleteFunc(procs, func(p *proc) bool { return p == victim.p })
+	st.procs = slices.DeleteFunc(st.procs, func(p *proc) bool { return p == victim.p })
 	res.victim, res.killAfter = victim.name, killAt.Sub(fleetStart).Seconds()
 	fmt.Fprintf(os.Stderr, "failover: killed %s %.1f s into the fleet\n", victim.name, res.killAfter)
 
