@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/health"
 	"edgecdn/internal/httpx"
 )
 
@@ -26,11 +27,11 @@ import (
 type upstream struct {
 	name, addr, zone string
 	hc               *fasthttp.HostClient
-	ejectedUntil     atomic.Int64 // unix nanoseconds; 0 when in service
+	health           health.State // passive (requests) and active (probes of /readyz)
 	m                upstreamMetrics
 }
 
-func (u *upstream) inService(now int64) bool { return u.ejectedUntil.Load() <= now }
+func (u *upstream) inService(now int64) bool { return u.health.Available(now) }
 
 // pool is an immutable snapshot of the upstreams: the zone's and the others (for spill).
 type pool struct {
@@ -213,9 +214,10 @@ func (s *Server) Ready() bool {
 	return l > 0 || (s.cfg.CrossZone && r > 0)
 }
 
+// eject takes an edge that failed a request or a probe out of service: every failure, for
+// EjectFor (health.Rule, the edge's origins' rule with its own numbers).
 func (s *Server) eject(u *upstream, why string) {
-	until := time.Now().Add(s.cfg.EjectFor).UnixNano()
-	if u.ejectedUntil.Swap(until) <= time.Now().UnixNano() {
+	if ejected, _ := u.health.Fail(time.Now(), health.Rule{Failures: 1, EjectFor: s.cfg.EjectFor, MaxEjectFor: s.cfg.EjectFor}); ejected {
 		u.m.ejections.Inc()
 		s.log.Warn("edge ejected", "edge", u.name, "addr", u.addr, "for", s.cfg.EjectFor, "why", why)
 	}
@@ -246,7 +248,7 @@ func (s *Server) probeLoop() {
 				}
 				switch {
 				case err == nil && resp.StatusCode() == fasthttp.StatusOK:
-					if u.ejectedUntil.Swap(0) > time.Now().UnixNano() {
+					if u.health.OK(time.Now()) {
 						s.log.Info("edge back in service", "edge", u.name, "addr", u.addr)
 					}
 				case err != nil:
