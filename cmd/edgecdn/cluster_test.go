@@ -355,3 +355,60 @@ func TestEdgeSIGKILLUnderLoad(t *testing.T) {
 		t.Errorf("detection took %v, want at most 15 s", detect)
 	}
 }
+
+// zoneStack is one zone as processes: three edges, the zone's balancer and steering, in one
+// gossip cluster whose seed is the first edge.
+type zoneStack struct {
+	zone      string
+	names     []string
+	edges     map[string]*proc
+	lb, steer *proc
+}
+
+// startZoneStack starts a zone's three edges (with edgeArgs), its balancer and steering on
+// origin; tag ends the balancer's and steering's member names.
+func startZoneStack(t *testing.T, zone, origin, tag string, edgeArgs ...string) *zoneStack {
+	t.Helper()
+	gp := freeGossipPorts(t, 5)
+	seed := "127.0.0.1:" + strconv.Itoa(gp[0])
+	z := &zoneStack{zone: zone, names: []string{"edge-1", "edge-2", "edge-3"}, edges: map[string]*proc{}}
+	for i, name := range z.names {
+		args := []string{bin, "edge", "--name", name, "--zone", zone, "--origin", origin, "--listen", "127.0.0.1:0",
+			"--gossip-listen", "127.0.0.1:" + strconv.Itoa(gp[i]), "--cache-size", "256MiB", "--log-format", "json"}
+		if i > 0 {
+			args = append(args, "--join", seed)
+		}
+		z.edges[name] = startProc(t, name, "edge listening", append(args, edgeArgs...)...)
+	}
+	z.lb = startProc(t, "lb", "lb listening", bin, "lb", "--name", "lb-"+tag, "--zone", zone, "--listen", "127.0.0.1:0",
+		"--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[3]), "--join", seed, "--log-format", "json")
+	z.steer = startProc(t, "steering", "steering listening", bin, "steering", "--name", "steering-"+tag, "--origin", origin,
+		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[4]), "--join", seed, "--log-format", "json")
+	return z
+}
+
+// waitFormed waits until every edge has the three on its ring, the balancer has them in service
+// and steering ranks them healthy for title.
+func (z *zoneStack) waitFormed(t *testing.T, c *http.Client, title string) {
+	t.Helper()
+	pollUntil(t, 30*time.Second, "3 edges in every ring, in the balancer and at steering", func() (bool, string) {
+		for _, name := range z.names {
+			v, err := getCluster(c, z.edges[name].Addr)
+			if err != nil {
+				return false, fmt.Sprintf("%s: %v", name, err)
+			}
+			if len(v.Rings[z.zone]) != 3 {
+				return false, fmt.Sprintf("%s: %s", name, v.summary())
+			}
+		}
+		if n, err := metricSum(c, z.lb.Addr, "edgecdn_lb_healthy_edges"); err != nil || n != 3 {
+			return false, fmt.Sprintf("lb: %v healthy edges (%v)", n, err)
+		}
+		if v, err := getSteer(c, z.steer.Addr, title, z.zone); err != nil {
+			return false, err.Error()
+		} else if n, _ := v.healthyIn(""); n != 3 {
+			return false, fmt.Sprintf("steering: %d healthy edges", n)
+		}
+		return true, ""
+	})
+}

@@ -815,44 +815,11 @@ func TestFaultEdgeKilledMidPlayback(t *testing.T) {
 	origin := startProc(t, "origin", "origin listening", bin, "origin", "--content", content.dir, "--listen", "127.0.0.1:0", "--log-format", "json")
 	originURL := "http://" + origin.Addr
 	const zone = "zone-k"
-	gp := freeGossipPorts(t, 5)
-	seed := "127.0.0.1:" + strconv.Itoa(gp[0])
-	names := []string{"edge-1", "edge-2", "edge-3"}
-	edges := map[string]*proc{}
-	for i, name := range names {
-		args := []string{bin, "edge", "--name", name, "--zone", zone, "--origin", originURL, "--listen", "127.0.0.1:0",
-			"--gossip-listen", "127.0.0.1:" + strconv.Itoa(gp[i]), "--cache-size", "256MiB", "--log-format", "json"}
-		if i > 0 {
-			args = append(args, "--join", seed)
-		}
-		edges[name] = startProc(t, name, "edge listening", args...)
-	}
-	lb := startProc(t, "lb", "lb listening", bin, "lb", "--name", "lb-k", "--zone", zone, "--listen", "127.0.0.1:0",
-		"--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[3]), "--join", seed, "--log-format", "json")
-	steer := startProc(t, "steering", "steering listening", bin, "steering", "--name", "steering-k", "--origin", originURL,
-		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[4]), "--join", seed, "--log-format", "json")
+	z := startZoneStack(t, zone, originURL, "k")
+	names, edges, lb, steer := z.names, z.edges, z.lb, z.steer
 	c := testClient()
 	const title = "title-000"
-	pollUntil(t, 30*time.Second, "3 edges alive at every edge, in the balancer and at steering", func() (bool, string) {
-		for _, name := range names {
-			v, err := getCluster(c, edges[name].Addr)
-			if err != nil {
-				return false, fmt.Sprintf("%s: %v", name, err)
-			}
-			if len(v.Rings[zone]) != 3 {
-				return false, fmt.Sprintf("%s: %s", name, v.summary())
-			}
-		}
-		if n, err := metricSum(c, lb.Addr, "edgecdn_lb_healthy_edges "); err != nil || n != 3 {
-			return false, fmt.Sprintf("lb: %v healthy edges (%v)", n, err)
-		}
-		if v, err := getSteer(c, steer.Addr, title, zone); err != nil {
-			return false, err.Error()
-		} else if n, _ := v.healthyIn(""); n != 3 {
-			return false, fmt.Sprintf("steering: %d healthy edges", n)
-		}
-		return true, ""
-	})
+	z.waitFormed(t, c, title)
 
 	const players = 8
 	viaSteering := func(i int) bool { return i%2 == 0 }
