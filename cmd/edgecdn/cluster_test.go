@@ -20,6 +20,7 @@ import (
 	"edgecdn/internal/catalog"
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/harness"
+	"edgecdn/player-sim/player"
 )
 
 // proc is a server process of the test: `edgecdn origin` or `edgecdn edge`, possibly run
@@ -411,4 +412,41 @@ func (z *zoneStack) waitFormed(t *testing.T, c *http.Client, title string) {
 		}
 		return true, ""
 	})
+}
+
+// zoneFleet is a fleet of real-time players (player.RunFleet) on a zoneStack: got holds each
+// player's segments as they come, under mu; done gets the report.
+type zoneFleet struct {
+	mu   sync.Mutex
+	got  [][]chunkAt
+	done chan *player.Report
+}
+
+// startFleet starts players players of title, those viaSteering reports through steering, the
+// others through the balancer, for 80 s at the most (the test's end stops them sooner).
+func (z *zoneStack) startFleet(t *testing.T, title string, players int, seed uint64, viaSteering func(int) bool) *zoneFleet {
+	f := &zoneFleet{got: make([][]chunkAt, players), done: make(chan *player.Report, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	t.Cleanup(cancel)
+	go func() {
+		rep, err := player.RunFleet(ctx, player.FleetConfig{
+			Players: players, Titles: []string{title}, BufferCap: 14 * time.Second, Seed: seed,
+			NewEntry: func(i int) player.Entry {
+				if viaSteering(i) {
+					return &player.SteeringEntry{URL: "http://" + z.steer.Addr, Zone: z.zone}
+				}
+				return player.URLEntry{Base: "http://" + z.lb.Addr}
+			},
+			OnChunk: func(i int, ch player.Chunk) {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				f.got[i] = append(f.got[i], chunkAt{at: time.Now(), c: ch, buf: ch.BufferS})
+			},
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		f.done <- rep
+	}()
+	return f
 }

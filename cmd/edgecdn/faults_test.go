@@ -12,7 +12,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -823,31 +822,8 @@ func TestFaultEdgeKilledMidPlayback(t *testing.T) {
 
 	const players = 8
 	viaSteering := func(i int) bool { return i%2 == 0 }
-	var mu sync.Mutex
-	got := make([][]chunkAt, players)
-	done := make(chan *player.Report, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
-	defer cancel()
-	go func() {
-		rep, err := player.RunFleet(ctx, player.FleetConfig{
-			Players: players, Titles: []string{title}, BufferCap: 14 * time.Second, Seed: 7,
-			NewEntry: func(i int) player.Entry {
-				if viaSteering(i) {
-					return &player.SteeringEntry{URL: "http://" + steer.Addr, Zone: zone}
-				}
-				return player.URLEntry{Base: "http://" + lb.Addr}
-			},
-			OnChunk: func(i int, ch player.Chunk) {
-				mu.Lock()
-				defer mu.Unlock()
-				got[i] = append(got[i], chunkAt{at: time.Now(), c: ch, buf: ch.BufferS})
-			},
-		})
-		if err != nil {
-			t.Error(err)
-		}
-		done <- rep
-	}()
+	f := z.startFleet(t, title, players, 7, viaSteering)
+	mu, got, done := &f.mu, f.got, f.done
 
 	// Every player holds 8 s of buffer or more (its buffer after its last segment, less the
 	// time played since), with 0.5 s to spare for the kill itself.

@@ -7,7 +7,6 @@ package main
 //	go test -count=1 -run 'TestGraceful|TestReadyOnce' -v ./cmd/edgecdn
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -134,31 +133,8 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 
 	const players = 8
 	viaSteering := func(i int) bool { return i%2 == 0 }
-	var mu sync.Mutex
-	got := make([][]chunkAt, players)
-	done := make(chan *player.Report, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
-	defer cancel()
-	go func() {
-		rep, err := player.RunFleet(ctx, player.FleetConfig{
-			Players: players, Titles: []string{title}, BufferCap: 14 * time.Second, Seed: 11,
-			NewEntry: func(i int) player.Entry {
-				if viaSteering(i) {
-					return &player.SteeringEntry{URL: "http://" + steer.Addr, Zone: zone}
-				}
-				return player.URLEntry{Base: "http://" + lb.Addr}
-			},
-			OnChunk: func(i int, ch player.Chunk) {
-				mu.Lock()
-				defer mu.Unlock()
-				got[i] = append(got[i], chunkAt{at: time.Now(), c: ch, buf: ch.BufferS})
-			},
-		})
-		if err != nil {
-			t.Error(err)
-		}
-		done <- rep
-	}()
+	f := z.startFleet(t, title, players, 11, viaSteering)
+	mu, got, done := &f.mu, f.got, f.done
 	pollUntil(t, 30*time.Second, "every player with 4 s of buffer", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
