@@ -450,3 +450,47 @@ func (z *zoneStack) startFleet(t *testing.T, title string, players int, seed uin
 	}()
 	return f
 }
+
+// waitDropped waits, up to d, until victim is in state at every survivor and off its ring, out
+// of the balancer's rotation and not healthy at steering. It returns how long after since each
+// of the three saw it (the survivors: the last of them).
+func (z *zoneStack) waitDropped(t *testing.T, c *http.Client, title, victim, state string, survivors []*proc, since time.Time, d time.Duration) (ringAt, lbAt, steerAt time.Duration) {
+	t.Helper()
+	seen := map[string]bool{}
+	pollUntil(t, d, victim+" "+state+" at both survivors and off their rings, out of the balancer's rotation and unhealthy at steering", func() (bool, string) {
+		var status []string
+		for _, s := range survivors {
+			if seen[s.Name] {
+				continue
+			}
+			if v, err := getCluster(c, s.Addr); err != nil {
+				status = append(status, fmt.Sprintf("%s: %v", s.Name, err))
+			} else if v.state(victim) == state && !v.inRing(z.zone, victim) {
+				seen[s.Name] = true
+			} else {
+				status = append(status, fmt.Sprintf("%s: %s", s.Name, v.summary()))
+			}
+		}
+		if len(status) == 0 && ringAt == 0 {
+			ringAt = time.Since(since)
+		}
+		if lbAt == 0 {
+			if n, err := metricSum(c, z.lb.Addr, "edgecdn_lb_healthy_edges"); err == nil && n == float64(len(survivors)) {
+				lbAt = time.Since(since)
+			} else {
+				status = append(status, fmt.Sprintf("lb: %v healthy edges (%v)", n, err))
+			}
+		}
+		if steerAt == 0 {
+			if v, err := getSteer(c, z.steer.Addr, title, z.zone); err == nil {
+				if n, in := v.healthyIn(victim); n == len(survivors) && !in {
+					steerAt = time.Since(since)
+				} else {
+					status = append(status, fmt.Sprintf("steering: %d healthy", n))
+				}
+			}
+		}
+		return ringAt != 0 && lbAt != 0 && steerAt != 0, strings.Join(status, "; ")
+	})
+	return ringAt, lbAt, steerAt
+}

@@ -815,7 +815,7 @@ func TestFaultEdgeKilledMidPlayback(t *testing.T) {
 	originURL := "http://" + origin.Addr
 	const zone = "zone-k"
 	z := startZoneStack(t, zone, originURL, "k")
-	names, edges, lb, steer := z.names, z.edges, z.lb, z.steer
+	names, edges := z.names, z.edges
 	c := testClient()
 	const title = "title-000"
 	z.waitFormed(t, c, title)
@@ -873,44 +873,7 @@ func TestFaultEdgeKilledMidPlayback(t *testing.T) {
 	t.Logf("edge killed mid-playback: SIGKILL %s (steering players on it: %d of %d), every player holding at least %.1f s of buffer", victimName, on[victimName], players/2, minBuf)
 
 	// Detection, each view on its own.
-	var gossipAt, lbAt, steerAt time.Duration
-	seen := map[string]bool{}
-	pollUntil(t, 20*time.Second, victimName+" dead at both survivors, out of the balancer and unhealthy at steering", func() (bool, string) {
-		var status []string
-		for _, s := range survivors {
-			if seen[s.Name] {
-				continue
-			}
-			v, err := getCluster(c, s.Addr)
-			if err != nil {
-				status = append(status, fmt.Sprintf("%s: %v", s.Name, err))
-			} else if st := v.state(victimName); st == "dead" && !v.inRing(zone, victimName) {
-				seen[s.Name] = true
-			} else {
-				status = append(status, fmt.Sprintf("%s: %s", s.Name, v.summary()))
-			}
-		}
-		if len(status) == 0 && gossipAt == 0 {
-			gossipAt = time.Since(killed)
-		}
-		if lbAt == 0 {
-			if n, err := metricSum(c, lb.Addr, "edgecdn_lb_healthy_edges "); err == nil && n == 2 {
-				lbAt = time.Since(killed)
-			} else {
-				status = append(status, fmt.Sprintf("lb: %v healthy edges (%v)", n, err))
-			}
-		}
-		if steerAt == 0 {
-			if v, err := getSteer(c, steer.Addr, title, zone); err == nil {
-				if n, in := v.healthyIn(victimName); n == 2 && !in {
-					steerAt = time.Since(killed)
-				} else {
-					status = append(status, fmt.Sprintf("steering: %d healthy", n))
-				}
-			}
-		}
-		return gossipAt != 0 && lbAt != 0 && steerAt != 0, strings.Join(status, "; ")
-	})
+	gossipAt, lbAt, steerAt := z.waitDropped(t, c, title, victimName, "dead", survivors, killed, 20*time.Second)
 	t.Logf("edge killed mid-playback: detection: dead and out of the ring at both survivors %v, out of the balancer's rotation %v, unhealthy at steering %v",
 		gossipAt.Round(time.Millisecond), lbAt.Round(time.Millisecond), steerAt.Round(time.Millisecond))
 

@@ -126,7 +126,7 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 	const zone = "zone-g"
 	const drain = 5 * time.Second
 	z := startZoneStack(t, zone, originURL, "g", "--drain-delay", drain.String())
-	names, edges, lb, steer := z.names, z.edges, z.lb, z.steer
+	names, edges := z.names, z.edges
 	c := testClient()
 	const title = "title-000"
 	z.waitFormed(t, c, title)
@@ -176,43 +176,7 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 	t.Logf("graceful stop mid-playback: SIGTERM %s (steering players on it: %d of %d), --drain-delay %v", victimName, on[victimName], players/2, drain)
 
 	// Dropped by everyone that chooses edges, while it still serves.
-	var ringAt, lbAt, steerAt time.Duration
-	seen := map[string]bool{}
-	pollUntil(t, 2*time.Second, victimName+" out of both survivors' rings, the balancer's rotation and steering's healthy edges", func() (bool, string) {
-		var st []string
-		for _, s := range survivors {
-			if seen[s.Name] {
-				continue
-			}
-			if v, err := getCluster(c, s.Addr); err != nil {
-				st = append(st, fmt.Sprintf("%s: %v", s.Name, err))
-			} else if v.state(victimName) == "draining" && !v.inRing(zone, victimName) {
-				seen[s.Name] = true
-			} else {
-				st = append(st, fmt.Sprintf("%s: %s", s.Name, v.summary()))
-			}
-		}
-		if len(st) == 0 && ringAt == 0 {
-			ringAt = time.Since(stopped)
-		}
-		if lbAt == 0 {
-			if n, err := metricSum(c, lb.Addr, "edgecdn_lb_healthy_edges "); err == nil && n == 2 {
-				lbAt = time.Since(stopped)
-			} else {
-				st = append(st, fmt.Sprintf("lb: %v healthy edges (%v)", n, err))
-			}
-		}
-		if steerAt == 0 {
-			if v, err := getSteer(c, steer.Addr, title, zone); err == nil {
-				if n, in := v.healthyIn(victimName); n == 2 && !in {
-					steerAt = time.Since(stopped)
-				} else {
-					st = append(st, fmt.Sprintf("steering: %d healthy", n))
-				}
-			}
-		}
-		return ringAt != 0 && lbAt != 0 && steerAt != 0, strings.Join(st, "; ")
-	})
+	ringAt, lbAt, steerAt := z.waitDropped(t, c, title, victimName, "draining", survivors, stopped, 2*time.Second)
 	t.Logf("graceful stop mid-playback: dropped (draining, out of the ring) at both survivors %v, out of the balancer's rotation %v, unhealthy at steering %v",
 		ringAt.Round(time.Millisecond), lbAt.Round(time.Millisecond), steerAt.Round(time.Millisecond))
 	if s := status(victim.Addr, "/readyz"); s != http.StatusServiceUnavailable {
