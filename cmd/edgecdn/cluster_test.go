@@ -494,3 +494,36 @@ func (z *zoneStack) waitDropped(t *testing.T, c *http.Client, title, victim, sta
 	})
 	return ringAt, lbAt, steerAt
 }
+
+// waitBuffer waits until every player holds secs of buffer or more (its buffer after its last
+// segment, less the time played since) and returns the least.
+func (f *zoneFleet) waitBuffer(t *testing.T, secs float64) (least float64) {
+	t.Helper()
+	pollUntil(t, 30*time.Second, fmt.Sprintf("every player with %.1f s of buffer", secs), func() (bool, string) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		least = 1e9
+		for i := range f.got {
+			if len(f.got[i]) == 0 {
+				return false, fmt.Sprintf("player %d has no segment yet", i)
+			}
+			last := f.got[i][len(f.got[i])-1]
+			least = min(least, last.buf-time.Since(last.at).Seconds())
+		}
+		return least >= secs, fmt.Sprintf("least buffer %.1f s", least)
+	})
+	return least
+}
+
+// lastEdges counts the players that which picks by the edge of their last segment.
+func (f *zoneFleet) lastEdges(which func(int) bool) map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	on := map[string]int{}
+	for i := range f.got {
+		if which(i) && len(f.got[i]) > 0 {
+			on[f.got[i][len(f.got[i])-1].c.EdgeName]++
+		}
+	}
+	return on
+}

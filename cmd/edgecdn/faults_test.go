@@ -827,35 +827,15 @@ func TestFaultEdgeKilledMidPlayback(t *testing.T) {
 
 	// Every player holds 8 s of buffer or more (its buffer after its last segment, less the
 	// time played since), with 0.5 s to spare for the kill itself.
-	var minBuf float64
-	pollUntil(t, 30*time.Second, "every player with 8 s of buffer", func() (bool, string) {
-		mu.Lock()
-		defer mu.Unlock()
-		minBuf = 1e9
-		for i := range got {
-			if len(got[i]) == 0 {
-				return false, fmt.Sprintf("player %d has no segment yet", i)
-			}
-			last := got[i][len(got[i])-1]
-			minBuf = min(minBuf, last.buf-time.Since(last.at).Seconds())
-		}
-		return minBuf >= 8.5, fmt.Sprintf("least buffer %.1f s", minBuf)
-	})
+	minBuf := f.waitBuffer(t, 8.5)
 	// The victim: the edge most steering players are on.
-	mu.Lock()
-	on := map[string]int{}
-	for i := range got {
-		if viaSteering(i) {
-			on[got[i][len(got[i])-1].c.EdgeName]++
-		}
-	}
+	on := f.lastEdges(viaSteering)
 	victimName := ""
 	for name, n := range on {
 		if edges[name] != nil && (victimName == "" || n > on[victimName]) {
 			victimName = name
 		}
 	}
-	mu.Unlock()
 	if victimName == "" {
 		t.Fatalf("the steering players are on no known edge: %v", on)
 	}

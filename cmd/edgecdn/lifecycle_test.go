@@ -135,33 +135,14 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 	viaSteering := func(i int) bool { return i%2 == 0 }
 	f := z.startFleet(t, title, players, 11, viaSteering)
 	mu, got, done := &f.mu, f.got, f.done
-	pollUntil(t, 30*time.Second, "every player with 4 s of buffer", func() (bool, string) {
-		mu.Lock()
-		defer mu.Unlock()
-		least := 1e9
-		for i := range got {
-			if len(got[i]) == 0 {
-				return false, fmt.Sprintf("player %d has no segment yet", i)
-			}
-			last := got[i][len(got[i])-1]
-			least = min(least, last.buf-time.Since(last.at).Seconds())
-		}
-		return least >= 4, fmt.Sprintf("least buffer %.1f s", least)
-	})
-	mu.Lock()
-	on := map[string]int{}
-	for i := range got {
-		if viaSteering(i) {
-			on[got[i][len(got[i])-1].c.EdgeName]++
-		}
-	}
+	f.waitBuffer(t, 4)
+	on := f.lastEdges(viaSteering)
 	victimName := ""
 	for _, name := range names {
 		if victimName == "" || on[name] > on[victimName] {
 			victimName = name
 		}
 	}
-	mu.Unlock()
 	victim := edges[victimName]
 	var survivors []*proc
 	for _, name := range names {
