@@ -8,7 +8,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,39 +16,20 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/internal/harness"
 	"edgecdn/player-sim/player"
 )
 
-// blackHole accepts TCP connections and never answers, as a dead pod address whose packets are
-// dropped does to a gossip join: each attempt costs the join timeout.
+// blackHole is a harness.BlackHole for the test's life: an address that takes connections and
+// never answers.
 func blackHole(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := harness.BlackHole()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
+	t.Cleanup(stop)
+	return addr
 }
 
 // status is GET http://addr+path's status code, 0 when it does not answer within 500 ms.

@@ -205,3 +205,34 @@ func Median[T ~int64 | ~float64](s []T) T {
 	}
 	return (c[len(c)/2-1] + c[len(c)/2]) / 2
 }
+
+// BlackHole listens on a loopback port that accepts TCP connections and never answers, as a dead
+// pod address whose packets are dropped does to a gossip join: each attempt costs the join
+// timeout. stop closes it and every connection it took.
+func BlackHole() (addr string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	return ln.Addr().String(), func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}, nil
+}
