@@ -527,3 +527,18 @@ func (f *zoneFleet) lastEdges(which func(int) bool) map[string]int {
 	}
 	return on
 }
+
+// signal sends sig to the edge called name and returns it and the other edges.
+func (z *zoneStack) signal(t *testing.T, name string, sig syscall.Signal) (victim *proc, survivors []*proc) {
+	t.Helper()
+	for _, n := range z.names {
+		if n != name {
+			survivors = append(survivors, z.edges[n])
+		}
+	}
+	victim = z.edges[name]
+	if err := victim.Cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	return victim, survivors
+}

@@ -815,7 +815,7 @@ func TestFaultEdgeKilledMidPlayback(t *testing.T) {
 	originURL := "http://" + origin.Addr
 	const zone = "zone-k"
 	z := startZoneStack(t, zone, originURL, "k")
-	names, edges := z.names, z.edges
+	edges := z.edges
 	c := testClient()
 	const title = "title-000"
 	z.waitFormed(t, c, title)
@@ -839,16 +839,7 @@ func TestFaultEdgeKilledMidPlayback(t *testing.T) {
 	if victimName == "" {
 		t.Fatalf("the steering players are on no known edge: %v", on)
 	}
-	victim := edges[victimName]
-	var survivors []*proc
-	for _, name := range names {
-		if name != victimName {
-			survivors = append(survivors, edges[name])
-		}
-	}
-	if err := victim.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	_, survivors := z.signal(t, victimName, syscall.SIGKILL)
 	killed := time.Now()
 	t.Logf("edge killed mid-playback: SIGKILL %s (steering players on it: %d of %d), every player holding at least %.1f s of buffer", victimName, on[victimName], players/2, minBuf)
 

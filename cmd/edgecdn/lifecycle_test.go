@@ -106,7 +106,7 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 	const zone = "zone-g"
 	const drain = 5 * time.Second
 	z := startZoneStack(t, zone, originURL, "g", "--drain-delay", drain.String())
-	names, edges := z.names, z.edges
+	names := z.names
 	c := testClient()
 	const title = "title-000"
 	z.waitFormed(t, c, title)
@@ -123,16 +123,7 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 			victimName = name
 		}
 	}
-	victim := edges[victimName]
-	var survivors []*proc
-	for _, name := range names {
-		if name != victimName {
-			survivors = append(survivors, edges[name])
-		}
-	}
-	if err := victim.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	victim, survivors := z.signal(t, victimName, syscall.SIGTERM)
 	stopped := time.Now()
 	t.Logf("graceful stop mid-playback: SIGTERM %s (steering players on it: %d of %d), --drain-delay %v", victimName, on[victimName], players/2, drain)
 
