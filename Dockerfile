@@ -17,7 +17,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath \
-        -ldflags "-s -w -X edgecdn/internal/app.Version=${VERSION}" -o /out/edgecdn ./cmd/edgecdn && \
+        -ldflags "-s -w -X edgecdn/cmd/edgecdn/commands.Version=${VERSION}" -o /out/edgecdn ./cmd/edgecdn && \
     GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags "-s -w" \
         -o /out/player-sim ./player-sim
 

@@ -1,7 +1,7 @@
 # edgecdn — see README.md.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X edgecdn/internal/app.Version=$(VERSION)
+LDFLAGS  := -s -w -X edgecdn/cmd/edgecdn/commands.Version=$(VERSION)
 FUZZTIME ?= 5s
 
 # Packages whose code runs goroutines concurrently: always tested with the race detector.

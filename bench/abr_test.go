@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"edgecdn/internal/harness"
 )
 
 const sampleTraces = "../player-sim/testdata/traces"
@@ -74,15 +75,6 @@ func TestABRVirtualFallback(t *testing.T) {
 }
 
 func TestFailoverHelpers(t *testing.T) {
-	if m := foMedian([]float64{1, 2, 10}); m != 2 {
-		t.Errorf("median = %v", m)
-	}
-	if m := foMedian([]float64{1, 2, 4, 10}); m != 3 {
-		t.Errorf("median = %v", m)
-	}
-	if !math.IsNaN(foMedian(nil)) {
-		t.Error("median of nothing should be NaN")
-	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/metrics":
@@ -107,7 +99,7 @@ func TestFailoverHelpers(t *testing.T) {
 	if _, err := foCluster(srv.Client(), addr, "wrong"); err == nil {
 		t.Error("a wrong token should fail")
 	}
-	ports, err := foGossipPorts(3)
+	ports, err := harness.FreePorts(3)
 	if err != nil || len(ports) != 3 {
 		t.Errorf("ports %v, %v", ports, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,8 +33,10 @@ import (
 	"edgecdn/edge"
 	"edgecdn/internal/catalog"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/harness"
 	"edgecdn/origin/packager"
 	"edgecdn/player-sim/player"
+	"edgecdn/steering"
 )
 
 // runFailover kills one edge with SIGKILL under a fleet of players and measures how the rest of
@@ -162,21 +163,35 @@ type foRun struct {
 
 const foToken = "bench-failover-admin"
 
-func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
-	token := foToken + "-" + foRandHex(6)
+// foStack is the cluster of one failover run: its edges, each zone's balancer, steering.
+type foStack struct {
+	edges []*foEdge
+	lbs   map[string]*proc
+	steer *proc
+	procs []*proc // every process still running
+}
+
+func (st *foStack) stop() {
+	for _, p := range st.procs {
+		p.stop()
+	}
+}
+
+// foStartStack starts the edges of every zone, a balancer per zone and steering, all in one
+// gossip cluster, the first edge its seed.
+func foStartStack(ctx context.Context, cfg foConfig, token string) (_ *foStack, err error) {
+	st := &foStack{lbs: map[string]*proc{}}
+	defer func() {
+		if err != nil {
+			st.stop()
+		}
+	}()
 	nEdges := cfg.perZone * len(cfg.zones)
-	ports, err := foGossipPorts(nEdges + len(cfg.zones) + 1)
+	ports, err := harness.FreePorts(nEdges + len(cfg.zones) + 1)
 	if err != nil {
 		return nil, err
 	}
 	seed := "127.0.0.1:" + strconv.Itoa(ports[0])
-	var procs []*proc
-	defer func() {
-		for _, p := range procs {
-			p.stop()
-		}
-	}()
-	var edges []*foEdge
 	for zi, z := range cfg.zones {
 		for k := 0; k < cfg.perZone; k++ {
 			i := zi*cfg.perZone + k
@@ -190,11 +205,10 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 			if err != nil {
 				return nil, err
 			}
-			procs = append(procs, p)
-			edges = append(edges, &foEdge{name: name, zone: z, p: p})
+			st.procs = append(st.procs, p)
+			st.edges = append(st.edges, &foEdge{name: name, zone: z, p: p})
 		}
 	}
-	lbs := map[string]*proc{}
 	for zi, z := range cfg.zones {
 		name := fmt.Sprintf("lb-%c", 'a'+zi)
 		p, err := startEdgecdn(ctx, cfg.bin, name, "lb", "--name", name, "--zone", z, "--gossip-listen", "127.0.0.1:"+strconv.Itoa(ports[nEdges+zi]),
@@ -202,22 +216,24 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 		if err != nil {
 			return nil, err
 		}
-		procs = append(procs, p)
-		lbs[z] = p
+		st.procs = append(st.procs, p)
+		st.lbs[z] = p
 	}
-	steer, err := startEdgecdn(ctx, cfg.bin, "steering", "steering", "--name", "steering", "--origin", cfg.origin,
+	st.steer, err = startEdgecdn(ctx, cfg.bin, "steering", "steering", "--name", "steering", "--origin", cfg.origin,
 		"--gossip-listen", "127.0.0.1:"+strconv.Itoa(ports[nEdges+len(cfg.zones)]), "--join", seed)
 	if err != nil {
 		return nil, err
 	}
-	procs = append(procs, steer)
-	steerURL := "http://" + steer.addr
-	title0 := cfg.cat.Titles[0].Name
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	st.procs = append(st.procs, st.steer)
+	return st, nil
+}
 
-	// The cluster formed: every edge sees every edge alive on its zone's ring, every balancer its
-	// zone's edges, steering all of them healthy.
-	if err := foPoll(ctx, 45*time.Second, func() (bool, string) {
+// foWaitFormed waits until the cluster has formed: every edge sees every edge alive on its
+// zone's ring, every balancer its zone's edges, steering all of them healthy.
+func foWaitFormed(ctx context.Context, c *http.Client, cfg foConfig, st *foStack, token string) error {
+	edges, lbs, nEdges := st.edges, st.lbs, len(st.edges)
+	steerURL, title0 := "http://"+st.steer.addr, cfg.cat.Titles[0].Name
+	if _, err := harness.Poll(ctx, 45*time.Second, 100*time.Millisecond, func() (bool, string) {
 		for _, e := range edges {
 			v, err := foCluster(c, e.p.addr, token)
 			if err != nil {
@@ -246,7 +262,24 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 		}
 		return healthy == nEdges, fmt.Sprintf("steering ranks %d healthy edges", healthy)
 	}); err != nil {
-		return nil, fmt.Errorf("cluster did not form: %w", err)
+		return fmt.Errorf("cluster did not form: %w", err)
+	}
+	return nil
+}
+
+func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
+	token := foToken + "-" + foRandHex(6)
+	st, err := foStartStack(ctx, cfg, token)
+	if err != nil {
+		return nil, err
+	}
+	defer st.stop()
+	edges, lbs := st.edges, st.lbs
+	steerURL := "http://" + st.steer.addr
+	title0 := cfg.cat.Titles[0].Name
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	if err := foWaitFormed(ctx, c, cfg, st, token); err != nil {
+		return nil, err
 	}
 
 	// The fleet.
@@ -365,8 +398,8 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 		return nil, fmt.Errorf("kill %s: %w", victim.name, err)
 	}
 	killAt := time.Now()
-	victim.p.cmd.Wait()
-	procs = slices.DeleteFunc(procs, func(p *proc) bool { return p == victim.p })
+	<-victim.p.done
+	st.procs = slices.DeleteFunc(st.procs, func(p *proc) bool { return p == victim.p })
 	res.victim, res.killAfter = victim.name, killAt.Sub(fleetStart).Seconds()
 	fmt.Fprintf(os.Stderr, "failover: killed %s %.1f s into the fleet\n", victim.name, res.killAfter)
 
@@ -538,10 +571,10 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 		k.switched = len(ts)
 		if len(ts) > 0 {
 			sort.Float64s(ts)
-			k.switchP50, k.switchMax = foMedian(ts), ts[len(ts)-1]
+			k.switchP50, k.switchMax = harness.Median(ts), ts[len(ts)-1]
 			fb := firstBytes[kind]
 			sort.Float64s(fb)
-			k.firstByteP50, k.firstByteMax = foMedian(fb), fb[len(fb)-1]
+			k.firstByteP50, k.firstByteMax = harness.Median(fb), fb[len(fb)-1]
 		}
 	}
 	res.png = fmt.Sprintf("failover-run%d.png", cfg.run)
@@ -555,64 +588,6 @@ func foRandHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// foMedian is the median of sorted values.
-func foMedian(s []float64) float64 {
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// foGossipPorts returns n loopback ports free for both TCP and UDP a moment ago.
-func foGossipPorts(n int) ([]int, error) {
-	var ports []int
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	for tries := 0; len(ports) < n && tries < 200; tries++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		closers = append(closers, l)
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		closers = append(closers, u)
-		ports = append(ports, port)
-	}
-	if len(ports) < n {
-		return nil, fmt.Errorf("found %d of %d free TCP+UDP ports", len(ports), n)
-	}
-	return ports, nil
-}
-
-func foPoll(ctx context.Context, d time.Duration, f func() (bool, string)) error {
-	deadline := time.Now().Add(d)
-	for {
-		ok, status := f()
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %v: %s", d, status)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 func foGetJSON(c *http.Client, url, token string, v any) error {
@@ -640,16 +615,9 @@ func foCluster(c *http.Client, addr, token string) (edge.ClusterInfo, error) {
 	return v, err
 }
 
-type foSteerEdge struct {
-	Name    string `json:"name"`
-	URL     string `json:"url"`
-	Healthy bool   `json:"healthy"`
-}
-
-func foSteer(c *http.Client, base, title, zone string) ([]foSteerEdge, error) {
-	var r struct {
-		Edges []foSteerEdge `json:"edges"`
-	}
+// foSteer returns steering's ranking of the edges for title and zone.
+func foSteer(c *http.Client, base, title, zone string) ([]steering.Ranked, error) {
+	var r steering.SteerResponse
 	err := foGetJSON(c, base+"/steer/"+title+"?zone="+zone, "", &r)
 	return r.Edges, err
 }
@@ -831,7 +799,7 @@ func foReport(cfg foConfig, runs []*foRun, args string) string {
 			return "—"
 		}
 		sort.Float64s(v)
-		return fmt.Sprintf(format, foMedian(v))
+		return fmt.Sprintf(format, harness.Median(v))
 	}
 	fmt.Fprintf(&b, "| **median** | | %s | | %s / %s | | %s | %s |\n\n", med("%.1f", func(r *foRun) float64 { return r.killAfter }),
 		med("%.2f", func(r *foRun) float64 { return r.detectFirst }), med("%.2f", func(r *foRun) float64 { return r.detect }),

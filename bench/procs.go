@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"edgecdn/internal/harness"
 )
 
 // workWithBinary makes a temporary folder for a scenario (the caller removes it) and builds the
@@ -42,6 +41,7 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	addr string
+	done chan struct{} // closed when it has exited
 }
 
 func (p *proc) stop() {
@@ -49,13 +49,11 @@ func (p *proc) stop() {
 		return
 	}
 	p.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-p.done:
 	case <-time.After(10 * time.Second):
 		p.cmd.Process.Kill()
-		<-done
+		<-p.done
 	}
 }
 
@@ -73,50 +71,15 @@ func startEdgecdn(ctx context.Context, bin, name, sub string, args ...string) (*
 	if procGOGC != "" {
 		cmd.Env = append(cmd.Env, "GOGC="+procGOGC)
 	}
-	stderr, err := cmd.StderrPipe()
+	p, err := harness.Start(cmd, name, sub+" listening", 60*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sent := false
-		for sc.Scan() {
-			var l struct{ Msg, Addr string }
-			if !sent && json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == sub+" listening" && l.Addr != "" {
-				addr <- l.Addr
-				sent = true
-			}
-		}
-		if !sent {
-			close(addr)
-		}
-	}()
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			cmd.Wait()
-			return nil, fmt.Errorf("%s exited before listening", name)
-		}
-		return &proc{name: name, cmd: cmd, addr: a}, nil
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		return nil, fmt.Errorf("%s did not listen within 60 s", name)
-	}
+	return &proc{name: name, cmd: cmd, addr: p.Addr, done: p.Done}, nil
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return harness.FreePort() }
 
 // waitHTTP polls url until it answers 200 or d passes.
 func waitHTTP(url string, d time.Duration) error {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"edgecdn/internal/harness"
 	"edgecdn/origin/packager"
 )
 
@@ -313,21 +313,9 @@ func (st *procStack) rssByRole() map[string]float64 {
 	return m
 }
 
-// metricValue reads one unlabelled metric from a Prometheus text endpoint.
+// metricValue reads one metric from a Prometheus text endpoint (harness.Metric).
 func metricValue(c *http.Client, addr, name string) (float64, error) {
-	resp, err := c.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	return 0, fmt.Errorf("%s: no %s", addr, name)
+	return harness.Metric(c, addr, name)
 }
 
 func cmpOr(v, def int) int {

@@ -80,14 +80,7 @@ func startClusterEdges(t *testing.T, origin string, zones []string, mod func(*Co
 	})
 	for _, e := range edges {
 		eventually(t, 30*time.Second, e.s.cfg.Name+" sees every edge on its rings", func() bool {
-			p := e.s.place.Load()
-			n := 0
-			if p != nil {
-				for _, r := range p.rings {
-					n += r.Len()
-				}
-			}
-			return n == len(zones)
+			return e.s.ClusterSize() == len(zones)
 		})
 	}
 	return edges
@@ -271,7 +264,7 @@ func TestOwnerFailureFallsBack(t *testing.T) {
 		}
 		gone := true
 		for _, e := range survivors {
-			for _, n := range e.s.place.Load().zring.Nodes() {
+			for _, n := range e.s.place.Load().zone.Ring().Nodes() {
 				gone = gone && n != victim.s.cfg.Name
 			}
 		}

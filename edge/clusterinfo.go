@@ -47,7 +47,8 @@ func (s *Server) clusterInfo() ClusterInfo {
 		return info
 	}
 	share := map[string]float64{}
-	for z, r := range p.rings {
+	for z, pz := range p.zones {
+		r := pz.Ring()
 		info.Rings[z] = r.Nodes()
 		for i, sh := range r.Shares() {
 			share[r.Nodes()[i]] = sh
@@ -77,8 +78,8 @@ func (s *Server) ClusterSize() int {
 		return 0
 	}
 	n := 0
-	for _, r := range p.rings {
-		n += r.Len()
+	for _, z := range p.zones {
+		n += z.Len()
 	}
 	return n
 }
@@ -112,10 +113,11 @@ func (s *Server) Stats() Stats {
 	st.PeerBytes = int64(s.m.peerBytes.Get())
 	cs := s.cache.Stats()
 	st.CacheBytes, st.CacheObjects = cs.Bytes, cs.Objects
-	if p := s.place.Load(); p != nil && p.zring != nil {
-		for i, n := range p.zring.Nodes() {
+	if p := s.place.Load(); p != nil && p.zone != nil {
+		r := p.zone.Ring()
+		for i, n := range r.Nodes() {
 			if n == s.cfg.Name {
-				st.RingShare = p.zring.Shares()[i]
+				st.RingShare = r.Shares()[i]
 			}
 		}
 	}

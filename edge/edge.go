@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,99 +22,7 @@ import (
 	"edgecdn/edge/cache"
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/httpx"
-	"edgecdn/internal/ring"
 )
-
-// Config configures an edge. Zero values mean the defaults in the field comments.
-type Config struct {
-	Name    string   // the edge's name in Cache-Status, Via and X-Served-By; default the hostname
-	Origins []string // origin base URLs (http://HOST:PORT); at least one. Tried in turn on failure.
-
-	CacheBytes     int64  // memory cache capacity; default 1 GiB
-	CachePolicy    string // eviction policy (package cache); default its own default
-	MaxObjectBytes int64  // larger objects are refused with 502; default 256 MiB
-	DiskDir        string // optional disk tier folder; "" for none
-	DiskBytes      int64  // disk tier capacity; default 10 GiB when DiskDir is set
-
-	FillTimeout         time.Duration // whole origin fetch, body included; default 30s
-	OriginHeaderTimeout time.Duration // connect and response head from one origin before trying the next; default 5s
-	ProbeInterval       time.Duration // active origin health probe; default 2s (negative: off)
-	StaleIfError        time.Duration // serve an expired copy this long past expiry when every origin fails; default 10m
-	DefaultTTL          time.Duration // freshness of responses without max-age; default 10s
-
-	Zone           string        // this edge's zone; keys are placed on the edges of the same zone
-	Clustered      bool          // a cluster will be attached (AttachCluster): not ready before it has joined; default false (ready alone)
-	CrossZoneFill  bool          // a zone's owner asks the key's home zone before the origins
-	BalanceFactor  float64       // bounded-loads factor: an owner above this times the zone's mean load hands keys on; default 1.25
-	HotThreshold   int           // a non-owner that misses a key this many times in HotWindow keeps it too; default 4 (negative: never)
-	HotWindow      time.Duration // default 10s
-	PeerTimeout    time.Duration // connecting to a peer edge before falling back to the origins; default 500ms
-	EgressCapacity int64         // bits/s this edge can serve, for CMSD etp and duress; default 10 Gbit/s
-
-	QueryAllowlist []string // query parameters kept in the cache key; default none (every query is dropped)
-	SigningKeys    [][]byte // when set, content requests need a signed path /t/<token>/... (package signing) valid under one of these keys
-	AdminToken     string   // bearer token of /admin/ endpoints (purge); "" disables them
-	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins:
-	// "https://player.example.com"); default none listed, which allows every origin ("*").
-	CORSOrigins []string
-
-	Logger *slog.Logger // default slog.Default()
-}
-
-func (c *Config) setDefaults() error {
-	if c.Name == "" {
-		c.Name, _ = os.Hostname()
-	}
-	if c.CacheBytes == 0 {
-		c.CacheBytes = 1 << 30
-	}
-	if c.CacheBytes < 1<<20 {
-		return fmt.Errorf("edge: cache size %d: at least 1MiB", c.CacheBytes)
-	}
-	if c.MaxObjectBytes == 0 {
-		c.MaxObjectBytes = 256 << 20
-	}
-	if c.DiskDir != "" && c.DiskBytes == 0 {
-		c.DiskBytes = 10 << 30
-	}
-	if c.FillTimeout == 0 {
-		c.FillTimeout = 30 * time.Second
-	}
-	if c.OriginHeaderTimeout == 0 {
-		c.OriginHeaderTimeout = 5 * time.Second
-	}
-	if c.ProbeInterval == 0 {
-		c.ProbeInterval = 2 * time.Second
-	}
-	if c.StaleIfError == 0 {
-		c.StaleIfError = 10 * time.Minute
-	}
-	if c.DefaultTTL == 0 {
-		c.DefaultTTL = 10 * time.Second
-	}
-	if c.BalanceFactor == 0 {
-		c.BalanceFactor = ring.DefaultBalanceFactor
-	}
-	if c.BalanceFactor < 1 {
-		return fmt.Errorf("edge: balance factor %v: at least 1", c.BalanceFactor)
-	}
-	if c.HotThreshold == 0 {
-		c.HotThreshold = 4
-	}
-	if c.HotWindow == 0 {
-		c.HotWindow = 10 * time.Second
-	}
-	if c.PeerTimeout == 0 {
-		c.PeerTimeout = 500 * time.Millisecond
-	}
-	if c.EgressCapacity == 0 {
-		c.EgressCapacity = 10e9
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return nil
-}
 
 // Server is an edge.
 type Server struct {
@@ -134,7 +41,7 @@ type Server struct {
 	inflight map[fillKey]*fill
 
 	cluster atomic.Pointer[cluster.Cluster]
-	place   atomic.Pointer[placement]
+	place   atomic.Pointer[routing]
 	hot     hotTracker
 	peers   *http.Client
 

@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"edgecdn/internal/httpx"
 )
 
 // A fill fetches one object from an origin for every client that asks for it meanwhile
@@ -116,10 +117,42 @@ func (s *Server) runFill(f *fill) {
 	s.mu.Unlock()
 }
 
-// fetchInto runs one fill: it publishes the head, then the body as it arrives, and stores the
-// object once its length and hash check out.
+// fetchInto runs one fill, as groupcache's load does: open the source (the owner peer, else
+// the origins), publish the response head to the waiting clients, stream the body to them as it
+// arrives, and store the object once its length and hash check out.
 func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 	start := time.Now()
+	res, err := s.openFill(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer res.resp.Body.Close()
+	now := time.Now()
+	pol := parseCacheControl([]byte(res.resp.Header.Get("Cache-Control")), s.cfg.DefaultTTL)
+	if body, err := s.publishHead(f, res, pol, now); !body || err != nil {
+		return err
+	}
+	sum, rerr := s.streamBody(f, res)
+	k := kindOf([]byte(f.key))
+	s.countFetch(res, k, len(f.buf))
+	s.m.originLatency.Since(start)
+	if rerr != nil {
+		s.m.fillRejected.Inc()
+		if res.origin != nil {
+			res.origin.fail(time.Now())
+		}
+		return fmt.Errorf("fill %s from %s: %w", f.key, res.source(), rerr)
+	}
+	if res.origin != nil {
+		res.origin.ok()
+	}
+	s.storeFill(f, sum, k, pol, now)
+	return nil
+}
+
+// openFill asks the fill's source: the peer of its route first, when it has one, then the
+// origins. A stale copy's ETag makes the request conditional.
+func (s *Server) openFill(ctx context.Context, f *fill) (fetchResult, error) {
 	var etag []byte
 	if f.stale != nil {
 		etag = f.stale.etag
@@ -139,14 +172,17 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 		res, err = s.origins.fetch(ctx, f.key, etag, nil)
 		if err != nil {
 			s.m.originErrors.Inc()
-			return err
+			return res, err
 		}
 	}
-	resp := res.resp
-	defer resp.Body.Close()
-	now := time.Now()
-	pol := parseCacheControl([]byte(resp.Header.Get("Cache-Control")), s.cfg.DefaultTTL)
+	return res, nil
+}
 
+// publishHead answers the waiting clients' heads (closes f.head). It reports whether a body
+// follows to stream: not for a revalidation (304: the stale copy is fresh again), an answer
+// passed through uncached (404, 403, ...), or an object over MaxObjectBytes.
+func (s *Server) publishHead(f *fill, res fetchResult, pol cachePolicy, now time.Time) (body bool, err error) {
+	resp := res.resp
 	if resp.StatusCode == http.StatusNotModified && f.stale != nil {
 		// Revalidated: the same body, fresh again.
 		o := *f.stale
@@ -160,7 +196,7 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 		f.status, f.obj, f.fwdStatus = http.StatusNotModified, &o, http.StatusNotModified
 		s.countFetch(res, kindOf([]byte(f.key)), 0)
 		close(f.head)
-		return nil
+		return false, nil
 	}
 	if resp.StatusCode != http.StatusOK {
 		// Passed through, never cached: 404s, 403s, and anything an edge does not store.
@@ -168,14 +204,14 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 		f.status, f.fwdStatus = resp.StatusCode, resp.StatusCode
 		f.ctype = []byte(resp.Header.Get("Content-Type"))
 		close(f.head)
-		return nil
+		return false, nil
 	}
 
 	size := resp.ContentLength
 	if size > s.cfg.MaxObjectBytes {
 		f.err = fmt.Errorf("%s: %d bytes: %w", f.key, size, errTooLarge)
 		close(f.head)
-		return f.err
+		return false, f.err
 	}
 	f.status, f.fwdStatus, f.size = http.StatusOK, http.StatusOK, size
 	f.etag = []byte(resp.Header.Get("ETag"))
@@ -195,7 +231,14 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 		f.buf = make([]byte, 0, 64<<10)
 	}
 	close(f.head)
+	return true, nil
+}
 
+// streamBody reads the body into f.buf, waking the clients that stream it as it arrives, and
+// returns its SHA-256. A body longer or shorter than announced, over MaxObjectBytes, cut off, or
+// whose hash is not the one its ETag names, is an error.
+func (s *Server) streamBody(f *fill, res fetchResult) ([32]byte, error) {
+	resp := res.resp
 	h := sha256.New()
 	var rerr error
 	for {
@@ -242,22 +285,15 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 	if rerr == nil && !etagMatchesHash(f.etag, sum) {
 		rerr = errHash
 	}
-	k := kindOf([]byte(f.key))
-	s.countFetch(res, k, len(f.buf))
-	s.m.originLatency.Since(start)
-	if rerr != nil {
-		s.m.fillRejected.Inc()
-		if res.origin != nil {
-			res.origin.fail(time.Now())
-		}
-		return fmt.Errorf("fill %s from %s: %w", f.key, res.source(), rerr)
-	}
-	if res.origin != nil {
-		res.origin.ok()
-	}
+	return sum, rerr
+}
+
+// storeFill makes the object of a checked body and stores it when the fill is to (the cache,
+// and the disk tier), then hands it to the clients still streaming.
+func (s *Server) storeFill(f *fill, sum [32]byte, k kind, pol cachePolicy, now time.Time) {
 	if len(f.etag) == 0 {
 		// The origin sent no validator: make a strong one from the content.
-		f.etag = []byte(`"` + hex.EncodeToString(sum[:]) + `"`)
+		f.etag = httpx.StrongETag(sum)
 	}
 	o := &object{
 		key: f.key, body: f.buf, etag: f.etag, lastModified: f.lastMod, modTime: f.modTime,
@@ -275,7 +311,6 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 	f.final = true
 	f.cond.Broadcast()
 	f.mu.Unlock()
-	return nil
 }
 
 // countFetch counts a fill's fetch as an origin fetch or a peer fetch.
@@ -313,17 +348,11 @@ func (s *Server) fetchPeer(ctx context.Context, base, key string, etag []byte, h
 	return fetchResult{resp: resp, peer: base}, nil
 }
 
-// etagMatchesHash reports whether an ETag that names a SHA-256 ("<64 hex digits>", as edgecdn
+// etagMatchesHash reports whether an ETag that names a SHA-256 (httpx.StrongETag, as edgecdn
 // origins send) names this one. Other ETags cannot be checked and pass.
 func etagMatchesHash(etag []byte, sum [32]byte) bool {
-	if len(etag) != 66 || etag[0] != '"' || etag[65] != '"' {
-		return true
-	}
-	var want [32]byte
-	if _, err := hex.Decode(want[:], etag[1:65]); err != nil {
-		return true
-	}
-	return want == sum
+	want, ok := httpx.ETagSum(etag)
+	return !ok || want == sum
 }
 
 // fillReader streams part of a fill's body to one client as it arrives. The last byte is held

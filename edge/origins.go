@@ -12,55 +12,27 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"edgecdn/internal/health"
 )
 
 // origin is one upstream origin and what the edge knows of its health.
 type origin struct {
-	base string // "http://host:port", no trailing slash
-
-	mu       sync.Mutex
-	failures int       // consecutive
-	downTill time.Time // skipped until then (passive ejection); zero when healthy
-	backoff  time.Duration
+	base   string       // "http://host:port", no trailing slash
+	health health.State // passive (fetches) and active (probes)
 
 	fetches, errs atomic.Int64
 }
 
-func (o *origin) healthy(now time.Time) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return !now.Before(o.downTill)
-}
+// originRule ejects an origin after two failures in a row, for 2 s doubling up to 30 s.
+var originRule = health.Rule{Failures: 2, EjectFor: 2 * time.Second, MaxEjectFor: 30 * time.Second}
 
-// fail records a failed fetch or probe; failuresToEject in a row eject the origin, for a
-// backoff that doubles on each ejection up to maxBackoff.
-func (o *origin) fail(now time.Time) (ejected bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.failures++
-	if o.failures < failuresToEject {
-		return false
-	}
-	if o.backoff == 0 {
-		o.backoff = minBackoff
-	} else if o.backoff < maxBackoff {
-		o.backoff *= 2
-	}
-	o.downTill = now.Add(o.backoff)
-	return true
-}
+func (o *origin) healthy(now time.Time) bool { return o.health.Available(now.UnixNano()) }
 
-func (o *origin) ok() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.failures, o.downTill, o.backoff = 0, time.Time{}, 0
-}
+// fail records a failed fetch or probe (originRule).
+func (o *origin) fail(now time.Time) { o.health.Fail(now, originRule) }
 
-const (
-	failuresToEject = 2
-	minBackoff      = 2 * time.Second
-	maxBackoff      = 30 * time.Second
-)
+func (o *origin) ok() { o.health.OK(time.Now()) }
 
 // origins fetches from a set of origins with failover: a failed attempt (no answer, a timeout
 // before the response head, or a 5xx) moves on to the next origin; ejected origins are skipped

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/placement"
 	"edgecdn/internal/ring"
 )
 
@@ -24,19 +25,17 @@ const (
 	levelOrigin = 2 // fetch from the origins
 )
 
-// placement is an immutable snapshot of where keys live: one ring per zone of healthy edges,
-// and their loads. It is rebuilt when membership changes and its loads refreshed every second;
+// routing is an immutable snapshot of where keys live: the healthy edges of each zone on a ring
+// with their loads (package placement). It is rebuilt when membership changes and its loads refreshed every second;
 // readers swap it in atomically.
-type placement struct {
-	self   string
-	zone   string
-	zones  []string // sorted zone names, for the home-zone choice
-	zring  *ring.Ring
-	rings  map[string]*ring.Ring
-	edges  map[string]cluster.Member // healthy edges by name
-	loads  map[string][]float64      // per zone, indexed like the ring's nodes
-	peers  map[string]bool           // IP addresses of every healthy edge (trusted for the hop header)
-	factor float64
+type routing struct {
+	self  string
+	home  string                     // this edge's zone
+	zone  *placement.Zone            // this edge's zone's edges
+	zones map[string]*placement.Zone // every zone's healthy edges
+	names []string                   // sorted zone names, for the home-zone choice
+	edges map[string]cluster.Member  // healthy edges by name
+	peers map[string]bool            // IP addresses of every healthy edge (trusted for the hop header)
 }
 
 // route decides where a fill for a key comes from at this edge.
@@ -46,11 +45,11 @@ type route struct {
 	store bool   // whether this edge stores the object (it owns the key, or the key is hot here)
 }
 
-func (p *placement) homeZone(h uint64) string {
+func (p *routing) homeZone(h uint64) string {
 	// Rendezvous hashing over zone names: stable as zones come and go.
 	var best string
 	var bestW uint64
-	for _, z := range p.zones {
+	for _, z := range p.names {
 		w := ring.HashString(z) ^ h
 		w ^= w >> 33
 		w *= 0xff51afd7ed558ccd
@@ -63,30 +62,26 @@ func (p *placement) homeZone(h uint64) string {
 }
 
 // decide returns the route of a request for key hash h arriving with hop level hop.
-func (p *placement) decide(h uint64, hop int, crossZone bool) route {
-	if p == nil || p.zring == nil || p.zring.Len() == 0 {
+func (p *routing) decide(h uint64, hop int, crossZone bool) route {
+	if p == nil || p.zone == nil || p.zone.Len() == 0 {
 		return route{level: levelOrigin, store: true}
 	}
 	level := levelZone
 	if hop < levelZone {
-		loads := p.loads[p.zone]
-		owner := p.zring.BoundedOwner(h, p.factor, func(i int) float64 { return loads[i] })
-		if name := p.zring.Nodes()[owner]; name != p.self {
-			return route{level: levelPeer, peer: "http://" + p.edges[name].HTTP}
+		if owner := p.zone.Owner(h); owner != p.self {
+			return route{level: levelPeer, peer: "http://" + p.edges[owner].HTTP}
 		}
 		// This edge took the key over from its first owner, which is above the load bound: the
 		// first owner probably holds it, so ask it before the home zone or the origins.
-		if first := p.zring.Nodes()[p.zring.Owner(h)]; first != p.self {
+		if first := p.zone.FirstOwner(h); first != p.self {
 			return route{level: levelZone, peer: "http://" + p.edges[first].HTTP, store: true}
 		}
 	}
 	level = max(level, hop)
 	if level == levelZone && crossZone {
-		if home := p.homeZone(h); home != p.zone {
-			if r := p.rings[home]; r != nil && r.Len() > 0 {
-				loads := p.loads[home]
-				owner := r.Nodes()[r.BoundedOwner(h, p.factor, func(i int) float64 { return loads[i] })]
-				return route{level: levelZone, peer: "http://" + p.edges[owner].HTTP, store: true}
+		if home := p.homeZone(h); home != p.home {
+			if z := p.zones[home]; z != nil && z.Len() > 0 {
+				return route{level: levelZone, peer: "http://" + p.edges[z.Owner(h)].HTTP, store: true}
 			}
 		}
 	}
@@ -97,66 +92,33 @@ func (p *placement) decide(h uint64, hop int, crossZone bool) route {
 // membership changes and refreshes loads every second, until the edge shuts down.
 func (s *Server) AttachCluster(c *cluster.Cluster) {
 	s.cluster.Store(c)
-	s.rebuild(c, true)
-	watch := c.Watch()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-watch:
-				s.rebuild(c, true)
-			case <-t.C:
-				s.rebuild(c, false)
-			}
-		}
-	}()
+	c.Follow(s.ctx.Done(), &s.wg, time.Second, func(membership bool) { s.rebuild(c, membership) })
 }
 
 // rebuild takes a new snapshot: new rings when members changed (rings), fresh loads always.
 func (s *Server) rebuild(c *cluster.Cluster, rings bool) {
-	old := s.place.Load()
-	p := &placement{self: c.Name(), zone: s.cfg.Zone, factor: s.cfg.BalanceFactor,
-		rings: map[string]*ring.Ring{}, edges: map[string]cluster.Member{}, loads: map[string][]float64{}, peers: map[string]bool{}}
-	byZone := map[string][]string{}
-	for _, m := range c.Healthy(cluster.RoleEdge) {
+	healthy := c.Healthy(cluster.RoleEdge)
+	var old map[string]*placement.Zone
+	if p := s.place.Load(); p != nil && !rings {
+		old = p.zones
+	}
+	p := &routing{self: c.Name(), zones: placement.Build(healthy, s.cfg.BalanceFactor, old),
+		edges: map[string]cluster.Member{}, peers: map[string]bool{}}
+	for _, m := range healthy {
 		if m.HTTP == "" {
 			continue
 		}
 		p.edges[m.Name] = m
-		byZone[m.Zone] = append(byZone[m.Zone], m.Name)
 		if host, _, err := net.SplitHostPort(m.HTTP); err == nil {
 			p.peers[host] = true
 		}
 	}
-	for z, names := range byZone {
-		p.zones = append(p.zones, z)
-		if !rings && old != nil && old.rings[z] != nil && slices.Equal(old.rings[z].Nodes(), sortedCopy(names)) {
-			p.rings[z] = old.rings[z]
-		} else {
-			p.rings[z] = ring.New(names, 0)
-		}
-		ls := make([]float64, p.rings[z].Len())
-		for i, n := range p.rings[z].Nodes() {
-			if l := p.edges[n].Load; l != nil {
-				ls[i] = l.RPS
-			}
-		}
-		p.loads[z] = ls
+	for z := range p.zones {
+		p.names = append(p.names, z)
 	}
-	slices.Sort(p.zones)
-	p.zring = p.rings[s.cfg.Zone]
+	slices.Sort(p.names)
+	p.home, p.zone = s.cfg.Zone, p.zones[s.cfg.Zone]
 	s.place.Store(p)
-}
-
-func sortedCopy(s []string) []string {
-	c := slices.Clone(s)
-	slices.Sort(c)
-	return c
 }
 
 // trustedPeer reports whether a request comes from an edge of the cluster, whose hop header

@@ -9,7 +9,7 @@ import (
 
 	"edgecdn/internal/httprange"
 	"edgecdn/internal/httpx"
-	"edgecdn/internal/ring"
+	"edgecdn/internal/placement"
 	"edgecdn/internal/signing"
 	"edgecdn/internal/urlpath"
 )
@@ -134,7 +134,7 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, raw []byte) {
 	}
 	rt := route{level: levelOrigin, store: true}
 	if p := s.place.Load(); p != nil {
-		rt = p.decide(ring.Hash(key), hop, s.cfg.CrossZoneFill)
+		rt = p.decide(placement.Key(key), hop, s.cfg.CrossZoneFill)
 	}
 	s.serveMiss(ctx, string(key), stale, rt, now)
 }
@@ -219,7 +219,7 @@ func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, key string, stale *object, 
 	h := &ctx.Response.Header
 	switch {
 	case f.err != nil || f.status >= 500:
-		if stale != nil && now.Before(stale.expires.Add(s.cfg.StaleIfError)) {
+		if stale != nil && s.cfg.StaleIfError > 0 && now.Before(stale.expires.Add(s.cfg.StaleIfError)) {
 			s.m.stale[k].Inc()
 			s.serveObject(ctx, stale, s.h.staleIfError, time.Now())
 			return

@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	"edgecdn/internal/app"
+	"edgecdn/cmd/edgecdn/commands"
 	"edgecdn/internal/cli"
 )
 
@@ -288,7 +288,7 @@ func parseEdgecdn(m *manifests, c *corev1.Container) (*process, error) {
 		return nil, fmt.Errorf("no subcommand in args")
 	}
 	sub := c.Args[0]
-	cmd, ok := app.Commands()[sub]
+	cmd, ok := commands.Commands()[sub]
 	if !ok || sub == "demo" {
 		return nil, fmt.Errorf("%q is not a server subcommand of edgecdn", sub)
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,88 +19,20 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/health"
 	"edgecdn/internal/httpx"
 )
-
-// Config configures a zone balancer. Zero values mean the defaults in the field comments.
-type Config struct {
-	Name      string   // default the hostname
-	Zone      string   // the zone whose edges it balances; required with a cluster
-	CrossZone bool     // when the zone has no healthy edge, spill to the edges of other zones
-	Upstreams []string // static edges (HOST:PORT), used in addition to those the cluster announces
-
-	ProbeInterval   time.Duration // active probe of each edge's /readyz; default 1s (negative: off)
-	ProbeTimeout    time.Duration // default 500ms
-	EjectFor        time.Duration // an edge that fails a request or a probe is skipped this long (or until a probe succeeds); default 5s
-	ConnectTimeout  time.Duration // dialing an edge; default 500ms
-	HeaderTimeout   time.Duration // from request sent to response head; default 30s (an edge may be filling from an origin)
-	Attempts        int           // tries per idempotent request on distinct edges; default 2 (one retry)
-	MaxConnsPerEdge int           // connection pool size per edge; default 1024
-	// Redirect answers GET and HEAD with a 302 to the chosen edge (its announced HTTP address)
-	// instead of proxying, as Apache Traffic Control's Traffic Router does: the balancer then
-	// carries no bodies, but clients must reach the edges' addresses themselves and a client
-	// that stays on an edge loses the balancer's retries and ejections.
-	Redirect bool
-	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
-	// "" leaves it open. /metrics never needs it.
-	AdminToken string
-	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins);
-	// default none listed, which allows every origin ("*"). The balancer answers CORS itself:
-	// an edge's CORS headers are replaced by its own, never repeated.
-	CORSOrigins []string
-
-	Logger *slog.Logger
-}
-
-func (c *Config) setDefaults() error {
-	if c.Name == "" {
-		c.Name, _ = os.Hostname()
-	}
-	if c.ProbeInterval == 0 {
-		c.ProbeInterval = time.Second
-	}
-	if c.ProbeTimeout == 0 {
-		c.ProbeTimeout = 500 * time.Millisecond
-	}
-	if c.EjectFor == 0 {
-		c.EjectFor = 5 * time.Second
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = 500 * time.Millisecond
-	}
-	if c.HeaderTimeout == 0 {
-		c.HeaderTimeout = 30 * time.Second
-	}
-	if c.Attempts == 0 {
-		c.Attempts = 2
-	}
-	if c.Attempts < 1 || c.Attempts > maxAttempts {
-		return fmt.Errorf("lb: attempts %d: 1 to %d", c.Attempts, maxAttempts)
-	}
-	if c.MaxConnsPerEdge == 0 {
-		c.MaxConnsPerEdge = 1024
-	}
-	for _, u := range c.Upstreams {
-		if _, _, err := net.SplitHostPort(u); err != nil {
-			return fmt.Errorf("lb: upstream %q: want HOST:PORT", u)
-		}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return nil
-}
 
 // upstream is one edge the balancer may send requests to.
 type upstream struct {
 	name, addr, zone string
 	hc               *fasthttp.HostClient // probes
 	conns            *edgeConns           // requests
-	ejectedUntil     atomic.Int64         // unix nanoseconds; 0 when in service
+	health           health.State         // passive (requests) and active (probes of /readyz)
 	m                upstreamMetrics
 }
 
-func (u *upstream) inService(now int64) bool { return u.ejectedUntil.Load() <= now }
+func (u *upstream) inService(now int64) bool { return u.health.Available(now) }
 
 // pool is an immutable snapshot of the upstreams: the zone's and the others (for spill).
 type pool struct {
@@ -160,20 +91,7 @@ func New(cfg Config) (*Server, error) {
 // AttachCluster makes the balancer follow the zone's edges as the gossip announces them.
 func (s *Server) AttachCluster(c *cluster.Cluster) {
 	s.cluster.Store(c)
-	s.rebuild()
-	w := c.Watch()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-w:
-				s.rebuild()
-			}
-		}
-	}()
+	c.Follow(s.ctx.Done(), &s.wg, 0, func(bool) { s.rebuild() })
 }
 
 // rebuild takes a new snapshot of the upstreams, keeping the state (pools, ejections, metrics)
@@ -297,9 +215,10 @@ func (s *Server) Ready() bool {
 	return l > 0 || (s.cfg.CrossZone && r > 0)
 }
 
+// eject takes an edge that failed a request or a probe out of service: every failure, for
+// EjectFor (health.Rule, the edge's origins' rule with its own numbers).
 func (s *Server) eject(u *upstream, why string) {
-	until := time.Now().Add(s.cfg.EjectFor).UnixNano()
-	if u.ejectedUntil.Swap(until) <= time.Now().UnixNano() {
+	if ejected, _ := u.health.Fail(time.Now(), health.Rule{Failures: 1, EjectFor: s.cfg.EjectFor, MaxEjectFor: s.cfg.EjectFor}); ejected {
 		u.m.ejections.Inc()
 		s.log.Warn("edge ejected", "edge", u.name, "addr", u.addr, "for", s.cfg.EjectFor, "why", why)
 	}
@@ -330,7 +249,7 @@ func (s *Server) probeLoop() {
 				}
 				switch {
 				case err == nil && resp.StatusCode() == fasthttp.StatusOK:
-					if u.ejectedUntil.Swap(0) > time.Now().UnixNano() {
+					if u.health.OK(time.Now()) {
 						s.log.Info("edge back in service", "edge", u.name, "addr", u.addr)
 					}
 				case err != nil:

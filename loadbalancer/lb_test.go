@@ -252,7 +252,7 @@ func TestCrossZoneSpill(t *testing.T) {
 		}
 		ea.down.Store(false)
 		for _, u := range s.pool.Load().all {
-			u.ejectedUntil.Store(0)
+			u.health.OK(time.Now())
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"edgecdn/internal/catalog"
+	"edgecdn/internal/httpx"
 )
 
 // file is one servable file: everything a response needs, computed once at load.
@@ -22,7 +23,7 @@ type file struct {
 	path         string // on disk, inside the content root
 	size         int64
 	kind         kind
-	etag         []byte // strong: "\"<sha256 hex>\""
+	etag         []byte // strong: httpx.StrongETag of its SHA-256
 	lastModified []byte // HTTP date
 	modTime      time.Time
 	contentType  []byte
@@ -160,18 +161,14 @@ func load(cfg *Config, log *slog.Logger) (*index, error) {
 		switch f.kind {
 		case kindSegment:
 			f.cacheControl = []byte(fmt.Sprintf("public, max-age=%d, immutable", int(cfg.SegmentMaxAge.Seconds())))
-		case kindPlaylist, kindCatalog:
-			f.cacheControl = []byte(fmt.Sprintf("public, max-age=%d", int(cfg.PlaylistMaxAge.Seconds())))
-		default:
-			f.cacheControl = []byte(fmt.Sprintf("public, max-age=%d", int(cfg.PlaylistMaxAge.Seconds())))
+		default: // playlists, catalog.json and the rest
+			f.cacheControl = []byte(fmt.Sprintf("public, max-age=%d", int(max(cfg.PlaylistMaxAge, 0).Seconds())))
 		}
 		want, listed := hashes[rel]
-		var sum string
 		// Small files are always held in memory; segments while the budget lasts.
 		preload := f.size <= 64<<10 || f.size <= budget
-		if listed && want.Size == f.size && !cfg.Verify && !preload {
-			sum = want.SHA256
-		} else {
+		var raw [32]byte
+		if _, err := hex.Decode(raw[:], []byte(want.SHA256)); !listed || err != nil || want.Size != f.size || cfg.Verify || preload {
 			data, got, err := readHash(target, preload)
 			if err != nil {
 				return fmt.Errorf("content %s: %w", rel, err)
@@ -182,7 +179,7 @@ func load(cfg *Config, log *slog.Logger) (*index, error) {
 				idx.rejected++
 				return nil
 			}
-			sum = got
+			hex.Decode(raw[:], []byte(got))
 			if preload {
 				f.data = data
 				if f.size > 64<<10 {
@@ -191,7 +188,7 @@ func load(cfg *Config, log *slog.Logger) (*index, error) {
 				idx.preloaded += f.size
 			}
 		}
-		f.etag = []byte(`"` + sum + `"`)
+		f.etag = httpx.StrongETag(raw)
 		key := "/vod/" + rel
 		if rel == catalog.FileName {
 			key = "/" + catalog.FileName

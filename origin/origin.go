@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -18,43 +17,6 @@ import (
 	"edgecdn/internal/httpx"
 	"edgecdn/internal/promhist"
 )
-
-// Config configures an origin. Zero values mean the defaults in the field comments.
-type Config struct {
-	Content        string        // the content folder written by `edgecdn package`. Required.
-	Name           string        // this origin's name in logs and the X-Served-By header; default the hostname
-	PlaylistMaxAge time.Duration // Cache-Control max-age of playlists and catalog.json; default 2s
-	SegmentMaxAge  time.Duration // Cache-Control max-age of segments, which are also immutable; default 365 days
-	PreloadBytes   int64         // segment bytes held in memory (the rest is sent from disk); default 512 MiB. Files up to 64 KiB are always held.
-	Verify         bool          // hash every segment at load and refuse to serve those that differ from catalog.json
-	AdminToken     string        // bearer token of /debug/pprof/ (on the admin listener with ServeAdmin); "" leaves it open
-	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins:
-	// "https://player.example.com"); default none listed, which allows every origin ("*").
-	CORSOrigins []string
-	Logger      *slog.Logger // default slog.Default()
-}
-
-func (c *Config) setDefaults() error {
-	if c.Content == "" {
-		return errors.New("origin: no content folder (--content)")
-	}
-	if c.Name == "" {
-		c.Name, _ = os.Hostname()
-	}
-	if c.PlaylistMaxAge == 0 {
-		c.PlaylistMaxAge = 2 * time.Second
-	}
-	if c.SegmentMaxAge == 0 {
-		c.SegmentMaxAge = 365 * 24 * time.Hour
-	}
-	if c.PreloadBytes == 0 {
-		c.PreloadBytes = 512 << 20
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return nil
-}
 
 // Server is an origin.
 type Server struct {

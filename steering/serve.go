@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -20,7 +21,7 @@ import (
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/hls"
 	"edgecdn/internal/httpx"
-	"edgecdn/internal/ring"
+	"edgecdn/internal/placement"
 	"edgecdn/internal/signing"
 )
 
@@ -97,7 +98,7 @@ func (s *Server) token(ctx *fasthttp.RequestCtx, title string) (tok string, expi
 	return signing.Sign(s.cfg.SigningKeys[0], c), c.Expires, true
 }
 
-// firstSegments returns the cache keys of the title's first three segments in its lowest
+// firstSegments returns the placement keys of the title's first three segments in its lowest
 // rendition, where players start: the edges that own them hold them (or fill them once for
 // everyone). Nil when the playlists cannot be read.
 func (s *Server) firstSegments(ctx context.Context, title string) []uint64 {
@@ -118,10 +119,30 @@ func (s *Server) firstSegments(ctx context.Context, title string) []uint64 {
 	if err != nil {
 		return nil
 	}
-	dir := path.Dir(low.URI)
-	var hs []uint64
+	var uris []string
 	for i := 0; i < 3 && i < len(media.Segments); i++ {
-		hs = append(hs, ring.HashString(path.Join("/vod", title, dir, media.Segments[i].URI)))
+		uris = append(uris, media.Segments[i].URI)
+	}
+	return segmentKeys(title, low.URI, uris)
+}
+
+// segmentKeys returns the placement keys of segments listed with uris in the media playlist at
+// variantURI of title: each URI resolved against the playlist's URL as a player does, then
+// keyed as an edge keys the request (placement.PathKey). Segments on other hosts are skipped.
+func segmentKeys(title, variantURI string, uris []string) []uint64 {
+	base, err := url.Parse("/vod/" + title + "/" + variantURI)
+	if err != nil {
+		return nil
+	}
+	var hs []uint64
+	for _, u := range uris {
+		ref, err := url.Parse(u)
+		if err != nil || ref.Host != "" {
+			continue
+		}
+		if h, ok := placement.PathKey(base.ResolveReference(ref).EscapedPath()); ok {
+			hs = append(hs, h)
+		}
 	}
 	return hs
 }
@@ -135,16 +156,22 @@ func (s *Server) rank(ctx context.Context, v view, title, zone string) []Ranked 
 		if m.Load != nil {
 			c.Load, c.Known = m.Load.RPS, true
 		}
-		if r := v.rings[m.Zone]; r != nil {
-			for _, h := range firsts {
-				if r.OwnerName(h) == m.Name {
-					c.Owns++
-				}
-			}
-		}
+		c.Owns = s.owns(v, m, firsts)
 		cands = append(cands, c)
 	}
 	return s.cfg.Policy.Rank(req, cands)
+}
+
+// owns counts the keys of firsts that edge m owns in its zone, as the edges place them.
+func (s *Server) owns(v view, m cluster.Member, firsts []uint64) int {
+	n := 0
+	z := v.place[m.Zone]
+	for _, h := range firsts {
+		if z.Owner(h) == m.Name {
+			n++
+		}
+	}
+	return n
 }
 
 // session is what a playback session carries in its steering URI: the client's zone, the

@@ -20,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -34,101 +33,10 @@ import (
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/hls"
 	"edgecdn/internal/httpx"
-	"edgecdn/internal/ring"
+	"edgecdn/internal/pathway"
+	"edgecdn/internal/placement"
 	"edgecdn/internal/zonemap"
 )
-
-// Config configures the steering service. Zero values mean the defaults in the field comments.
-type Config struct {
-	Name          string          // default the hostname
-	Origins       []string        // origin base URLs, where multivariant playlists are read; at least one
-	ZoneMap       []zonemap.Entry // client subnet to zone, when a request names no zone
-	TTL           time.Duration   // steering manifest TTL: how often players ask again; default 10s
-	BalanceFactor float64         // an edge or zone above this times the mean load counts as overloaded; default 1.25
-	// MinDwell is how long a playback session stays on a pathway before steering moves it for
-	// load or throughput (an unhealthy pathway is left at once); default 30s.
-	MinDwell time.Duration
-	// LoadMargin is how much more loaded (requests/s per edge, the session's own requests
-	// taken out) a session's zone must be than the best zone before steering moves it there;
-	// default 2.
-	LoadMargin  float64
-	Policy      Policy        // edge ranking; default DefaultPolicy
-	PlaylistTTL time.Duration // how long a title's multivariant playlist is reused; default 30s
-	// SigningKeys, when set, sign every URL handed out (package signing) with the first key;
-	// the others are accepted by edges during a rotation and unused here. Default none: URLs
-	// are unsigned.
-	SigningKeys [][]byte
-	// TokenTTL is how long a session's tokens are valid: the longest a player can play from one
-	// playback manifest or ranking. Default 2h; at least 1s (tokens carry whole seconds).
-	TokenTTL time.Duration
-	// TokenBindClient binds tokens to the address the request came from. Off by default: a
-	// balancer or NAT between the player and the edges changes the address the edge sees.
-	TokenBindClient bool
-	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
-	// "" leaves it open. /metrics never needs it.
-	AdminToken string
-	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins);
-	// default none listed, which allows every origin ("*").
-	CORSOrigins []string
-	// Player, when set, answers GET /player/ and everything under it: the browser player
-	// (package web). Default none: 404.
-	Player fasthttp.RequestHandler
-	Logger *slog.Logger
-}
-
-func (c *Config) setDefaults() error {
-	if c.Name == "" {
-		c.Name, _ = os.Hostname()
-	}
-	if len(c.Origins) == 0 {
-		return errors.New("steering: no origin (--origin URL[,URL...])")
-	}
-	if c.TTL == 0 {
-		c.TTL = 10 * time.Second
-	}
-	if c.TTL < time.Second {
-		return fmt.Errorf("steering: TTL %v: at least 1s (the manifest carries whole seconds)", c.TTL)
-	}
-	if c.BalanceFactor == 0 {
-		c.BalanceFactor = ring.DefaultBalanceFactor
-	}
-	if c.MinDwell == 0 {
-		c.MinDwell = 30 * time.Second
-	}
-	if c.MinDwell < 0 {
-		return fmt.Errorf("steering: min dwell %v: negative", c.MinDwell)
-	}
-	if c.LoadMargin == 0 {
-		c.LoadMargin = 2
-	}
-	if c.LoadMargin < 0 {
-		return fmt.Errorf("steering: load margin %v: negative", c.LoadMargin)
-	}
-	if c.Policy == nil {
-		c.Policy = DefaultPolicy{}
-	}
-	if c.PlaylistTTL == 0 {
-		c.PlaylistTTL = 30 * time.Second
-	}
-	if c.TokenTTL == 0 {
-		c.TokenTTL = 2 * time.Hour
-	}
-	if c.TokenTTL < time.Second {
-		return fmt.Errorf("steering: token TTL %v: at least 1s (tokens carry whole seconds)", c.TokenTTL)
-	}
-	for i, k := range c.SigningKeys {
-		if len(k) < 16 {
-			return fmt.Errorf("steering: signing key %d: %d bytes, want at least 16", i+1, len(k))
-		}
-	}
-	if c.TokenBindClient && len(c.SigningKeys) == 0 {
-		return errors.New("steering: binding tokens to clients needs a signing key")
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return nil
-}
 
 // Server is the steering service.
 type Server struct {
@@ -141,6 +49,7 @@ type Server struct {
 	set     *metrics.Set
 	m       steerMetrics
 	cluster atomic.Pointer[cluster.Cluster]
+	place   atomic.Pointer[map[string]*placement.Zone] // the last view's, whose rings the next reuses
 	client  *http.Client
 	next    atomic.Uint32
 	skew    atomic.Int64 // added to the clock when tokens are issued (tests age them), ns
@@ -189,23 +98,7 @@ func New(cfg Config) (*Server, error) {
 // membership changes and every half second for the loads, until Shutdown.
 func (s *Server) AttachCluster(c *cluster.Cluster) {
 	s.cluster.Store(c)
-	s.refresh()
-	w := c.Watch()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.done:
-				return
-			case <-w:
-			case <-t.C:
-			}
-			s.refresh()
-		}
-	}()
+	c.Follow(s.done, &s.wg, 500*time.Millisecond, func(bool) { s.refresh() })
 }
 
 func (s *Server) refresh() { v := s.buildView(); s.cur.Store(&v) }
@@ -275,24 +168,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // view is the cluster as steering uses it, at one moment.
 type view struct {
-	edges    []cluster.Member          // every known edge, healthy or not
-	lbs      map[string]cluster.Member // one healthy balancer per zone
-	zones    []string                  // zones with a healthy edge and a healthy balancer, sorted
-	zoneLoad map[string]float64        // mean load of the zone's healthy edges
-	rings    map[string]*ring.Ring     // healthy edges per zone
-	count    map[string]int            // number of healthy edges per zone
-	known    map[string]bool           // zones with any edge, healthy or not
+	edges    []cluster.Member           // every known edge, healthy or not
+	lbs      map[string]cluster.Member  // one healthy balancer per zone
+	zones    []string                   // zones with a healthy edge and a healthy balancer, sorted
+	zoneLoad map[string]float64         // mean load of the zone's healthy edges
+	place    map[string]*placement.Zone // healthy edges per zone, where keys live
+	count    map[string]int             // number of healthy edges per zone
+	known    map[string]bool            // zones with any edge, healthy or not
 }
 
 func (s *Server) buildView() view {
-	v := view{lbs: map[string]cluster.Member{}, zoneLoad: map[string]float64{}, rings: map[string]*ring.Ring{}, count: map[string]int{}, known: map[string]bool{}}
+	v := view{lbs: map[string]cluster.Member{}, zoneLoad: map[string]float64{}, count: map[string]int{}, known: map[string]bool{}}
 	c := s.cluster.Load()
 	if c == nil {
 		return v
 	}
-	healthyEdges := map[string][]string{}
 	sum, cnt := map[string]float64{}, map[string]int{}
-	for _, m := range c.Members() {
+	members := c.Members()
+	var old map[string]*placement.Zone
+	if p := s.place.Load(); p != nil {
+		old = *p
+	}
+	v.place = placement.Build(members, s.cfg.BalanceFactor, old)
+	s.place.Store(&v.place)
+	for _, m := range members {
 		switch m.Role {
 		case cluster.RoleEdge:
 			if m.State == cluster.Left {
@@ -301,7 +200,6 @@ func (s *Server) buildView() view {
 			v.edges = append(v.edges, m)
 			v.known[m.Zone] = true
 			if m.Healthy() {
-				healthyEdges[m.Zone] = append(healthyEdges[m.Zone], m.Name)
 				if m.Load != nil {
 					sum[m.Zone] += m.Load.RPS
 				}
@@ -315,10 +213,9 @@ func (s *Server) buildView() view {
 			}
 		}
 	}
-	for z, names := range healthyEdges {
-		v.rings[z] = ring.New(names, 0)
-		v.count[z] = len(names)
-		v.zoneLoad[z] = sum[z] / float64(cnt[z])
+	for z, n := range cnt {
+		v.count[z] = n
+		v.zoneLoad[z] = sum[z] / float64(n)
 		if _, ok := v.lbs[z]; ok {
 			v.zones = append(v.zones, z)
 		}
@@ -342,18 +239,8 @@ func (s *Server) clientZone(ctx *fasthttp.RequestCtx) (string, error) {
 	return "", nil
 }
 
-// validID accepts zone and pathway names: 1 to 64 of [A-Za-z0-9._-] (PATHWAY-ID's characters).
-func validID(b []byte) bool {
-	if len(b) == 0 || len(b) > 64 {
-		return false
-	}
-	for _, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validID accepts zone and pathway names (pathway.ValidID).
+func validID(b []byte) bool { return pathway.ValidID(b) }
 
 // masterPlaylist returns a title's multivariant playlist from the origins (cached briefly).
 func (s *Server) masterPlaylist(ctx context.Context, title string) (*hls.Multivariant, error) {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -21,123 +19,46 @@ import (
 	"edgecdn/edge"
 	"edgecdn/internal/catalog"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/harness"
+	"edgecdn/player-sim/player"
 )
 
 // proc is a server process of the test: `edgecdn origin` or `edgecdn edge`, possibly run
-// through a wrapper (`ip netns exec NS`). Its log lines are kept (the last ones, for a failing
-// test's report) and scanned for the "... listening" line that gives its address.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	addr string        // HOST:PORT from the listening line
-	done chan struct{} // closed when the process has exited
-	log  *logTail
-}
-
-// logTail is a process's stdout and stderr: it keeps the last lines and reports the "addr" of
-// the first JSON line whose msg is want.
-type logTail struct {
-	want  string
-	found chan string
-
-	mu    sync.Mutex
-	part  []byte
-	lines []string
-	sent  bool
-}
-
-func (l *logTail) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.part = append(l.part, p...)
-	for {
-		i := bytes.IndexByte(l.part, '\n')
-		if i < 0 {
-			break
-		}
-		line := string(l.part[:i])
-		l.part = l.part[i+1:]
-		if len(l.lines) == 60 {
-			l.lines = l.lines[1:]
-		}
-		l.lines = append(l.lines, line)
-		var rec struct{ Msg, Addr string }
-		if !l.sent && json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == l.want && rec.Addr != "" {
-			l.sent = true
-			l.found <- rec.Addr
-		}
-	}
-	return len(p), nil
-}
-
-func (l *logTail) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
+// through a wrapper (`ip netns exec NS`).
+type proc = harness.Proc
 
 // startProc runs argv, waits (30 s at most) for its log line with msg want, and registers a
 // cleanup that kills its process group and, if the test failed, prints the end of its log.
 func startProc(t *testing.T, name, want string, argv ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, done: make(chan struct{}), log: &logTail{want: want, found: make(chan string, 1)}}
-	p.cmd = exec.Command(argv[0], argv[1:]...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	// Its own process group, so that cleanup kills whatever it runs; and killed with the test
 	// binary should that die without running cleanups (a test timeout).
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p, err := harness.Start(cmd, name, want, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() { p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
 		select {
-		case <-p.done:
+		case <-p.Done:
 		case <-time.After(10 * time.Second):
-			t.Errorf("%s (pid %d) still running 10 s after SIGKILL", name, p.cmd.Process.Pid)
+			t.Errorf("%s (pid %d) still running 10 s after SIGKILL", name, p.Cmd.Process.Pid)
 		}
 		if t.Failed() {
-			t.Logf("--- %s: last log lines\n%s", name, p.log)
+			t.Logf("--- %s: last log lines\n%s", name, p.Log)
 		}
 	})
-	select {
-	case p.addr = <-p.log.found:
-		return p
-	case <-p.done:
-		t.Fatalf("%s exited before listening (%v):\n%s", name, p.cmd.ProcessState, p.log)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not log %q within 30 s:\n%s", name, want, p.log)
-	}
-	return nil
+	return p
 }
 
 // freeGossipPorts returns n loopback ports free for both TCP and UDP (memberlist binds both).
 func freeGossipPorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	for tries := 0; len(ports) < n && tries < 100; tries++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		closers = append(closers, l)
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		closers = append(closers, u)
-		ports = append(ports, port)
-	}
-	if len(ports) < n {
-		t.Fatalf("found only %d of %d free TCP+UDP ports", len(ports), n)
+	ports, err := harness.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }
@@ -191,17 +112,11 @@ func getCluster(c *http.Client, httpAddr string) (clusterView, error) {
 // timeout it fails the test with cond's last account of what it saw.
 func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
-		ok, status := cond()
-		if ok {
-			return time.Since(start)
-		}
-		if time.Since(start) > timeout {
-			t.Fatalf("%s: not within %v; last seen: %s", what, timeout, status)
-		}
-		time.Sleep(50 * time.Millisecond)
+	d, err := harness.Poll(context.Background(), timeout, 50*time.Millisecond, cond)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
+	return d
 }
 
 // testAdminToken is the admin token of the edges that have one.
@@ -325,26 +240,9 @@ func (l *load) errors() string {
 	return strings.Join(l.errs, "\n")
 }
 
-// metricSum adds up every sample of the metrics whose line starts with prefix.
-func metricSum(c *http.Client, httpAddr, prefix string) (float64, error) {
-	resp, err := c.Get("http://" + httpAddr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		f := strings.Fields(line)
-		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
-			sum += v
-		}
-	}
-	return sum, sc.Err()
+// metricSum adds up every sample of a series (harness.Metric).
+func metricSum(c *http.Client, httpAddr, series string) (float64, error) {
+	return harness.Metric(c, httpAddr, series)
 }
 
 // TestEdgeSIGKILLUnderLoad: three edges of one zone gossip; while a load runs at two of them,
@@ -378,19 +276,19 @@ func TestEdgeSIGKILLUnderLoad(t *testing.T) {
 	c := testClient()
 	pollUntil(t, 30*time.Second, "3 alive members at every edge", func() (bool, string) {
 		for _, e := range edges {
-			v, err := getCluster(c, e.addr)
+			v, err := getCluster(c, e.Addr)
 			if err != nil {
-				return false, fmt.Sprintf("%s: %v", e.name, err)
+				return false, fmt.Sprintf("%s: %v", e.Name, err)
 			}
 			if v.alive() != 3 || len(v.Rings[zone]) != 3 {
-				return false, fmt.Sprintf("%s: %s", e.name, v.summary())
+				return false, fmt.Sprintf("%s: %s", e.Name, v.summary())
 			}
 		}
 		return true, ""
 	})
 
 	survivors, victim := edges[:2], edges[2]
-	bases := []string{"http://" + survivors[0].addr, "http://" + survivors[1].addr}
+	bases := []string{"http://" + survivors[0].Addr, "http://" + survivors[1].Addr}
 	l := startLoad(c, bases, segs, 4, 15*time.Second, 100_000)
 	defer l.end()
 	// Mid-load: two passes over the title at each survivor, so every key the victim owns has
@@ -398,7 +296,7 @@ func TestEdgeSIGKILLUnderLoad(t *testing.T) {
 	pollUntil(t, 10*time.Second, "load warm-up", func() (bool, string) {
 		return l.ok.Load()+l.failed.Load() >= int64(4*len(segs)), fmt.Sprintf("%d requests", l.ok.Load()+l.failed.Load())
 	})
-	victimServed, err := metricSum(c, victim.addr, "edgecdn_edge_requests_total")
+	victimServed, err := metricSum(c, victim.Addr, "edgecdn_edge_requests_total")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,30 +304,30 @@ func TestEdgeSIGKILLUnderLoad(t *testing.T) {
 		t.Fatal("the victim answered no peer request before the kill: the test would not exercise its loss")
 	}
 
-	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := victim.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
 	atKill := l.ok.Load() + l.failed.Load()
 	seen := make([]time.Duration, len(survivors))
-	detect := pollUntil(t, 15*time.Second, "both survivors mark "+victim.name+" not alive and drop it from the ring", func() (bool, string) {
+	detect := pollUntil(t, 15*time.Second, "both survivors mark "+victim.Name+" not alive and drop it from the ring", func() (bool, string) {
 		var status []string
 		for i, s := range survivors {
 			if seen[i] != 0 {
 				continue
 			}
-			v, err := getCluster(c, s.addr)
+			v, err := getCluster(c, s.Addr)
 			if err != nil {
-				status = append(status, fmt.Sprintf("%s: %v", s.name, err))
+				status = append(status, fmt.Sprintf("%s: %v", s.Name, err))
 				continue
 			}
-			if st := v.state(victim.name); st != "alive" && st != "" && !v.inRing(zone, victim.name) {
+			if st := v.state(victim.Name); st != "alive" && st != "" && !v.inRing(zone, victim.Name) {
 				seen[i] = time.Since(killed)
 				if st != "dead" {
-					t.Errorf("%s sees the SIGKILLed %s as %q, want dead (a failure, not a departure)", s.name, victim.name, st)
+					t.Errorf("%s sees the SIGKILLed %s as %q, want dead (a failure, not a departure)", s.Name, victim.Name, st)
 				}
 			} else {
-				status = append(status, fmt.Sprintf("%s: %s", s.name, v.summary()))
+				status = append(status, fmt.Sprintf("%s: %s", s.Name, v.summary()))
 			}
 		}
 		return len(status) == 0, strings.Join(status, "; ")
@@ -443,12 +341,12 @@ func TestEdgeSIGKILLUnderLoad(t *testing.T) {
 
 	var peerFetches, peerErrors float64
 	for _, s := range survivors {
-		f, _ := metricSum(c, s.addr, "edgecdn_edge_peer_fetches_total")
-		e, _ := metricSum(c, s.addr, "edgecdn_edge_peer_errors_total")
+		f, _ := metricSum(c, s.Addr, "edgecdn_edge_peer_fetches_total")
+		e, _ := metricSum(c, s.Addr, "edgecdn_edge_peer_errors_total")
 		peerFetches, peerErrors = peerFetches+f, peerErrors+e
 	}
 	t.Logf("SIGKILL detection (victim not alive and out of the ring): %s after %v, %s after %v, both after %v",
-		survivors[0].name, seen[0].Round(time.Millisecond), survivors[1].name, seen[1].Round(time.Millisecond), detect.Round(time.Millisecond))
+		survivors[0].Name, seen[0].Round(time.Millisecond), survivors[1].Name, seen[1].Round(time.Millisecond), detect.Round(time.Millisecond))
 	t.Logf("load: %d requests in %v (%d before the kill, %d until detection, %d after), %d failed; victim answered %.0f peer requests before the kill; survivors' peer fetches %.0f, peer errors %.0f",
 		l.ok.Load()+l.failed.Load(), dur.Round(time.Millisecond), atKill, afterDetect-atKill, l.ok.Load()+l.failed.Load()-afterDetect, l.failed.Load(), victimServed, peerFetches, peerErrors)
 	if n := l.failed.Load(); n != 0 {
@@ -457,4 +355,190 @@ func TestEdgeSIGKILLUnderLoad(t *testing.T) {
 	if detect > 15*time.Second {
 		t.Errorf("detection took %v, want at most 15 s", detect)
 	}
+}
+
+// zoneStack is one zone as processes: three edges, the zone's balancer and steering, in one
+// gossip cluster whose seed is the first edge.
+type zoneStack struct {
+	zone      string
+	names     []string
+	edges     map[string]*proc
+	lb, steer *proc
+}
+
+// startZoneStack starts a zone's three edges (with edgeArgs), its balancer and steering on
+// origin; tag ends the balancer's and steering's member names.
+func startZoneStack(t *testing.T, zone, origin, tag string, edgeArgs ...string) *zoneStack {
+	t.Helper()
+	gp := freeGossipPorts(t, 5)
+	seed := "127.0.0.1:" + strconv.Itoa(gp[0])
+	z := &zoneStack{zone: zone, names: []string{"edge-1", "edge-2", "edge-3"}, edges: map[string]*proc{}}
+	for i, name := range z.names {
+		args := []string{bin, "edge", "--name", name, "--zone", zone, "--origin", origin, "--listen", "127.0.0.1:0",
+			"--gossip-listen", "127.0.0.1:" + strconv.Itoa(gp[i]), "--cache-size", "256MiB", "--log-format", "json"}
+		if i > 0 {
+			args = append(args, "--join", seed)
+		}
+		z.edges[name] = startProc(t, name, "edge listening", append(args, edgeArgs...)...)
+	}
+	z.lb = startProc(t, "lb", "lb listening", bin, "lb", "--name", "lb-"+tag, "--zone", zone, "--listen", "127.0.0.1:0",
+		"--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[3]), "--join", seed, "--log-format", "json")
+	z.steer = startProc(t, "steering", "steering listening", bin, "steering", "--name", "steering-"+tag, "--origin", origin,
+		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[4]), "--join", seed, "--log-format", "json")
+	return z
+}
+
+// waitFormed waits until every edge has the three on its ring, the balancer has them in service
+// and steering ranks them healthy for title.
+func (z *zoneStack) waitFormed(t *testing.T, c *http.Client, title string) {
+	t.Helper()
+	pollUntil(t, 30*time.Second, "3 edges in every ring, in the balancer and at steering", func() (bool, string) {
+		for _, name := range z.names {
+			v, err := getCluster(c, z.edges[name].Addr)
+			if err != nil {
+				return false, fmt.Sprintf("%s: %v", name, err)
+			}
+			if len(v.Rings[z.zone]) != 3 {
+				return false, fmt.Sprintf("%s: %s", name, v.summary())
+			}
+		}
+		if n, err := metricSum(c, z.lb.Addr, "edgecdn_lb_healthy_edges"); err != nil || n != 3 {
+			return false, fmt.Sprintf("lb: %v healthy edges (%v)", n, err)
+		}
+		if v, err := getSteer(c, z.steer.Addr, title, z.zone); err != nil {
+			return false, err.Error()
+		} else if n, _ := v.healthyIn(""); n != 3 {
+			return false, fmt.Sprintf("steering: %d healthy edges", n)
+		}
+		return true, ""
+	})
+}
+
+// zoneFleet is a fleet of real-time players (player.RunFleet) on a zoneStack: got holds each
+// player's segments as they come, under mu; done gets the report.
+type zoneFleet struct {
+	mu   sync.Mutex
+	got  [][]chunkAt
+	done chan *player.Report
+}
+
+// startFleet starts players players of title, those viaSteering reports through steering, the
+// others through the balancer, for 80 s at the most (the test's end stops them sooner).
+func (z *zoneStack) startFleet(t *testing.T, title string, players int, seed uint64, viaSteering func(int) bool) *zoneFleet {
+	f := &zoneFleet{got: make([][]chunkAt, players), done: make(chan *player.Report, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	t.Cleanup(cancel)
+	go func() {
+		rep, err := player.RunFleet(ctx, player.FleetConfig{
+			Players: players, Titles: []string{title}, BufferCap: 14 * time.Second, Seed: seed,
+			NewEntry: func(i int) player.Entry {
+				if viaSteering(i) {
+					return &player.SteeringEntry{URL: "http://" + z.steer.Addr, Zone: z.zone}
+				}
+				return player.URLEntry{Base: "http://" + z.lb.Addr}
+			},
+			OnChunk: func(i int, ch player.Chunk) {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				f.got[i] = append(f.got[i], chunkAt{at: time.Now(), c: ch, buf: ch.BufferS})
+			},
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		f.done <- rep
+	}()
+	return f
+}
+
+// waitDropped waits, up to d, until victim is in state at every survivor and off its ring, out
+// of the balancer's rotation and not healthy at steering. It returns how long after since each
+// of the three saw it (the survivors: the last of them).
+func (z *zoneStack) waitDropped(t *testing.T, c *http.Client, title, victim, state string, survivors []*proc, since time.Time, d time.Duration) (ringAt, lbAt, steerAt time.Duration) {
+	t.Helper()
+	seen := map[string]bool{}
+	pollUntil(t, d, victim+" "+state+" at both survivors and off their rings, out of the balancer's rotation and unhealthy at steering", func() (bool, string) {
+		var status []string
+		for _, s := range survivors {
+			if seen[s.Name] {
+				continue
+			}
+			if v, err := getCluster(c, s.Addr); err != nil {
+				status = append(status, fmt.Sprintf("%s: %v", s.Name, err))
+			} else if v.state(victim) == state && !v.inRing(z.zone, victim) {
+				seen[s.Name] = true
+			} else {
+				status = append(status, fmt.Sprintf("%s: %s", s.Name, v.summary()))
+			}
+		}
+		if len(status) == 0 && ringAt == 0 {
+			ringAt = time.Since(since)
+		}
+		if lbAt == 0 {
+			if n, err := metricSum(c, z.lb.Addr, "edgecdn_lb_healthy_edges"); err == nil && n == float64(len(survivors)) {
+				lbAt = time.Since(since)
+			} else {
+				status = append(status, fmt.Sprintf("lb: %v healthy edges (%v)", n, err))
+			}
+		}
+		if steerAt == 0 {
+			if v, err := getSteer(c, z.steer.Addr, title, z.zone); err == nil {
+				if n, in := v.healthyIn(victim); n == len(survivors) && !in {
+					steerAt = time.Since(since)
+				} else {
+					status = append(status, fmt.Sprintf("steering: %d healthy", n))
+				}
+			}
+		}
+		return ringAt != 0 && lbAt != 0 && steerAt != 0, strings.Join(status, "; ")
+	})
+	return ringAt, lbAt, steerAt
+}
+
+// waitBuffer waits until every player holds secs of buffer or more (its buffer after its last
+// segment, less the time played since) and returns the least.
+func (f *zoneFleet) waitBuffer(t *testing.T, secs float64) (least float64) {
+	t.Helper()
+	pollUntil(t, 30*time.Second, fmt.Sprintf("every player with %.1f s of buffer", secs), func() (bool, string) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		least = 1e9
+		for i := range f.got {
+			if len(f.got[i]) == 0 {
+				return false, fmt.Sprintf("player %d has no segment yet", i)
+			}
+			last := f.got[i][len(f.got[i])-1]
+			least = min(least, last.buf-time.Since(last.at).Seconds())
+		}
+		return least >= secs, fmt.Sprintf("least buffer %.1f s", least)
+	})
+	return least
+}
+
+// lastEdges counts the players that which picks by the edge of their last segment.
+func (f *zoneFleet) lastEdges(which func(int) bool) map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	on := map[string]int{}
+	for i := range f.got {
+		if which(i) && len(f.got[i]) > 0 {
+			on[f.got[i][len(f.got[i])-1].c.EdgeName]++
+		}
+	}
+	return on
+}
+
+// signal sends sig to the edge called name and returns it and the other edges.
+func (z *zoneStack) signal(t *testing.T, name string, sig syscall.Signal) (victim *proc, survivors []*proc) {
+	t.Helper()
+	for _, n := range z.names {
+		if n != name {
+			survivors = append(survivors, z.edges[n])
+		}
+	}
+	victim = z.edges[name]
+	if err := victim.Cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	return victim, survivors
 }

@@ -12,7 +12,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -31,8 +30,10 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/internal/harness"
 	"edgecdn/internal/testenv"
 	"edgecdn/player-sim/player"
+	"edgecdn/steering"
 )
 
 // fxContent is a packaged catalog and the bytes each of its URL paths must have.
@@ -197,13 +198,13 @@ func metric(t *testing.T, c *http.Client, addr, prefix string) float64 {
 // stopProc sends sig and waits (30 s at most) for the process to exit.
 func stopProc(t *testing.T, p *proc, sig syscall.Signal) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %v to %s: %v", sig, p.name, err)
+	if err := p.Cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v to %s: %v", sig, p.Name, err)
 	}
 	select {
-	case <-p.done:
+	case <-p.Done:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not exit within 30 s of %v", p.name, sig)
+		t.Fatalf("%s did not exit within 30 s of %v", p.Name, sig)
 	}
 }
 
@@ -351,9 +352,9 @@ func TestFaultOriginDown(t *testing.T) {
 	content := packageContent(t, "16s")
 	origin := startProc(t, "origin", "origin listening", bin, "origin", "--content", content.dir,
 		"--listen", "127.0.0.1:0", "--playlist-max-age", "1s", "--log-format", "json")
-	edge := startFxEdge(t, "edge-od", "http://"+origin.addr)
+	edge := startFxEdge(t, "edge-od", "http://"+origin.Addr)
 	fc := newFxClient(t, content, 20*time.Second)
-	base := "http://" + edge.addr
+	base := "http://" + edge.Addr
 	const playlist = "/vod/title-000/master.m3u8"
 	warm, cold := content.segs[:4], content.segs[len(content.segs)-3:]
 
@@ -403,7 +404,7 @@ func TestFaultOriginDown(t *testing.T) {
 
 	// An origin comes back on the same address.
 	startProc(t, "origin-restarted", "origin listening", bin, "origin", "--content", content.dir,
-		"--listen", origin.addr, "--playlist-max-age", "1s", "--log-format", "json")
+		"--listen", origin.Addr, "--playlist-max-age", "1s", "--log-format", "json")
 	restarted := time.Now()
 	var got fxResp
 	recovery := pollUntil(t, 20*time.Second, "the uncached object served after the origin's restart", func() (bool, string) {
@@ -419,8 +420,8 @@ func TestFaultOriginDown(t *testing.T) {
 	}
 	c := testClient()
 	t.Logf("origin down: edge counted %.0f stale, %.0f error answers",
-		metric(t, c, edge.addr, `edgecdn_edge_requests_total{kind="playlist",result="stale"}`)+metric(t, c, edge.addr, `edgecdn_edge_requests_total{kind="segment",result="stale"}`),
-		metric(t, c, edge.addr, `edgecdn_edge_requests_total{kind="segment",result="error"}`))
+		metric(t, c, edge.Addr, `edgecdn_edge_requests_total{kind="playlist",result="stale"}`)+metric(t, c, edge.Addr, `edgecdn_edge_requests_total{kind="segment",result="stale"}`),
+		metric(t, c, edge.Addr, `edgecdn_edge_requests_total{kind="segment",result="error"}`))
 	fc.report("origin down")
 }
 
@@ -488,7 +489,7 @@ func TestFaultOriginSlow(t *testing.T) {
 	content := packageContent(t, "16s")
 	adv := startAdvOrigin(t, content)
 	edge := startFxEdge(t, "edge-slow", adv.url, "--fill-timeout", fillTimeout.String())
-	base := "http://" + edge.addr
+	base := "http://" + edge.Addr
 	fc := newFxClient(t, content, 30*time.Second)
 	mc := testClient()
 	big := content.segmentsAtLeast(32 << 10)
@@ -501,7 +502,7 @@ func TestFaultOriginSlow(t *testing.T) {
 	// the end), idle, with no client connection open.
 	mustOK(t, "warm-up", fc.get(base, warmSeg.path))
 	fc.c.CloseIdleConnections()
-	baseline := metric(t, mc, edge.addr, "go_goroutines")
+	baseline := metric(t, mc, edge.Addr, "go_goroutines")
 
 	check := func(what string, rs []fxResp, want func(fxResp) bool, size int64, body []byte) {
 		t.Helper()
@@ -526,7 +527,7 @@ func TestFaultOriginSlow(t *testing.T) {
 	peak := 0.0
 	var peakMu sync.Mutex
 	sample := func() {
-		if g, err := metricSum(mc, edge.addr, "go_goroutines"); err == nil {
+		if g, err := metricSum(mc, edge.Addr, "go_goroutines"); err == nil {
 			peakMu.Lock()
 			peak = max(peak, g)
 			peakMu.Unlock()
@@ -572,7 +573,7 @@ func TestFaultOriginSlow(t *testing.T) {
 			t.Errorf("second request, %s: Cache-Status %q, want a hit", s.path, r.cacheStatus())
 		}
 	}
-	if rej := metric(t, mc, edge.addr, "edgecdn_edge_fill_rejected_total"); rej < 1 {
+	if rej := metric(t, mc, edge.Addr, "edgecdn_edge_fill_rejected_total"); rej < 1 {
 		t.Errorf("edgecdn_edge_fill_rejected_total = %v after a fill cut by its timeout, want at least 1", rej)
 	}
 
@@ -582,7 +583,7 @@ func TestFaultOriginSlow(t *testing.T) {
 	var after float64
 	// Bound: 45 s to settle (fasthttp lets idle workers go after 10 s).
 	settle := pollUntil(t, 45*time.Second, "the edge's goroutines back to the baseline, no request at the slow origin", func() (bool, string) {
-		after = metric(t, mc, edge.addr, "go_goroutines")
+		after = metric(t, mc, edge.Addr, "go_goroutines")
 		return after <= baseline+bound && adv.active.Load() == 0,
 			fmt.Sprintf("%v goroutines, baseline %v; %d requests still at the origin", after, baseline, adv.active.Load())
 	})
@@ -607,7 +608,7 @@ func TestFaultOriginBadBody(t *testing.T) {
 	content := packageContent(t, "16s")
 	adv := startAdvOrigin(t, content)
 	edge := startFxEdge(t, "edge-bad", adv.url)
-	base := "http://" + edge.addr
+	base := "http://" + edge.Addr
 	fc := newFxClient(t, content, 20*time.Second)
 	mc := testClient()
 	segs := content.segmentsAtLeast(16 << 10)
@@ -626,8 +627,8 @@ func TestFaultOriginBadBody(t *testing.T) {
 	}
 	for i, m := range modes {
 		s := segs[i]
-		rejBefore := metric(t, mc, edge.addr, "edgecdn_edge_fill_rejected_total")
-		errBefore := metric(t, mc, edge.addr, `edgecdn_edge_requests_total{kind="segment",result="error"}`)
+		rejBefore := metric(t, mc, edge.Addr, "edgecdn_edge_fill_rejected_total")
+		errBefore := metric(t, mc, edge.Addr, `edgecdn_edge_requests_total{kind="segment",result="error"}`)
 		adv.setFault(s.path, m.mode)
 		var onHead func()
 		if m.mode == faultFlipHeld {
@@ -649,8 +650,8 @@ func TestFaultOriginBadBody(t *testing.T) {
 			}
 		}
 		fills := adv.requests(s.path)
-		rej := metric(t, mc, edge.addr, "edgecdn_edge_fill_rejected_total") - rejBefore
-		errs := metric(t, mc, edge.addr, `edgecdn_edge_requests_total{kind="segment",result="error"}`) - errBefore
+		rej := metric(t, mc, edge.Addr, "edgecdn_edge_fill_rejected_total") - rejBefore
+		errs := metric(t, mc, edge.Addr, `edgecdn_edge_requests_total{kind="segment",result="error"}`) - errBefore
 		t.Logf("origin bad body, %s: %d clients, outcomes %v; %d origin fetches, %.0f counted as rejected fills, %.0f error answers",
 			m.mode, clients, countOutcomes(rs), fills, rej, errs)
 		if int(rej) != fills {
@@ -682,9 +683,9 @@ func TestFaultDiskCorrupted(t *testing.T) {
 	content := packageContent(t, "24s")
 	origin := startProc(t, "origin", "origin listening", bin, "origin", "--content", content.dir, "--listen", "127.0.0.1:0", "--log-format", "json")
 	diskDir := t.TempDir()
-	originURL := "http://" + origin.addr
+	originURL := "http://" + origin.Addr
 	edge := startFxEdge(t, "edge-disk", originURL, "--disk-cache", diskDir)
-	base := "http://" + edge.addr
+	base := "http://" + edge.Addr
 	fc := newFxClient(t, content, 20*time.Second)
 	mc := testClient()
 	segs := content.segs[:min(8, len(content.segs))]
@@ -692,12 +693,12 @@ func TestFaultDiskCorrupted(t *testing.T) {
 		mustOK(t, "fill "+s.path, fc.get(base, s.path))
 	}
 	pollUntil(t, 20*time.Second, "every object written to disk", func() (bool, string) {
-		n := metric(t, mc, edge.addr, "edgecdn_edge_disk_objects")
+		n := metric(t, mc, edge.Addr, "edgecdn_edge_disk_objects")
 		return int(n) == len(segs), fmt.Sprintf("%v on disk, want %d", n, len(segs))
 	})
 	stopProc(t, edge, syscall.SIGTERM)
-	if !edge.cmd.ProcessState.Success() {
-		t.Fatalf("edge after SIGTERM: %v", edge.cmd.ProcessState)
+	if !edge.Cmd.ProcessState.Success() {
+		t.Fatalf("edge after SIGTERM: %v", edge.Cmd.ProcessState)
 	}
 
 	// Damage two files: a flipped byte in the body of one, the other cut in half.
@@ -723,8 +724,8 @@ func TestFaultDiskCorrupted(t *testing.T) {
 	}
 
 	edge2 := startFxEdge(t, "edge-disk-restarted", originURL, "--disk-cache", diskDir)
-	base = "http://" + edge2.addr
-	fetchesBefore := metric(t, mc, edge2.addr, "edgecdn_edge_origin_fetches_total")
+	base = "http://" + edge2.Addr
+	fetchesBefore := metric(t, mc, edge2.Addr, "edgecdn_edge_origin_fetches_total")
 	var statuses []string
 	for _, s := range segs {
 		r := fc.get(base, s.path)
@@ -735,17 +736,17 @@ func TestFaultDiskCorrupted(t *testing.T) {
 		}
 		statuses = append(statuses, r.cacheStatus())
 	}
-	fetches := metric(t, mc, edge2.addr, "edgecdn_edge_origin_fetches_total") - fetchesBefore
-	corrupt := metric(t, mc, edge2.addr, "edgecdn_edge_disk_corrupt_total")
+	fetches := metric(t, mc, edge2.Addr, "edgecdn_edge_origin_fetches_total") - fetchesBefore
+	corrupt := metric(t, mc, edge2.Addr, "edgecdn_edge_disk_corrupt_total")
 	t.Logf("disk corrupted: %d objects, 2 damaged (1 flipped byte, 1 truncated): origin fetches +%.0f, disk corrupt count %.0f, disk hits %.0f",
-		len(segs), fetches, corrupt, metric(t, mc, edge2.addr, "edgecdn_edge_disk_hits_total"))
+		len(segs), fetches, corrupt, metric(t, mc, edge2.Addr, "edgecdn_edge_disk_hits_total"))
 	if fetches != 2 {
 		t.Errorf("origin fetches rose by %v after the restart, want exactly 2 (the damaged objects); Cache-Status: %q", fetches, statuses)
 	}
 	if corrupt != 2 {
 		t.Errorf("edgecdn_edge_disk_corrupt_total = %v, want 2", corrupt)
 	}
-	if hits := metric(t, mc, edge2.addr, "edgecdn_edge_disk_hits_total"); int(hits) != len(segs)-2 {
+	if hits := metric(t, mc, edge2.Addr, "edgecdn_edge_disk_hits_total"); int(hits) != len(segs)-2 {
 		t.Errorf("edgecdn_edge_disk_hits_total = %v, want %d (every undamaged object)", hits, len(segs)-2)
 	}
 	// The damaged files are replaced by good copies.
@@ -763,13 +764,8 @@ func TestFaultDiskCorrupted(t *testing.T) {
 	fc.report("disk corrupted")
 }
 
-// steerView is what `edgecdn steering` answers on GET /steer/<title> (the fields read here).
-type steerView struct {
-	Edges []struct {
-		Name    string `json:"name"`
-		Healthy bool   `json:"healthy"`
-	} `json:"edges"`
-}
+// steerView is what `edgecdn steering` answers on GET /steer/<title>.
+type steerView steering.SteerResponse
 
 func getSteer(c *http.Client, addr, title, zone string) (steerView, error) {
 	var v steerView
@@ -802,15 +798,6 @@ type chunkAt struct {
 	buf float64 // buffer after it, in seconds
 }
 
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 // TestFaultEdgeKilledMidPlayback proves that players do not notice an edge dying under them.
 // Three edges of one zone gossip, with a zone balancer (`edgecdn lb`) and a steering service
 // (`edgecdn steering`) in the same cluster; a fleet of 8 real-time players (player.RunFleet,
@@ -825,161 +812,39 @@ func median(ds []time.Duration) time.Duration {
 func TestFaultEdgeKilledMidPlayback(t *testing.T) {
 	content := packageContent(t, "36s")
 	origin := startProc(t, "origin", "origin listening", bin, "origin", "--content", content.dir, "--listen", "127.0.0.1:0", "--log-format", "json")
-	originURL := "http://" + origin.addr
+	originURL := "http://" + origin.Addr
 	const zone = "zone-k"
-	gp := freeGossipPorts(t, 5)
-	seed := "127.0.0.1:" + strconv.Itoa(gp[0])
-	names := []string{"edge-1", "edge-2", "edge-3"}
-	edges := map[string]*proc{}
-	for i, name := range names {
-		args := []string{bin, "edge", "--name", name, "--zone", zone, "--origin", originURL, "--listen", "127.0.0.1:0",
-			"--gossip-listen", "127.0.0.1:" + strconv.Itoa(gp[i]), "--cache-size", "256MiB", "--log-format", "json"}
-		if i > 0 {
-			args = append(args, "--join", seed)
-		}
-		edges[name] = startProc(t, name, "edge listening", args...)
-	}
-	lb := startProc(t, "lb", "lb listening", bin, "lb", "--name", "lb-k", "--zone", zone, "--listen", "127.0.0.1:0",
-		"--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[3]), "--join", seed, "--log-format", "json")
-	steer := startProc(t, "steering", "steering listening", bin, "steering", "--name", "steering-k", "--origin", originURL,
-		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[4]), "--join", seed, "--log-format", "json")
+	z := startZoneStack(t, zone, originURL, "k")
+	edges := z.edges
 	c := testClient()
 	const title = "title-000"
-	pollUntil(t, 30*time.Second, "3 edges alive at every edge, in the balancer and at steering", func() (bool, string) {
-		for _, name := range names {
-			v, err := getCluster(c, edges[name].addr)
-			if err != nil {
-				return false, fmt.Sprintf("%s: %v", name, err)
-			}
-			if len(v.Rings[zone]) != 3 {
-				return false, fmt.Sprintf("%s: %s", name, v.summary())
-			}
-		}
-		if n, err := metricSum(c, lb.addr, "edgecdn_lb_healthy_edges "); err != nil || n != 3 {
-			return false, fmt.Sprintf("lb: %v healthy edges (%v)", n, err)
-		}
-		if v, err := getSteer(c, steer.addr, title, zone); err != nil {
-			return false, err.Error()
-		} else if n, _ := v.healthyIn(""); n != 3 {
-			return false, fmt.Sprintf("steering: %d healthy edges", n)
-		}
-		return true, ""
-	})
+	z.waitFormed(t, c, title)
 
 	const players = 8
 	viaSteering := func(i int) bool { return i%2 == 0 }
-	var mu sync.Mutex
-	got := make([][]chunkAt, players)
-	done := make(chan *player.Report, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
-	defer cancel()
-	go func() {
-		rep, err := player.RunFleet(ctx, player.FleetConfig{
-			Players: players, Titles: []string{title}, BufferCap: 14 * time.Second, Seed: 7,
-			NewEntry: func(i int) player.Entry {
-				if viaSteering(i) {
-					return &player.SteeringEntry{URL: "http://" + steer.addr, Zone: zone}
-				}
-				return player.URLEntry{Base: "http://" + lb.addr}
-			},
-			OnChunk: func(i int, ch player.Chunk) {
-				mu.Lock()
-				defer mu.Unlock()
-				got[i] = append(got[i], chunkAt{at: time.Now(), c: ch, buf: ch.BufferS})
-			},
-		})
-		if err != nil {
-			t.Error(err)
-		}
-		done <- rep
-	}()
+	f := z.startFleet(t, title, players, 7, viaSteering)
+	mu, got, done := &f.mu, f.got, f.done
 
 	// Every player holds 8 s of buffer or more (its buffer after its last segment, less the
 	// time played since), with 0.5 s to spare for the kill itself.
-	var minBuf float64
-	pollUntil(t, 30*time.Second, "every player with 8 s of buffer", func() (bool, string) {
-		mu.Lock()
-		defer mu.Unlock()
-		minBuf = 1e9
-		for i := range got {
-			if len(got[i]) == 0 {
-				return false, fmt.Sprintf("player %d has no segment yet", i)
-			}
-			last := got[i][len(got[i])-1]
-			minBuf = min(minBuf, last.buf-time.Since(last.at).Seconds())
-		}
-		return minBuf >= 8.5, fmt.Sprintf("least buffer %.1f s", minBuf)
-	})
+	minBuf := f.waitBuffer(t, 8.5)
 	// The victim: the edge most steering players are on.
-	mu.Lock()
-	on := map[string]int{}
-	for i := range got {
-		if viaSteering(i) {
-			on[got[i][len(got[i])-1].c.EdgeName]++
-		}
-	}
+	on := f.lastEdges(viaSteering)
 	victimName := ""
 	for name, n := range on {
 		if edges[name] != nil && (victimName == "" || n > on[victimName]) {
 			victimName = name
 		}
 	}
-	mu.Unlock()
 	if victimName == "" {
 		t.Fatalf("the steering players are on no known edge: %v", on)
 	}
-	victim := edges[victimName]
-	var survivors []*proc
-	for _, name := range names {
-		if name != victimName {
-			survivors = append(survivors, edges[name])
-		}
-	}
-	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	_, survivors := z.signal(t, victimName, syscall.SIGKILL)
 	killed := time.Now()
 	t.Logf("edge killed mid-playback: SIGKILL %s (steering players on it: %d of %d), every player holding at least %.1f s of buffer", victimName, on[victimName], players/2, minBuf)
 
 	// Detection, each view on its own.
-	var gossipAt, lbAt, steerAt time.Duration
-	seen := map[string]bool{}
-	pollUntil(t, 20*time.Second, victimName+" dead at both survivors, out of the balancer and unhealthy at steering", func() (bool, string) {
-		var status []string
-		for _, s := range survivors {
-			if seen[s.name] {
-				continue
-			}
-			v, err := getCluster(c, s.addr)
-			if err != nil {
-				status = append(status, fmt.Sprintf("%s: %v", s.name, err))
-			} else if st := v.state(victimName); st == "dead" && !v.inRing(zone, victimName) {
-				seen[s.name] = true
-			} else {
-				status = append(status, fmt.Sprintf("%s: %s", s.name, v.summary()))
-			}
-		}
-		if len(status) == 0 && gossipAt == 0 {
-			gossipAt = time.Since(killed)
-		}
-		if lbAt == 0 {
-			if n, err := metricSum(c, lb.addr, "edgecdn_lb_healthy_edges "); err == nil && n == 2 {
-				lbAt = time.Since(killed)
-			} else {
-				status = append(status, fmt.Sprintf("lb: %v healthy edges (%v)", n, err))
-			}
-		}
-		if steerAt == 0 {
-			if v, err := getSteer(c, steer.addr, title, zone); err == nil {
-				if n, in := v.healthyIn(victimName); n == 2 && !in {
-					steerAt = time.Since(killed)
-				} else {
-					status = append(status, fmt.Sprintf("steering: %d healthy", n))
-				}
-			}
-		}
-		return gossipAt != 0 && lbAt != 0 && steerAt != 0, strings.Join(status, "; ")
-	})
+	gossipAt, lbAt, steerAt := z.waitDropped(t, c, title, victimName, "dead", survivors, killed, 20*time.Second)
 	t.Logf("edge killed mid-playback: detection: dead and out of the ring at both survivors %v, out of the balancer's rotation %v, unhealthy at steering %v",
 		gossipAt.Round(time.Millisecond), lbAt.Round(time.Millisecond), steerAt.Round(time.Millisecond))
 
@@ -1034,7 +899,7 @@ func TestFaultEdgeKilledMidPlayback(t *testing.T) {
 		if len(ds) == 0 {
 			return "none on the victim"
 		}
-		return fmt.Sprintf("%d players, median %v, max %v", len(ds), median(ds).Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
+		return fmt.Sprintf("%d players, median %v, max %v", len(ds), harness.Median(ds).Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
 	}
 	t.Logf("edge killed mid-playback: switch time (kill -> first segment from another edge): all %s; via steering %s; via the balancer %s",
 		fmtSw(all), fmtSw(steerSw), fmtSw(lbSw))
@@ -1121,7 +986,7 @@ func TestFaultZoneCut(t *testing.T) {
 				if !logTrail {
 					break
 				}
-				t.Logf("zone cut: %s, %s: %s", what, e.name, strings.Join(trail[i], " -> "))
+				t.Logf("zone cut: %s, %s: %s", what, e.Name, strings.Join(trail[i], " -> "))
 			}
 		}()
 		pollUntil(t, timeout, what, func() (bool, string) {
@@ -1130,15 +995,15 @@ func TestFaultZoneCut(t *testing.T) {
 				if when[i] != 0 {
 					continue
 				}
-				v, err := getCluster(c, e.addr)
+				v, err := getCluster(c, e.Addr)
 				if err != nil {
-					status = append(status, fmt.Sprintf("%s: %v", e.name, err))
+					status = append(status, fmt.Sprintf("%s: %v", e.Name, err))
 					continue
 				}
 				var sts []string
 				for _, o := range slices.Concat(want, gone) {
-					if o.name[0] != e.name[0] {
-						sts = append(sts, fmt.Sprintf("%s=%s,ring=%v", o.name, v.state(o.name), v.inRing(zoneOf(o.name), o.name)))
+					if o.Name[0] != e.Name[0] {
+						sts = append(sts, fmt.Sprintf("%s=%s,ring=%v", o.Name, v.state(o.Name), v.inRing(zoneOf(o.Name), o.Name)))
 					}
 				}
 				if st := strings.Join(sts, " "); st != lastSeen[i] {
@@ -1147,15 +1012,15 @@ func TestFaultZoneCut(t *testing.T) {
 				}
 				ok := true
 				for _, o := range want {
-					ok = ok && v.state(o.name) == "alive" && v.inRing(zoneOf(o.name), o.name)
+					ok = ok && v.state(o.Name) == "alive" && v.inRing(zoneOf(o.Name), o.Name)
 				}
 				for _, o := range gone {
-					ok = ok && v.state(o.name) == "dead" && !v.inRing(zoneOf(o.name), o.name)
+					ok = ok && v.state(o.Name) == "dead" && !v.inRing(zoneOf(o.Name), o.Name)
 				}
 				if ok {
 					when[i] = time.Since(from)
 				} else {
-					status = append(status, fmt.Sprintf("%s: %s", e.name, v.summary()))
+					status = append(status, fmt.Sprintf("%s: %s", e.Name, v.summary()))
 				}
 			}
 			return len(status) == 0, strings.Join(status, "; ")
@@ -1165,7 +1030,7 @@ func TestFaultZoneCut(t *testing.T) {
 	fmtTimes := func(at []*proc, when []time.Duration) string {
 		var b strings.Builder
 		for i, e := range at {
-			fmt.Fprintf(&b, "%s %v, ", e.name, when[i].Round(time.Millisecond))
+			fmt.Fprintf(&b, "%s %v, ", e.Name, when[i].Round(time.Millisecond))
 		}
 		return fmt.Sprintf("%sall after %v", b.String(), slices.Max(when).Round(time.Millisecond))
 	}
@@ -1174,12 +1039,12 @@ func TestFaultZoneCut(t *testing.T) {
 	fc := newFxClient(t, content, 20*time.Second)
 	var bases []string
 	for _, e := range kept {
-		bases = append(bases, "http://"+e.addr)
+		bases = append(bases, "http://"+e.Addr)
 	}
 	// Warm every edge (also zone-c's), so that the cut finds caches as they are in service.
 	for _, e := range all {
 		for _, s := range content.segs {
-			mustOK(t, "before the cut, at "+e.name, fc.get("http://"+e.addr, s.path))
+			mustOK(t, "before the cut, at "+e.Name, fc.get("http://"+e.Addr, s.path))
 		}
 	}
 
@@ -1205,9 +1070,9 @@ func TestFaultZoneCut(t *testing.T) {
 	failed := 0
 	for _, e := range kept {
 		for _, s := range content.segs {
-			if r := fc.get("http://"+e.addr, s.path); r.status != http.StatusOK || !r.complete() {
+			if r := fc.get("http://"+e.Addr, s.path); r.status != http.StatusOK || !r.complete() {
 				failed++
-				t.Errorf("zone-c cut, at %s: GET %s: %s", e.name, s.path, r)
+				t.Errorf("zone-c cut, at %s: GET %s: %s", e.Name, s.path, r)
 			}
 		}
 	}
@@ -1220,8 +1085,8 @@ func TestFaultZoneCut(t *testing.T) {
 	t.Logf("zone cut: re-merge (6 alive and in their rings) at %s", fmtTimes(all, merged))
 	for _, e := range all {
 		for _, s := range content.segs {
-			if r := fc.get("http://"+e.addr, s.path); r.status != http.StatusOK || !r.complete() {
-				t.Errorf("healed, at %s: GET %s: %s", e.name, s.path, r)
+			if r := fc.get("http://"+e.Addr, s.path); r.status != http.StatusOK || !r.complete() {
+				t.Errorf("healed, at %s: GET %s: %s", e.Name, s.path, r)
 			}
 		}
 	}

@@ -7,9 +7,7 @@ package main
 //	go test -count=1 -run 'TestGraceful|TestReadyOnce' -v ./cmd/edgecdn
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,39 +16,20 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/internal/harness"
 	"edgecdn/player-sim/player"
 )
 
-// blackHole accepts TCP connections and never answers, as a dead pod address whose packets are
-// dropped does to a gossip join: each attempt costs the join timeout.
+// blackHole is a harness.BlackHole for the test's life: an address that takes connections and
+// never answers.
 func blackHole(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := harness.BlackHole()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
+	t.Cleanup(stop)
+	return addr
 }
 
 // status is GET http://addr+path's status code, 0 when it does not answer within 500 ms.
@@ -73,40 +52,40 @@ func TestReadyOnceJoined(t *testing.T) {
 	origin := startProc(t, "origin", "origin listening", bin, "origin", "--content", content.dir, "--listen", "127.0.0.1:0", "--log-format", "json")
 	gp := freeGossipPorts(t, 2)
 	start := time.Now()
-	first := startProc(t, "edge-1", "edge listening", bin, "edge", "--name", "edge-1", "--zone", "z", "--origin", "http://"+origin.addr,
+	first := startProc(t, "edge-1", "edge listening", bin, "edge", "--name", "edge-1", "--zone", "z", "--origin", "http://"+origin.Addr,
 		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[0]), "--join", blackHole(t), "--log-format", "json")
-	if s := status(first.addr, "/healthz"); s != http.StatusOK {
+	if s := status(first.Addr, "/healthz"); s != http.StatusOK {
 		t.Errorf("/healthz while joining: %d, want 200 at once", s)
 	}
-	if s := status(first.addr, "/readyz"); s != http.StatusServiceUnavailable {
+	if s := status(first.Addr, "/readyz"); s != http.StatusServiceUnavailable {
 		t.Errorf("/readyz while joining: %d, want 503 (not joined yet)", s)
 	}
 	// Content is served meanwhile (from the origin).
-	if s := status(first.addr, "/vod/title-000/master.m3u8"); s != http.StatusOK {
+	if s := status(first.Addr, "/vod/title-000/master.m3u8"); s != http.StatusOK {
 		t.Errorf("content while joining: %d, want 200", s)
 	}
 	d := pollUntil(t, 30*time.Second, "edge-1 ready alone", func() (bool, string) {
-		if s := status(first.addr, "/healthz"); s != http.StatusOK {
+		if s := status(first.Addr, "/healthz"); s != http.StatusOK {
 			return false, fmt.Sprintf("/healthz %d during the join attempts", s)
 		}
-		s := status(first.addr, "/readyz")
+		s := status(first.Addr, "/readyz")
 		return s == http.StatusOK, fmt.Sprintf("/readyz %d", s)
 	})
 	t.Logf("ready alone %v after start (3 join attempts of up to 2 s into a black hole)", time.Since(start).Round(time.Millisecond))
 	if time.Since(start) < 2*time.Second || d == 0 {
 		t.Errorf("ready after %v: before its join attempts could have ended", time.Since(start))
 	}
-	second := startProc(t, "edge-2", "edge listening", bin, "edge", "--name", "edge-2", "--zone", "z", "--origin", "http://"+origin.addr,
+	second := startProc(t, "edge-2", "edge listening", bin, "edge", "--name", "edge-2", "--zone", "z", "--origin", "http://"+origin.Addr,
 		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[1]), "--join", blackHole(t)+",127.0.0.1:"+strconv.Itoa(gp[0]), "--log-format", "json")
 	begin := time.Now()
 	pollUntil(t, 10*time.Second, "edge-2 ready once joined", func() (bool, string) {
-		s := status(second.addr, "/readyz")
+		s := status(second.Addr, "/readyz")
 		return s == http.StatusOK, fmt.Sprintf("/readyz %d", s)
 	})
 	if d := time.Since(begin); d > 2*time.Second {
 		t.Errorf("edge-2 ready %v after start: a dead join address held it up", d)
 	}
-	v, err := getCluster(testClient(), second.addr)
+	v, err := getCluster(testClient(), second.Addr)
 	if err != nil || v.state("edge-1") != "alive" {
 		t.Errorf("edge-2's view: %s %v", v.summary(), err)
 	}
@@ -123,172 +102,52 @@ func TestReadyOnceJoined(t *testing.T) {
 func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 	content := packageContent(t, "36s")
 	origin := startProc(t, "origin", "origin listening", bin, "origin", "--content", content.dir, "--listen", "127.0.0.1:0", "--log-format", "json")
-	originURL := "http://" + origin.addr
+	originURL := "http://" + origin.Addr
 	const zone = "zone-g"
 	const drain = 5 * time.Second
-	gp := freeGossipPorts(t, 5)
-	seed := "127.0.0.1:" + strconv.Itoa(gp[0])
-	names := []string{"edge-1", "edge-2", "edge-3"}
-	edges := map[string]*proc{}
-	for i, name := range names {
-		args := []string{bin, "edge", "--name", name, "--zone", zone, "--origin", originURL, "--listen", "127.0.0.1:0",
-			"--gossip-listen", "127.0.0.1:" + strconv.Itoa(gp[i]), "--cache-size", "256MiB", "--drain-delay", drain.String(), "--log-format", "json"}
-		if i > 0 {
-			args = append(args, "--join", seed)
-		}
-		edges[name] = startProc(t, name, "edge listening", args...)
-	}
-	lb := startProc(t, "lb", "lb listening", bin, "lb", "--name", "lb-g", "--zone", zone, "--listen", "127.0.0.1:0",
-		"--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[3]), "--join", seed, "--log-format", "json")
-	steer := startProc(t, "steering", "steering listening", bin, "steering", "--name", "steering-g", "--origin", originURL,
-		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[4]), "--join", seed, "--log-format", "json")
+	z := startZoneStack(t, zone, originURL, "g", "--drain-delay", drain.String())
+	names := z.names
 	c := testClient()
 	const title = "title-000"
-	pollUntil(t, 30*time.Second, "3 edges in every ring, in the balancer and at steering", func() (bool, string) {
-		for _, name := range names {
-			v, err := getCluster(c, edges[name].addr)
-			if err != nil {
-				return false, fmt.Sprintf("%s: %v", name, err)
-			}
-			if len(v.Rings[zone]) != 3 {
-				return false, fmt.Sprintf("%s: %s", name, v.summary())
-			}
-		}
-		if n, err := metricSum(c, lb.addr, "edgecdn_lb_healthy_edges "); err != nil || n != 3 {
-			return false, fmt.Sprintf("lb: %v healthy edges (%v)", n, err)
-		}
-		if v, err := getSteer(c, steer.addr, title, zone); err != nil {
-			return false, err.Error()
-		} else if n, _ := v.healthyIn(""); n != 3 {
-			return false, fmt.Sprintf("steering: %d healthy edges", n)
-		}
-		return true, ""
-	})
+	z.waitFormed(t, c, title)
 
 	const players = 8
 	viaSteering := func(i int) bool { return i%2 == 0 }
-	var mu sync.Mutex
-	got := make([][]chunkAt, players)
-	done := make(chan *player.Report, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
-	defer cancel()
-	go func() {
-		rep, err := player.RunFleet(ctx, player.FleetConfig{
-			Players: players, Titles: []string{title}, BufferCap: 14 * time.Second, Seed: 11,
-			NewEntry: func(i int) player.Entry {
-				if viaSteering(i) {
-					return &player.SteeringEntry{URL: "http://" + steer.addr, Zone: zone}
-				}
-				return player.URLEntry{Base: "http://" + lb.addr}
-			},
-			OnChunk: func(i int, ch player.Chunk) {
-				mu.Lock()
-				defer mu.Unlock()
-				got[i] = append(got[i], chunkAt{at: time.Now(), c: ch, buf: ch.BufferS})
-			},
-		})
-		if err != nil {
-			t.Error(err)
-		}
-		done <- rep
-	}()
-	pollUntil(t, 30*time.Second, "every player with 4 s of buffer", func() (bool, string) {
-		mu.Lock()
-		defer mu.Unlock()
-		least := 1e9
-		for i := range got {
-			if len(got[i]) == 0 {
-				return false, fmt.Sprintf("player %d has no segment yet", i)
-			}
-			last := got[i][len(got[i])-1]
-			least = min(least, last.buf-time.Since(last.at).Seconds())
-		}
-		return least >= 4, fmt.Sprintf("least buffer %.1f s", least)
-	})
-	mu.Lock()
-	on := map[string]int{}
-	for i := range got {
-		if viaSteering(i) {
-			on[got[i][len(got[i])-1].c.EdgeName]++
-		}
-	}
+	f := z.startFleet(t, title, players, 11, viaSteering)
+	mu, got, done := &f.mu, f.got, f.done
+	f.waitBuffer(t, 4)
+	on := f.lastEdges(viaSteering)
 	victimName := ""
 	for _, name := range names {
 		if victimName == "" || on[name] > on[victimName] {
 			victimName = name
 		}
 	}
-	mu.Unlock()
-	victim := edges[victimName]
-	var survivors []*proc
-	for _, name := range names {
-		if name != victimName {
-			survivors = append(survivors, edges[name])
-		}
-	}
-	if err := victim.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	victim, survivors := z.signal(t, victimName, syscall.SIGTERM)
 	stopped := time.Now()
 	t.Logf("graceful stop mid-playback: SIGTERM %s (steering players on it: %d of %d), --drain-delay %v", victimName, on[victimName], players/2, drain)
 
 	// Dropped by everyone that chooses edges, while it still serves.
-	var ringAt, lbAt, steerAt time.Duration
-	seen := map[string]bool{}
-	pollUntil(t, 2*time.Second, victimName+" out of both survivors' rings, the balancer's rotation and steering's healthy edges", func() (bool, string) {
-		var st []string
-		for _, s := range survivors {
-			if seen[s.name] {
-				continue
-			}
-			if v, err := getCluster(c, s.addr); err != nil {
-				st = append(st, fmt.Sprintf("%s: %v", s.name, err))
-			} else if v.state(victimName) == "draining" && !v.inRing(zone, victimName) {
-				seen[s.name] = true
-			} else {
-				st = append(st, fmt.Sprintf("%s: %s", s.name, v.summary()))
-			}
-		}
-		if len(st) == 0 && ringAt == 0 {
-			ringAt = time.Since(stopped)
-		}
-		if lbAt == 0 {
-			if n, err := metricSum(c, lb.addr, "edgecdn_lb_healthy_edges "); err == nil && n == 2 {
-				lbAt = time.Since(stopped)
-			} else {
-				st = append(st, fmt.Sprintf("lb: %v healthy edges (%v)", n, err))
-			}
-		}
-		if steerAt == 0 {
-			if v, err := getSteer(c, steer.addr, title, zone); err == nil {
-				if n, in := v.healthyIn(victimName); n == 2 && !in {
-					steerAt = time.Since(stopped)
-				} else {
-					st = append(st, fmt.Sprintf("steering: %d healthy", n))
-				}
-			}
-		}
-		return ringAt != 0 && lbAt != 0 && steerAt != 0, strings.Join(st, "; ")
-	})
+	ringAt, lbAt, steerAt := z.waitDropped(t, c, title, victimName, "draining", survivors, stopped, 2*time.Second)
 	t.Logf("graceful stop mid-playback: dropped (draining, out of the ring) at both survivors %v, out of the balancer's rotation %v, unhealthy at steering %v",
 		ringAt.Round(time.Millisecond), lbAt.Round(time.Millisecond), steerAt.Round(time.Millisecond))
-	if s := status(victim.addr, "/readyz"); s != http.StatusServiceUnavailable {
+	if s := status(victim.Addr, "/readyz"); s != http.StatusServiceUnavailable {
 		t.Errorf("%s draining: /readyz %d, want 503", victimName, s)
 	}
-	if s := status(victim.addr, "/vod/"+title+"/master.m3u8"); s != http.StatusOK {
+	if s := status(victim.Addr, "/vod/"+title+"/master.m3u8"); s != http.StatusOK {
 		t.Errorf("%s draining: content %d, want 200 (it serves until the drain ends)", victimName, s)
 	}
 
 	// It exits after its drain, and the survivors see it left, never dead.
 	var states sync.Map
 	select {
-	case <-victim.done:
+	case <-victim.Done:
 	case <-time.After(drain + 15*time.Second):
 		t.Fatalf("%s still running %v after SIGTERM", victimName, drain+15*time.Second)
 	}
 	exited := time.Since(stopped)
-	if !victim.cmd.ProcessState.Success() {
-		t.Errorf("%s after SIGTERM: %v, want exit 0", victimName, victim.cmd.ProcessState)
+	if !victim.Cmd.ProcessState.Success() {
+		t.Errorf("%s after SIGTERM: %v, want exit 0", victimName, victim.Cmd.ProcessState)
 	}
 	if exited < drain {
 		t.Errorf("%s exited %v after SIGTERM, before its %v drain", victimName, exited, drain)
@@ -296,13 +155,13 @@ func TestGracefulEdgeStopMidPlayback(t *testing.T) {
 	pollUntil(t, 5*time.Second, victimName+" left at both survivors", func() (bool, string) {
 		var st []string
 		for _, s := range survivors {
-			v, err := getCluster(c, s.addr)
+			v, err := getCluster(c, s.Addr)
 			if err != nil {
 				return false, err.Error()
 			}
 			states.Store(v.state(victimName), true)
 			if v.state(victimName) != "left" {
-				st = append(st, s.name+": "+v.summary())
+				st = append(st, s.Name+": "+v.summary())
 			}
 		}
 		return len(st) == 0, strings.Join(st, "; ")

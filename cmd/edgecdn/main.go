@@ -4,7 +4,7 @@ package main
 import (
 	"os"
 
-	"edgecdn/internal/app"
+	"edgecdn/cmd/edgecdn/commands"
 )
 
-func main() { os.Exit(app.Main(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() { os.Exit(commands.Main(os.Args[1:], os.Stdout, os.Stderr)) }

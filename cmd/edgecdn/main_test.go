@@ -8,12 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"edgecdn/internal/app"
+	"edgecdn/cmd/edgecdn/commands"
 	"edgecdn/internal/catalog"
 	"edgecdn/internal/testenv"
 )
@@ -57,7 +58,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "edgecdn ") {
 		t.Errorf("--version: %q, exit %d", out, code)
 	}
-	for name := range app.Commands() {
+	for name := range commands.Commands() {
 		out, _, code := run(t, nil, name, "--help")
 		_, example, _ := strings.Cut(out, "Example:\n")
 		if code != 0 || !strings.Contains(example, "edgecdn "+name+" ") || !strings.Contains(out, "[EDGECDN_") {
@@ -178,7 +179,7 @@ func TestFFmpegReadsTitleThroughOrigin(t *testing.T) {
 	title := cat.Titles[0]
 	args := []string{"-hide_banner", "-nostdin", "-v", "error", "-xerror", "-i", base + "/vod/" + title.Name + "/master.m3u8"}
 	for i := range title.Renditions {
-		args = append(args, "-map", "0:p:"+itoa(i))
+		args = append(args, "-map", "0:p:"+strconv.Itoa(i))
 	}
 	args = append(args, "-c", "copy", "-f", "null", "-")
 	cmd := exec.Command(ffmpeg, args...)
@@ -187,5 +188,3 @@ func TestFFmpegReadsTitleThroughOrigin(t *testing.T) {
 		t.Fatalf("ffmpeg -i %s/vod/%s/master.m3u8: %v\n%s", base, title.Name, err, out)
 	}
 }
-
-func itoa(i int) string { return string(rune('0' + i)) }

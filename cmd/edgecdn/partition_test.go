@@ -87,7 +87,7 @@ func bridgedNamespaces(t *testing.T, ip, subnet, tag string, n int) (bridge stri
 	return bridge, nss
 }
 
-// startInNS starts, inside namespace s, an origin on s.addr:8080 and two edges named
+// startInNS starts, inside namespace s, an origin on s.Addr:8080 and two edges named
 // <letter>1 and <letter>2 of zone (HTTP on 9090+i, gossip on 7946+i, the admin token set), each
 // joining seed unless it is "a1", the first member.
 func startInNS(t *testing.T, ip string, s *netNS, content, zone string, letter byte, cacheSize, seed string) (origin *proc, edges []*proc) {
@@ -97,7 +97,7 @@ func startInNS(t *testing.T, ip string, s *netNS, content, zone string, letter b
 		slices.Concat(wrap, []string{"origin", "--content", content, "--listen", s.addr + ":8080", "--log-format", "json"})...)
 	for i := range 2 {
 		name := fmt.Sprintf("%c%d", letter, i+1)
-		args := slices.Concat(wrap, []string{"edge", "--name", name, "--zone", zone, "--origin", "http://" + origin.addr,
+		args := slices.Concat(wrap, []string{"edge", "--name", name, "--zone", zone, "--origin", "http://" + origin.Addr,
 			"--listen", fmt.Sprintf("%s:%d", s.addr, 9090+i), "--gossip-listen", fmt.Sprintf("%s:%d", s.addr, 7946+i),
 			"--cache-size", cacheSize, "--admin-token", testAdminToken, "--log-format", "json"})
 		if name != "a1" {
@@ -155,24 +155,24 @@ func TestPartitionHeals(t *testing.T) {
 				if when[i] != 0 {
 					continue
 				}
-				v, err := getCluster(c, e.addr)
+				v, err := getCluster(c, e.Addr)
 				if err != nil {
-					status = append(status, fmt.Sprintf("%s: %v", e.name, err))
+					status = append(status, fmt.Sprintf("%s: %v", e.Name, err))
 					continue
 				}
 				ok := true
 				for _, o := range all {
-					sameSide := strings.HasPrefix(o.name, e.name[:1])
+					sameSide := strings.HasPrefix(o.Name, e.Name[:1])
 					if sameSide || merged {
-						ok = ok && v.state(o.name) == "alive" && v.inRing(zone, o.name)
+						ok = ok && v.state(o.Name) == "alive" && v.inRing(zone, o.Name)
 					} else {
-						ok = ok && v.state(o.name) == "dead" && !v.inRing(zone, o.name)
+						ok = ok && v.state(o.Name) == "dead" && !v.inRing(zone, o.Name)
 					}
 				}
 				if ok {
 					when[i] = time.Since(at)
 				} else {
-					status = append(status, fmt.Sprintf("%s: %s", e.name, v.summary()))
+					status = append(status, fmt.Sprintf("%s: %s", e.Name, v.summary()))
 				}
 			}
 			return len(status) == 0, strings.Join(status, "; ")
@@ -182,7 +182,7 @@ func TestPartitionHeals(t *testing.T) {
 	fmtTimes := func(when []time.Duration) string {
 		var b strings.Builder
 		for i, e := range all {
-			fmt.Fprintf(&b, "%s %v ", e.name, when[i].Round(time.Millisecond))
+			fmt.Fprintf(&b, "%s %v ", e.Name, when[i].Round(time.Millisecond))
 		}
 		return strings.TrimSpace(b.String())
 	}
@@ -214,7 +214,7 @@ func TestPartitionHeals(t *testing.T) {
 	// to an owner on the other side, which does not answer; it must fall back to its origin.
 	var bases []string
 	for _, e := range all {
-		bases = append(bases, "http://"+e.addr)
+		bases = append(bases, "http://"+e.Addr)
 	}
 	window := startLoad(c, bases, segs, 2, 30*time.Second, 20_000)
 	defer window.end() // on a failure before its end below
@@ -230,7 +230,7 @@ func TestPartitionHeals(t *testing.T) {
 	// Partitioned, each side serves the whole title, from fills: purge every edge, then GET
 	// every segment at every edge.
 	for _, e := range all {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+e.addr+"/admin/purge?prefix=/vod/", nil)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+e.Addr+"/admin/purge?prefix=/vod/", nil)
 		req.Header.Set("Authorization", "Bearer "+testAdminToken)
 		resp, err := c.Do(req)
 		if err != nil {
@@ -238,16 +238,16 @@ func TestPartitionHeals(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("purge at %s: %s", e.name, resp.Status)
+			t.Fatalf("purge at %s: %s", e.Name, resp.Status)
 		}
 	}
 	servedAt := time.Now()
 	failed := 0
 	for _, e := range all {
 		for _, s := range segs {
-			if err := getSegment(c, "http://"+e.addr, s); err != nil {
+			if err := getSegment(c, "http://"+e.Addr, s); err != nil {
 				failed++
-				t.Errorf("partitioned, at %s: %v", e.name, err)
+				t.Errorf("partitioned, at %s: %v", e.Name, err)
 			}
 		}
 	}
@@ -256,12 +256,12 @@ func TestPartitionHeals(t *testing.T) {
 	// Still partitioned? (the GETs took a while; the views must not have flapped back)
 	var loads []string
 	for _, e := range all {
-		v, err := getCluster(c, e.addr)
+		v, err := getCluster(c, e.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if v.alive() != 2 {
-			t.Errorf("still partitioned, %s sees %d alive: %s", e.name, v.alive(), v.summary())
+			t.Errorf("still partitioned, %s sees %d alive: %s", e.Name, v.alive(), v.summary())
 		}
 		n := 0
 		for _, m := range v.Members {
@@ -269,7 +269,7 @@ func TestPartitionHeals(t *testing.T) {
 				n++
 			}
 		}
-		loads = append(loads, fmt.Sprintf("%s %d/2", e.name, n))
+		loads = append(loads, fmt.Sprintf("%s %d/2", e.Name, n))
 	}
 	t.Logf("partitioned: fresh load reports of own side's edges: %s", strings.Join(loads, ", "))
 
@@ -281,8 +281,8 @@ func TestPartitionHeals(t *testing.T) {
 		fmtTimes(merged), maxOf(merged).Round(time.Millisecond))
 	for _, e := range all {
 		for _, s := range segs {
-			if err := getSegment(c, "http://"+e.addr, s); err != nil {
-				t.Errorf("healed, at %s: %v", e.name, err)
+			if err := getSegment(c, "http://"+e.Addr, s); err != nil {
+				t.Errorf("healed, at %s: %v", e.Name, err)
 			}
 		}
 	}

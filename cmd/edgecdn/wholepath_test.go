@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/internal/harness"
 	"edgecdn/internal/testenv"
 )
 
@@ -34,7 +35,7 @@ func TestWholePath(t *testing.T) {
 	gp := freeGossipPorts(t, 6)
 	seed := "127.0.0.1:" + strconv.Itoa(gp[0])
 	edgeArgs := func(name, zone string, port int, join bool) []string {
-		a := []string{bin, "edge", "--name", name, "--zone", zone, "--origin", "http://" + origin.addr, "--listen", "127.0.0.1:0",
+		a := []string{bin, "edge", "--name", name, "--zone", zone, "--origin", "http://" + origin.Addr, "--listen", "127.0.0.1:0",
 			"--gossip-listen", "127.0.0.1:" + strconv.Itoa(port), "--log-format", "json"}
 		if join {
 			a = append(a, "--join", seed)
@@ -52,7 +53,7 @@ func TestWholePath(t *testing.T) {
 	}
 	dnsProc := startProc(t, "dns", "dns listening", bin, "dns", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
 		"--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[4]), "--join", seed, "--log-format", "json")
-	_, dnsPort, _ := net.SplitHostPort(dnsProc.addr)
+	_, dnsPort, _ := net.SplitHostPort(dnsProc.Addr)
 
 	answers := func(extra ...string) []string {
 		args := append([]string{"@127.0.0.1", "-p", dnsPort, "video.edgecdn.local", "A", "+short", "+time=2", "+tries=1"}, extra...)
@@ -110,7 +111,7 @@ func TestWholePath(t *testing.T) {
 	}
 
 	// Zone b loses its only edge: its balancer leaves the answers.
-	edgeB.cmd.Process.Kill()
+	edgeB.Cmd.Process.Kill()
 
 	d := pollUntil(t, 20*time.Second, "zone b's balancer gone from the answers", func() (bool, string) {
 		a := answers()
@@ -128,10 +129,9 @@ func TestWholePath(t *testing.T) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := harness.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }

@@ -13,7 +13,6 @@ import (
 	"log"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,97 +77,6 @@ type Member struct {
 // Healthy reports whether the member is alive and not draining (a suspect is not yet dead, but
 // gets no traffic; a draining member still answers, but gets nothing new).
 func (m Member) Healthy() bool { return m.State == Alive }
-
-// DefaultJoinTimeout bounds one join attempt (Config.JoinTimeout).
-const DefaultJoinTimeout = 2 * time.Second
-
-// Config configures a member. Zero values mean the defaults in the field comments.
-type Config struct {
-	Name           string        // unique member name; default the hostname (in Kubernetes, the pod name)
-	Meta           Meta          // role, zone, addresses
-	GossipListen   string        // HOST:PORT for gossip, UDP and TCP; default ":7946"; port 0 picks one
-	Advertise      string        // HOST:PORT others reach the gossip at; default the bound address (an address of this host when bound to all)
-	Join           []string      // HOST:PORT of members to join; a name resolving to many addresses joins them all (a Kubernetes headless Service)
-	Key            []byte        // AES key (16, 24 or 32 bytes): gossip encrypted with it, members without it refused
-	OldKeys        [][]byte      // further keys accepted from others while keys rotate (docs: k8s/README.md)
-	LoadFunc       func() Load   // when set, called every LoadInterval and shared with the cluster
-	LoadInterval   time.Duration // default 1s
-	StaleLoad      time.Duration // reports older than this are ignored; default 5s
-	ProbeInterval  time.Duration // failure detector probe interval; default 500ms
-	ProbeTimeout   time.Duration // default 250ms
-	SuspicionMult  int           // suspicion lasts SuspicionMult x log10(n) x ProbeInterval; default 4
-	RejoinInterval time.Duration // retry joins and dead members this often, to heal partitions; default 5s
-	// JoinTimeout bounds one join attempt: every join address is tried at once, each for at
-	// most this long (memberlist's TCP timeout), so dead addresses a headless Service still
-	// lists cost one timeout, not one each. Default 2s.
-	JoinTimeout time.Duration
-	// JoinAttempts is how many join attempts, a second apart, find nobody before the member
-	// counts as the first of a new cluster and Joined reports true alone (it keeps trying to
-	// join every RejoinInterval). Default 3.
-	JoinAttempts int
-	// ForgetAfter is how long dead and departed members stay listed (Members, /cluster) before
-	// they are forgotten; default 5m.
-	ForgetAfter time.Duration
-	// Resolve looks up a join host's addresses; default net.DefaultResolver.LookupHost.
-	Resolve func(ctx context.Context, host string) ([]string, error)
-	Logger  *slog.Logger
-}
-
-func (c *Config) setDefaults() error {
-	if c.Name == "" {
-		c.Name, _ = os.Hostname()
-	}
-	if c.Name == "" {
-		return errors.New("cluster: no member name")
-	}
-	if c.GossipListen == "" {
-		c.GossipListen = ":7946"
-	}
-	for _, k := range append([][]byte{c.Key}, c.OldKeys...) {
-		if n := len(k); n != 0 && n != 16 && n != 24 && n != 32 {
-			return fmt.Errorf("cluster: gossip key of %d bytes: want 16, 24 or 32", n)
-		}
-	}
-	if len(c.Key) == 0 && len(c.OldKeys) > 0 {
-		return errors.New("cluster: further gossip keys without a first one")
-	}
-	if c.LoadInterval == 0 {
-		c.LoadInterval = time.Second
-	}
-	if c.StaleLoad == 0 {
-		c.StaleLoad = 5 * time.Second
-	}
-	// memberlist's LAN timings: faster ones detect a dead edge a second or two sooner but, on
-	// a loaded node, mark live ones dead, and every false death moves keys around the ring.
-	if c.ProbeInterval == 0 {
-		c.ProbeInterval = time.Second
-	}
-	if c.ProbeTimeout == 0 {
-		c.ProbeTimeout = 500 * time.Millisecond
-	}
-	if c.SuspicionMult == 0 {
-		c.SuspicionMult = 4
-	}
-	if c.RejoinInterval == 0 {
-		c.RejoinInterval = 5 * time.Second
-	}
-	if c.JoinTimeout == 0 {
-		c.JoinTimeout = DefaultJoinTimeout
-	}
-	if c.JoinAttempts == 0 {
-		c.JoinAttempts = 3
-	}
-	if c.ForgetAfter == 0 {
-		c.ForgetAfter = 5 * time.Minute
-	}
-	if c.Resolve == nil {
-		c.Resolve = net.DefaultResolver.LookupHost
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return nil
-}
 
 // ParseKey decodes a gossip key given as base64 (standard or URL alphabet) of 16, 24 or 32
 // bytes, as `openssl rand -base64 32` prints.
@@ -531,6 +439,35 @@ func (c *Cluster) Watch() <-chan struct{} {
 	c.watchers = append(c.watchers, ch)
 	c.mu.Unlock()
 	return ch
+}
+
+// Follow is how a component keeps a snapshot of the cluster: it calls rebuild(true) now, then in
+// a goroutine that wg tracks, rebuild(true) whenever the membership changes (Watch) and
+// rebuild(false) every interval (loads; 0: never), until done is closed. rebuild builds a new
+// snapshot and swaps it in; readers never see one half built.
+func (c *Cluster) Follow(done <-chan struct{}, wg *sync.WaitGroup, interval time.Duration, rebuild func(membership bool)) {
+	w := c.Watch()
+	rebuild(true)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var tick <-chan time.Time
+		if interval > 0 {
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			select {
+			case <-done:
+				return
+			case <-w:
+				rebuild(true)
+			case <-tick:
+				rebuild(false)
+			}
+		}
+	}()
 }
 
 func (c *Cluster) notify() {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"edgecdn/internal/harness"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -298,36 +300,16 @@ func TestDrainThenLeave(t *testing.T) {
 	eventually(t, 5*time.Second, "b forgotten after ForgetAfter", func() bool { return state(a, "b") == "" })
 }
 
-// blackHole accepts TCP connections and never answers, as a dead pod address whose packets are
-// dropped does to a join: each costs the join timeout.
+// blackHole is a harness.BlackHole for the test's life: an address that takes connections and
+// never answers.
 func blackHole(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := harness.BlackHole()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
+	t.Cleanup(stop)
+	return addr
 }
 
 // TestJoinPastDeadAddresses: a member whose join list holds addresses that never answer joins

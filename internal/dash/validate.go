@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"edgecdn/internal/pathway"
 )
 
 // Validate checks m structurally: a static presentation with profiles, a positive
@@ -321,15 +323,10 @@ func checkURL(s string) error {
 	return nil
 }
 
-// checkToken accepts identifiers: 1 to 64 of [A-Za-z0-9._-].
+// checkToken accepts identifiers: pathway IDs (pathway.ValidID), 1 to 64 of [A-Za-z0-9._-].
 func checkToken(s string) error {
-	if s == "" || len(s) > 64 {
-		return fmt.Errorf("%.64q: 1 to 64 characters", s)
-	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%.64q: only letters, digits, '.', '_' and '-'", s)
-		}
+	if !pathway.ValidID(s) {
+		return fmt.Errorf("%.64q: 1 to 64 letters, digits, '.', '_' or '-'", s)
 	}
 	return nil
 }

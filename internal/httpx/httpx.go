@@ -34,7 +34,8 @@ type Options struct {
 }
 
 // NewServer returns a fasthttp server with edgecdn's limits: small request bodies (no endpoint
-// takes an upload) and 8 KiB of request headers. Handlers read the raw path
+// takes an upload), ReadBufferSize of request line and headers (414 or 431 beyond, 505 for an
+// HTTP version other than 1.1 and 1.0). Handlers read the raw path
 // (URI().PathOriginal) and clean it with package urlpath, so that traversal is refused rather
 // than silently rewritten.
 func NewServer(h fasthttp.RequestHandler, o Options) *fasthttp.Server {
@@ -51,13 +52,14 @@ func NewServer(h fasthttp.RequestHandler, o Options) *fasthttp.Server {
 		o.Logger = slog.Default()
 	}
 	return &fasthttp.Server{
-		Handler:                       h,
+		Handler:                       checkVersion(h),
+		ErrorHandler:                  requestError,
 		Name:                          o.Name,
 		ReadTimeout:                   o.ReadTimeout,
 		WriteTimeout:                  o.WriteTimeout,
 		IdleTimeout:                   o.IdleTimeout,
 		Concurrency:                   o.MaxConns,
-		ReadBufferSize:                8 << 10,
+		ReadBufferSize:                ReadBufferSize,
 		WriteBufferSize:               64 << 10,
 		MaxRequestBodySize:            64 << 10,
 		DisableHeaderNamesNormalizing: false,
@@ -115,8 +117,8 @@ func Admin(set *metrics.Set, ready func() bool, next fasthttp.RequestHandler) fa
 // need "Authorization: Bearer <Token>" when Token is set.
 type Endpoints struct {
 	Metrics *metrics.Set
-	Ready   func() bool
-	Token   string // bearer token of /debug/pprof/ and the admin routes; "" leaves them open
+	Ready   func() bool // reports whether /readyz answers 200; nil: always ready
+	Token   string      // bearer token of /debug/pprof/ and the admin routes; "" leaves them open
 
 	separate atomic.Bool
 }

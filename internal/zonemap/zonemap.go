@@ -105,3 +105,29 @@ func commonBits(a, b netip.Addr) int {
 	}
 	return n
 }
+
+// Flag is a flag.Value bound to a list of entries: Set parses "CIDR=zone[,...]" (Parse) and
+// replaces the list.
+type Flag struct{ P *[]Entry }
+
+// String implements flag.Value.
+func (f Flag) String() string {
+	if f.P == nil {
+		return ""
+	}
+	var s []string
+	for _, e := range *f.P {
+		s = append(s, e.CIDR.String()+"="+e.Zone)
+	}
+	return strings.Join(s, ",")
+}
+
+// Set implements flag.Value.
+func (f Flag) Set(s string) error {
+	es, err := Parse([]string{s})
+	if err != nil {
+		return err
+	}
+	*f.P = es
+	return nil
+}

@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,98 +23,6 @@ import (
 
 	"edgecdn/internal/zonemap"
 )
-
-// Config configures a DNS server. Zero values mean the defaults in the field comments.
-type Config struct {
-	// Domain is the name served, with or without the trailing dot; default "video.edgecdn.local.".
-	Domain string
-	// Listen is HOST:PORT for UDP and TCP alike, used by ListenAndServe; default ":53", the only
-	// port stub resolvers and recursive resolvers query (binding it needs root or
-	// CAP_NET_BIND_SERVICE). Tests and unprivileged runs pass "127.0.0.1:0" or ":5353" and
-	// call Serve with their own sockets.
-	Listen string
-	// TTL of the A and AAAA records; default 5s. Short, so that clients move off a zone soon
-	// after it fails; resolvers that floor TTLs (30 s is common) make the switch slower.
-	TTL time.Duration
-	// NegativeTTL is how long resolvers cache NXDOMAIN and empty answers (the SOA minimum and
-	// the SOA record's TTL); default 30s.
-	NegativeTTL time.Duration
-	// MaxAnswers is the most addresses in one answer; default 8.
-	MaxAnswers int
-	// MaxUDPSize caps UDP responses whatever EDNS0 size the client offers; default 1232 (the
-	// DNS flag day 2020 size, which avoids IP fragmentation). Clients without EDNS0 get 512.
-	MaxUDPSize int
-	// ZoneMap sends clients of a subnet to their zone's balancers first (longest prefix wins).
-	ZoneMap []zonemap.Entry
-	// NS is the name server's name, in the NS and SOA records; default "ns1.<Domain>".
-	NS string
-	// Hostmaster is the SOA's mailbox, as a name; default "hostmaster.<Domain>".
-	Hostmaster string
-	// NSAddr is the address of NS when NS lies inside Domain: it is NS's A or AAAA record and
-	// the glue of NS answers. Default none (the parent zone's glue has it anyway).
-	NSAddr netip.Addr
-	// Source lists the balancers. Required.
-	Source Source
-	// Logger defaults to slog.Default().
-	Metrics *metrics.Set // where its metrics go; default a new set (the binary shares it with its HTTP port)
-	Logger  *slog.Logger
-}
-
-func (c *Config) setDefaults() error {
-	if c.Source == nil {
-		return errors.New("dns: no balancer source")
-	}
-	if c.Domain == "" {
-		c.Domain = "video.edgecdn.local."
-	}
-	c.Domain = strings.ToLower(mdns.Fqdn(c.Domain))
-	if _, ok := mdns.IsDomainName(c.Domain); !ok || c.Domain == "." {
-		return fmt.Errorf("dns: domain %q: not a domain name", c.Domain)
-	}
-	if c.Listen == "" {
-		c.Listen = ":53"
-	}
-	if c.TTL == 0 {
-		c.TTL = 5 * time.Second
-	}
-	if c.NegativeTTL == 0 {
-		c.NegativeTTL = 30 * time.Second
-	}
-	if c.TTL < time.Second || c.NegativeTTL < time.Second {
-		return fmt.Errorf("dns: ttl %v, negative ttl %v: want at least 1s", c.TTL, c.NegativeTTL)
-	}
-	if c.MaxAnswers == 0 {
-		c.MaxAnswers = 8
-	}
-	if c.MaxAnswers < 0 {
-		return fmt.Errorf("dns: max answers %d: want at least 1", c.MaxAnswers)
-	}
-	if c.MaxUDPSize == 0 {
-		c.MaxUDPSize = 1232
-	}
-	if c.MaxUDPSize < mdns.MinMsgSize || c.MaxUDPSize > mdns.MaxMsgSize {
-		return fmt.Errorf("dns: max udp size %d: want 512 to 65535", c.MaxUDPSize)
-	}
-	if c.NS == "" {
-		c.NS = "ns1." + c.Domain
-	}
-	if c.Hostmaster == "" {
-		c.Hostmaster = "hostmaster." + c.Domain
-	}
-	for _, n := range []*string{&c.NS, &c.Hostmaster} {
-		*n = strings.ToLower(mdns.Fqdn(*n))
-		if _, ok := mdns.IsDomainName(*n); !ok {
-			return fmt.Errorf("dns: %q: not a domain name", *n)
-		}
-	}
-	if c.NSAddr.IsValid() {
-		c.NSAddr = c.NSAddr.Unmap()
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return nil
-}
 
 // Server is an authoritative DNS server for one domain.
 type Server struct {

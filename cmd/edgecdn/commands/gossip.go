@@ -1,4 +1,4 @@
-package app
+package commands
 
 import (
 	"flag"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
 )
 
@@ -56,7 +57,7 @@ func (g *gossipFlags) start(meta cluster.Meta, ln net.Listener, loadFunc func() 
 	}
 	meta.Version = VersionString()
 	return cluster.Start(cluster.Config{
-		Name: g.memberName(), Meta: meta, GossipListen: *g.listen, Advertise: *g.advertise, Join: splitList(*g.join),
+		Name: g.memberName(), Meta: meta, GossipListen: *g.listen, Advertise: *g.advertise, Join: cli.SplitList(*g.join),
 		Key: key, OldKeys: oldKeys, JoinTimeout: *g.joinTO, LoadFunc: loadFunc, Logger: log.With("component", "gossip"),
 	})
 }

@@ -1,4 +1,4 @@
-package app
+package commands
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/signing"
-	"edgecdn/internal/zonemap"
 	"edgecdn/steering"
 	"edgecdn/web"
 )
@@ -32,24 +31,16 @@ func steeringCmd() *cli.Command {
 			"edgecdn steering --origin http://127.0.0.1:8080 --join 127.0.0.1:7946 --url-signing-key \"$key\" --token-ttl 4h",
 		Flags: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			gf := addGossipFlags(fs)
-			origins := fs.String("origin", "http://127.0.0.1:8080", "origin base `URL`s where titles' playlists are read, comma-separated")
-			zm := fs.String("zone-map", "", "client subnets to zones, `CIDR=zone[,...]`, for requests that name no zone")
-			ttl := fs.Duration("ttl", 10*time.Second, "steering manifest TTL: how often players ask again")
-			balance := fs.Float64("balance-factor", 1.25, "an edge or zone above this times the mean load counts as overloaded")
-			dwell := fs.Duration("min-dwell", 30*time.Second, "a playback session stays this long on a pathway before it is moved for load or throughput (an unhealthy one is left at once)")
-			margin := fs.Float64("load-margin", 2, "requests/s per edge by which a session's zone (its own requests taken out) must be more loaded than the best zone to move it")
+			cfg := steering.DefaultConfig()
+			cfg.RegisterFlags(fs)
 			signKeys := fs.String("url-signing-key", "", "base64 `KEYS`, comma-separated, as the edges take them: the first signs a per-session token into every URL handed out (/t/<token>/vod/<title>/...)")
-			tokenTTL := fs.Duration("token-ttl", 2*time.Hour, "with --url-signing-key: how long a session's tokens are valid")
+			tokenTTL := fs.Duration("token-ttl", cfg.TokenTTL, "with --url-signing-key: how long a session's tokens are valid")
 			webDir := fs.String("web-dir", "", "`DIR` holding node_modules/hls.js and node_modules/dashjs for the player at /player/ (the source tree's web/ after `npm ci`; default: found from the working directory up)")
 			bindClient := fs.Bool("token-bind-client", false, "with --url-signing-key: bind tokens to the requesting client's address (breaks when a balancer or NAT changes it)")
 			sf := addServerFlags(fs, ":8500", DefaultDrainDelay)
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
 				log, err := begin(args, logger, "steering")
-				if err != nil {
-					return err
-				}
-				entries, err := zonemap.Parse(splitList(*zm))
 				if err != nil {
 					return err
 				}
@@ -62,22 +53,21 @@ func steeringCmd() *cli.Command {
 					return fmt.Errorf("--token-ttl %v: want at least 1s", *tokenTTL)
 				case *bindClient && len(keys) == 0:
 					return errors.New("--token-bind-client needs --url-signing-key")
-				case *dwell <= 0:
-					return fmt.Errorf("--min-dwell %v: want more than 0", *dwell)
-				case *margin <= 0:
-					return fmt.Errorf("--load-margin %v: want more than 0", *margin)
+				case cfg.MinDwell <= 0:
+					return fmt.Errorf("--min-dwell %v: want more than 0", cfg.MinDwell)
+				case cfg.LoadMargin <= 0:
+					return fmt.Errorf("--load-margin %v: want more than 0", cfg.LoadMargin)
 				}
-				cors, err := sf.corsOrigins()
+				cfg.Name, cfg.SigningKeys, cfg.TokenTTL, cfg.TokenBindClient = gf.memberName(), keys, *tokenTTL, *bindClient
+				cfg.AdminToken, cfg.Player, cfg.Logger = *sf.adminToken, web.New(web.Config{Dir: *webDir}).Serve, log
+				if cfg.CORSOrigins, err = sf.corsOrigins(); err != nil {
+					return err
+				}
+				srv, err := steering.New(cfg)
 				if err != nil {
 					return err
 				}
-				name := gf.memberName()
-				srv, err := steering.New(steering.Config{Name: name, Origins: splitList(*origins), ZoneMap: entries, TTL: *ttl, BalanceFactor: *balance, MinDwell: *dwell, LoadMargin: *margin,
-					SigningKeys: keys, TokenTTL: *tokenTTL, TokenBindClient: *bindClient, AdminToken: *sf.adminToken, CORSOrigins: cors,
-					Player: web.New(web.Config{Dir: *webDir}).Serve, Logger: log})
-				if err != nil {
-					return err
-				}
+				name := cfg.Name
 				return serve(ctx, sf, "steering", name, srv, log, func(ln net.Listener) error {
 					cl, err := gf.start(cluster.Meta{Role: cluster.RoleSteering}, ln, nil, log)
 					if err != nil {

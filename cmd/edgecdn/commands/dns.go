@@ -1,11 +1,9 @@
-package app
+package commands
 
 import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/httpx"
-	"edgecdn/internal/zonemap"
 	"edgecdn/loadbalancer/dns"
 )
 
@@ -28,15 +25,11 @@ func dnsCmd() *cli.Command {
 			"dig @127.0.0.1 -p 5353 video.edgecdn.local A +short",
 		Flags: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			gf := addGossipFlags(fs)
-			domain := fs.String("domain", "video.edgecdn.local", "the `NAME` served")
-			listen := fs.String("listen", ":53", "DNS listen address `HOST:PORT`, UDP and TCP (port 0 picks one and logs it)")
+			cfg := dns.DefaultConfig()
+			cfg.RegisterFlags(fs)
 			httpListen := fs.String("http-listen", ":8053", "HTTP address `HOST:PORT` of /healthz, /readyz, /metrics and /debug/pprof/ (the admin port)")
 			adminToken := fs.String("admin-token", "", "bearer `TOKEN` that /debug/pprof/ needs (/metrics never does; empty: open)")
 			drainDelay := fs.Duration("drain-delay", DefaultDrainDelay, "on SIGTERM, how long to keep answering, announced as draining and not ready, before leaving the cluster")
-			ttl := fs.Duration("ttl", 5*time.Second, "TTL of A and AAAA answers")
-			maxAnswers := fs.Int("max-answers", 8, "most addresses in one answer")
-			zm := fs.String("zone-map", "", "client subnets to zones, `CIDR=zone[,...]`: that zone's balancers come first (EDNS Client Subnet honoured)")
-			nsAddr := fs.String("ns-addr", "", "this server's own `ADDRESS`, the glue of its NS record")
 			shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "on SIGTERM, how long in-flight queries get")
 			pyro := fs.String("pyroscope-url", "", "send continuous profiles to this Pyroscope server `URL`")
 			logger := cli.LogFlags(fs)
@@ -44,16 +37,6 @@ func dnsCmd() *cli.Command {
 				log, err := begin(args, logger, "dns")
 				if err != nil {
 					return err
-				}
-				entries, err := zonemap.Parse(splitList(*zm))
-				if err != nil {
-					return err
-				}
-				var ns netip.Addr
-				if *nsAddr != "" {
-					if ns, err = netip.ParseAddr(*nsAddr); err != nil {
-						return fmt.Errorf("--ns-addr: %w", err)
-					}
 				}
 				name := gf.memberName()
 				stopProf, err := httpx.StartProfiling(*pyro, "dns", name, log)
@@ -82,20 +65,20 @@ func dnsCmd() *cli.Command {
 					return err
 				}
 				clp.Store(cl)
-				srv, err := dns.New(dns.Config{Domain: *domain, TTL: *ttl, MaxAnswers: *maxAnswers, ZoneMap: entries,
-					NSAddr: ns, Source: dns.ClusterSource(cl), Metrics: set, Logger: log})
+				cfg.Source, cfg.Metrics, cfg.Logger = dns.ClusterSource(cl), set, log
+				srv, err := dns.New(cfg)
 				if err != nil {
 					cl.Shutdown()
 					stopAdmin()
 					return err
 				}
-				udp, tcp, err := dns.Listen(*listen)
+				udp, tcp, err := dns.Listen(cfg.Listen)
 				if err != nil {
 					cl.Shutdown()
 					stopAdmin()
 					return err
 				}
-				log.Info("dns listening", "addr", udp.LocalAddr().String(), "domain", *domain, "http", hln.Addr().String())
+				log.Info("dns listening", "addr", udp.LocalAddr().String(), "domain", cfg.Domain, "http", hln.Addr().String())
 				go func() { errc <- srv.Serve(udp, tcp) }()
 				answering.Store(true)
 				select {

@@ -1,6 +1,6 @@
-// Package app holds the edgecdn binary's subcommands, so that tests and other tools (the
+// Package commands holds the edgecdn binary's subcommands, so that tests and other tools (the
 // Kubernetes manifest checks) can parse command lines exactly as the binary does.
-package app
+package commands
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"edgecdn/internal/cli"
 )
 
-// Version is set at build time with -ldflags "-X edgecdn/internal/app.Version=v1.2.3"; without
+// Version is set at build time with -ldflags "-X edgecdn/cmd/edgecdn/commands.Version=v1.2.3"; without
 // it the version is the VCS revision Go recorded, or "dev".
 var Version = ""
 
