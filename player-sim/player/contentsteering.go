@@ -68,10 +68,18 @@ func (e *ContentSteeringEntry) Bases(ctx context.Context, title string) ([]strin
 	e.mu.Unlock()
 	if !ready {
 		if err := e.start(ctx, title); err != nil {
+			// Nothing of a rejected playback manifest is kept: the next try reads it again.
+			e.mu.Lock()
+			e.serverURI, e.pathways, e.variants, e.order = "", nil, nil, nil
+			e.mu.Unlock()
 			return nil, err
 		}
 	}
-	return e.bases(), nil
+	b := e.bases()
+	if len(b) == 0 {
+		return nil, errors.New("playback manifest: no pathway")
+	}
+	return b, nil
 }
 
 func (e *ContentSteeringEntry) start(ctx context.Context, title string) error {

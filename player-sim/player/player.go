@@ -232,6 +232,9 @@ func entryBases(ctx context.Context, e Entry, title string) ([]string, error) {
 			}
 		}
 		bases, err := e.Bases(ctx, title)
+		if err == nil && len(bases) == 0 {
+			err = errors.New("the entry gave no base URL")
+		}
 		if err == nil {
 			return bases, nil
 		}
