@@ -111,7 +111,20 @@ type Config struct {
 	ForgetAfter time.Duration
 	// Resolve looks up a join host's addresses; default net.DefaultResolver.LookupHost.
 	Resolve func(ctx context.Context, host string) ([]string, error)
-	Logger  *slog.Logger
+	// EventKey turns cluster-wide events on (Publish, OnEvent): they are signed with an HMAC
+	// keyed by it, and events not signed with it are refused. edgecdn uses the admin token.
+	// Default none: events off.
+	EventKey []byte
+	// OnEvent is called once for each event this member accepts, its own included, off
+	// memberlist's goroutines; what it returns goes back to the publisher with the ack.
+	OnEvent func(Event) []byte
+	// EventMaxAge is how long an event is accepted and re-offered to members that were away;
+	// default DefaultEventMaxAge.
+	EventMaxAge time.Duration
+	// Transport replaces memberlist's own UDP/TCP transport on GossipListen (a counting
+	// wrapper, or memberlist's in-memory MockNetwork in tests and benchmarks). Default none.
+	Transport memberlist.Transport
+	Logger    *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -164,6 +177,9 @@ func (c *Config) setDefaults() error {
 	if c.Resolve == nil {
 		c.Resolve = net.DefaultResolver.LookupHost
 	}
+	if c.EventMaxAge == 0 {
+		c.EventMaxAge = DefaultEventMaxAge
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -215,6 +231,7 @@ type Cluster struct {
 	ml    *memberlist.Memberlist
 	queue *memberlist.TransmitLimitedQueue
 	meta  atomic.Pointer[[]byte] // what NodeMeta announces
+	ev    eventState             // cluster-wide events (broadcast.go)
 
 	joined   atomic.Bool // another member seen, or the join attempts found nobody (first member)
 	joinedCh chan struct{}
@@ -256,6 +273,7 @@ func Start(cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, members: map[string]*Member{}, leaving: map[string]time.Time{}, joinedCh: make(chan struct{})}
 	c.meta.Store(&meta)
+	c.ev = eventState{key: eventKey(cfg.EventKey), seen: map[string]time.Time{}, acks: map[string]*ackSet{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
 	mc := memberlist.DefaultLANConfig()
@@ -285,6 +303,9 @@ func Start(cfg Config) (*Cluster, error) {
 		if mc.Keyring, err = memberlist.NewKeyring(cfg.OldKeys, cfg.Key); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
+	}
+	if cfg.Transport != nil {
+		mc.Transport = cfg.Transport
 	}
 	mc.Delegate = &delegate{c}
 	mc.Events = &events{c}
@@ -421,6 +442,7 @@ func (c *Cluster) loop() {
 				c.shareLoad(c.cfg.LoadFunc())
 			}
 			c.forget()
+			c.forgetEvents(time.Now())
 		case <-rejoinT.C:
 			if len(c.cfg.Join) == 0 && !c.anyDead() {
 				continue
@@ -634,6 +656,14 @@ func (d *delegate) NotifyMsg(b []byte) {
 	if len(b) < 2 {
 		return
 	}
+	switch b[0] {
+	case msgEvent:
+		d.c.receiveEvent(b)
+		return
+	case msgAck:
+		d.c.receiveAck(b)
+		return
+	}
 	if b[0] == msgLeave {
 		name := string(b[1:])
 		d.c.mu.Lock()
@@ -666,26 +696,43 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.c.queue.GetBroadcasts(overhead, limit)
 }
 
-// LocalState sends the loads this node knows, so that a joining member has them at once.
+// pushPullState is what members exchange in memberlist's push/pull: the loads this node
+// knows, so that a joining member has them at once, and the recent events, so that a member
+// that was away gets those it missed.
+type pushPullState struct {
+	Loads  []loadMsg `json:"loads"`
+	Events [][]byte  `json:"events,omitempty"` // signed messages
+}
+
+// LocalState sends the loads and recent events this node knows.
 func (d *delegate) LocalState(join bool) []byte {
-	var msgs []loadMsg
+	var st pushPullState
 	for _, m := range d.c.Members() {
 		if m.Load != nil {
-			msgs = append(msgs, loadMsg{Name: m.Name, Load: *m.Load})
+			st.Loads = append(st.Loads, loadMsg{Name: m.Name, Load: *m.Load})
 		}
 	}
-	b, _ := json.Marshal(msgs)
+	st.Events = d.c.recentEvents()
+	b, _ := json.Marshal(st)
 	return b
 }
 
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
-	var msgs []loadMsg
-	if json.Unmarshal(buf, &msgs) != nil {
-		return
+	var st pushPullState
+	if json.Unmarshal(buf, &st) != nil {
+		// A member of an older version sends its loads as a bare list.
+		if json.Unmarshal(buf, &st.Loads) != nil {
+			return
+		}
 	}
-	for _, m := range msgs {
+	for _, m := range st.Loads {
 		if m.Name != d.c.cfg.Name {
 			d.c.setLoad(m.Name, m.Load)
+		}
+	}
+	for _, e := range st.Events {
+		if len(e) > 0 && e[0] == msgEvent {
+			d.c.receiveEvent(e)
 		}
 	}
 }
