@@ -132,6 +132,10 @@ type Server struct {
 
 	mu       sync.Mutex
 	inflight map[fillKey]*fill
+	purges   purges // purge.go
+
+	eventHandlers map[string]func(cluster.Event) []byte // cluster event kinds besides purges (ClusterEvent)
+	adminHandlers map[string]fasthttp.RequestHandler    // /admin/ paths besides /admin/purge, by path
 
 	cluster atomic.Pointer[cluster.Cluster]
 	place   atomic.Pointer[placement]

@@ -23,6 +23,7 @@ type fill struct {
 	key   string
 	stale *object // an expired copy being revalidated, or nil
 	route route   // where it comes from, and whether this edge stores it
+	gen   uint64  // the purge generation it began under (purge.go)
 
 	head chan struct{} // closed once the fields below are set
 	// Set before head closes, read-only after.
@@ -77,7 +78,7 @@ func (s *Server) join(key string, stale *object, rt route) (f *fill, obj *object
 	if o, ok := s.cache.Peek(key); ok && o.fresh(time.Now()) {
 		return nil, o, false
 	}
-	f = &fill{key: key, stale: stale, route: rt, head: make(chan struct{}), done: make(chan struct{}), size: -1}
+	f = &fill{key: key, stale: stale, route: rt, gen: s.purgeGen(), head: make(chan struct{}), done: make(chan struct{}), size: -1}
 	f.cond.L = &f.mu
 	s.inflight[fk] = f
 	s.wg.Add(1)
@@ -128,6 +129,9 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 		res fetchResult
 		err error
 	)
+	if f.route.peer != "" && s.purgedLately(f.key) {
+		f.route.peer = "" // a peer the purge has not reached yet would hand back the old bytes
+	}
 	if f.route.peer != "" {
 		res, err = s.fetchPeer(ctx, f.route.peer, f.key, etag, f.route.level+1)
 		if err != nil {
@@ -155,7 +159,7 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 			o.cacheControl = []byte(cc)
 		}
 		if f.route.store || f.stale != nil {
-			s.cache.Set(o.key, &o)
+			s.storeFill(f, &o)
 		}
 		f.status, f.obj, f.fwdStatus = http.StatusNotModified, &o, http.StatusNotModified
 		s.countFetch(res, kindOf([]byte(f.key)), 0)
@@ -264,7 +268,7 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 		contentType: f.ctype, cacheControl: f.cctl, kind: k, stored: now, expires: now.Add(pol.ttl), sha256: sum,
 	}
 	if f.stored {
-		if !s.cache.Set(o.key, o) {
+		if !s.storeFill(f, o) {
 			f.stored = false
 		} else if s.disk != nil {
 			s.disk.put(o)

@@ -65,7 +65,8 @@ type Config struct {
 	// balancer or NAT between the player and the edges changes the address the edge sees.
 	TokenBindClient bool
 	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
-	// "" leaves it open. /metrics never needs it.
+	// "" leaves it open. /metrics never needs it. It also signs cluster-wide events and turns
+	// on POST /admin/purge, which purges on every edge (package purge).
 	AdminToken string
 	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins);
 	// default none listed, which allows every origin ("*").
@@ -176,12 +177,12 @@ func New(cfg Config) (*Server, error) {
 	s.m.init(s.set)
 	s.ep = &httpx.Endpoints{Metrics: s.set, Ready: s.Ready, Token: cfg.AdminToken}
 	h, err := httpx.CORS(httpx.CORSConfig{Origins: cfg.CORSOrigins, Preflights: s.set.NewCounter("edgecdn_steering_cors_preflights_total")},
-		s.ep.Client(s.route))
+		s.ep.Client(s.withAdmin(s.route)))
 	if err != nil {
 		return nil, fmt.Errorf("steering: %w", err)
 	}
 	s.srv = httpx.NewServer(h, httpx.Options{Name: "edgecdn-steering", Logger: cfg.Logger})
-	s.admin = httpx.NewServer(s.ep.AdminHandler(nil), httpx.Options{Name: "edgecdn-steering-admin", Logger: cfg.Logger})
+	s.admin = httpx.NewServer(s.ep.AdminHandler(s.adminRoute), httpx.Options{Name: "edgecdn-steering-admin", Logger: cfg.Logger})
 	return s, nil
 }
 

@@ -341,3 +341,14 @@ func (c *Cluster) recentEvents() [][]byte {
 	defer c.ev.mu.Unlock()
 	return slices.Clone(c.ev.recent)
 }
+
+// SignEvent returns the wire form of ev signed with secret, as Publish sends it: for tools
+// that inject events into the gossip, and for tests of the refusals.
+func SignEvent(secret []byte, ev Event) ([]byte, error) {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	e := eventState{key: eventKey(secret)}
+	return e.sign(msgEvent, payload), nil
+}
