@@ -136,6 +136,11 @@ type Server struct {
 
 	eventHandlers map[string]func(cluster.Event) []byte // cluster event kinds besides purges (ClusterEvent)
 	adminHandlers map[string]fasthttp.RequestHandler    // /admin/ paths besides /admin/purge, by path
+	popular       popular                               // sessions per title (prefill.go)
+
+	prefillMu      sync.Mutex
+	prefillStop    context.CancelFunc // ends the plan running
+	prefillRunning atomic.Int32
 
 	cluster atomic.Pointer[cluster.Cluster]
 	place   atomic.Pointer[placement]

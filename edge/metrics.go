@@ -16,6 +16,8 @@ type edgeMetrics struct {
 	originBytes, originErrors, fillRejected, badRequests        *metrics.Counter
 	diskHits, purged, forbidden                                 *metrics.Counter
 	purges, purgeDiscarded                                      *metrics.Counter
+	prefillPlanned, prefillFetched, prefillBytes                *metrics.Counter
+	prefillSkipped                                              map[string]*metrics.Counter
 	originLatency                                               *promhist.Histogram
 }
 
@@ -48,6 +50,8 @@ func (m *edgeMetrics) init(s *Server) {
 	m.purges = set.NewCounter("edgecdn_edge_purges_total")
 	m.purgeDiscarded = set.NewCounter("edgecdn_edge_purge_discarded_fills_total")
 	s.initEventMetrics()
+	m.prefillSkipped = map[string]*metrics.Counter{}
+	s.initPrefill()
 	m.forbidden = set.NewCounter("edgecdn_edge_forbidden_requests_total")
 	m.originLatency = promhist.New(set, "edgecdn_edge_origin_fetch_duration_seconds", "", promhist.LatencyBuckets)
 	set.NewGauge("edgecdn_edge_cache_bytes", func() float64 { return float64(s.cache.Stats().Bytes) })
