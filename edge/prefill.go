@@ -249,7 +249,7 @@ func (s *Server) servePrefill(ctx *fasthttp.RequestCtx) {
 		httpx.Fail(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	ans, err := s.distributePlan(context.Background(), p)
+	ans, err := s.Prefill(context.Background(), p)
 	if err != nil {
 		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, err.Error())
 		return
@@ -259,9 +259,10 @@ func (s *Server) servePrefill(ctx *fasthttp.RequestCtx) {
 	ctx.Write(append(b, '\n'))
 }
 
-// distributePlan resolves a top-N plan and hands the plan to every edge (or runs it here when
-// the edge is alone).
-func (s *Server) distributePlan(ctx context.Context, p Plan) (PrefillAnswer, error) {
+// Prefill resolves a top-N plan into titles per zone and hands the plan to every edge (or runs
+// it here when the edge is alone or events are off). It returns once the edges have taken it;
+// they fill in the background (PrefillIdle).
+func (s *Server) Prefill(ctx context.Context, p Plan) (PrefillAnswer, error) {
 	c := s.cluster.Load()
 	if c == nil || !c.EventsOn() {
 		if p.Top > 0 {
@@ -377,6 +378,20 @@ func (s *Server) StartPlan(p Plan) {
 
 // PrefillIdle reports whether no plan is running at this edge.
 func (s *Server) PrefillIdle() bool { return s.prefillRunning.Load() == 0 }
+
+// PrefillStats are an edge's proactive fill counters since it started.
+type PrefillStats struct {
+	Planned, Fetched, Skipped, Bytes int64
+}
+
+// PrefillStats returns the edge's proactive fill counters.
+func (s *Server) PrefillStats() PrefillStats {
+	st := PrefillStats{Planned: int64(s.m.prefillPlanned.Get()), Fetched: int64(s.m.prefillFetched.Get()), Bytes: int64(s.m.prefillBytes.Get())}
+	for _, c := range s.m.prefillSkipped {
+		st.Skipped += int64(c.Get())
+	}
+	return st
+}
 
 func (s *Server) runPlan(ctx context.Context, p Plan) error {
 	now := time.Now()

@@ -306,6 +306,9 @@ func Start(cfg Config) (*Cluster, error) {
 	}
 	if cfg.Transport != nil {
 		mc.Transport = cfg.Transport
+		if cfg.Advertise == "" {
+			mc.AdvertiseAddr, mc.AdvertisePort = "", 0 // the transport's own bound address
+		}
 	}
 	mc.Delegate = &delegate{c}
 	mc.Events = &events{c}

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"edgecdn/edge"
+	"edgecdn/internal/cluster"
+	"edgecdn/internal/purge"
+	"edgecdn/internal/ring"
+)
+
+func init() {
+	scenarios["scale200"] = scenario{"200 edges in 20 zones in one process on loopback gossip: failure and join times in every ring, gossip bytes and CPU per member, ring rebuilds, keys moved, purge convergence", runScale200}
+}
+
+// countingTransport is memberlist's own UDP/TCP transport, counting the bytes it sends.
+type countingTransport struct {
+	*memberlist.NetTransport
+	sent *atomic.Int64
+}
+
+func (t countingTransport) WriteTo(b []byte, addr string) (time.Time, error) {
+	t.sent.Add(int64(len(b)))
+	return t.NetTransport.WriteTo(b, addr)
+}
+
+func (t countingTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	t.sent.Add(int64(len(b)))
+	return t.NetTransport.WriteToAddress(b, a)
+}
+
+func (t countingTransport) DialTimeout(addr string, d time.Duration) (net.Conn, error) {
+	c, err := t.NetTransport.DialTimeout(addr, d)
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, t.sent}, nil
+}
+
+func (t countingTransport) DialAddressTimeout(a memberlist.Address, d time.Duration) (net.Conn, error) {
+	c, err := t.NetTransport.DialAddressTimeout(a, d)
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, t.sent}, nil
+}
+
+// countingConn counts what the dialing side writes; the answers on accepted streams (push/pull
+// replies) are not counted, so stream bytes are about half of what crosses the wire.
+type countingConn struct {
+	net.Conn
+	sent *atomic.Int64
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.sent.Add(int64(n))
+	return n, err
+}
+
+// simEdge is one edge of the simulated cluster: a real edge.Server (placement, purge) on a
+// real cluster member; its HTTP address is never served.
+type simEdge struct {
+	name, zone string
+	s          *edge.Server
+	cl         *cluster.Cluster
+	dead       bool
+}
+
+func runScale200(ctx context.Context, args []string) (string, error) {
+	fs := newFlags("scale200")
+	nEdges := fs.Int("edges", 200, "edges")
+	nZones := fs.Int("zones", 20, "zones (edges are spread evenly)")
+	kills := fs.Int("kills", 5, "edges killed one after the other (no goodbye), each replaced by a new one")
+	purges := fs.Int("purges", 20, "cluster-wide purges timed")
+	quiet := fs.Duration("quiet", 20*time.Second, "steady interval over which gossip bytes and CPU are measured")
+	fs.Parse(args)
+	logger := slog.New(slog.DiscardHandler)
+	key := []byte("scale200 admin token")
+
+	var sent atomic.Int64
+	var mu sync.Mutex
+	applied := map[string]map[string]time.Time{} // purge ID -> edge -> when it applied
+	var edges []*simEdge
+	seq := 0
+	startEdge := func(zone string, join []string) (*simEdge, error) {
+		seq++
+		name := fmt.Sprintf("e%03d-%s", seq, zone)
+		s, err := edge.New(edge.Config{Name: name, Zone: zone, Origins: []string{"http://127.0.0.1:9"}, CacheBytes: 1 << 20,
+			ProbeInterval: -1, Clustered: true, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}, BindPort: 0,
+			Logger: log.New(io.Discard, "", 0)})
+		if err != nil {
+			return nil, err
+		}
+		onEvent := func(ev cluster.Event) []byte {
+			ans := s.ClusterEvent(ev)
+			if ev.Kind == purge.Kind {
+				mu.Lock()
+				if applied[ev.ID] == nil {
+					applied[ev.ID] = map[string]time.Time{}
+				}
+				applied[ev.ID][name] = time.Now()
+				mu.Unlock()
+			}
+			return ans
+		}
+		cl, err := cluster.Start(cluster.Config{Name: name, Meta: cluster.Meta{Role: cluster.RoleEdge, Zone: zone, HTTP: fmt.Sprintf("127.0.0.1:%d", 20000+seq)},
+			GossipListen: "127.0.0.1:0", Join: join, LoadFunc: s.Load, Logger: logger, EventKey: key, OnEvent: onEvent,
+			Transport: countingTransport{nt, &sent}})
+		if err != nil {
+			return nil, err
+		}
+		s.AttachCluster(cl)
+		return &simEdge{name: name, zone: zone, s: s, cl: cl}, nil
+	}
+	defer func() {
+		for _, e := range edges {
+			if !e.dead {
+				e.cl.Shutdown()
+			}
+			e.s.Close()
+		}
+	}()
+	zoneName := func(i int) string { return fmt.Sprintf("z%02d", i%*nZones) }
+	alive := func() []*simEdge { return slices.DeleteFunc(slices.Clone(edges), func(e *simEdge) bool { return e.dead }) }
+	// waitRings polls every live edge until cond holds at each, recording when it first did.
+	waitRings := func(timeout time.Duration, cond func(e *simEdge) bool) (map[string]time.Duration, error) {
+		start := time.Now()
+		seen := map[string]time.Duration{}
+		live := alive()
+		for len(seen) < len(live) {
+			for _, e := range live {
+				if _, ok := seen[e.name]; !ok && cond(e) {
+					seen[e.name] = time.Since(start)
+				}
+			}
+			if time.Since(start) > timeout {
+				return seen, fmt.Errorf("%d of %d edges after %v", len(seen), len(live), timeout)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return seen, nil
+	}
+
+	t0 := time.Now()
+	cpu0 := selfCPU()
+	for i := 0; i < *nEdges; i++ {
+		var join []string
+		if i > 0 {
+			join = []string{edges[rand.IntN(len(edges))].cl.GossipAddr()}
+		}
+		e, err := startEdge(zoneName(i), join)
+		if err != nil {
+			return "", err
+		}
+		edges = append(edges, e)
+	}
+	if _, err := waitRings(3*time.Minute, func(e *simEdge) bool { return e.s.ClusterSize() == *nEdges }); err != nil {
+		return "", fmt.Errorf("forming the cluster: %w", err)
+	}
+	formed := time.Since(t0)
+	formCPU := selfCPU() - cpu0
+	fmt.Fprintf(os.Stderr, "scale200: %d edges in every ring after %v\n", *nEdges, formed.Round(time.Millisecond))
+
+	// Steady state: gossip bytes and CPU.
+	runtime.GC()
+	b0, c0, w0 := sent.Load(), selfCPU(), time.Now()
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-time.After(*quiet):
+	}
+	wall := time.Since(w0).Seconds()
+	bytesPerMember := float64(sent.Load()-b0) / wall / float64(*nEdges)
+	coresAll := (selfCPU() - c0) / wall
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(os.Stderr, "scale200: steady %.0f B/s per member, %.3f cores in all\n", bytesPerMember, coresAll)
+
+	// Kills and joins.
+	var outOfEvery, perEdge, inEvery, joinPerEdge []time.Duration
+	var killErrs []string
+	for k := 0; k < *kills; k++ {
+		live := alive()
+		victim := live[1+rand.IntN(len(live)-1)]
+		victim.cl.Shutdown() // as SIGKILL: no goodbye
+		victim.dead = true
+		want := len(live) - 1
+		seen, err := waitRings(60*time.Second, func(e *simEdge) bool { return e.s.ClusterSize() == want })
+		if err != nil {
+			killErrs = append(killErrs, err.Error())
+		}
+		var worst time.Duration
+		for _, d := range seen {
+			perEdge = append(perEdge, d)
+			worst = max(worst, d)
+		}
+		outOfEvery = append(outOfEvery, worst)
+		fmt.Fprintf(os.Stderr, "scale200: kill %d: out of every ring after %v\n", k+1, worst.Round(time.Millisecond))
+		// A new edge in the victim's zone.
+		ne, err := startEdge(victim.zone, []string{alive()[rand.IntN(len(alive()))].cl.GossipAddr()})
+		if err != nil {
+			return "", err
+		}
+		edges = append(edges, ne)
+		seen, err = waitRings(60*time.Second, func(e *simEdge) bool { return e.s.ClusterSize() == want+1 })
+		if err != nil {
+			killErrs = append(killErrs, "join: "+err.Error())
+		}
+		worst = 0
+		for _, d := range seen {
+			joinPerEdge = append(joinPerEdge, d)
+			worst = max(worst, d)
+		}
+		inEvery = append(inEvery, worst)
+		fmt.Fprintf(os.Stderr, "scale200: join %d: in every ring after %v\n", k+1, worst.Round(time.Millisecond))
+	}
+
+	// Purges: published from a random edge, timed to every live edge's ack.
+	var purgeAll, purgeApply []time.Duration
+	var purgeIncomplete int
+	for i := 0; i < *purges; i++ {
+		live := alive()
+		from := live[rand.IntN(len(live))]
+		start := time.Now()
+		res, err := purge.All(ctx, from.cl, purge.Request{Prefix: fmt.Sprintf("/vod/title-%03d/", i)}, 10*time.Second)
+		if err != nil {
+			return "", err
+		}
+		purgeAll = append(purgeAll, time.Since(start))
+		if !res.Complete {
+			purgeIncomplete++
+		}
+		mu.Lock()
+		for _, at := range applied[res.ID] {
+			purgeApply = append(purgeApply, at.Sub(start))
+		}
+		mu.Unlock()
+	}
+
+	// Ring rebuild at this size: what each edge does on a membership change (one ring per
+	// zone), and one ring of every edge.
+	names := map[string][]string{}
+	var all []string
+	for _, e := range alive() {
+		names[e.zone] = append(names[e.zone], e.name)
+		all = append(all, e.name)
+	}
+	perZone := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, ns := range names {
+				ring.New(ns, 0)
+			}
+		}
+	})
+	one := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ring.New(all, 0)
+		}
+	})
+	// Keys moved by a leave and a join in one zone, over 100,000 keys placed on every zone.
+	keys := make([]uint64, 100_000)
+	for i := range keys {
+		keys[i] = ring.HashString(fmt.Sprintf("/vod/title-%03d/1280x720/%05d.m4s", i%500, i/500))
+	}
+	zone := zoneName(0)
+	before := ring.New(names[zone], 0)
+	leave := ring.New(names[zone][1:], 0)
+	join := ring.New(append(slices.Clone(names[zone]), "new-edge"), 0)
+	moved := func(a, b *ring.Ring) float64 {
+		n := 0
+		for _, h := range keys {
+			if a.OwnerName(h) != b.OwnerName(h) {
+				n++
+			}
+		}
+		return float64(n) / float64(len(keys))
+	}
+	leaveMoved, joinMoved := moved(before, leave), moved(before, join)
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "## %d edges in %d zones, measured\n\n", *nEdges, *nZones)
+	fmt.Fprintf(&b, "`go run ./bench scale200 --edges %d --zones %d --kills %d --purges %d --quiet %v` on %d CPUs (GOMAXPROCS %d), shared. Every edge is a real `edge.Server` (placement rings, purge, load sampling) on a real `cluster.Cluster`: hashicorp/memberlist over its own UDP and TCP transport on 127.0.0.1, one port per member, with the LAN timings edgecdn runs with (probe 1 s, timeout 500 ms, suspicion x4, gossip every 100 ms, push/pull every 15 s) and load reports every second. All %d members are in this one process: the CPU figures are the process's user+system time divided among them, and scheduling delays on 2 shared cores are part of what the failure detector sees. The edges' HTTP is not served: this measures the control plane (membership, rings, events), not content.\n\n",
+		*nEdges, *nZones, *kills, *purges, *quiet, runtime.NumCPU(), runtime.GOMAXPROCS(0), *nEdges)
+	fmt.Fprintf(&b, "| what | figure |\n|---|---|\n")
+	fmt.Fprintf(&b, "| cluster formed (every edge has all %d on its rings), members started one after the other | %v (%.1f CPU s) |\n", *nEdges, formed.Round(time.Millisecond), formCPU)
+	fmt.Fprintf(&b, "| killed edge out of every ring (no goodbye; the last of %d edges to drop it), median / p99 over %d kills | %v / %v |\n", len(alive())-1, len(outOfEvery), pct(outOfEvery, 50), pct(outOfEvery, 99))
+	fmt.Fprintf(&b, "| killed edge out of one edge's ring, median / p99 over %d edge x kill | %v / %v |\n", len(perEdge), pct(perEdge, 50), pct(perEdge, 99))
+	fmt.Fprintf(&b, "| joined edge in every ring, median / p99 over %d joins | %v / %v |\n", len(inEvery), pct(inEvery, 50), pct(inEvery, 99))
+	fmt.Fprintf(&b, "| joined edge in one edge's ring, median / p99 | %v / %v |\n", pct(joinPerEdge, 50), pct(joinPerEdge, 99))
+	fmt.Fprintf(&b, "| gossip sent per member (UDP packets and the dialing side of TCP streams) | %.0f B/s = %.1f kbit/s |\n", bytesPerMember, bytesPerMember*8/1000)
+	fmt.Fprintf(&b, "| CPU per member, steady (gossip, failure detection, load reports, 1 s ring refresh) | %.4f cores (%.2f cores for all %d) |\n", coresAll/float64(*nEdges), coresAll, *nEdges)
+	fmt.Fprintf(&b, "| process heap in use with %d members | %.0f MB |\n", *nEdges, float64(ms.HeapInuse)/1e6)
+	fmt.Fprintf(&b, "| ring rebuild on a membership change (%d zone rings of about %d edges, 256 virtual nodes each) | %v, %d allocs, %d KB per edge |\n",
+		len(names), *nEdges / *nZones, time.Duration(perZone.NsPerOp()).Round(time.Microsecond), perZone.AllocsPerOp(), perZone.AllocedBytesPerOp()/1024)
+	fmt.Fprintf(&b, "| one ring of all %d edges (for comparison) | %v, %d allocs, %d KB |\n", len(all), time.Duration(one.NsPerOp()).Round(time.Microsecond), one.AllocsPerOp(), one.AllocedBytesPerOp()/1024)
+	fmt.Fprintf(&b, "| keys moved in the zone by a leave / a join (%d edges, 100,000 keys; ideal %.3f / %.3f) | %.3f / %.3f; other zones 0 |\n", len(names[zone]), 1/float64(len(names[zone])), 1/float64(len(names[zone])+1), leaveMoved, joinMoved)
+	fmt.Fprintf(&b, "| cluster-wide purge, call to every live edge's ack, p50 / p99 over %d | %v / %v (%d incomplete at 10 s) |\n", len(purgeAll), pct(purgeAll, 50), pct(purgeAll, 99), purgeIncomplete)
+	fmt.Fprintf(&b, "| purge applied at one edge after the call, p50 / p99 over %d edge x purge | %v / %v |\n", len(purgeApply), pct(purgeApply, 50), pct(purgeApply, 99))
+	if len(killErrs) > 0 {
+		fmt.Fprintf(&b, "\nNot converged: %s\n", strings.Join(killErrs, "; "))
+	}
+	return b.String(), nil
+}
+
+// pct is the p-th percentile (nearest rank) of ds, rounded for a table.
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))].Round(time.Millisecond)
+}
