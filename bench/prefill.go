@@ -189,4 +189,3 @@ func sortedZones(st *demo.Stack) []string {
 	slices.Sort(zs)
 	return zs
 }
-

@@ -142,7 +142,9 @@ func runScale200(ctx context.Context, args []string) (string, error) {
 		}
 	}()
 	zoneName := func(i int) string { return fmt.Sprintf("z%02d", i%*nZones) }
-	alive := func() []*simEdge { return slices.DeleteFunc(slices.Clone(edges), func(e *simEdge) bool { return e.dead }) }
+	alive := func() []*simEdge {
+		return slices.DeleteFunc(slices.Clone(edges), func(e *simEdge) bool { return e.dead })
+	}
 	// waitRings polls every live edge until cond holds at each, recording when it first did.
 	waitRings := func(timeout time.Duration, cond func(e *simEdge) bool) (map[string]time.Duration, error) {
 		start := time.Now()
