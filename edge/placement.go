@@ -117,7 +117,9 @@ func (s *Server) AttachCluster(c *cluster.Cluster) {
 	}()
 }
 
-// rebuild takes a new snapshot: new rings when members changed (rings), fresh loads always.
+// rebuild takes a new snapshot with fresh loads. A zone's ring is built again only when the
+// zone's edges changed, whatever the call (rings: membership changed somewhere): with 20 zones
+// a change costs one ring, not 20.
 func (s *Server) rebuild(c *cluster.Cluster, rings bool) {
 	old := s.place.Load()
 	p := &placement{self: c.Name(), zone: s.cfg.Zone, factor: s.cfg.BalanceFactor,
@@ -135,7 +137,7 @@ func (s *Server) rebuild(c *cluster.Cluster, rings bool) {
 	}
 	for z, names := range byZone {
 		p.zones = append(p.zones, z)
-		if !rings && old != nil && old.rings[z] != nil && slices.Equal(old.rings[z].Nodes(), sortedCopy(names)) {
+		if old != nil && old.rings[z] != nil && slices.Equal(old.rings[z].Nodes(), sortedCopy(names)) {
 			p.rings[z] = old.rings[z]
 		} else {
 			p.rings[z] = ring.New(names, 0)

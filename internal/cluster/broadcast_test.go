@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -121,4 +122,23 @@ func TestEventsRefuseForgedExpiredAndReplayed(t *testing.T) {
 	if st := b.EventStats(); st.Applied != 0 || st.Forged != 1 {
 		t.Errorf("member without a key: %+v", st)
 	}
+}
+
+// Two clusters that formed apart merge once a member's join address is outside its own.
+func TestSplitAtStartHeals(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aAddr := l.Addr().String()
+	l.Close()
+	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, RejoinInterval: 200 * time.Millisecond})
+	// c lists a and b, as a headless Service lists every pod; a does not answer yet.
+	c := start(t, Config{Name: "c", Meta: Meta{Role: RoleEdge}, Join: []string{b.GossipAddr(), aAddr}, RejoinInterval: 200 * time.Millisecond})
+	eventually(t, 5*time.Second, "c and b together", func() bool { return len(c.Healthy("")) == 2 })
+	// a starts alone: the first member of a cluster of its own.
+	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}, GossipListen: aAddr})
+	eventually(t, 10*time.Second, "one cluster of 3", func() bool {
+		return len(a.Healthy("")) == 3 && len(b.Healthy("")) == 3 && len(c.Healthy("")) == 3
+	})
 }

@@ -452,6 +452,8 @@ func (c *Cluster) loop() {
 			}
 			if c.ml.NumMembers() <= 1 || c.anyDead() {
 				c.join()
+			} else if len(c.cfg.Join) > 0 {
+				c.joinUnknown()
 			}
 		}
 	}
