@@ -12,6 +12,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -78,6 +79,9 @@ type Member struct {
 // Healthy reports whether the member is alive and not draining (a suspect is not yet dead, but
 // gets no traffic; a draining member still answers, but gets nothing new).
 func (m Member) Healthy() bool { return m.State == Alive }
+
+// maxDeadJoins bounds the dead members one join attempt contacts.
+const maxDeadJoins = 3
 
 // DefaultJoinTimeout bounds one join attempt (Config.JoinTimeout).
 const DefaultJoinTimeout = 2 * time.Second
@@ -364,15 +368,20 @@ func (c *Cluster) join() (int, error) {
 			addrs = append(addrs, net.JoinHostPort(ip, port))
 		}
 	}
-	// Also try every member seen dead: this is how two sides of a healed partition find each
-	// other again (memberlist alone never contacts a dead member).
+	// Also try members seen dead: this is how two sides of a healed partition find each
+	// other again (memberlist alone never contacts a dead member). At most maxDeadJoins of
+	// them, picked at random, per attempt: every member trying every dead one (each a push/pull
+	// of the whole state) swamped a loaded 200-member cluster, where false deaths are many.
 	c.mu.RLock()
+	var dead []string
 	for _, m := range c.members {
 		if m.State == Dead && m.Gossip != "" {
-			addrs = append(addrs, m.Gossip)
+			dead = append(dead, m.Gossip)
 		}
 	}
 	c.mu.RUnlock()
+	rand.Shuffle(len(dead), func(i, j int) { dead[i], dead[j] = dead[j], dead[i] })
+	addrs = append(addrs, dead[:min(len(dead), maxDeadJoins)]...)
 	self := c.GossipAddr()
 	addrs = slices.DeleteFunc(addrs, func(a string) bool { return a == self })
 	slices.Sort(addrs)
