@@ -30,7 +30,8 @@ type prefillRun struct {
 func runPrefill(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("prefill")
 	nTitles := fs.Int("titles", 8, "titles packaged (Envivio ladder)")
-	top := fs.Int("top", 3, "the plan fills the most popular titles, whole")
+	top := fs.Int("top", 3, "the plan fills the most popular titles")
+	segments := fs.Int("segments", 0, "leading segments per rendition the plan fills (0: whole titles)")
 	players := fs.Int("players", 30, "players, arriving at --rate")
 	rate := fs.Float64("rate", 3, "player arrivals per second")
 	media := fs.Duration("media", 16*time.Second, "media each player plays (and each title's length)")
@@ -68,7 +69,7 @@ func runPrefill(ctx context.Context, args []string) (string, error) {
 		}
 		if plan {
 			t0 := time.Now()
-			if _, err := st.Edges[0].Server.Prefill(ctx, edge.Plan{Titles: planned, RateBps: 2e9}); err != nil {
+			if _, err := st.Edges[0].Server.Prefill(ctx, edge.Plan{Titles: planned, Segments: *segments, RateBps: 2e9}); err != nil {
 				return r, err
 			}
 			for _, e := range st.Edges {
@@ -166,8 +167,12 @@ func runPrefill(ctx context.Context, args []string) (string, error) {
 	ratio := func(a agg) float64 { return float64(a.hits) / float64(max(a.chunks, 1)) }
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Proactive fill\n\n`go run ./bench prefill --titles %d --top %d --players %d --rate %g --media %v --link-mbps %g`: the whole CDN in this process (`demo.Start`: 2 origins, 6 edges with 1 GiB caches in 3 zones, balancers, DNS, steering), %d titles of %v on the Envivio ladder; the same fleet twice on a fresh stack, seed 7: %d real-time players arriving at %g/s, Zipf(1.0) over the titles, each asking steering for its zone (the 3 zones in turn) and playing %v over a %g Mbit/s link. The second time, before the players, a fill plan for the %d most popular titles (%s), whole, goes to one edge (`Server.Prefill`, as `POST /admin/prefill` does) and every edge fills the objects it owns. A first viewer is the first player of a planned title in a zone.\n\n",
-		*nTitles, *top, *players, *rate, *media, *link, *nTitles, *media, *players, *rate, *media, *link, *top, strings.Join(planned, ", "))
+	what := "whole"
+	if *segments > 0 {
+		what = fmt.Sprintf("the first %d segments of every rendition", *segments)
+	}
+	fmt.Fprintf(&b, "## Proactive fill\n\n`go run ./bench prefill --titles %d --top %d --segments %d --players %d --rate %g --media %v --link-mbps %g`: the whole CDN in this process (`demo.Start`: 2 origins, 6 edges with 1 GiB caches in 3 zones, balancers, DNS, steering), %d titles of %v on the Envivio ladder; the same fleet twice on a fresh stack, seed 7: %d real-time players arriving at %g/s, Zipf(1.0) over the titles, each asking steering for its zone (the 3 zones in turn) and playing %v over a %g Mbit/s link. The second time, before the players, a fill plan for the %d most popular titles (%s), %s, goes to one edge (`Server.Prefill`, as `POST /admin/prefill` does) and every edge fills the objects it owns. A first viewer is the first player of a planned title in a zone.\n\n",
+		*nTitles, *top, *segments, *players, *rate, *media, *link, *nTitles, *media, *players, *rate, *media, *link, *top, strings.Join(planned, ", "), what)
 	fmt.Fprintf(&b, "| | without a plan | with the plan |\n|---|---:|---:|\n")
 	fmt.Fprintf(&b, "| planned titles: first viewers' startup, mean / median ms (%d / %d viewers) | %.0f / %.0f | %.0f / %.0f |\n", len(ao.first), len(an.first), mean(ao.first), med(ao.first), mean(an.first), med(an.first))
 	fmt.Fprintf(&b, "| planned titles: every viewer's startup, median ms (%d / %d) | %.0f | %.0f |\n", len(ao.all), len(an.all), med(ao.all), med(an.all))
