@@ -245,8 +245,19 @@ func (c *Cluster) sendAck(ev Event, answer []byte) {
 	if n == nil || c.closed.Load() {
 		return
 	}
-	if err := c.ml.SendReliable(n, msg); err != nil {
-		c.log.Debug("acking an event", "id", ev.ID, "to", ev.From, "err", err)
+	// A few tries: the publisher reports an edge that applied the event but whose ack was lost
+	// as missing.
+	for try := 0; try < 3 && !c.closed.Load(); try++ {
+		err := c.ml.SendReliable(n, msg)
+		if err == nil {
+			return
+		}
+		c.log.Debug("acking an event", "id", ev.ID, "to", ev.From, "try", try+1, "err", err)
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-time.After(time.Duration(200<<try) * time.Millisecond):
+		}
 	}
 }
 
