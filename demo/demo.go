@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"edgecdn/edge"
 	"edgecdn/internal/catalog"
 	"edgecdn/origin/packager"
 	"edgecdn/player-sim/player"
@@ -35,6 +36,9 @@ type Config struct {
 	Logger   *slog.Logger // the components' logs; default discard
 	Progress bool         // a progress line on a terminal
 	WebDir   string       // where the browser player reads hls.js and dash.js; default web.FindDir()
+	// Prefill, when above 0, fills every title's first Prefill segments of every rendition
+	// into the edges (a proactive fill plan, package edge) before the players come; default 0.
+	Prefill int
 }
 
 // Run packages content, starts the stack, plays the fleet and reports.
@@ -123,6 +127,11 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, t := range cat.Titles {
 		titles = append(titles, t.Name)
 	}
+	if cfg.Prefill > 0 {
+		if err := prefill(ctx, w, st, titles, cfg.Prefill); err != nil {
+			return err
+		}
+	}
 	_, lbPort, _ := net.SplitHostPort(st.LBs[zones[0]])
 	port, _ := strconv.Atoi(lbPort)
 	// Every CMAF title plays over HLS and DASH alike; MPEG-TS titles (--format ts) only over HLS.
@@ -197,6 +206,13 @@ func Run(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(w, "cache hit ratio %.3f (requests answered from an edge's own cache); origin offload %.3f (1 - origin bytes / bytes served to players and peers)\n",
 			float64(hits)/float64(reqs), 1-float64(originBytes)/float64(served))
 	}
+	if cfg.Prefill > 0 {
+		var pb int64
+		for _, e := range st.Edges {
+			pb += e.Server.PrefillStats().Bytes
+		}
+		fmt.Fprintf(w, "origin bytes: %.1f MB for the players' misses, %.1f MB for the fill plan before them\n", float64(originBytes)/1e6, float64(pb)/1e6)
+	}
 	if rep.Failed > 0 {
 		return fmt.Errorf("demo: %d of %d players failed", rep.Failed, rep.Players)
 	}
@@ -238,6 +254,33 @@ func Run(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(w, "  first: cd web && npm ci   (the page loads hls.js and dash.js from web/node_modules)\n")
 	}
 	<-ctx.Done()
+	return nil
+}
+
+// prefill hands every edge a plan for the first n segments of every title and waits until
+// they are done (at most a minute).
+func prefill(ctx context.Context, w io.Writer, st *Stack, titles []string, n int) error {
+	start := time.Now()
+	fmt.Fprintf(w, "== proactive fill: the first %d segments of every rendition of %d titles, each object by its owner in each zone\n", n, len(titles))
+	if _, err := st.Edges[0].Server.Prefill(ctx, edge.Plan{Titles: titles, Segments: n, RateBps: 1e9}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for _, e := range st.Edges {
+		for !e.Server.PrefillIdle() && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	var ps edge.PrefillStats
+	for _, e := range st.Edges {
+		s := e.Server.PrefillStats()
+		ps.Planned, ps.Fetched, ps.Skipped, ps.Bytes = ps.Planned+s.Planned, ps.Fetched+s.Fetched, ps.Skipped+s.Skipped, ps.Bytes+s.Bytes
+	}
+	fmt.Fprintf(w, "   planned %d objects, fetched %d, skipped %d, %.1f MB from the origins in %v\n", ps.Planned, ps.Fetched, ps.Skipped, float64(ps.Bytes)/1e6, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -5,6 +5,7 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -163,8 +164,12 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		st.Origins = append(st.Origins, "http://"+ln.Addr().String())
 	}
 	var seed string
-	join := func(name string, meta cluster.Meta, load func() cluster.Load) (*cluster.Cluster, error) {
-		c := cluster.Config{Name: name, Meta: meta, GossipListen: "127.0.0.1:0", LoadFunc: load, Logger: log}
+	// Cluster-wide events (purges, fill plans) between the stack's members, signed with a key
+	// of this stack's own.
+	eventKey := make([]byte, 32)
+	rand.Read(eventKey)
+	join := func(name string, meta cluster.Meta, load func() cluster.Load, onEvent func(cluster.Event) []byte) (*cluster.Cluster, error) {
+		c := cluster.Config{Name: name, Meta: meta, GossipListen: "127.0.0.1:0", LoadFunc: load, Logger: log, EventKey: eventKey, OnEvent: onEvent}
 		if seed != "" {
 			c.Join = []string{seed}
 		}
@@ -190,7 +195,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 				e.Close()
 				return nil, err
 			}
-			cl, err := join(name, cluster.Meta{Role: cluster.RoleEdge, Zone: z, HTTP: ln.Addr().String()}, e.Load)
+			cl, err := join(name, cluster.Meta{Role: cluster.RoleEdge, Zone: z, HTTP: ln.Addr().String()}, e.Load, e.ClusterEvent)
 			if err != nil {
 				e.Close()
 				return nil, err
@@ -219,7 +224,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		if err != nil {
 			return nil, err
 		}
-		cl, err := join("lb-"+z, cluster.Meta{Role: cluster.RoleLB, Zone: z, HTTP: addr, Public: addr}, nil)
+		cl, err := join("lb-"+z, cluster.Meta{Role: cluster.RoleLB, Zone: z, HTTP: addr, Public: addr}, nil, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +237,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		st.lbKills[z] = killer(cl, stop)
 		st.LBs[z] = addr
 	}
-	dcl, err := join("dns", cluster.Meta{Role: cluster.RoleDNS}, nil)
+	dcl, err := join("dns", cluster.Meta{Role: cluster.RoleDNS}, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +258,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	scl, err := join("steering", cluster.Meta{Role: cluster.RoleSteering}, nil)
+	scl, err := join("steering", cluster.Meta{Role: cluster.RoleSteering}, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"edgecdn/internal/httpx"
-	"edgecdn/internal/urlpath"
+	"edgecdn/internal/purge"
 )
 
 // serveAdmin answers /admin/ endpoints, which need "Authorization: Bearer <AdminToken>":
@@ -16,7 +16,9 @@ import (
 //	POST /admin/purge?path=/vod/t/300k/seg00001.ts   drop one object (memory and disk)
 //	POST /admin/purge?prefix=/vod/t/                  drop every object under a prefix
 //
-// Both answer {"purged": N}.
+// On an edge in a cluster, a purge goes to every edge of every zone (package purge: it answers
+// once every live edge has confirmed, or with the ones missing at the deadline, ?wait=, default
+// 5s); &scope=local keeps it to this edge, which answers {"purged": N}.
 func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	if s.cfg.AdminToken == "" {
@@ -24,6 +26,10 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if !s.authorized(ctx) {
+		return
+	}
+	if h := s.adminHandlers[string(ctx.Request.URI().PathOriginal())]; h != nil {
+		h(ctx)
 		return
 	}
 	if !bytes.Equal(ctx.Request.URI().PathOriginal(), []byte("/admin/purge")) {
@@ -36,40 +42,17 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	args := ctx.QueryArgs()
-	path, prefix := args.Peek("path"), args.Peek("prefix")
-	if (len(path) == 0) == (len(prefix) == 0) {
-		httpx.Fail(ctx, fasthttp.StatusBadRequest, "give exactly one of path= and prefix=")
+	if c := s.cluster.Load(); c != nil && c.EventsOn() && string(args.Peek("scope")) != "local" {
+		purge.Serve(ctx, c)
 		return
 	}
-	var n int
-	if len(path) > 0 {
-		key, err := AppendKey(nil, path, nil, nil)
-		if err != nil {
-			httpx.Fail(ctx, fasthttp.StatusBadRequest, "bad path")
-			return
-		}
-		// The object and any allowlisted-query variants of it.
-		n = s.cache.DeletePrefix(string(key) + "?")
-		if s.cache.Delete(string(key)) {
-			n++
-		}
-		if s.disk != nil {
-			s.disk.deletePrefix(string(key))
-		}
-	} else {
-		// A prefix is cleaned like a path, but may end in a slash.
-		clean, err := urlpath.Clean(nil, prefix)
-		if err != nil || len(clean) < 2 {
-			httpx.Fail(ctx, fasthttp.StatusBadRequest, "bad prefix")
-			return
-		}
-		n = s.cache.DeletePrefix(string(clean))
-		if s.disk != nil {
-			s.disk.deletePrefix(string(clean))
-		}
+	r, err := purge.Parse(args.Peek("path"), args.Peek("prefix"))
+	if err != nil {
+		httpx.Fail(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
 	}
-	s.m.purged.Add(n)
-	s.log.Info("purged", "path", string(path), "prefix", string(prefix), "objects", n)
+	n := s.purgeLocal(r)
+	s.log.Info("purged", "path", r.Path, "prefix", r.Prefix, "objects", n)
 	ctx.Response.Header.SetContentType("application/json")
 	fmt.Fprintf(ctx, "{\"purged\":%d}\n", n)
 }

@@ -55,6 +55,7 @@ func startClusterEdges(t *testing.T, origin string, zones []string, mod func(*Co
 		cl, err := cluster.Start(cluster.Config{
 			Name: cfg.Name, Meta: cluster.Meta{Role: cluster.RoleEdge, Zone: z, HTTP: ln.Addr().String()},
 			GossipListen: "127.0.0.1:0", Join: join, LoadFunc: s.Load, Logger: quiet,
+			EventKey: []byte(cfg.AdminToken), OnEvent: s.ClusterEvent,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -124,3 +124,13 @@ func (s *Server) Stats() Stats {
 	st.RPS = s.Load().RPS
 	return st
 }
+
+// RingHas reports whether the named edge is on one of this edge's rings (alive, in any zone).
+func (s *Server) RingHas(name string) bool {
+	p := s.place.Load()
+	if p == nil {
+		return false
+	}
+	_, ok := p.edges[name]
+	return ok
+}

@@ -39,6 +39,15 @@ type Server struct {
 
 	mu       sync.Mutex
 	inflight map[fillKey]*fill
+	purges   purges // purge.go
+
+	eventHandlers map[string]func(cluster.Event) []byte // cluster event kinds besides purges (ClusterEvent)
+	adminHandlers map[string]fasthttp.RequestHandler    // /admin/ paths besides /admin/purge, by path
+	popular       popular                               // sessions per title (prefill.go)
+
+	prefillMu      sync.Mutex
+	prefillStop    context.CancelFunc // ends the plan running
+	prefillRunning atomic.Int32
 
 	cluster atomic.Pointer[cluster.Cluster]
 	place   atomic.Pointer[routing]

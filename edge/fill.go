@@ -24,6 +24,7 @@ type fill struct {
 	key   string
 	stale *object // an expired copy being revalidated, or nil
 	route route   // where it comes from, and whether this edge stores it
+	gen   uint64  // the purge generation it began under (purge.go)
 
 	head chan struct{} // closed once the fields below are set
 	// Set before head closes, read-only after.
@@ -78,7 +79,7 @@ func (s *Server) join(key string, stale *object, rt route) (f *fill, obj *object
 	if o, ok := s.cache.Peek(key); ok && o.fresh(time.Now()) {
 		return nil, o, false
 	}
-	f = &fill{key: key, stale: stale, route: rt, head: make(chan struct{}), done: make(chan struct{}), size: -1}
+	f = &fill{key: key, stale: stale, route: rt, gen: s.purgeGen(), head: make(chan struct{}), done: make(chan struct{}), size: -1}
 	f.cond.L = &f.mu
 	s.inflight[fk] = f
 	s.wg.Add(1)
@@ -161,6 +162,9 @@ func (s *Server) openFill(ctx context.Context, f *fill) (fetchResult, error) {
 		res fetchResult
 		err error
 	)
+	if f.route.peer != "" && s.purgedLately(f.key) {
+		f.route.peer = "" // a peer the purge has not reached yet would hand back the old bytes
+	}
 	if f.route.peer != "" {
 		res, err = s.fetchPeer(ctx, f.route.peer, f.key, etag, f.route.level+1)
 		if err != nil {
@@ -191,7 +195,7 @@ func (s *Server) publishHead(f *fill, res fetchResult, pol cachePolicy, now time
 			o.cacheControl = []byte(cc)
 		}
 		if f.route.store || f.stale != nil {
-			s.cache.Set(o.key, &o)
+			s.cacheUnlessPurged(f, &o)
 		}
 		f.status, f.obj, f.fwdStatus = http.StatusNotModified, &o, http.StatusNotModified
 		s.countFetch(res, kindOf([]byte(f.key)), 0)
@@ -300,7 +304,7 @@ func (s *Server) storeFill(f *fill, sum [32]byte, k kind, pol cachePolicy, now t
 		contentType: f.ctype, cacheControl: f.cctl, kind: k, stored: now, expires: now.Add(pol.ttl), sha256: sum,
 	}
 	if f.stored {
-		if !s.cache.Set(o.key, o) {
+		if !s.cacheUnlessPurged(f, o) {
 			f.stored = false
 		} else if s.disk != nil {
 			s.disk.put(o)

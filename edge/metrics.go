@@ -15,6 +15,9 @@ type edgeMetrics struct {
 	peerBytes, peerErrors                                       *metrics.Counter
 	originBytes, originErrors, fillRejected, badRequests        *metrics.Counter
 	diskHits, purged, forbidden                                 *metrics.Counter
+	purges, purgeDiscarded                                      *metrics.Counter
+	prefillPlanned, prefillFetched, prefillBytes                *metrics.Counter
+	prefillSkipped                                              map[string]*metrics.Counter
 	originLatency                                               *promhist.Histogram
 }
 
@@ -44,6 +47,11 @@ func (m *edgeMetrics) init(s *Server) {
 	m.badRequests = set.NewCounter("edgecdn_edge_bad_requests_total")
 	m.diskHits = set.NewCounter("edgecdn_edge_disk_hits_total")
 	m.purged = set.NewCounter("edgecdn_edge_purged_objects_total")
+	m.purges = set.NewCounter("edgecdn_edge_purges_total")
+	m.purgeDiscarded = set.NewCounter("edgecdn_edge_purge_discarded_fills_total")
+	s.initEventMetrics()
+	m.prefillSkipped = map[string]*metrics.Counter{}
+	s.initPrefill()
 	m.forbidden = set.NewCounter("edgecdn_edge_forbidden_requests_total")
 	m.originLatency = promhist.New(set, "edgecdn_edge_origin_fetch_duration_seconds", "", promhist.LatencyBuckets)
 	set.NewGauge("edgecdn_edge_cache_bytes", func() float64 { return float64(s.cache.Stats().Bytes) })

@@ -105,6 +105,7 @@ func (s *Server) serveContent(ctx *fasthttp.RequestCtx, raw []byte) {
 		httpx.Fail(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
+	s.noteRequest(key)
 	now := time.Now()
 	o, ok := s.cache.GetBytes(key)
 	if ok && o.fresh(now) {

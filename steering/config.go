@@ -53,7 +53,8 @@ type Config struct {
 	// balancer or NAT between the player and the edges changes the address the edge sees.
 	TokenBindClient bool
 	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
-	// "" leaves it open. /metrics never needs it.
+	// "" leaves it open. /metrics never needs it. It also signs cluster-wide events and turns
+	// on POST /admin/purge, which purges on every edge (package purge).
 	AdminToken string
 	// CORSOrigins are the origins whose web pages may read responses (httpx.CORSConfig.Origins);
 	// default none listed, which allows every origin ("*").

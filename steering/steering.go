@@ -85,12 +85,12 @@ func New(cfg Config) (*Server, error) {
 	s.m.init(s.set)
 	s.ep = &httpx.Endpoints{Metrics: s.set, Ready: s.Ready, Token: cfg.AdminToken}
 	h, err := httpx.CORS(httpx.CORSConfig{Origins: cfg.CORSOrigins, Preflights: s.set.NewCounter("edgecdn_steering_cors_preflights_total")},
-		s.ep.Client(s.route))
+		s.ep.Client(s.withAdmin(s.route)))
 	if err != nil {
 		return nil, fmt.Errorf("steering: %w", err)
 	}
 	s.srv = httpx.NewServer(h, httpx.Options{Name: "edgecdn-steering", Logger: cfg.Logger})
-	s.admin = httpx.NewServer(s.ep.AdminHandler(nil), httpx.Options{Name: "edgecdn-steering-admin", Logger: cfg.Logger})
+	s.admin = httpx.NewServer(s.ep.AdminHandler(s.adminRoute), httpx.Options{Name: "edgecdn-steering-admin", Logger: cfg.Logger})
 	return s, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -78,6 +79,9 @@ type Member struct {
 // gets no traffic; a draining member still answers, but gets nothing new).
 func (m Member) Healthy() bool { return m.State == Alive }
 
+// maxDeadJoins bounds the dead members one join attempt contacts.
+const maxDeadJoins = 3
+
 // ParseKey decodes a gossip key given as base64 (standard or URL alphabet) of 16, 24 or 32
 // bytes, as `openssl rand -base64 32` prints.
 func ParseKey(s string) ([]byte, error) {
@@ -123,6 +127,7 @@ type Cluster struct {
 	ml    *memberlist.Memberlist
 	queue *memberlist.TransmitLimitedQueue
 	meta  atomic.Pointer[[]byte] // what NodeMeta announces
+	ev    eventState             // cluster-wide events (broadcast.go)
 
 	joined   atomic.Bool // another member seen, or the join attempts found nobody (first member)
 	joinedCh chan struct{}
@@ -164,6 +169,7 @@ func Start(cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, members: map[string]*Member{}, leaving: map[string]time.Time{}, joinedCh: make(chan struct{})}
 	c.meta.Store(&meta)
+	c.ev = eventState{key: eventKey(cfg.EventKey), seen: map[string]time.Time{}, acks: map[string]*ackSet{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
 	mc := memberlist.DefaultLANConfig()
@@ -192,6 +198,12 @@ func Start(cfg Config) (*Cluster, error) {
 	if len(cfg.OldKeys) > 0 {
 		if mc.Keyring, err = memberlist.NewKeyring(cfg.OldKeys, cfg.Key); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
+		}
+	}
+	if cfg.Transport != nil {
+		mc.Transport = cfg.Transport
+		if cfg.Advertise == "" {
+			mc.AdvertiseAddr, mc.AdvertisePort = "", 0 // the transport's own bound address
 		}
 	}
 	mc.Delegate = &delegate{c}
@@ -248,15 +260,20 @@ func (c *Cluster) join() (int, error) {
 			addrs = append(addrs, net.JoinHostPort(ip, port))
 		}
 	}
-	// Also try every member seen dead: this is how two sides of a healed partition find each
-	// other again (memberlist alone never contacts a dead member).
+	// Also try members seen dead: this is how two sides of a healed partition find each
+	// other again (memberlist alone never contacts a dead member). At most maxDeadJoins of
+	// them, picked at random, per attempt: every member trying every dead one (each a push/pull
+	// of the whole state) swamped a loaded 200-member cluster, where false deaths are many.
 	c.mu.RLock()
+	var dead []string
 	for _, m := range c.members {
 		if m.State == Dead && m.Gossip != "" {
-			addrs = append(addrs, m.Gossip)
+			dead = append(dead, m.Gossip)
 		}
 	}
 	c.mu.RUnlock()
+	rand.Shuffle(len(dead), func(i, j int) { dead[i], dead[j] = dead[j], dead[i] })
+	addrs = append(addrs, dead[:min(len(dead), maxDeadJoins)]...)
 	self := c.GossipAddr()
 	addrs = slices.DeleteFunc(addrs, func(a string) bool { return a == self })
 	slices.Sort(addrs)
@@ -329,12 +346,15 @@ func (c *Cluster) loop() {
 				c.shareLoad(c.cfg.LoadFunc())
 			}
 			c.forget()
+			c.forgetEvents(time.Now())
 		case <-rejoinT.C:
 			if len(c.cfg.Join) == 0 && !c.anyDead() {
 				continue
 			}
 			if c.ml.NumMembers() <= 1 || c.anyDead() {
 				c.join()
+			} else if len(c.cfg.Join) > 0 {
+				c.joinUnknown()
 			}
 		}
 	}
@@ -571,6 +591,14 @@ func (d *delegate) NotifyMsg(b []byte) {
 	if len(b) < 2 {
 		return
 	}
+	switch b[0] {
+	case msgEvent:
+		d.c.receiveEvent(b)
+		return
+	case msgAck:
+		d.c.receiveAck(b)
+		return
+	}
 	if b[0] == msgLeave {
 		name := string(b[1:])
 		d.c.mu.Lock()
@@ -603,26 +631,43 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.c.queue.GetBroadcasts(overhead, limit)
 }
 
-// LocalState sends the loads this node knows, so that a joining member has them at once.
+// pushPullState is what members exchange in memberlist's push/pull: the loads this node
+// knows, so that a joining member has them at once, and the recent events, so that a member
+// that was away gets those it missed.
+type pushPullState struct {
+	Loads  []loadMsg `json:"loads"`
+	Events [][]byte  `json:"events,omitempty"` // signed messages
+}
+
+// LocalState sends the loads and recent events this node knows.
 func (d *delegate) LocalState(join bool) []byte {
-	var msgs []loadMsg
+	var st pushPullState
 	for _, m := range d.c.Members() {
 		if m.Load != nil {
-			msgs = append(msgs, loadMsg{Name: m.Name, Load: *m.Load})
+			st.Loads = append(st.Loads, loadMsg{Name: m.Name, Load: *m.Load})
 		}
 	}
-	b, _ := json.Marshal(msgs)
+	st.Events = d.c.recentEvents()
+	b, _ := json.Marshal(st)
 	return b
 }
 
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
-	var msgs []loadMsg
-	if json.Unmarshal(buf, &msgs) != nil {
-		return
+	var st pushPullState
+	if json.Unmarshal(buf, &st) != nil {
+		// A member of an older version sends its loads as a bare list.
+		if json.Unmarshal(buf, &st.Loads) != nil {
+			return
+		}
 	}
-	for _, m := range msgs {
+	for _, m := range st.Loads {
 		if m.Name != d.c.cfg.Name {
 			d.c.setLoad(m.Name, m.Load)
+		}
+	}
+	for _, e := range st.Events {
+		if len(e) > 0 && e[0] == msgEvent {
+			d.c.receiveEvent(e)
 		}
 	}
 }

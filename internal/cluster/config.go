@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"github.com/hashicorp/memberlist"
+
 	"context"
 	"errors"
 	"fmt"
@@ -58,7 +60,20 @@ type Config struct {
 	ForgetAfter time.Duration
 	// Resolve looks up a join host's addresses; default net.DefaultResolver.LookupHost.
 	Resolve func(ctx context.Context, host string) ([]string, error)
-	Logger  *slog.Logger
+	// EventKey turns cluster-wide events on (Publish, OnEvent): they are signed with an HMAC
+	// keyed by it, and events not signed with it are refused. edgecdn uses the admin token.
+	// Default none: events off.
+	EventKey []byte
+	// OnEvent is called once for each event this member accepts, its own included, off
+	// memberlist's goroutines; what it returns goes back to the publisher with the ack.
+	OnEvent func(Event) []byte
+	// EventMaxAge is how long an event is accepted and re-offered to members that were away;
+	// default DefaultEventMaxAge.
+	EventMaxAge time.Duration
+	// Transport replaces memberlist's own UDP/TCP transport on GossipListen (a counting
+	// wrapper, or an in-memory network in tests and benchmarks). Default none.
+	Transport memberlist.Transport
+	Logger    *slog.Logger
 }
 
 // DefaultConfig returns a member's configuration with every default filled in.
@@ -105,6 +120,7 @@ func (c *Config) setDefaults() error {
 	if c.Resolve == nil {
 		c.Resolve = net.DefaultResolver.LookupHost
 	}
+	cli.Default(&c.EventMaxAge, DefaultEventMaxAge)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -27,6 +27,7 @@ func demoCmd() *cli.Command {
 			keep := fs.Bool("keep", false, "leave the CDN running after the report and print commands to try, until Ctrl-C")
 			jsonOut := fs.String("json", "", "write the players' report to `FILE`")
 			webDir := fs.String("web-dir", "", "`DIR` holding node_modules/hls.js and node_modules/dashjs for the browser player at steering's /player/ (default: the source tree's web/, found from the working directory up)")
+			prefill := fs.Int("prefill", 0, "before the players come, fill the first `N` segments of every rendition of every title into the edges (a proactive fill plan; 0: none)")
 			logger := cli.LogFlags(fs)
 			return func(ctx context.Context, args []string) error {
 				log, err := begin(args, logger, "")
@@ -36,7 +37,7 @@ func demoCmd() *cli.Command {
 				fi, _ := os.Stdout.Stat()
 				return demo.Run(ctx, demo.Config{Content: *content, Titles: *titles, Duration: *duration, Players: *players,
 					Rate: *rate, FFmpeg: !*noFFmpeg, TraceDir: *traces, Keep: *keep, JSON: *jsonOut, Out: os.Stdout,
-					WebDir: *webDir, Logger: componentLogs(log), Progress: fi != nil && fi.Mode()&os.ModeCharDevice != 0})
+					WebDir: *webDir, Prefill: *prefill, Logger: componentLogs(log), Progress: fi != nil && fi.Mode()&os.ModeCharDevice != 0})
 			}
 		},
 	}

@@ -47,6 +47,7 @@ func edgeCmd() *cli.Command {
 				if *standalone {
 					return serve(ctx, sf, "edge", name, srv, log)
 				}
+				gf.eventKey, gf.onEvent = *sf.adminToken, srv.ClusterEvent
 				return serve(ctx, sf, "edge", name, srv, log, func(ln net.Listener) error {
 					cl, err := gf.start(cluster.Meta{Role: cluster.RoleEdge, Zone: cfg.Zone}, ln, srv.Load, log)
 					if err != nil {

@@ -22,6 +22,10 @@ type gossipFlags struct {
 	key       *string
 	httpAdv   *string
 	joinTO    *time.Duration
+	// eventKey and onEvent turn cluster-wide events on (purges, fill plans): set them before
+	// start; the admin token signs the events.
+	eventKey string
+	onEvent  func(cluster.Event) []byte
 }
 
 func addGossipFlags(fs *flag.FlagSet) *gossipFlags {
@@ -59,6 +63,7 @@ func (g *gossipFlags) start(meta cluster.Meta, ln net.Listener, loadFunc func() 
 	return cluster.Start(cluster.Config{
 		Name: g.memberName(), Meta: meta, GossipListen: *g.listen, Advertise: *g.advertise, Join: cli.SplitList(*g.join),
 		Key: key, OldKeys: oldKeys, JoinTimeout: *g.joinTO, LoadFunc: loadFunc, Logger: log.With("component", "gossip"),
+		EventKey: []byte(g.eventKey), OnEvent: g.onEvent,
 	})
 }
 

@@ -68,6 +68,7 @@ func steeringCmd() *cli.Command {
 					return err
 				}
 				name := cfg.Name
+				gf.eventKey = *sf.adminToken
 				return serve(ctx, sf, "steering", name, srv, log, func(ln net.Listener) error {
 					cl, err := gf.start(cluster.Meta{Role: cluster.RoleSteering}, ln, nil, log)
 					if err != nil {

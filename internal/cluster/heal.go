@@ -1,0 +1,42 @@
+package cluster
+
+import (
+	"context"
+	"net"
+	"time"
+)
+
+// joinUnknown joins the --join addresses that are no known live member's: two clusters that
+// formed apart (a start where joins timed out, each side taking itself for the first member)
+// merge at the next rejoin interval, without waiting for a member to be seen dead.
+func (c *Cluster) joinUnknown() {
+	known := map[string]bool{c.GossipAddr(): true}
+	for _, m := range c.Members() {
+		if m.State == Alive || m.State == Draining || m.State == Suspect {
+			known[m.Gossip] = true
+		}
+	}
+	var unknown []string
+	for _, j := range c.cfg.Join {
+		host, port, err := net.SplitHostPort(j)
+		if err != nil {
+			host, port = j, "7946"
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+		ips, err := c.cfg.Resolve(ctx, host)
+		cancel()
+		if err != nil {
+			continue
+		}
+		for _, ip := range ips {
+			if a := net.JoinHostPort(ip, port); !known[a] {
+				unknown = append(unknown, a)
+			}
+		}
+	}
+	if len(unknown) == 0 {
+		return
+	}
+	n, err := c.ml.Join(unknown)
+	c.log.Info("joined addresses outside this cluster", "addrs", unknown, "contacted", n, "err", err)
+}
