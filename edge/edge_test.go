@@ -43,6 +43,8 @@ type fakeObject struct {
 	truncate     int           // send only this many bytes, then close (Content-Length stays full)
 	gate         chan struct{} // when set, the first half is sent, then the rest once gate closes
 	status       int
+	ranges       bool   // answer "Range: bytes=N-" with a 206 (truncate applies to whole-body GETs only)
+	rangeETag    string // the ETag of its 206 answers, when not etag (an object that changed)
 }
 
 func newFakeOrigin(t testing.TB) *fakeOrigin {
@@ -82,7 +84,11 @@ func (f *fakeOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.total.Add(1)
 	f.mu.Lock()
-	f.counts[r.URL.Path]++
+	if r.Header.Get("Range") != "" {
+		f.counts[r.URL.Path+" range"]++ // counted apart: a resumed fill asks for the rest
+	} else {
+		f.counts[r.URL.Path]++
+	}
 	o := f.objects[r.URL.Path]
 	f.mu.Unlock()
 	if o == nil {
@@ -109,6 +115,21 @@ func (f *fakeOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Cache-Control", o.cacheControl)
 	w.Header().Set("Content-Type", "video/mp2t")
+	var from int
+	if rg := r.Header.Get("Range"); o.ranges && rg != "" {
+		if _, err := fmt.Sscanf(rg, "bytes=%d-", &from); err != nil || from >= len(o.body) {
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		if o.rangeETag != "" {
+			w.Header().Set("ETag", o.rangeETag)
+		}
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, len(o.body)-1, len(o.body)))
+		w.Header().Set("Content-Length", strconv.Itoa(len(o.body)-from))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(o.body[from:])
+		return
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(o.body)))
 	switch {
 	case o.truncate > 0:

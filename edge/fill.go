@@ -133,7 +133,7 @@ func (s *Server) fetchInto(ctx context.Context, f *fill) error {
 	if body, err := s.publishHead(f, res, pol, now); !body || err != nil {
 		return err
 	}
-	sum, rerr := s.streamBody(f, res)
+	sum, rerr := s.streamBody(ctx, f, res)
 	k := kindOf([]byte(f.key))
 	s.countFetch(res, k, len(f.buf))
 	s.m.originLatency.Since(start)
@@ -238,18 +238,24 @@ func (s *Server) publishHead(f *fill, res fetchResult, pol cachePolicy, now time
 	return true, nil
 }
 
+// maxResumes is how many times a fill whose body is cut off picks up where it stopped.
+const maxResumes = 2
+
 // streamBody reads the body into f.buf, waking the clients that stream it as it arrives, and
-// returns its SHA-256. A body longer or shorter than announced, over MaxObjectBytes, cut off, or
-// whose hash is not the one its ETag names, is an error.
-func (s *Server) streamBody(f *fill, res fetchResult) ([32]byte, error) {
-	resp := res.resp
+// returns its SHA-256. A body cut off (its source died or closed early: the owner edge killed
+// mid-body) goes on from the origins with a range request for the rest, so the clients
+// already streaming it get the whole object (resumeBody). A body longer or shorter than
+// announced, over MaxObjectBytes, cut off and not resumable, or whose hash is not the one its
+// ETag names, is an error.
+func (s *Server) streamBody(ctx context.Context, f *fill, res fetchResult) ([32]byte, error) {
+	body, src := res.resp.Body, res.source()
 	h := sha256.New()
 	var rerr error
-	for {
+	for resumes := 0; ; {
 		if int64(len(f.buf)) == f.size {
 			// Everything announced has arrived; anything more is a broken origin.
 			var one [1]byte
-			if n, _ := io.ReadFull(resp.Body, one[:]); n > 0 {
+			if n, _ := io.ReadFull(body, one[:]); n > 0 {
 				rerr = errLongBody
 			}
 			break
@@ -264,7 +270,7 @@ func (s *Server) streamBody(f *fill, res fetchResult) ([32]byte, error) {
 			f.mu.Unlock()
 		}
 		end := min(cap(f.buf), len(f.buf)+256<<10)
-		n, err := resp.Body.Read(f.buf[len(f.buf):end])
+		n, err := body.Read(f.buf[len(f.buf):end])
 		if n > 0 {
 			h.Write(f.buf[len(f.buf) : len(f.buf)+n])
 			f.mu.Lock()
@@ -273,16 +279,30 @@ func (s *Server) streamBody(f *fill, res fetchResult) ([32]byte, error) {
 			f.cond.Broadcast()
 			f.mu.Unlock()
 		}
-		if err == io.EOF {
-			if f.size >= 0 && f.n < f.size {
-				rerr = errShortBody
+		if err == nil {
+			continue
+		}
+		if err == io.EOF && (f.size < 0 || f.n == f.size) {
+			break
+		}
+		if resumes < maxResumes {
+			r, resErr := s.resumeBody(ctx, f)
+			if resErr == nil {
+				resumes++
+				s.m.fillResumed.Inc()
+				s.log.Info("fill cut off; resumed from an origin", "key", f.key, "from", src, "at", f.n, "err", err)
+				defer r.resp.Body.Close()
+				body, src = r.resp.Body, r.source()
+				continue
 			}
-			break
+			s.log.Debug("fill cut off; no resume", "key", f.key, "at", f.n, "err", resErr)
 		}
-		if err != nil {
-			rerr = fmt.Errorf("reading from %s: %w", res.source(), err)
-			break
+		if err == io.EOF {
+			rerr = errShortBody
+		} else {
+			rerr = fmt.Errorf("reading from %s: %w", src, err)
 		}
+		break
 	}
 	var sum [32]byte
 	h.Sum(sum[:0])
@@ -290,6 +310,29 @@ func (s *Server) streamBody(f *fill, res fetchResult) ([32]byte, error) {
 		rerr = errHash
 	}
 	return sum, rerr
+}
+
+// resumeBody asks the origins for the rest of a body cut off at f.n: "Range: bytes=N-" with
+// If-Range, accepted only as a 206 for exactly the rest of the same object (Content-Range,
+// Content-Length and the strong ETag the fill began with). The whole body's SHA-256 is still
+// checked against that ETag at the end.
+func (s *Server) resumeBody(ctx context.Context, f *fill) (fetchResult, error) {
+	if f.size <= 0 || f.n <= 0 || f.n >= f.size || len(f.etag) < 2 || f.etag[0] != '"' {
+		return fetchResult{}, errors.New("not resumable: no length or no strong ETag")
+	}
+	hdr := http.Header{"Range": {"bytes=" + strconv.FormatInt(f.n, 10) + "-"}, "If-Range": {string(f.etag)}}
+	res, err := s.origins.fetch(ctx, f.key, nil, hdr)
+	if err != nil {
+		return res, err
+	}
+	resp := res.resp
+	want := "bytes " + strconv.FormatInt(f.n, 10) + "-" + strconv.FormatInt(f.size-1, 10) + "/" + strconv.FormatInt(f.size, 10)
+	if resp.StatusCode != http.StatusPartialContent || resp.Header.Get("Content-Range") != want ||
+		resp.ContentLength != f.size-f.n || resp.Header.Get("ETag") != string(f.etag) {
+		resp.Body.Close()
+		return fetchResult{}, fmt.Errorf("range from %s: %s, Content-Range %q, ETag %q: not the rest of %s", res.source(), resp.Status, resp.Header.Get("Content-Range"), resp.Header.Get("ETag"), f.etag)
+	}
+	return res, nil
 }
 
 // storeFill makes the object of a checked body and stores it when the fill is to (the cache,

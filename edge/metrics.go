@@ -14,6 +14,7 @@ type edgeMetrics struct {
 	servedBytes, originFetches, peerFetches                     [numKinds]*metrics.Counter
 	peerBytes, peerErrors                                       *metrics.Counter
 	originBytes, originErrors, fillRejected, badRequests        *metrics.Counter
+	fillResumed                                                 *metrics.Counter
 	diskHits, purged, forbidden                                 *metrics.Counter
 	purges, purgeDiscarded                                      *metrics.Counter
 	prefillPlanned, prefillFetched, prefillBytes                *metrics.Counter
@@ -44,6 +45,7 @@ func (m *edgeMetrics) init(s *Server) {
 	m.peerBytes = set.NewCounter("edgecdn_edge_peer_bytes_total")
 	m.peerErrors = set.NewCounter("edgecdn_edge_peer_errors_total")
 	m.fillRejected = set.NewCounter("edgecdn_edge_fill_rejected_total")
+	m.fillResumed = set.NewCounter("edgecdn_edge_fill_resumed_total")
 	m.badRequests = set.NewCounter("edgecdn_edge_bad_requests_total")
 	m.diskHits = set.NewCounter("edgecdn_edge_disk_hits_total")
 	m.purged = set.NewCounter("edgecdn_edge_purged_objects_total")
