@@ -253,8 +253,25 @@ func firstSegment(t *testing.T, catalog []byte) string {
 func (c *cluster) checkJob() {
 	t := c.t
 	_, _, err := c.run(context.Background(), nil, "-n", ns, "wait", "--for=condition=complete", "job/player-sim", "--timeout=10m")
-	logs, _, _ := c.run(context.Background(), nil, "-n", ns, "logs", "job/player-sim")
-	t.Logf("player-sim Job log:\n%s", logs)
+	// The Job can be complete before the container runtime has written the end of a long
+	// stdout to the pod's log: read it again until the report at its end parses.
+	var (
+		logs string
+		r    report
+		perr error
+	)
+	for deadline := time.Now().Add(time.Minute); ; {
+		logs, _, _ = c.run(context.Background(), nil, "-n", ns, "logs", "job/player-sim")
+		if r, perr = parseReport([]byte(logs)); perr == nil || err != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	table := logs
+	if i := strings.LastIndex(logs, "\n{\n"); i >= 0 && perr == nil {
+		table = logs[:i] + fmt.Sprintf("\n(and a JSON report of %d bytes)", len(logs)-i)
+	}
+	t.Logf("player-sim Job log:\n%s", table)
 	if err != nil {
 		t.Fatalf("player-sim Job did not complete: %v\n%s", err, c.k("-n", ns, "describe", "job/player-sim"))
 	}
@@ -263,9 +280,8 @@ func (c *cluster) checkJob() {
 	if failedPods != 0 {
 		t.Errorf("the player-sim Job failed %d pods before it completed", failedPods)
 	}
-	r, err := parseReport([]byte(logs))
-	if err != nil {
-		t.Errorf("player-sim Job log holds no JSON report: %v", err)
+	if perr != nil {
+		t.Errorf("player-sim Job log holds no JSON report: %v (%d bytes of log)", perr, len(logs))
 		return
 	}
 	t.Logf("FIGURE player-sim Job: %d players, %d failed, %d corrupt, %d stalls, %d errors", r.Players, r.Failed, r.Corrupt, r.RebufferCount, r.Errors)
