@@ -273,7 +273,11 @@ func (o *advOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	o.mu.Lock()
 	mode := o.faults[r.URL.Path]
-	o.reqs[r.URL.Path]++
+	if r.Header.Get("Range") != "" {
+		o.reqs[r.URL.Path+" range"]++ // an edge resuming a cut fill: not a fill of its own
+	} else {
+		o.reqs[r.URL.Path]++
+	}
 	release := o.release
 	o.mu.Unlock()
 	sum := sha256.Sum256(body)

@@ -35,6 +35,7 @@ type EventStats struct {
 	Published, Applied       int64
 	Duplicates               int64 // an event already applied (gossip brings each several times)
 	Forged, Expired, Unknown int64 // refused: bad signature, too old (or too far ahead), unreadable
+	Resent                   int64 // events this member sent again to a member that had not acked
 }
 
 // Event tuning.
@@ -46,6 +47,13 @@ const (
 	maxDirectUDP       = 1200        // events larger than this go to members over TCP
 	msgEvent           = 'E'
 	msgAck             = 'A'
+	// msgResend is an event the publisher sends again, straight to a member whose ack it has
+	// not had: a member that has the event already acks it again (a lost ack), where a copy
+	// from the gossip is only a duplicate.
+	msgResend = 'R'
+	// resendEvery is how often the publisher sends an event again to the members that have
+	// not acked it, while it waits for their acks.
+	resendEvery = time.Second
 )
 
 // ErrNoEventKey is returned by Publish when the member has no event key (Config.EventKey).
@@ -59,10 +67,15 @@ type eventState struct {
 	seen   map[string]time.Time // ID -> the event's time, forgotten after EventMaxAge
 	recent [][]byte             // signed messages, oldest first, re-offered in push/pull
 	acks   map[string]*ackSet   // events this member published, by ID
-	stats  EventStats
+	// answers are what OnEvent returned for the events applied here, by ID, for an ack sent
+	// again; forgotten with seen.
+	answers map[string][]byte
+	stats   EventStats
 }
 
 type ackSet struct {
+	ev      Event
+	payload []byte // the event's JSON, signed again for a resend
 	got     map[string][]byte
 	changed chan struct{} // closed and replaced on each new ack
 }
@@ -121,10 +134,10 @@ func (c *Cluster) Publish(kind string, body []byte) (Event, error) {
 	}
 	msg := c.ev.sign(msgEvent, payload)
 	c.ev.mu.Lock()
-	c.ev.acks[ev.ID] = &ackSet{got: map[string][]byte{}, changed: make(chan struct{})}
+	c.ev.acks[ev.ID] = &ackSet{ev: ev, payload: payload, got: map[string][]byte{}, changed: make(chan struct{})}
 	c.ev.stats.Published++
 	c.ev.mu.Unlock()
-	c.accept(msg, ev, false)
+	c.accept(msg, ev, false, false)
 	// Straight to every member now (the gossip alone takes a few rounds to reach them all),
 	// and into the gossip for those the direct message misses.
 	for _, n := range c.reachable() {
@@ -174,7 +187,13 @@ func (c *Cluster) receiveEvent(msg []byte) {
 		c.ev.count(func(s *EventStats) { s.Unknown++ })
 		return
 	}
-	c.accept(slices.Clone(msg), ev, true)
+	if msg[0] == msgResend {
+		// Gossiped and re-offered as the event it is.
+		msg = c.ev.sign(msgEvent, payload)
+		c.accept(msg, ev, true, true)
+		return
+	}
+	c.accept(slices.Clone(msg), ev, true, false)
 }
 
 func (e *eventState) count(f func(*EventStats)) {
@@ -185,7 +204,7 @@ func (e *eventState) count(f func(*EventStats)) {
 
 // accept applies an event once: it checks its age, records its ID, queues it for the gossip
 // and hands it to OnEvent; the answer goes back to the publisher as an ack.
-func (c *Cluster) accept(msg []byte, ev Event, remote bool) {
+func (c *Cluster) accept(msg []byte, ev Event, remote, resent bool) {
 	now := time.Now()
 	if age := now.Sub(ev.At); age > c.cfg.EventMaxAge || age < -eventMaxSkew {
 		c.ev.count(func(s *EventStats) { s.Expired++ })
@@ -194,7 +213,16 @@ func (c *Cluster) accept(msg []byte, ev Event, remote bool) {
 	c.ev.mu.Lock()
 	if _, dup := c.ev.seen[ev.ID]; dup {
 		c.ev.stats.Duplicates++
+		answer, applied := c.ev.answers[ev.ID]
 		c.ev.mu.Unlock()
+		if resent && applied && ev.From != c.cfg.Name && !c.closed.Load() {
+			// The publisher missed this member's ack: send it again.
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				c.sendAck(ev, answer)
+			}()
+		}
 		return
 	}
 	c.ev.seen[ev.ID] = ev.At
@@ -216,6 +244,11 @@ func (c *Cluster) accept(msg []byte, ev Event, remote bool) {
 		if c.cfg.OnEvent != nil {
 			answer = c.cfg.OnEvent(ev)
 		}
+		c.ev.mu.Lock()
+		if _, ok := c.ev.seen[ev.ID]; ok {
+			c.ev.answers[ev.ID] = answer
+		}
+		c.ev.mu.Unlock()
 		if ev.From == c.cfg.Name {
 			c.addAck(ev.ID, c.cfg.Name, answer)
 			return
@@ -231,6 +264,9 @@ type ackMsg struct {
 }
 
 func (c *Cluster) sendAck(ev Event, answer []byte) {
+	if c.dropAcks.Load() > 0 && c.dropAcks.Add(-1) >= 0 {
+		return // tests: an ack lost on the way
+	}
 	b, err := json.Marshal(ackMsg{ID: ev.ID, Name: c.cfg.Name, Body: answer})
 	if err != nil {
 		return
@@ -307,6 +343,8 @@ func (c *Cluster) addAck(id, name string, body []byte) {
 // ctx ends. It returns the answers received, by member, and the members of want that have
 // not answered.
 func (c *Cluster) WaitAcks(ctx context.Context, id string, want []string) (got map[string][]byte, missing []string) {
+	resend := time.NewTicker(resendEvery)
+	defer resend.Stop()
 	for {
 		c.ev.mu.Lock()
 		s := c.ev.acks[id]
@@ -333,7 +371,43 @@ func (c *Cluster) WaitAcks(ctx context.Context, id string, want []string) (got m
 		case <-ctx.Done():
 			return got, missing
 		case <-ch:
+		case <-resend.C:
+			c.resend(id, missing)
 		}
+	}
+}
+
+// resend sends event id again, straight to each of the named members (over TCP), which ack it
+// again if they have it already: an ack lost on the way, or an event that missed a member
+// (one that joined as it went out), costs one resendEvery, not the caller's whole deadline.
+func (c *Cluster) resend(id string, names []string) {
+	c.ev.mu.Lock()
+	s := c.ev.acks[id]
+	var msg []byte
+	if s != nil {
+		msg = c.ev.sign(msgResend, s.payload)
+	}
+	c.ev.mu.Unlock()
+	if msg == nil || c.closed.Load() {
+		return
+	}
+	for _, name := range names {
+		c.mu.RLock()
+		m := c.members[name]
+		var n *memberlist.Node
+		if m != nil {
+			n = nodeOf(*m)
+		}
+		c.mu.RUnlock()
+		if n == nil {
+			continue
+		}
+		c.ev.count(func(s *EventStats) { s.Resent++ })
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.ml.SendReliable(n, msg)
+		}()
 	}
 }
 
@@ -346,6 +420,7 @@ func (c *Cluster) forgetEvents(now time.Time) {
 		if now.Sub(at) > c.cfg.EventMaxAge+eventMaxSkew {
 			delete(c.ev.seen, id)
 			delete(c.ev.acks, id)
+			delete(c.ev.answers, id)
 		}
 	}
 	i := 0

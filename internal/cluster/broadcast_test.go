@@ -81,6 +81,26 @@ func TestEventsReachEveryMemberOnceWithAcks(t *testing.T) {
 		t.Errorf("the late member's ack: %q, missing %v", got["e"], missing)
 	}
 	_ = e
+
+	// c's ack is lost on the way (dropped here): the publisher sends the event again to the
+	// member that has not acked, which acks again with its answer and applies it no second time.
+	cs[2].dropAcks.Store(1)
+	ev2, err := cs[1].Publish("purge", []byte(`{"path":"/vod/t/b.ts"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*resendEvery)
+	defer cancel2()
+	got, missing = cs[1].WaitAcks(ctx2, ev2.ID, []string{"a", "b", "c", "d"})
+	if len(missing) != 0 || string(got["c"]) != "ok purge" {
+		t.Errorf("after a lost ack: c's ack %q, missing %v; want it again after a resend", got["c"], missing)
+	}
+	if n := cs[1].EventStats().Resent; n == 0 {
+		t.Error("no resend counted")
+	}
+	if n := recs["c"].count(ev2.ID); n != 1 {
+		t.Errorf("c applied the event %d times, want 1", n)
+	}
 }
 
 func TestEventsRefuseForgedExpiredAndReplayed(t *testing.T) {

@@ -128,6 +128,8 @@ type Cluster struct {
 	queue *memberlist.TransmitLimitedQueue
 	meta  atomic.Pointer[[]byte] // what NodeMeta announces
 	ev    eventState             // cluster-wide events (broadcast.go)
+	// dropAcks, in tests, is how many of this member's next acks are lost on the way.
+	dropAcks atomic.Int32
 
 	joined   atomic.Bool // another member seen, or the join attempts found nobody (first member)
 	joinedCh chan struct{}
@@ -169,7 +171,7 @@ func Start(cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, log: cfg.Logger, members: map[string]*Member{}, leaving: map[string]time.Time{}, joinedCh: make(chan struct{})}
 	c.meta.Store(&meta)
-	c.ev = eventState{key: eventKey(cfg.EventKey), seen: map[string]time.Time{}, acks: map[string]*ackSet{}}
+	c.ev = eventState{key: eventKey(cfg.EventKey), seen: map[string]time.Time{}, acks: map[string]*ackSet{}, answers: map[string][]byte{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
 	mc := memberlist.DefaultLANConfig()
@@ -592,7 +594,7 @@ func (d *delegate) NotifyMsg(b []byte) {
 		return
 	}
 	switch b[0] {
-	case msgEvent:
+	case msgEvent, msgResend:
 		d.c.receiveEvent(b)
 		return
 	case msgAck:
