@@ -245,23 +245,7 @@ func (c *Cluster) setJoined(why string) {
 // join resolves every join address (a name may give many) and joins them all at once, each
 // bounded by JoinTimeout; it returns how many answered.
 func (c *Cluster) join() (int, error) {
-	var addrs []string
-	for _, j := range c.cfg.Join {
-		host, port, err := net.SplitHostPort(j)
-		if err != nil {
-			host, port = j, "7946"
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
-		ips, err := c.cfg.Resolve(ctx, host)
-		cancel()
-		if err != nil {
-			c.log.Debug("resolving join address", "addr", j, "err", err)
-			continue
-		}
-		for _, ip := range ips {
-			addrs = append(addrs, net.JoinHostPort(ip, port))
-		}
-	}
+	addrs := c.joinAddrs()
 	// Also try members seen dead: this is how two sides of a healed partition find each
 	// other again (memberlist alone never contacts a dead member). At most maxDeadJoins of
 	// them, picked at random, per attempt: every member trying every dead one (each a push/pull

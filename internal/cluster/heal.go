@@ -17,6 +17,22 @@ func (c *Cluster) joinUnknown() {
 		}
 	}
 	var unknown []string
+	for _, a := range c.joinAddrs() {
+		if !known[a] {
+			unknown = append(unknown, a)
+		}
+	}
+	if len(unknown) == 0 {
+		return
+	}
+	n, err := c.ml.Join(unknown)
+	c.log.Info("joined addresses outside this cluster", "addrs", unknown, "contacted", n, "err", err)
+}
+
+// joinAddrs resolves the join addresses (a name may give many, a headless Service's pods) to
+// HOST:PORT, the gossip port 7946 where none is given.
+func (c *Cluster) joinAddrs() []string {
+	var addrs []string
 	for _, j := range c.cfg.Join {
 		host, port, err := net.SplitHostPort(j)
 		if err != nil {
@@ -26,17 +42,12 @@ func (c *Cluster) joinUnknown() {
 		ips, err := c.cfg.Resolve(ctx, host)
 		cancel()
 		if err != nil {
+			c.log.Debug("resolving join address", "addr", j, "err", err)
 			continue
 		}
 		for _, ip := range ips {
-			if a := net.JoinHostPort(ip, port); !known[a] {
-				unknown = append(unknown, a)
-			}
+			addrs = append(addrs, net.JoinHostPort(ip, port))
 		}
 	}
-	if len(unknown) == 0 {
-		return
-	}
-	n, err := c.ml.Join(unknown)
-	c.log.Info("joined addresses outside this cluster", "addrs", unknown, "contacted", n, "err", err)
+	return addrs
 }
