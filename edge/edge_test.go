@@ -200,20 +200,7 @@ func get(t testing.TB, url string, hdr ...string) resp {
 
 func do(t testing.TB, method, url string, hdr ...string) resp {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	r, err := client.Do(req)
-	if err != nil {
-		return resp{err: err}
-	}
-	defer r.Body.Close()
-	body, err := io.ReadAll(r.Body)
-	return resp{code: r.StatusCode, header: r.Header, body: body, err: err}
+	return doBody(t, method, url, "", hdr...)
 }
 
 // eventually polls cond until it holds or the deadline passes.
