@@ -35,10 +35,12 @@ type Config struct {
 	Startup   time.Duration // buffer needed to start playing; default one segment
 	BufferCap time.Duration // fetch no segment while the buffer is above this; default 30s (so it peaks near 30s plus a segment)
 	Timeout   time.Duration // one segment's download; default 10s
-	// HeaderTimeout bounds the wait for a response's head; default 3s. A head that does not
-	// come means a hung edge (its zone cut off, a removed pod's address): the player tries
-	// another edge at once instead of waiting out Timeout while its buffer drains. Edges send a
-	// miss's head as soon as the fill starts, so a slow download is not cut by it.
+	// HeaderTimeout bounds the wait for a response's head, and the silence of its body (a read
+	// of the network that brings no byte for this long); default 3s. A head or a body that
+	// stops coming means a hung edge (its zone cut off, a removed pod's address): the player
+	// tries another edge at once instead of waiting out Timeout while its buffer drains. Edges
+	// send a miss's head as soon as the fill starts and stream it as it comes, so a slow
+	// download is not cut by it; the wait on the player's own emulated link is not counted.
 	HeaderTimeout time.Duration
 	MaxChunks     int          // play at most this many segments; default the whole title
 	MaxSeconds    float64      // play at most this much media; default the whole title
@@ -415,7 +417,7 @@ func (p *session) get(ctx context.Context, base, path string, cmcd string) (*htt
 		cancel(nil)
 		return nil, nil, err
 	}
-	resp.Body = cancelOnClose{resp.Body, func() { cancel(nil) }}
+	resp.Body = &idleBody{ReadCloser: resp.Body, idle: p.cfg.HeaderTimeout, cancel: cancel}
 	var body io.Reader = resp.Body
 	// catalog.json is the simulator's side channel for sizes and hashes, not something a
 	// player fetches: it does not use the player's link.
@@ -425,17 +427,41 @@ func (p *session) get(ctx context.Context, base, path string, cmcd string) (*htt
 	return resp, body, nil
 }
 
-var errNoHead = errors.New("no response head in time")
+var (
+	errNoHead   = errors.New("no response head in time")
+	errBodyIdle = errors.New("the response body stopped coming")
+)
 
-// cancelOnClose releases a request's context once its body is closed.
-type cancelOnClose struct {
+// idleBody cuts a response whose body brings no byte for idle while it is being read (a peer
+// gone silent: its link cut mid-segment), and releases the request's context once closed.
+// Only a read in progress counts: time the reader spends elsewhere (waiting on the player's
+// emulated link) is not silence of the peer.
+type idleBody struct {
 	io.ReadCloser
-	cancel func()
+	idle   time.Duration
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
 }
 
-func (c cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
+func (b *idleBody) Read(p []byte) (int, error) {
+	if b.timer == nil {
+		b.timer = time.AfterFunc(b.idle, func() { b.cancel(errBodyIdle) })
+	} else {
+		b.timer.Reset(b.idle)
+	}
+	n, err := b.ReadCloser.Read(p)
+	if !b.timer.Stop() && err != nil {
+		err = fmt.Errorf("%w: no byte in %v", errBodyIdle, b.idle)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	err := b.ReadCloser.Close()
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	b.cancel(nil)
 	return err
 }
 
