@@ -34,9 +34,9 @@ import (
 	"edgecdn/internal/catalog"
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/harness"
+	"edgecdn/internal/steerapi"
 	"edgecdn/origin/packager"
 	"edgecdn/player-sim/player"
-	"edgecdn/steering"
 )
 
 // runFailover kills one edge with SIGKILL under a fleet of players and measures how the rest of
@@ -616,8 +616,8 @@ func foCluster(c *http.Client, addr, token string) (edge.ClusterInfo, error) {
 }
 
 // foSteer returns steering's ranking of the edges for title and zone.
-func foSteer(c *http.Client, base, title, zone string) ([]steering.Ranked, error) {
-	var r steering.SteerResponse
+func foSteer(c *http.Client, base, title, zone string) ([]steerapi.Ranked, error) {
+	var r steerapi.Ranking
 	err := foGetJSON(c, base+"/steer/"+title+"?zone="+zone, "", &r)
 	return r.Edges, err
 }

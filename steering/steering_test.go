@@ -20,6 +20,7 @@ import (
 	"edgecdn/edge"
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/hls"
+	"edgecdn/internal/steerapi"
 	"edgecdn/loadbalancer"
 	"edgecdn/origin"
 	"edgecdn/origin/packager"
@@ -179,10 +180,10 @@ func getBody(t *testing.T, u string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func steer(t *testing.T, st *stack, zone string) SteerResponse {
+func steer(t *testing.T, st *stack, zone string) steerapi.Ranking {
 	t.Helper()
 	code, b := getBody(t, st.base+"/steer/title-000?zone="+zone)
-	var r SteerResponse
+	var r steerapi.Ranking
 	if code != 200 || json.Unmarshal(b, &r) != nil {
 		t.Fatalf("/steer: %d %s", code, b)
 	}
@@ -291,6 +292,11 @@ func TestSteeringManifest(t *testing.T) {
 		var m map[string]any
 		if code != 200 || json.Unmarshal(b, &m) != nil {
 			t.Fatalf("manifest%s: %d %s", q, code, b)
+		}
+		// What steering writes is what a player reads, to the byte.
+		pm, err := steerapi.ParseManifest(b)
+		if again, _ := json.Marshal(pm); err != nil || string(again)+"\n" != string(b) {
+			t.Errorf("manifest%s as a player reads it: %s, %v; written %s", q, again, err, b)
 		}
 		return m
 	}

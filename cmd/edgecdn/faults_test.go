@@ -31,9 +31,9 @@ import (
 	"time"
 
 	"edgecdn/internal/harness"
+	"edgecdn/internal/steerapi"
 	"edgecdn/internal/testenv"
 	"edgecdn/player-sim/player"
-	"edgecdn/steering"
 )
 
 // fxContent is a packaged catalog and the bytes each of its URL paths must have.
@@ -769,7 +769,7 @@ func TestFaultDiskCorrupted(t *testing.T) {
 }
 
 // steerView is what `edgecdn steering` answers on GET /steer/<title>.
-type steerView steering.SteerResponse
+type steerView steerapi.Ranking
 
 func getSteer(c *http.Client, addr, title, zone string) (steerView, error) {
 	var v steerView
