@@ -162,6 +162,30 @@ func Poll(ctx context.Context, d, interval time.Duration, cond func() (bool, str
 	}
 }
 
+// Each makes a Poll condition over n things that each hold once and then count as done, such
+// as every survivor seeing a member dead: cond(i) is asked of each thing not done yet, at every
+// poll, and says what it saw when it does not hold. when[i] is how long after since thing i
+// first held (0 until it does); all holds once every thing has, with the accounts of the
+// others.
+func Each(n int, since time.Time, cond func(i int) (bool, string)) (when []time.Duration, all func() (bool, string)) {
+	when = make([]time.Duration, n)
+	done := make([]bool, n)
+	return when, func() (bool, string) {
+		var status []string
+		for i := range n {
+			if done[i] {
+				continue
+			}
+			if ok, st := cond(i); ok {
+				done[i], when[i] = true, time.Since(since)
+			} else {
+				status = append(status, st)
+			}
+		}
+		return len(status) == 0, strings.Join(status, "; ")
+	}
+}
+
 // Metric returns the sum of the samples of series on the Prometheus text endpoint of addr
 // (http://addr/metrics). series is a metric name, which sums every label set
 // ("edgecdn_edge_requests_total"), or a name with labels as the endpoint writes them

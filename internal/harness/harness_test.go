@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,6 +74,28 @@ func TestPoll(t *testing.T) {
 	_, err := Poll(context.Background(), 20*time.Millisecond, time.Millisecond, func() (bool, string) { return false, "never" })
 	if err == nil || !strings.Contains(err.Error(), "never") {
 		t.Errorf("Poll that never holds: %v; want an error with the last status", err)
+	}
+}
+
+func TestEach(t *testing.T) {
+	asked := make([]int, 3)
+	start := time.Now()
+	when, all := Each(3, start, func(i int) (bool, string) {
+		asked[i]++
+		return asked[i] > i, "thing " + strconv.Itoa(i)
+	})
+	if ok, st := all(); ok || st != "thing 1; thing 2" {
+		t.Errorf("first poll: %v, %q; want not done, waiting for things 1 and 2", ok, st)
+	}
+	if when[0] == 0 || when[1] != 0 {
+		t.Errorf("after the first poll, when = %v; want only thing 0 done", when)
+	}
+	if _, err := Poll(context.Background(), 5*time.Second, time.Millisecond, all); err != nil {
+		t.Fatal(err)
+	}
+	// Done things are not asked again.
+	if !slices.Equal(asked, []int{1, 2, 3}) || slices.Contains(when, 0) || slices.Max(when) > time.Since(start) {
+		t.Errorf("asked %v, when %v", asked, when)
 	}
 }
 
