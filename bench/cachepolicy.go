@@ -46,7 +46,9 @@ func runCachePolicy(ctx context.Context, args []string) (string, error) {
 	fleetZipf := fs.Float64("fleet-zipf", 1.0, "Zipf exponent of the fleet's title popularity")
 	links := fs.String("links-mbps", "1.5,3,6,12", "players' own links, Mbit/s, one drawn per player")
 	budget := fs.Duration("fleet-budget", 100*time.Second, "the fleet is stopped after this long (a loaded machine slows it); the log keeps what completed")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	pcts, err := splitInts(*sizes)
 	if err != nil {
 		return "", err

@@ -22,7 +22,9 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	w := addWrkFlags(fs, "64,256")
 	dur, connsFlag, runs := w.dur, w.conns, w.runs
 	threads := fs.Int("threads", 2, "wrk threads")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	conns, err := splitInts(*connsFlag)
 	if err != nil {
 		return "", err

@@ -55,7 +55,9 @@ func runFailover(ctx context.Context, args []string) (string, error) {
 	killWait := fs.Duration("kill-wait", 60*time.Second, "kill after this long even if some players have less buffer (said in the report)")
 	titles := fs.Int("titles", 6, "titles in the catalog (Zipf 1.0)")
 	seed := fs.Uint64("seed", 1, "seed of the fleet (arrivals, titles); run r uses seed+r")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	if *entry != "both" && *entry != "steering" && *entry != "lb" {
 		return "", fmt.Errorf("--entry %q: want steering, lb or both", *entry)
 	}

@@ -20,7 +20,9 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("lb-overhead")
 	w := addWrkFlags(fs, "64,256")
 	dur, connsFlag, runs := w.dur, w.conns, w.runs
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	conns, err := splitInts(*connsFlag)
 	if err != nil {
 		return "", err

@@ -23,7 +23,9 @@ func runOrigin(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("origin")
 	w := addWrkFlags(fs, "64,256")
 	dur, connsFlag, runs := w.dur, w.conns, w.runs
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	conns, err := splitInts(*connsFlag)
 	if err != nil {
 		return "", err

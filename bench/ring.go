@@ -37,7 +37,9 @@ func runRing(ctx context.Context, args []string) (string, error) {
 	zipfKeys := fs.Int("zipf-keys", 10_000, "distinct keys in the Zipf stream")
 	zipfS := fs.Float64("zipf", 1.1, "Zipf exponent of the request stream")
 	runs := fs.Int("runs", 3, "runs of each lookup benchmark (the median is reported)")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	bns, err := splitInts(*balanceNs)
 	if err != nil {
 		return "", err

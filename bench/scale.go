@@ -34,7 +34,9 @@ func runScale(ctx context.Context, args []string) (string, error) {
 	sizes := fs.String("players", "100,250,500,1000,1500,2000", "fleet sizes, in order: the run goes on to the largest even after stalls begin")
 	media := fs.Duration("media", 24*time.Second, "media each player plays")
 	link := fs.Float64("link-mbps", 12, "every player's own link, Mbit/s: above the top rendition, so stalls are the CDN's")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	ns, err := splitInts(*sizes)
 	if err != nil {
 		return "", err
