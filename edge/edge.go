@@ -159,16 +159,7 @@ func (s *Server) Ready() bool {
 // draining, so balancers, steering and the other edges' rings stop choosing it at once. The
 // edge keeps serving whatever it is still sent until Shutdown.
 func (s *Server) Drain() {
-	if s.stopping.Swap(true) {
-		return
-	}
-	s.sample()
-	if c := s.cluster.Load(); c != nil {
-		if err := c.SetDraining(time.Second); err != nil {
-			s.log.Warn("announcing the drain", "err", err)
-		}
-	}
-	s.log.Info("draining")
+	cluster.Drain(&s.stopping, &s.cluster, s.log, s.sample)
 }
 
 // Serve serves HTTP on ln until Shutdown.

@@ -126,23 +126,13 @@ func (s *Server) Ready() bool {
 // ServeAdmin serves /metrics and /debug/pprof/ (and /healthz, /readyz) on ln, and stops the
 // client listener from answering them. Call it before Serve.
 func (s *Server) ServeAdmin(ln net.Listener) error {
-	s.ep.Separate()
-	s.log.Info("steering admin listening", "addr", ln.Addr().String())
-	return s.admin.Serve(ln)
+	return s.ep.ServeAdmin(s.admin, ln, s.log, "steering")
 }
 
 // Drain starts a graceful stop: /readyz answers 503 (the Service drops it) while it keeps
 // answering, and the cluster hears that it is draining.
 func (s *Server) Drain() {
-	if s.stopping.Swap(true) {
-		return
-	}
-	if c := s.cluster.Load(); c != nil {
-		if err := c.SetDraining(time.Second); err != nil {
-			s.log.Warn("announcing the drain", "err", err)
-		}
-	}
-	s.log.Info("draining")
+	cluster.Drain(&s.stopping, &s.cluster, s.log, nil)
 }
 
 // Serve serves HTTP on ln until Shutdown.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -357,4 +358,23 @@ func TestJoinedAlone(t *testing.T) {
 	}
 	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Join: []string{a.GossipAddr()}})
 	eventually(t, 5*time.Second, "b joined a", func() bool { return b.Joined() && len(a.Healthy("")) == 2 })
+}
+
+// TestDrainOnce: Drain sets stopping and runs its hook once, before any cluster is joined too;
+// a second Drain does nothing.
+func TestDrainOnce(t *testing.T) {
+	var stopping atomic.Bool
+	var c atomic.Pointer[Cluster]
+	hooks := 0
+	for range 2 {
+		Drain(&stopping, &c, quiet, func() {
+			if !stopping.Load() {
+				t.Error("the hook ran before stopping was set")
+			}
+			hooks++
+		})
+	}
+	if !stopping.Load() || hooks != 1 {
+		t.Errorf("stopping %v, hook ran %d times; want true, once", stopping.Load(), hooks)
+	}
 }
