@@ -19,17 +19,9 @@ import (
 // run: a 2 KB playlist, a 100 KB and a 1 MB segment, at each connection count.
 func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("edge-vs-peers")
-	w := addWrkFlags(fs, "64,256")
-	dur, connsFlag, runs := w.dur, w.conns, w.runs
 	threads := fs.Int("threads", 2, "wrk threads")
-	if err := parseFlags(fs, args); err != nil {
-		return "", err
-	}
-	conns, err := splitInts(*connsFlag)
+	wk, err := wrkScenario(fs, args, "wrk", "nginx", "varnishd")
 	if err != nil {
-		return "", err
-	}
-	if err := needTools("wrk", "nginx", "varnishd"); err != nil {
 		return "", err
 	}
 
@@ -77,16 +69,16 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	type cell struct{ obj, conns int }
 	results := map[cell]map[string][]wrkResult{}
 	for oi, o := range objects {
-		for _, c := range conns {
+		for _, c := range wk.conns {
 			k := cell{oi, c}
 			results[k] = map[string][]wrkResult{}
-			for r := 0; r < *runs; r++ {
+			for r := 0; r < wk.runs; r++ {
 				// Interleaved, and each run starts with a different server, so that drift and
 				// whatever one server leaves behind (Varnish's background threads) hit all alike.
 				for i := range servers {
 					s := servers[(i+r)%len(servers)]
 					c0 := procCPU(s.pid())
-					res, err := runWrk(ctx, "http://"+s.addr+o.path, c, *threads, *dur)
+					res, err := runWrk(ctx, "http://"+s.addr+o.path, c, *threads, wk.dur)
 					if err != nil {
 						return "", fmt.Errorf("%s: %w", s.name, err)
 					}
@@ -101,7 +93,7 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Edge hit path vs nginx and Varnish\n\n")
 	fmt.Fprintf(&b, "`go run ./bench edge-vs-peers --duration %v --runs %d --connections %s` on %d CPUs (%s), wrk %d threads on the same cores; median of %d runs per cell, servers interleaved in rotating order. ",
-		*dur, *runs, *connsFlag, runtime.NumCPU(), runtime.Version(), *threads, *runs)
+		wk.dur, wk.runs, wk.connsFlag, runtime.NumCPU(), runtime.Version(), *threads, wk.runs)
 	fmt.Fprintf(&b, "nginx: static files, sendfile on, open_file_cache, 2 workers. Varnish: malloc 512 MB in front of the edgecdn origin. Edge: `edgecdn edge`, 512 MiB memory cache. All warmed first; every request is a hit.\n\n")
 	fmt.Fprintf(&b, "CPU columns: cores the server (its workers included) and wrk used over the run (user + system time from /proc/PID/stat / wall time), and the server's CPU per request.\n\n")
 	fmt.Fprintf(&b, "| object | conns | server | req/s | MB/s | p50 ms | p99 ms | errors | server cores | wrk cores | server us/req |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -111,7 +103,7 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	total := 0
 	var rlo, rhi float64 = math.Inf(1), 0
 	for oi, o := range objects {
-		for _, c := range conns {
+		for _, c := range wk.conns {
 			m := map[string]wrkResult{}
 			for _, s := range servers {
 				m[s.name] = median(results[cell{oi, c}][s.name])
