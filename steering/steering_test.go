@@ -19,6 +19,7 @@ import (
 
 	"edgecdn/edge"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/harness"
 	"edgecdn/internal/hls"
 	"edgecdn/internal/steerapi"
 	"edgecdn/loadbalancer"
@@ -143,10 +144,10 @@ func (st *stack) waitZones(t testing.TB, zones ...string) {
 	t.Helper()
 	want := slices.Clone(zones)
 	slices.Sort(want)
-	eventually(t, 30*time.Second, fmt.Sprintf("steering sees zones %v", want), func() bool { return slices.Equal(st.steer.view().zones, want) })
+	harness.Eventually(t, 30*time.Second, fmt.Sprintf("steering sees zones %v", want), func() bool { return slices.Equal(st.steer.view().zones, want) })
 	// And each zone's balancer has its edge: until then it answers 503.
 	for _, z := range zones {
-		eventually(t, 30*time.Second, "the balancer of "+z+" ready", func() bool {
+		harness.Eventually(t, 30*time.Second, "the balancer of "+z+" ready", func() bool {
 			resp, err := http.Get("http://" + st.lbAddr[z] + "/readyz")
 			if err != nil {
 				return false
@@ -155,18 +156,6 @@ func (st *stack) waitZones(t testing.TB, zones ...string) {
 			return resp.StatusCode == http.StatusOK
 		})
 	}
-}
-
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
 }
 
 func getBody(t *testing.T, u string) (int, []byte) {
@@ -212,7 +201,7 @@ func TestRankingFollowsTheCluster(t *testing.T) {
 	hot := member(t, "edge-hot", cluster.Meta{Role: cluster.RoleEdge, Zone: "zone-b", HTTP: "127.0.0.1:1"}, st.seed,
 		func() cluster.Load { return cluster.Load{RPS: 100000} })
 	_ = hot
-	eventually(t, 5*time.Second, "the overloaded edge ranked after zone-b's other edge", func() bool {
+	harness.Eventually(t, 5*time.Second, "the overloaded edge ranked after zone-b's other edge", func() bool {
 		r := steer(t, st, "zone-b")
 		for i, e := range r.Edges {
 			if e.Name == "edge-hot" {
@@ -223,7 +212,7 @@ func TestRankingFollowsTheCluster(t *testing.T) {
 	})
 	// Zone b's edge dies (no goodbye): it drops below every healthy edge once the gossip sees it.
 	st.edges["zone-b"].Shutdown()
-	d := eventually(t, 15*time.Second, "the dead edge ranked last", func() bool {
+	d := harness.Eventually(t, 15*time.Second, "the dead edge ranked last", func() bool {
 		r := steer(t, st, "zone-b")
 		last := r.Edges[len(r.Edges)-1]
 		return last.Name == "edge-zone-b" && !last.Healthy && slices.Contains(last.Reasons, "unhealthy")
@@ -352,7 +341,7 @@ func TestSteeringManifest(t *testing.T) {
 	}
 	// Zone b goes down: its pathway moves last.
 	st.edges["zone-b"].Shutdown()
-	d := eventually(t, 15*time.Second, "zone-b last", func() bool {
+	d := harness.Eventually(t, 15*time.Second, "zone-b last", func() bool {
 		p := prio(get("?_HLS_pathway=zone-b"))
 		return p[len(p)-1] == "zone-b" && p[0] != "zone-b"
 	})

@@ -186,6 +186,50 @@ func Each(n int, since time.Time, cond func(i int) (bool, string)) (when []time.
 	}
 }
 
+// T is the part of testing.TB the test helpers here use.
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// Eventually polls cond every 5 ms until it holds and returns how long that took; after d it
+// fails the test, saying what it waited for.
+func Eventually(t T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	took, err := Poll(context.Background(), d, 5*time.Millisecond, func() (bool, string) { return cond(), what })
+	if err != nil {
+		t.Fatalf("not within %v: %s", d, what)
+	}
+	return took
+}
+
+// Server is what each component's server offers to run it: serve a listener, stop gracefully.
+type Server interface {
+	Serve(ln net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+// ServeLoopback serves srv on a free loopback port until the test ends (then Shutdown, with
+// 10 s for in-flight requests, and the end of Serve) and returns its base URL,
+// http://127.0.0.1:PORT.
+func ServeLoopback(t T, srv Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	})
+	return "http://" + ln.Addr().String()
+}
+
 // Metric returns the sum of the samples of series on the Prometheus text endpoint of addr
 // (http://addr/metrics). series is a metric name, which sums every label set
 // ("edgecdn_edge_requests_total"), or a name with labels as the endpoint writes them

@@ -99,6 +99,33 @@ func TestEach(t *testing.T) {
 	}
 }
 
+// httpServer is a net/http server as a Server.
+type httpServer struct{ *http.Server }
+
+func (s httpServer) Serve(ln net.Listener) error { return s.Server.Serve(ln) }
+
+func TestServeLoopback(t *testing.T) {
+	srv := httpServer{&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })}}
+	var base string
+	t.Run("serving", func(t *testing.T) {
+		base = ServeLoopback(t, srv)
+		resp, err := http.Get(base + "/")
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(base, "http://127.0.0.1:") {
+			t.Fatalf("GET %s: %v %v", base, resp, err)
+		}
+		resp.Body.Close()
+	})
+	// The subtest's end shut the server down.
+	if resp, err := http.Get(base + "/"); err == nil {
+		resp.Body.Close()
+		t.Errorf("%s still answers after the test's end", base)
+	}
+	took := Eventually(t, 5*time.Second, "three calls", func() bool { base += "."; return strings.HasSuffix(base, "...") })
+	if took <= 0 || took > 5*time.Second {
+		t.Errorf("Eventually took %v", took)
+	}
+}
+
 // TestStart runs this test binary as a process that logs a listening line (the helper below).
 func TestStart(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=TestHelperProcess")
