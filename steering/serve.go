@@ -228,29 +228,42 @@ func (s *Server) order(v view, zone string) []string {
 	return zoneOrder(v.zones, v.zoneLoad, zone, s.cfg.BalanceFactor)
 }
 
+// playStart is what GET /play/<title>/... answers in HLS and DASH alike before the playlist:
+// the client's zone, the title's manifest from the origins (load; 404 with noTitle when the
+// title has none, 502 when no origin answers), the view and the zones in the order the client
+// should use them (503 when none is healthy). ok is false once it has answered itself.
+func (s *Server) playStart(ctx *fasthttp.RequestCtx, title []byte, noTitle string, load func(context.Context) error) (zone string, v view, zones []string, ok bool) {
+	if zone, ok = s.requestZone(ctx, title); !ok {
+		return "", view{}, nil, false
+	}
+	switch err := load(context.Background()); {
+	case errors.Is(err, errNoTitle):
+		httpx.Fail(ctx, fasthttp.StatusNotFound, noTitle)
+		return "", view{}, nil, false
+	case err != nil:
+		s.log.Warn("play manifest", "title", string(title), "err", err)
+		httpx.Fail(ctx, fasthttp.StatusBadGateway, "origin unavailable")
+		return "", view{}, nil, false
+	}
+	v = s.view()
+	if zones = s.order(v, zone); len(zones) == 0 {
+		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, "no healthy zone")
+		return "", view{}, nil, false
+	}
+	return zone, v, zones, true
+}
+
 // servePlay answers GET /play/<title>/master.m3u8: the title's multivariant playlist with one
 // pathway per zone (its balancer), the client's zone first, and the content steering tag.
 // Each variant carries a STABLE-VARIANT-ID, the same on every pathway, so that a steering
 // manifest can clone a pathway with PER-VARIANT-URIS.
 func (s *Server) servePlay(ctx *fasthttp.RequestCtx, title []byte) {
-	zone, ok := s.requestZone(ctx, title)
+	var mv *hls.Multivariant
+	zone, v, zones, ok := s.playStart(ctx, title, "no such title", func(c context.Context) (err error) {
+		mv, err = s.masterPlaylist(c, string(title))
+		return err
+	})
 	if !ok {
-		return
-	}
-	mv, err := s.masterPlaylist(context.Background(), string(title))
-	switch {
-	case errors.Is(err, errNoTitle):
-		httpx.Fail(ctx, fasthttp.StatusNotFound, "no such title")
-		return
-	case err != nil:
-		s.log.Warn("playlist", "title", string(title), "err", err)
-		httpx.Fail(ctx, fasthttp.StatusBadGateway, "origin unavailable")
-		return
-	}
-	v := s.view()
-	zones := s.order(v, zone)
-	if len(zones) == 0 {
-		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, "no healthy zone")
 		return
 	}
 	ss := session{Zone: zone, Pathways: zones, MinBW: minBandwidth(mv), Nonce: nonce(), Title: string(title),
