@@ -143,12 +143,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown leaves the cluster and stops serving.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopping.Store(true) // not ready; announcing a drain now would only delay the leave
-	var errs []error
-	if c := s.cluster.Load(); c != nil {
-		errs = append(errs, c.Leave(2*time.Second))
-	}
-	errs = append(errs, httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin))
+	errs := []error{cluster.Stop(&s.stopping, &s.cluster), httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin)}
 	if !s.closed.Swap(true) {
 		close(s.done)
 	}

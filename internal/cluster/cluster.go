@@ -532,6 +532,18 @@ func Drain(stopping *atomic.Bool, c *atomic.Pointer[Cluster], log *slog.Logger, 
 	log.Info("draining")
 }
 
+// Stop is the start of a server's shutdown as the cluster sees it: it sets stopping (not
+// ready; announcing a drain now would only delay the leave) and, once the server has joined a
+// cluster, leaves it (Leave, 2 s a step) so that the others move its work at once while it
+// finishes what it serves.
+func Stop(stopping *atomic.Bool, c *atomic.Pointer[Cluster]) error {
+	stopping.Store(true)
+	if c := c.Load(); c != nil {
+		return c.Leave(2 * time.Second)
+	}
+	return nil
+}
+
 // Leave tells the cluster this member is going (others see it Left at once, rather than Dead
 // after the failure detector's timeout) and stops gossiping. timeout bounds each of its two
 // steps: the goodbye to every member, then memberlist's leave broadcast.

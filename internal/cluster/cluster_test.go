@@ -366,3 +366,23 @@ func TestDrainOnce(t *testing.T) {
 		t.Errorf("stopping %v, hook ran %d times; want true, once", stopping.Load(), hooks)
 	}
 }
+
+// TestStopLeaves: Stop sets stopping and leaves the cluster the server joined (a departure, not
+// a death, for the others); before any cluster it only sets stopping.
+func TestStopLeaves(t *testing.T) {
+	var stopping atomic.Bool
+	var none atomic.Pointer[Cluster]
+	if err := Stop(&stopping, &none); err != nil || !stopping.Load() {
+		t.Fatalf("Stop without a cluster: %v, stopping %v", err, stopping.Load())
+	}
+	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge, Zone: "z"}})
+	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge, Zone: "z"}, Join: []string{a.GossipAddr()}})
+	harness.Eventually(t, 5*time.Second, "a sees b", func() bool { return len(a.Healthy("")) == 2 })
+	var cb atomic.Pointer[Cluster]
+	cb.Store(b)
+	stopping.Store(false)
+	if err := Stop(&stopping, &cb); err != nil || !stopping.Load() {
+		t.Fatalf("Stop: %v, stopping %v", err, stopping.Load())
+	}
+	harness.Eventually(t, 5*time.Second, "a sees b leave", func() bool { return state(a, "b") == Left })
+}
