@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -323,14 +324,40 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func splitInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		var n int
-		if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err != nil || n <= 0 {
-			return nil, fmt.Errorf("bad number %q in %q", f, s)
+// numbers is the value of a flag of comma-separated positive numbers ("64,256"), parsed when
+// the flags are; String gives the list back as a flag value.
+type numbers[T int | float64] []T
+
+func (n *numbers[T]) String() string {
+	var b strings.Builder
+	for i, x := range *n {
+		if i > 0 {
+			b.WriteByte(',')
 		}
-		out = append(out, n)
+		b.WriteString(strconv.FormatFloat(float64(x), 'g', -1, 64))
 	}
-	return out, nil
+	return b.String()
+}
+
+func (n *numbers[T]) Set(s string) error {
+	var out numbers[T]
+	for _, f := range strings.Split(s, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || x <= 0 || float64(T(x)) != x {
+			return fmt.Errorf("bad number %q in %q", f, s)
+		}
+		out = append(out, T(x))
+	}
+	*n = out
+	return nil
+}
+
+// numbersFlag registers a flag of comma-separated positive numbers with the default def.
+func numbersFlag[T int | float64](fs *flag.FlagSet, name, def, usage string) *numbers[T] {
+	n := new(numbers[T])
+	if err := n.Set(def); err != nil {
+		panic(fmt.Sprintf("--%s default %q: %v", name, def, err))
+	}
+	fs.Var(n, name, usage)
+	return n
 }

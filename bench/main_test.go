@@ -50,3 +50,25 @@ func TestUsageListsEveryScenario(t *testing.T) {
 		}
 	}
 }
+
+// TestNumbersFlag: list flags parse when the flags are, refuse what is not a positive number
+// (a whole one for counts), and print back as typed.
+func TestNumbersFlag(t *testing.T) {
+	fs := newFlags("t")
+	ints := numbersFlag[int](fs, "n", "64,256", "")
+	floats := numbersFlag[float64](fs, "f", "1.5,3", "")
+	if err := fs.Parse([]string{"--n", "1, 2,30", "--f", "0.8,1.0,1.2"}); err != nil {
+		t.Fatal(err)
+	}
+	if ints.String() != "1,2,30" || floats.String() != "0.8,1,1.2" || (*ints)[2] != 30 || (*floats)[0] != 0.8 {
+		t.Errorf("got %v and %v", ints, floats)
+	}
+	for _, bad := range []string{"", "1,,2", "0", "-3", "2.5", "x", "1e400"} {
+		if err := fs.Set("n", bad); err == nil {
+			t.Errorf("--n %q accepted: %v", bad, ints)
+		}
+	}
+	if err := fs.Set("f", "NaN"); err == nil {
+		t.Errorf("--f NaN accepted")
+	}
+}

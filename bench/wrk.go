@@ -26,19 +26,15 @@ type wrkSettings struct {
 // the tools it drives are installed.
 func wrkScenario(fs *flag.FlagSet, args []string, tools ...string) (wrkSettings, error) {
 	dur := fs.Duration("duration", 10*time.Second, "each wrk run")
-	connsFlag := fs.String("connections", "64,256", "connection counts")
+	conns := numbersFlag[int](fs, "connections", "64,256", "connection counts")
 	runs := fs.Int("runs", 3, "runs per cell; the median is reported")
 	if err := parseFlags(fs, args); err != nil {
-		return wrkSettings{}, err
-	}
-	conns, err := splitInts(*connsFlag)
-	if err != nil {
 		return wrkSettings{}, err
 	}
 	if err := needTools(tools...); err != nil {
 		return wrkSettings{}, err
 	}
-	return wrkSettings{dur: *dur, connsFlag: *connsFlag, conns: conns, runs: *runs}, nil
+	return wrkSettings{dur: *dur, connsFlag: conns.String(), conns: *conns, runs: *runs}, nil
 }
 
 // packages names the Debian package of each tool a scenario drives.
