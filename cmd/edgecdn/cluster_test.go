@@ -341,11 +341,12 @@ func TestEdgeSIGKILLUnderLoad(t *testing.T) {
 		return true
 	})
 	detect := pollUntil(t, 15*time.Second, "both survivors mark "+victim.Name+" not alive and drop it from the ring", dropped)
-	// Keep the load on after detection: two more passes, served with the shrunken ring.
+	// Keep the load on after detection: two more passes, served with the shrunken ring (or
+	// until the load's own end, 15 s after its start).
 	afterDetect := l.ok.Load() + l.failed.Load()
-	for time.Since(l.start) < 15*time.Second && l.ok.Load()+l.failed.Load() < afterDetect+int64(2*len(segs)) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	harness.Poll(context.Background(), 15*time.Second-time.Since(l.start), 20*time.Millisecond, func() (bool, string) {
+		return l.ok.Load()+l.failed.Load() >= afterDetect+int64(2*len(segs)), "two passes after detection"
+	})
 	dur := l.end()
 
 	var peerFetches, peerErrors float64
