@@ -289,18 +289,6 @@ func TestDrainThenLeave(t *testing.T) {
 	harness.Eventually(t, 5*time.Second, "b forgotten after ForgetAfter", func() bool { return state(a, "b") == "" })
 }
 
-// blackHole is a harness.BlackHole for the test's life: an address that takes connections and
-// never answers.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	addr, stop, err := harness.BlackHole()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return addr
-}
-
 // TestJoinPastDeadAddresses: a member whose join list holds addresses that never answer joins
 // the live member at once (the addresses are tried together, not one after the other), and
 // Joined reports it.
@@ -309,7 +297,7 @@ func TestJoinPastDeadAddresses(t *testing.T) {
 	if !a.Joined() {
 		t.Error("a member with nothing to join is not Joined")
 	}
-	join := []string{blackHole(t), blackHole(t), blackHole(t), blackHole(t), a.GossipAddr()}
+	join := []string{harness.BlackHole(t), harness.BlackHole(t), harness.BlackHole(t), harness.BlackHole(t), a.GossipAddr()}
 	begin := time.Now()
 	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Join: join, JoinTimeout: 3 * time.Second})
 	if time.Since(begin) > time.Second {

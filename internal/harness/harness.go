@@ -276,11 +276,12 @@ func Median[T ~int64 | ~float64](s []T) T {
 
 // BlackHole listens on a loopback port that accepts TCP connections and never answers, as a dead
 // pod address whose packets are dropped does to a gossip join: each attempt costs the join
-// timeout. stop closes it and every connection it took.
-func BlackHole() (addr string, stop func(), err error) {
+// timeout. It returns its address; the test's end closes it and every connection it took.
+func BlackHole(t T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		t.Fatalf("black hole: %v", err)
 	}
 	var mu sync.Mutex
 	var conns []net.Conn
@@ -295,12 +296,13 @@ func BlackHole() (addr string, stop func(), err error) {
 			mu.Unlock()
 		}
 	}()
-	return ln.Addr().String(), func() {
+	t.Cleanup(func() {
 		ln.Close()
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range conns {
 			c.Close()
 		}
-	}, nil
+	})
+	return ln.Addr().String()
 }
