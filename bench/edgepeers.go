@@ -24,29 +24,13 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-
-	work, bin, err := workWithBinary(ctx, "peers")
+	pb, err := startPeerBench(ctx, "peers", "--cache-size", "512MiB")
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(work)
-	content := filepath.Join(work, "content")
-	objects, err := writePeerObjects(content)
-	if err != nil {
-		return "", err
-	}
-
-	origin, err := startEdgecdn(ctx, bin, "origin", "origin", "--content", content, "--playlist-max-age", "1h", "--name", "origin")
-	if err != nil {
-		return "", err
-	}
-	defer origin.stop()
-	edge, err := startEdgecdn(ctx, bin, "edge", "edge", "--standalone", "--origin", "http://"+origin.addr, "--name", "edge", "--cache-size", "512MiB")
-	if err != nil {
-		return "", err
-	}
-	defer edge.stop()
-	ngx, err := startNginx(ctx, work, content)
+	defer pb.stop()
+	work, objects, origin, edge := pb.work, pb.objects, pb.origin, pb.edge
+	ngx, err := startNginx(ctx, work, pb.content)
 	if err != nil {
 		return "", fmt.Errorf("nginx: %w", err)
 	}
@@ -141,6 +125,47 @@ func yesNo(b bool) string {
 }
 
 type peerObject struct{ name, path string }
+
+// peerBench is what the scenarios that measure edgecdn beside peers under wrk start from: a
+// work folder with the edgecdn binary, the peer objects in work/content, an origin serving
+// them (playlists cacheable for an hour) and a standalone edge in front of it.
+type peerBench struct {
+	work, bin, content string
+	objects            []peerObject
+	origin, edge       *proc
+}
+
+// startPeerBench starts a peerBench for scenario, the edge with edgeArgs besides its origin.
+func startPeerBench(ctx context.Context, scenario string, edgeArgs ...string) (_ *peerBench, err error) {
+	pb := &peerBench{}
+	if pb.work, pb.bin, err = workWithBinary(ctx, scenario); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			pb.stop()
+		}
+	}()
+	pb.content = filepath.Join(pb.work, "content")
+	if pb.objects, err = writePeerObjects(pb.content); err != nil {
+		return nil, err
+	}
+	if pb.origin, err = startEdgecdn(ctx, pb.bin, "origin", "origin", "--content", pb.content, "--playlist-max-age", "1h", "--name", "origin"); err != nil {
+		return nil, err
+	}
+	pb.edge, err = startEdgecdn(ctx, pb.bin, "edge", "edge", append([]string{"--standalone", "--origin", "http://" + pb.origin.addr, "--name", "edge"}, edgeArgs...)...)
+	return pb, err
+}
+
+// stop ends the edge and the origin and removes the work folder.
+func (pb *peerBench) stop() {
+	for _, p := range []*proc{pb.edge, pb.origin} {
+		if p != nil {
+			p.stop()
+		}
+	}
+	os.RemoveAll(pb.work)
+}
 
 // writePeerObjects writes the three objects the peers serve: a 2 KB media playlist and random
 // 100 KB and 1 MB segments.

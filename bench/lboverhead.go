@@ -22,26 +22,12 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	work, bin, err := workWithBinary(ctx, "lb")
+	pb, err := startPeerBench(ctx, "lb")
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(work)
-	content := filepath.Join(work, "content")
-	objects, err := writePeerObjects(content)
-	if err != nil {
-		return "", err
-	}
-	origin, err := startEdgecdn(ctx, bin, "origin", "origin", "--content", content, "--playlist-max-age", "1h")
-	if err != nil {
-		return "", err
-	}
-	defer origin.stop()
-	edge, err := startEdgecdn(ctx, bin, "edge", "edge", "--standalone", "--origin", "http://"+origin.addr, "--name", "edge")
-	if err != nil {
-		return "", err
-	}
-	defer edge.stop()
+	defer pb.stop()
+	work, bin, objects, edge := pb.work, pb.bin, pb.objects, pb.edge
 	lb, err := startEdgecdn(ctx, bin, "lb", "lb", "--standalone", "--upstream", edge.addr, "--name", "lb")
 	if err != nil {
 		return "", err
