@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/cluster/clustertest"
 	"edgecdn/internal/harness"
 	"edgecdn/internal/httpx"
 )
@@ -235,16 +237,7 @@ func TestCrossZoneSpill(t *testing.T) {
 
 func startMember(t *testing.T, name string, meta cluster.Meta, join string) *cluster.Cluster {
 	t.Helper()
-	cfg := cluster.Config{Name: name, Meta: meta, GossipListen: "127.0.0.1:0", Logger: quiet}
-	if join != "" {
-		cfg.Join = []string{join}
-	}
-	c, err := cluster.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Shutdown() })
-	return c
+	return clustertest.Start(t, cluster.Config{Name: name, Meta: meta, Join: cli.SplitList(join)})
 }
 
 func TestNoEdges(t *testing.T) {

@@ -18,7 +18,9 @@ import (
 	"github.com/grafov/m3u8"
 
 	"edgecdn/edge"
+	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/cluster/clustertest"
 	"edgecdn/internal/harness"
 	"edgecdn/internal/hls"
 	"edgecdn/internal/steerapi"
@@ -71,16 +73,7 @@ func serveOn(t testing.TB, serve func(net.Listener) error, shutdown func(context
 
 func member(t testing.TB, name string, meta cluster.Meta, join string, load func() cluster.Load) *cluster.Cluster {
 	t.Helper()
-	cfg := cluster.Config{Name: name, Meta: meta, GossipListen: "127.0.0.1:0", Logger: quiet, LoadFunc: load, LoadInterval: 100 * time.Millisecond}
-	if join != "" {
-		cfg.Join = []string{join}
-	}
-	c, err := cluster.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Shutdown() })
-	return c
+	return clustertest.Start(t, cluster.Config{Name: name, Meta: meta, Join: cli.SplitList(join), LoadFunc: load, LoadInterval: 100 * time.Millisecond})
 }
 
 func newStack(t testing.TB, zones ...string) *stack { return newStackWith(t, stackOpts{}, zones...) }
