@@ -42,7 +42,9 @@ func runABR(ctx context.Context, args []string) (string, error) {
 	cut := fs.Duration("emu-timeout", 150*time.Second, "emulation: players still playing after this are cut (and reported as such)")
 	titles := fs.Int("titles", 5, "emulation: titles in the catalog (Zipf 1.0)")
 	seed := fs.Uint64("seed", 1, "emulation: seed of arrivals, titles and trace offsets (the same for every ABR: player i of each fleet gets the same title, trace and offset)")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	names := abr.Names()
 	if *algos != "all" {
 		names = nil

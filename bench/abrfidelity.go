@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	scenarios["abr-fidelity"] = scenario{"emulation vs virtual time, trace by trace: one real-time player per trace through an idle CDN, QoE_lin per chunk in both modes", runABRFidelity}
+	scenarios["abr-fidelity"] = scenario{"emulation vs virtual time, trace by trace: one real-time player per trace through an idle CDN, QoE_lin per chunk in both modes", "go run ./bench abr-fidelity --sets oboe --max-traces 5", runABRFidelity}
 }
 
 // runABRFidelity plays whole trace folders in both modes (package player-sim/fidelity): in
@@ -36,7 +36,9 @@ func runABRFidelity(ctx context.Context, args []string) (string, error) {
 	batch := fs.Int("batch", 40, "players playing at once")
 	chunks := fs.Int("chunks", 48, "chunks per session (4 s each)")
 	name := fs.String("abr", abr.Default, "ABR algorithm")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	if _, err := abr.New(*name); err != nil {
 		return "", err
 	}

@@ -37,28 +37,19 @@ func runCachePolicy(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("cache-policy")
 	requests := fs.Int("requests", 300_000, "requests in each Zipf stream")
 	titles := fs.Int("titles", 20, "titles in the Zipf stream's catalog (6 renditions x 49 Envivio chunks each)")
-	skews := fs.String("zipf", "0.8,1.0,1.2", "Zipf exponents of the Zipf streams")
-	sizes := fs.String("sizes", "1,2,5,10,20,40", "cache sizes, % of the stream's catalog bytes")
+	skews := numbersFlag[float64](fs, "zipf", "0.8,1.0,1.2", "Zipf exponents of the Zipf streams")
+	sizes := numbersFlag[int](fs, "sizes", "1,2,5,10,20,40", "cache sizes, % of the stream's catalog bytes")
 	players := fs.Int("players", 400, "players in the recorded fleet (0: no fleet stream)")
 	rate := fs.Float64("rate", 20, "player arrivals per second")
 	media := fs.Duration("media", 48*time.Second, "media each player plays")
 	fleetTitles := fs.Int("fleet-titles", 30, "titles the fleet chooses from")
 	fleetZipf := fs.Float64("fleet-zipf", 1.0, "Zipf exponent of the fleet's title popularity")
-	links := fs.String("links-mbps", "1.5,3,6,12", "players' own links, Mbit/s, one drawn per player")
+	links := numbersFlag[float64](fs, "links-mbps", "1.5,3,6,12", "players' own links, Mbit/s, one drawn per player")
 	budget := fs.Duration("fleet-budget", 100*time.Second, "the fleet is stopped after this long (a loaded machine slows it); the log keeps what completed")
-	fs.Parse(args)
-	pcts, err := splitInts(*sizes)
-	if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return "", err
 	}
-	ss, err := splitFloats(*skews)
-	if err != nil {
-		return "", err
-	}
-	linkMbps, err := splitFloats(*links)
-	if err != nil {
-		return "", err
-	}
+	pcts, ss, linkMbps := []int(*sizes), []float64(*skews), []float64(*links)
 	dir, err := resultsDir()
 	if err != nil {
 		return "", err
@@ -67,7 +58,7 @@ func runCachePolicy(ctx context.Context, args []string) (string, error) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Cache policy: hit ratio vs cache size\n\n`go run ./bench cache-policy --requests %d --titles %d --zipf %s --sizes %s --players %d --rate %g --media %v --fleet-titles %d --fleet-zipf %g --links-mbps %s --fleet-budget %v` on %d CPUs, load average %s at the start (the hit ratios do not depend on the machine's load; the fleet's recording only slightly, through the order in which segments complete).\n\n",
-		*requests, *titles, *skews, *sizes, *players, *rate, *media, *fleetTitles, *fleetZipf, *links, *budget, runtime.NumCPU(), loadAvg())
+		*requests, *titles, skews, sizes, *players, *rate, *media, *fleetTitles, *fleetZipf, links, *budget, runtime.NumCPU(), loadAvg())
 	fmt.Fprintf(&b, "Policies, each replaying the same stream into one cache: **S3-FIFO** is edgecdn's policy (`cache.Simulate`, the edge's own code); **LRU** and **Belady** are the bench's reference implementations. ")
 	fmt.Fprintf(&b, "Belady is the offline farthest-next-use rule (on a miss, admit the object, then evict whatever is requested again farthest in the future — possibly the new object itself, i.e. bypass — until it fits). For objects of different sizes this is the usual Belady-size heuristic, an upper-bound reference, not exact OPT (which is NP-hard for variable sizes, and optimizing bytes and objects are different problems), so an online policy could in principle beat it on one of the two ratios. ")
 	fmt.Fprintf(&b, "All three use the edge cache's cost model: each object is charged its size + %d bytes, and an object charged more than 1/8 of the cache is never admitted. ", cache.EntryOverhead)
@@ -144,7 +135,7 @@ func runCachePolicy(ctx context.Context, args []string) (string, error) {
 		rep := fl.report
 		fmt.Fprintf(&b, "### (b) A fleet's real request log\n\n")
 		fmt.Fprintf(&b, "The whole CDN in this process (`demo.Start`: 2 origins, 6 edges in 3 zones, balancers, steering) serving %d packaged titles of %v on the Envivio ladder (%.0f MB); %d real-time players (`player.RunFleet`) arrive at %g/s, each asks steering, picks a title Zipf(%g) and plays %v of it from the start with the default ABR over its own link (one of %s Mbit/s). ",
-			*fleetTitles, *media, float64(fl.catalogBytes)/1e6, *players, *rate, *fleetZipf, *media, *links)
+			*fleetTitles, *media, float64(fl.catalogBytes)/1e6, *players, *rate, *fleetZipf, *media, links)
 		fmt.Fprintf(&b, "The fleet's `OnChunk` hook records each segment as it completes (player, level, bytes); the key is the path the player fetched (`/vod/<title>/<rendition>/segNNNNN.ts`, the title and segment index from the player's result), and every recorded size was checked against the packaged catalog (%d mismatches). Playlists are left out. ", fl.mismatches)
 		fmt.Fprintf(&b, "The log is in completion order, which on loopback is nearly the request order.\n\n")
 		if fl.cut {
@@ -180,18 +171,6 @@ func runCachePolicy(ctx context.Context, args []string) (string, error) {
 }
 
 func abs(x int) int { return max(x, -x) }
-
-func splitFloats(s string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil || x <= 0 {
-			return nil, fmt.Errorf("bad number %q in %q", f, s)
-		}
-		out = append(out, x)
-	}
-	return out, nil
-}
 
 // envivioCatalog returns the size of object i of a catalog of objects Envivio segments: object
 // i is (title, rendition, chunk) number perm[i] of the catalog, so that sizes are spread over

@@ -33,7 +33,9 @@ func runClusterFleet(ctx context.Context, args []string) (string, error) {
 	workers := fs.Int("workers", 32, "concurrent clients")
 	titles := fs.Int("titles", 20, "titles in the catalog")
 	zipfS := fs.Float64("zipf", 1.1, "Zipf exponent of title popularity")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir, err := os.MkdirTemp("", "edgecdn-bench-cluster-")

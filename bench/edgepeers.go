@@ -19,40 +19,18 @@ import (
 // run: a 2 KB playlist, a 100 KB and a 1 MB segment, at each connection count.
 func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("edge-vs-peers")
-	w := addWrkFlags(fs, "64,256")
-	dur, connsFlag, runs := w.dur, w.conns, w.runs
 	threads := fs.Int("threads", 2, "wrk threads")
-	fs.Parse(args)
-	conns, err := splitInts(*connsFlag)
+	wk, err := wrkScenario(fs, args, "wrk", "nginx", "varnishd")
 	if err != nil {
 		return "", err
 	}
-	if err := needTools("wrk", "nginx", "varnishd"); err != nil {
-		return "", err
-	}
-
-	work, bin, err := workWithBinary(ctx, "peers")
+	pb, err := startPeerBench(ctx, "peers", "--cache-size", "512MiB")
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(work)
-	content := filepath.Join(work, "content")
-	objects, err := writePeerObjects(content)
-	if err != nil {
-		return "", err
-	}
-
-	origin, err := startEdgecdn(ctx, bin, "origin", "origin", "--content", content, "--playlist-max-age", "1h", "--name", "origin")
-	if err != nil {
-		return "", err
-	}
-	defer origin.stop()
-	edge, err := startEdgecdn(ctx, bin, "edge", "edge", "--standalone", "--origin", "http://"+origin.addr, "--name", "edge", "--cache-size", "512MiB")
-	if err != nil {
-		return "", err
-	}
-	defer edge.stop()
-	ngx, err := startNginx(ctx, work, content)
+	defer pb.stop()
+	work, objects, origin, edge := pb.work, pb.objects, pb.origin, pb.edge
+	ngx, err := startNginx(ctx, work, pb.content)
 	if err != nil {
 		return "", fmt.Errorf("nginx: %w", err)
 	}
@@ -75,16 +53,16 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	type cell struct{ obj, conns int }
 	results := map[cell]map[string][]wrkResult{}
 	for oi, o := range objects {
-		for _, c := range conns {
+		for _, c := range wk.conns {
 			k := cell{oi, c}
 			results[k] = map[string][]wrkResult{}
-			for r := 0; r < *runs; r++ {
+			for r := 0; r < wk.runs; r++ {
 				// Interleaved, and each run starts with a different server, so that drift and
 				// whatever one server leaves behind (Varnish's background threads) hit all alike.
 				for i := range servers {
 					s := servers[(i+r)%len(servers)]
 					c0 := procCPU(s.pid())
-					res, err := runWrk(ctx, "http://"+s.addr+o.path, c, *threads, *dur)
+					res, err := runWrk(ctx, "http://"+s.addr+o.path, c, *threads, wk.dur)
 					if err != nil {
 						return "", fmt.Errorf("%s: %w", s.name, err)
 					}
@@ -99,7 +77,7 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Edge hit path vs nginx and Varnish\n\n")
 	fmt.Fprintf(&b, "`go run ./bench edge-vs-peers --duration %v --runs %d --connections %s` on %d CPUs (%s), wrk %d threads on the same cores; median of %d runs per cell, servers interleaved in rotating order. ",
-		*dur, *runs, *connsFlag, runtime.NumCPU(), runtime.Version(), *threads, *runs)
+		wk.dur, wk.runs, wk.connsFlag, runtime.NumCPU(), runtime.Version(), *threads, wk.runs)
 	fmt.Fprintf(&b, "nginx: static files, sendfile on, open_file_cache, 2 workers. Varnish: malloc 512 MB in front of the edgecdn origin. Edge: `edgecdn edge`, 512 MiB memory cache. All warmed first; every request is a hit.\n\n")
 	fmt.Fprintf(&b, "CPU columns: cores the server (its workers included) and wrk used over the run (user + system time from /proc/PID/stat / wall time), and the server's CPU per request.\n\n")
 	fmt.Fprintf(&b, "| object | conns | server | req/s | MB/s | p50 ms | p99 ms | errors | server cores | wrk cores | server us/req |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -109,7 +87,7 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	total := 0
 	var rlo, rhi float64 = math.Inf(1), 0
 	for oi, o := range objects {
-		for _, c := range conns {
+		for _, c := range wk.conns {
 			m := map[string]wrkResult{}
 			for _, s := range servers {
 				m[s.name] = median(results[cell{oi, c}][s.name])
@@ -147,6 +125,47 @@ func yesNo(b bool) string {
 }
 
 type peerObject struct{ name, path string }
+
+// peerBench is what the scenarios that measure edgecdn beside peers under wrk start from: a
+// work folder with the edgecdn binary, the peer objects in work/content, an origin serving
+// them (playlists cacheable for an hour) and a standalone edge in front of it.
+type peerBench struct {
+	work, bin, content string
+	objects            []peerObject
+	origin, edge       *proc
+}
+
+// startPeerBench starts a peerBench for scenario, the edge with edgeArgs besides its origin.
+func startPeerBench(ctx context.Context, scenario string, edgeArgs ...string) (_ *peerBench, err error) {
+	pb := &peerBench{}
+	if pb.work, pb.bin, err = workWithBinary(ctx, scenario); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			pb.stop()
+		}
+	}()
+	pb.content = filepath.Join(pb.work, "content")
+	if pb.objects, err = writePeerObjects(pb.content); err != nil {
+		return nil, err
+	}
+	if pb.origin, err = startEdgecdn(ctx, pb.bin, "origin", "origin", "--content", pb.content, "--playlist-max-age", "1h", "--name", "origin"); err != nil {
+		return nil, err
+	}
+	pb.edge, err = startEdgecdn(ctx, pb.bin, "edge", "edge", append([]string{"--standalone", "--origin", "http://" + pb.origin.addr, "--name", "edge"}, edgeArgs...)...)
+	return pb, err
+}
+
+// stop ends the edge and the origin and removes the work folder.
+func (pb *peerBench) stop() {
+	for _, p := range []*proc{pb.edge, pb.origin} {
+		if p != nil {
+			p.stop()
+		}
+	}
+	os.RemoveAll(pb.work)
+}
 
 // writePeerObjects writes the three objects the peers serve: a 2 KB media playlist and random
 // 100 KB and 1 MB segments.

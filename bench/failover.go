@@ -34,9 +34,9 @@ import (
 	"edgecdn/internal/catalog"
 	"edgecdn/internal/cluster"
 	"edgecdn/internal/harness"
+	"edgecdn/internal/steerapi"
 	"edgecdn/origin/packager"
 	"edgecdn/player-sim/player"
-	"edgecdn/steering"
 )
 
 // runFailover kills one edge with SIGKILL under a fleet of players and measures how the rest of
@@ -55,7 +55,9 @@ func runFailover(ctx context.Context, args []string) (string, error) {
 	killWait := fs.Duration("kill-wait", 60*time.Second, "kill after this long even if some players have less buffer (said in the report)")
 	titles := fs.Int("titles", 6, "titles in the catalog (Zipf 1.0)")
 	seed := fs.Uint64("seed", 1, "seed of the fleet (arrivals, titles); run r uses seed+r")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	if *entry != "both" && *entry != "steering" && *entry != "lb" {
 		return "", fmt.Errorf("--entry %q: want steering, lb or both", *entry)
 	}
@@ -267,6 +269,9 @@ func foWaitFormed(ctx context.Context, c *http.Client, cfg foConfig, st *foStack
 	return nil
 }
 
+// foOnce is one run in named steps: start the cluster and wait until it has formed, start the
+// fleet and wait until the players have their buffer, kill the victim, time its detection,
+// wait for the fleet to end, then collect the players' outcome and plot the run.
 func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 	token := foToken + "-" + foRandHex(6)
 	st, err := foStartStack(ctx, cfg, token)
@@ -274,19 +279,58 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 		return nil, err
 	}
 	defer st.stop()
-	edges, lbs := st.edges, st.lbs
-	steerURL := "http://" + st.steer.addr
-	title0 := cfg.cat.Titles[0].Name
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	if err := foWaitFormed(ctx, c, cfg, st, token); err != nil {
 		return nil, err
 	}
+	fctx, cancelFleet := context.WithCancel(ctx)
+	defer cancelFleet()
+	fl := foStartFleet(fctx, cfg, st)
+	res := &foRun{run: cfg.run, kinds: map[string]*foKind{}}
+	if res.waitExpired, err = fl.waitBuffered(ctx, cfg); err != nil {
+		return nil, err
+	}
+	victim, killAt, err := foKill(st, fl, cfg, res)
+	if err != nil {
+		return nil, err
+	}
+	foWaitDetection(ctx, c, cfg, st, token, victim, killAt, res)
+	rep, err := fl.wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.wall = time.Since(fl.start).Seconds()
+	if err := fl.collect(cfg, rep, victim.name, killAt, res); err != nil {
+		return nil, err
+	}
+	res.png = fmt.Sprintf("failover-run%d.png", cfg.run)
+	if err := foPlot(filepath.Join(cfg.out, res.png), res, fl.recs, fl.start, killAt, fl.bufferAt); err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	return res, nil
+}
 
-	// The fleet.
+// foFleet is the players of one run and every segment they accepted.
+type foFleet struct {
+	n     int
+	kinds []string // each player's entry: "steering" or "lb"
+	start time.Time
+	done  chan foFleetOut // the fleet's end
+
+	mu   sync.Mutex
+	recs [][]foRec // each player's segments, in arrival order
+}
+
+type foFleetOut struct {
+	rep *player.Report
+	err error
+}
+
+// foStartFleet starts cfg.players players: by steering's ranking or through their zone's
+// balancer as cfg.entry says, spread over the zones, each on its own link.
+func foStartFleet(ctx context.Context, cfg foConfig, st *foStack) *foFleet {
 	n := cfg.players
-	recs := make([][]foRec, n)
-	kinds := make([]string, n)
-	var mu sync.Mutex
+	fl := &foFleet{n: n, kinds: make([]string, n), recs: make([][]foRec, n), done: make(chan foFleetOut, 1)}
 	var titles []string
 	for _, t := range cfg.cat.Titles {
 		titles = append(titles, t.Name)
@@ -295,193 +339,245 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 	if cfg.entry == "both" {
 		nk = 2
 	}
-	for i := range kinds {
-		switch {
-		case cfg.entry == "steering" || (cfg.entry == "both" && i%2 == 0):
-			kinds[i] = "steering"
-		default:
-			kinds[i] = "lb"
+	for i := range fl.kinds {
+		fl.kinds[i] = "lb"
+		if cfg.entry == "steering" || (cfg.entry == "both" && i%2 == 0) {
+			fl.kinds[i] = "steering"
 		}
 	}
 	zoneOf := func(i int) string { return cfg.zones[(i/nk)%len(cfg.zones)] }
-	fleetStart := time.Now()
-	type fleetOut struct {
-		rep *player.Report
-		err error
-	}
-	done := make(chan fleetOut, 1)
-	fctx, cancelFleet := context.WithCancel(ctx)
-	defer cancelFleet()
+	fl.start = time.Now()
 	go func() {
-		rep, err := player.RunFleet(fctx, player.FleetConfig{
+		rep, err := player.RunFleet(ctx, player.FleetConfig{
 			Players: n, Titles: titles, Rate: float64(n) / 3, MaxSeconds: cfg.media.Seconds(), Seed: cfg.seed,
 			Links: []player.Link{player.ConstLink(cfg.linkMbps * 1e6)},
 			NewEntry: func(i int) player.Entry {
-				if kinds[i] == "steering" {
-					return &player.SteeringEntry{URL: steerURL, Zone: zoneOf(i)}
+				if fl.kinds[i] == "steering" {
+					return &player.SteeringEntry{URL: "http://" + st.steer.addr, Zone: zoneOf(i)}
 				}
-				return player.URLEntry{Base: "http://" + lbs[zoneOf(i)].addr}
+				return player.URLEntry{Base: "http://" + st.lbs[zoneOf(i)].addr}
 			},
 			OnChunk: func(i int, ch player.Chunk) {
-				mu.Lock()
-				recs[i] = append(recs[i], foRec{at: time.Now(), c: ch})
-				mu.Unlock()
+				fl.mu.Lock()
+				fl.recs[i] = append(fl.recs[i], foRec{at: time.Now(), c: ch})
+				fl.mu.Unlock()
 			},
 		})
-		done <- fleetOut{rep, err}
+		fl.done <- foFleetOut{rep, err}
 	}()
-	// bufferAt is player i's buffer at time t from its last segment before t (0 before its first).
-	bufferAt := func(i int, t time.Time) float64 {
-		rs := recs[i]
-		k := sort.Search(len(rs), func(k int) bool { return rs[k].at.After(t) })
-		if k == 0 {
-			return 0
-		}
-		return max(0, rs[k-1].c.BufferS-t.Sub(rs[k-1].at).Seconds())
-	}
+	return fl
+}
 
-	// Wait until every player has the threshold of buffer, then kill the zone-a edge that served
-	// the most players' last segment.
-	res := &foRun{run: cfg.run, kinds: map[string]*foKind{}}
-	var fleetDone *fleetOut
-	deadline := time.Now().Add(cfg.killWait)
-	for {
+// bufferAt is player i's buffer at time t from its last segment before t (0 before its first).
+// The caller holds mu while the fleet runs.
+func (fl *foFleet) bufferAt(i int, t time.Time) float64 {
+	rs := fl.recs[i]
+	k := sort.Search(len(rs), func(k int) bool { return rs[k].at.After(t) })
+	if k == 0 {
+		return 0
+	}
+	return max(0, rs[k-1].c.BufferS-t.Sub(rs[k-1].at).Seconds())
+}
+
+// waitBuffered waits until every player has cfg.threshold of buffer, at most cfg.killWait;
+// expired says the wait ran out first. The fleet ending first is an error.
+func (fl *foFleet) waitBuffered(ctx context.Context, cfg foConfig) (expired bool, err error) {
+	var ended *foFleetOut
+	_, err = harness.Poll(ctx, cfg.killWait, 100*time.Millisecond, func() (bool, string) {
 		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case f := <-done:
-			fleetDone = &f
-		case <-time.After(100 * time.Millisecond):
+		case f := <-fl.done:
+			ended = &f
+			return true, "the fleet ended"
+		default:
 		}
-		if fleetDone != nil {
-			return nil, fmt.Errorf("the fleet ended before the kill (%v): make --media longer", fleetDone.err)
-		}
-		now := time.Now()
-		mu.Lock()
-		ok := 0
-		for i := range recs {
-			if bufferAt(i, now) >= cfg.threshold.Seconds() {
+		now, ok := time.Now(), 0
+		fl.mu.Lock()
+		for i := range fl.recs {
+			if fl.bufferAt(i, now) >= cfg.threshold.Seconds() {
 				ok++
 			}
 		}
-		mu.Unlock()
-		if ok == n {
-			break
-		}
-		if now.After(deadline) {
-			res.waitExpired = true
-			break
+		fl.mu.Unlock()
+		return ok == fl.n, fmt.Sprintf("%d of %d players with %v of buffer", ok, fl.n, cfg.threshold)
+	})
+	switch {
+	case ended != nil:
+		return false, fmt.Errorf("the fleet ended before the kill (%v): make --media longer", ended.err)
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	}
+	return err != nil, nil
+}
+
+// victim is the edge of zone that served the most players' last segment, with how many
+// segments it served so far.
+func (fl *foFleet) victim(edges []*foEdge, zone string) (victim *foEdge, served int) {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	last := map[string]int{}
+	for _, rs := range fl.recs {
+		if len(rs) > 0 {
+			last[rs[len(rs)-1].c.EdgeName]++
 		}
 	}
-	mu.Lock()
-	served := map[string]int{}
-	for i := range recs {
-		if len(recs[i]) > 0 {
-			served[recs[i][len(recs[i])-1].c.EdgeName]++
-		}
-	}
-	var victim *foEdge
 	for _, e := range edges {
-		if e.zone == cfg.zones[0] && (victim == nil || served[e.name] > served[victim.name]) {
+		if e.zone == zone && (victim == nil || last[e.name] > last[victim.name]) {
 			victim = e
 		}
 	}
-	for i := range recs {
-		for _, r := range recs[i] {
+	for _, rs := range fl.recs {
+		for _, r := range rs {
 			if r.c.EdgeName == victim.name {
-				res.servedByVictimBefore++
+				served++
 			}
 		}
 	}
-	mu.Unlock()
+	return victim, served
+}
+
+// foKill kills the victim, the first zone's busiest edge, with SIGKILL and waits for it to
+// exit.
+func foKill(st *foStack, fl *foFleet, cfg foConfig, res *foRun) (*foEdge, time.Time, error) {
+	victim, served := fl.victim(st.edges, cfg.zones[0])
 	if err := victim.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		return nil, fmt.Errorf("kill %s: %w", victim.name, err)
+		return nil, time.Time{}, fmt.Errorf("kill %s: %w", victim.name, err)
 	}
 	killAt := time.Now()
 	<-victim.p.done
 	st.procs = slices.DeleteFunc(st.procs, func(p *proc) bool { return p == victim.p })
-	res.victim, res.killAfter = victim.name, killAt.Sub(fleetStart).Seconds()
+	res.victim, res.killAfter, res.servedByVictimBefore = victim.name, killAt.Sub(fl.start).Seconds(), served
 	fmt.Fprintf(os.Stderr, "failover: killed %s %.1f s into the fleet\n", victim.name, res.killAfter)
+	return victim, killAt, nil
+}
 
-	// Detection: the survivors' /cluster, the victim zone's balancer, steering.
+// foWaitDetection times, for at most 30 s after the kill, when the survivors' /cluster (the
+// first of them, then all), the victim zone's balancer and steering stop counting the victim.
+// What never does stays -1.
+func foWaitDetection(ctx context.Context, c *http.Client, cfg foConfig, st *foStack, token string, victim *foEdge, killAt time.Time, res *foRun) {
 	res.detectFirst, res.detect, res.lbOut, res.steerOut = -1, -1, -1, -1
-	var survivors []*foEdge
-	for _, e := range edges {
-		if e != victim {
-			survivors = append(survivors, e)
+	survivors := slices.DeleteFunc(slices.Clone(st.edges), func(e *foEdge) bool { return e == victim })
+	_, dropped := harness.Each(len(survivors), killAt, func(i int) (bool, string) {
+		v, err := foCluster(c, survivors[i].p.addr, token)
+		if err != nil {
+			return false, err.Error()
 		}
-	}
-	seen := make([]float64, len(survivors))
-	for i := range seen {
-		seen[i] = -1
-	}
-	for time.Since(killAt) < 30*time.Second && ctx.Err() == nil {
+		s := v.State(victim.name)
+		if s == cluster.Alive || v.InRing(victim.zone, victim.name) {
+			return false, survivors[i].name + " still counts it"
+		}
+		res.victimState = string(s)
+		if res.detectFirst < 0 {
+			res.detectFirst = time.Since(killAt).Seconds()
+		}
+		return true, ""
+	})
+	harness.Poll(ctx, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
 		t := time.Since(killAt).Seconds()
-		all := true
-		for i, s := range survivors {
-			if seen[i] >= 0 {
-				continue
-			}
-			v, err := foCluster(c, s.p.addr, token)
-			if err == nil {
-				if st := v.State(victim.name); st != cluster.Alive && !v.InRing(victim.zone, victim.name) {
-					seen[i], res.victimState = t, string(st)
-					if res.detectFirst < 0 {
-						res.detectFirst = t
-					}
-					continue
-				}
-			}
-			all = false
-		}
-		if all && res.detect < 0 {
+		if ok, _ := dropped(); ok && res.detect < 0 {
 			res.detect = t
 		}
 		if res.lbOut < 0 {
-			if h, err := foLBHealthy(c, lbs[victim.zone].addr); err == nil && h < cfg.perZone {
+			if h, err := foLBHealthy(c, st.lbs[victim.zone].addr); err == nil && h < cfg.perZone {
 				res.lbOut = t
 			}
 		}
 		if res.steerOut < 0 {
-			if s, err := foSteer(c, steerURL, title0, victim.zone); err == nil {
-				in := false
-				for _, e := range s {
-					if e.Name == victim.name && e.Healthy {
-						in = true
-					}
-				}
-				if !in {
-					res.steerOut = t
-				}
+			if s, err := foSteer(c, "http://"+st.steer.addr, cfg.cat.Titles[0].Name, victim.zone); err == nil &&
+				!slices.ContainsFunc(s, func(e steerapi.Ranked) bool { return e.Name == victim.name && e.Healthy }) {
+				res.steerOut = t
 			}
 		}
-		if res.detect >= 0 && res.lbOut >= 0 && res.steerOut >= 0 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return res.detect >= 0 && res.lbOut >= 0 && res.steerOut >= 0, "the victim still counted"
+	})
+}
 
-	var fo fleetOut
+// wait returns the fleet's report once it has ended.
+func (fl *foFleet) wait(ctx context.Context) (*player.Report, error) {
 	select {
-	case fo = <-done:
+	case fo := <-fl.done:
+		if fo.err == nil && len(fo.rep.PerPlayer) != fl.n {
+			return nil, fmt.Errorf("fleet reported %d players of %d", len(fo.rep.PerPlayer), fl.n)
+		}
+		return fo.rep, fo.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if fo.err != nil {
-		return nil, fo.err
-	}
-	res.wall = time.Since(fleetStart).Seconds()
-	rep := fo.rep
-	mu.Lock()
-	defer mu.Unlock()
-	if len(rep.PerPlayer) != n {
-		return nil, fmt.Errorf("fleet reported %d players of %d", len(rep.PerPlayer), n)
-	}
+}
 
-	// Sizes of every accepted segment against the catalog: a truncated or padded body accepted
-	// as a segment counts as corrupt accepted (the player also checks every body's SHA-256).
+// collect fills res, per entry kind, from the fleet's report and segments: who the kill
+// affected and how soon they switched, the stalls of the players that had their buffer, the
+// failures and the corrupt segments.
+func (fl *foFleet) collect(cfg foConfig, rep *player.Report, victim string, killAt time.Time, res *foRun) error {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	sizes := foSegmentSizes(cfg.cat)
+	switchTimes, firstBytes := map[string][]float64{}, map[string][]float64{}
+	for i := 0; i < fl.n; i++ {
+		kind, pr, recs := fl.kinds[i], rep.PerPlayer[i], fl.recs[i]
+		k := res.kinds[kind]
+		if k == nil {
+			k = &foKind{}
+			res.kinds[kind] = k
+		}
+		k.players++
+		if len(recs) > 0 {
+			res.started++
+		}
+		k.errors += pr.Errors
+		k.corrupt += pr.Corrupt
+		k.edgeSwitch += pr.EdgeSwitches
+		if pr.Failed {
+			k.failed++
+			res.failReasons = append(res.failReasons, pr.FailReason)
+		}
+		// Sizes of every accepted segment against the catalog: a truncated or padded body
+		// accepted as a segment counts as corrupt accepted (the player also checks every
+		// body's SHA-256).
+		for j, r := range recs {
+			lv := sizes[pr.Title]
+			if r.c.Level >= len(lv) || j >= len(lv[r.c.Level]) || lv[r.c.Level][j] != r.c.Bytes {
+				k.corruptAccepted++
+			}
+		}
+		if affected, sw, ok := foSwitch(recs, victim, killAt); affected {
+			k.affected++
+			if !ok {
+				res.affectedNoSwitch++
+			} else {
+				switchTimes[kind] = append(switchTimes[kind], sw.at.Sub(killAt).Seconds())
+				firstBytes[kind] = append(firstBytes[kind], sw.at.Sub(killAt).Seconds()-sw.c.Seconds+sw.c.TTFBms/1000)
+			}
+		}
+		if fl.bufferAt(i, killAt) >= cfg.threshold.Seconds() {
+			k.buffered++
+			res.buffered++
+			for _, r := range recs {
+				if r.at.After(killAt) && r.c.RebufferS > 0 {
+					k.stalls++
+					k.stallS += r.c.RebufferS
+				}
+			}
+		}
+	}
+	for kind, k := range res.kinds {
+		k.rebufRatio = fl.rebufRatio(rep, kind, killAt, cfg.threshold)
+		ts, fb := switchTimes[kind], firstBytes[kind]
+		k.switched = len(ts)
+		if len(ts) > 0 {
+			sort.Float64s(ts)
+			sort.Float64s(fb)
+			k.switchP50, k.switchMax = harness.Median(ts), ts[len(ts)-1]
+			k.firstByteP50, k.firstByteMax = harness.Median(fb), fb[len(fb)-1]
+		}
+	}
+	return nil
+}
+
+// foSegmentSizes is each title's segment sizes by rendition, lowest bandwidth first (the
+// players' levels).
+func foSegmentSizes(cat *catalog.Catalog) map[string][][]int64 {
 	sizes := map[string][][]int64{}
-	for _, t := range cfg.cat.Titles {
+	for _, t := range cat.Titles {
 		rs := slices.Clone(t.Renditions)
 		slices.SortFunc(rs, func(a, b catalog.Rendition) int { return int(a.Bandwidth - b.Bandwidth) })
 		for _, r := range rs {
@@ -492,96 +588,46 @@ func foOnce(ctx context.Context, cfg foConfig) (*foRun, error) {
 			sizes[t.Name] = append(sizes[t.Name], s)
 		}
 	}
-	switchTimes, firstBytes := map[string][]float64{}, map[string][]float64{}
-	for i := 0; i < n; i++ {
-		k := res.kinds[kinds[i]]
-		if k == nil {
-			k = &foKind{}
-			res.kinds[kinds[i]] = k
-		}
-		pr := rep.PerPlayer[i]
-		k.players++
-		if len(recs[i]) > 0 {
-			res.started++
-		}
-		k.errors += pr.Errors
-		k.corrupt += pr.Corrupt
-		k.edgeSwitch += pr.EdgeSwitches
-		if pr.Failed {
-			k.failed++
-			res.failReasons = append(res.failReasons, pr.FailReason)
-		}
-		for j, r := range recs[i] {
-			lv := sizes[pr.Title]
-			if r.c.Level >= len(lv) || j >= len(lv[r.c.Level]) || lv[r.c.Level][j] != r.c.Bytes {
-				k.corruptAccepted++
-			}
-		}
-		// Affected: its last segment before the kill came from the victim.
-		var last *foRec
-		for j := range recs[i] {
-			if recs[i][j].at.Before(killAt) {
-				last = &recs[i][j]
-			}
-		}
-		if last != nil && last.c.EdgeName == victim.name {
-			k.affected++
-			found := false
-			for _, r := range recs[i] {
-				// A request that left before the kill (the balancer's round robin had sent it to
-				// another edge) is no switch: only those started after it count.
-				asked := r.at.Add(-time.Duration(r.c.Seconds * float64(time.Second)))
-				if asked.After(killAt) && r.c.EdgeName != "" && r.c.EdgeName != victim.name {
-					switchTimes[kinds[i]] = append(switchTimes[kinds[i]], r.at.Sub(killAt).Seconds())
-					fb := r.at.Sub(killAt).Seconds() - r.c.Seconds + r.c.TTFBms/1000
-					firstBytes[kinds[i]] = append(firstBytes[kinds[i]], fb)
-					found = true
-					break
-				}
-			}
-			if !found {
-				res.affectedNoSwitch++
-			}
-		}
-		if bufferAt(i, killAt) >= cfg.threshold.Seconds() {
-			k.buffered++
-			res.buffered++
-			for _, r := range recs[i] {
-				if r.at.After(killAt) && r.c.RebufferS > 0 {
-					k.stalls++
-					k.stallS += r.c.RebufferS
-				}
-			}
+	return sizes
+}
+
+// foSwitch says whether a player's last segment before the kill came from the victim
+// (affected) and, if so, its first segment from another edge asked for after the kill (ok
+// when there is one). A request that left before the kill (the balancer's round robin had
+// sent it to another edge) is no switch.
+func foSwitch(recs []foRec, victim string, killAt time.Time) (affected bool, sw foRec, ok bool) {
+	var last *foRec
+	for j := range recs {
+		if recs[j].at.Before(killAt) {
+			last = &recs[j]
 		}
 	}
-	// Rebuffer ratio of the buffered players: their stall time over their played + stall time.
-	for kind, k := range res.kinds {
-		var played, stall float64
-		for i := 0; i < n; i++ {
-			if kinds[i] == kind && bufferAt(i, killAt) >= cfg.threshold.Seconds() {
-				played += rep.PerPlayer[i].PlayedS
-				stall += rep.PerPlayer[i].RebufferS
-			}
-		}
-		k.rebufRatio = 0
-		if played+stall > 0 {
-			k.rebufRatio = stall / (played + stall)
-		}
-		ts := switchTimes[kind]
-		k.switched = len(ts)
-		if len(ts) > 0 {
-			sort.Float64s(ts)
-			k.switchP50, k.switchMax = harness.Median(ts), ts[len(ts)-1]
-			fb := firstBytes[kind]
-			sort.Float64s(fb)
-			k.firstByteP50, k.firstByteMax = harness.Median(fb), fb[len(fb)-1]
+	if last == nil || last.c.EdgeName != victim {
+		return false, foRec{}, false
+	}
+	for _, r := range recs {
+		asked := r.at.Add(-time.Duration(r.c.Seconds * float64(time.Second)))
+		if asked.After(killAt) && r.c.EdgeName != "" && r.c.EdgeName != victim {
+			return true, r, true
 		}
 	}
-	res.png = fmt.Sprintf("failover-run%d.png", cfg.run)
-	if err := foPlot(filepath.Join(cfg.out, res.png), res, recs, fleetStart, killAt, bufferAt); err != nil {
-		return nil, fmt.Errorf("plot: %w", err)
+	return true, foRec{}, false
+}
+
+// rebufRatio is the rebuffer ratio of the kind's players that had threshold of buffer at the
+// kill: their stall time over their played and stall time.
+func (fl *foFleet) rebufRatio(rep *player.Report, kind string, killAt time.Time, threshold time.Duration) float64 {
+	var played, stall float64
+	for i := 0; i < fl.n; i++ {
+		if fl.kinds[i] == kind && fl.bufferAt(i, killAt) >= threshold.Seconds() {
+			played += rep.PerPlayer[i].PlayedS
+			stall += rep.PerPlayer[i].RebufferS
+		}
 	}
-	return res, nil
+	if played+stall == 0 {
+		return 0
+	}
+	return stall / (played + stall)
 }
 
 func foRandHex(n int) string {
@@ -616,8 +662,8 @@ func foCluster(c *http.Client, addr, token string) (edge.ClusterInfo, error) {
 }
 
 // foSteer returns steering's ranking of the edges for title and zone.
-func foSteer(c *http.Client, base, title, zone string) ([]steering.Ranked, error) {
-	var r steering.SteerResponse
+func foSteer(c *http.Client, base, title, zone string) ([]steerapi.Ranked, error) {
+	var r steerapi.Ranking
 	err := foGetJSON(c, base+"/steer/"+title+"?zone="+zone, "", &r)
 	return r.Edges, err
 }

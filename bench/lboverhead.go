@@ -18,36 +18,16 @@ import (
 // edge, under the same wrk, interleaved in one run; with the CPU each process used.
 func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("lb-overhead")
-	w := addWrkFlags(fs, "64,256")
-	dur, connsFlag, runs := w.dur, w.conns, w.runs
-	fs.Parse(args)
-	conns, err := splitInts(*connsFlag)
+	wk, err := wrkScenario(fs, args, "wrk")
 	if err != nil {
 		return "", err
 	}
-	if err := needTools("wrk"); err != nil {
-		return "", err
-	}
-	work, bin, err := workWithBinary(ctx, "lb")
+	pb, err := startPeerBench(ctx, "lb")
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(work)
-	content := filepath.Join(work, "content")
-	objects, err := writePeerObjects(content)
-	if err != nil {
-		return "", err
-	}
-	origin, err := startEdgecdn(ctx, bin, "origin", "origin", "--content", content, "--playlist-max-age", "1h")
-	if err != nil {
-		return "", err
-	}
-	defer origin.stop()
-	edge, err := startEdgecdn(ctx, bin, "edge", "edge", "--standalone", "--origin", "http://"+origin.addr, "--name", "edge")
-	if err != nil {
-		return "", err
-	}
-	defer edge.stop()
+	defer pb.stop()
+	work, bin, objects, edge := pb.work, pb.bin, pb.objects, pb.edge
 	lb, err := startEdgecdn(ctx, bin, "lb", "lb", "--standalone", "--upstream", edge.addr, "--name", "lb")
 	if err != nil {
 		return "", err
@@ -100,7 +80,7 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Balancer overhead and DNS rate\n\n### Balancer\n\n`go run ./bench lb-overhead --duration %v --runs %d --connections %s` on %d CPUs (%s); wrk (2 threads), the proxy, the edge and the origin share the cores. Median of %d runs per cell, targets interleaved in rotating order. ",
-		*dur, *runs, *connsFlag, runtime.NumCPU(), runtime.Version(), *runs)
+		wk.dur, wk.runs, wk.connsFlag, runtime.NumCPU(), runtime.Version(), wk.runs)
 	fmt.Fprintf(&b, "HAProxy: %s, nbthread %d, keep-alive to the edge, `http-reuse always`, `option splice-response`. nginx: keep-alive upstream (512 idle), `proxy_buffering off` with 64 KB buffers, %d workers. Edge: `edgecdn edge`, every request a hit. ",
 		haproxyVersion(), runtime.NumCPU(), runtime.NumCPU())
 	fmt.Fprintf(&b, "CPU columns: cores each process used over the run (user + system time from /proc/PID/stat, children included, / wall time), and the proxy's CPU per request.\n\n")
@@ -110,13 +90,13 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	met, total := 0, 0
 	var summary []string
 	for _, o := range objects {
-		for _, c := range conns {
+		for _, c := range wk.conns {
 			res := map[string][]run{}
-			for r := 0; r < *runs; r++ {
+			for r := 0; r < wk.runs; r++ {
 				for i := range targets {
 					tg := targets[(i+r)%len(targets)]
 					e0, p0 := procCPU(edge.pid()), procCPU(tg.pid())
-					w, err := runWrk(ctx, "http://"+tg.addr+o.path, c, 2, *dur)
+					w, err := runWrk(ctx, "http://"+tg.addr+o.path, c, 2, wk.dur)
 					if err != nil {
 						return "", err
 					}
@@ -174,14 +154,14 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	fmt.Fprintf(&b, "\nGoal (through the balancer / direct >= the better of HAProxy and nginx, p99 no worse) met on %d of %d rows.\n", met, total)
 	// The redirect mode: what a 302 costs the balancer (wrk does not follow it; a player pays
 	// one more round trip, then talks to the edge).
-	fmt.Fprintf(&b, "\n### Redirect mode\n\n`edgecdn lb --mode redirect` answering the playlist's URL with a 302 to the edge (wrk does not follow redirects: these are the balancer's own answers), median of %d runs:\n\n", *runs)
+	fmt.Fprintf(&b, "\n### Redirect mode\n\n`edgecdn lb --mode redirect` answering the playlist's URL with a 302 to the edge (wrk does not follow redirects: these are the balancer's own answers), median of %d runs:\n\n", wk.runs)
 	fmt.Fprintf(&b, "| conns | 302/s | p50 ms | p99 ms | balancer cores | balancer us per 302 |\n|---:|---:|---:|---:|---:|---:|\n")
 	var redirSummary []string
-	for _, c := range conns {
+	for _, c := range wk.conns {
 		var rs []run
-		for r := 0; r < *runs; r++ {
+		for r := 0; r < wk.runs; r++ {
 			p0 := procCPU(redir.pid())
-			w, err := runWrk(ctx, "http://"+redir.addr+objects[0].path, c, 2, *dur)
+			w, err := runWrk(ctx, "http://"+redir.addr+objects[0].path, c, 2, wk.dur)
 			if err != nil {
 				return "", err
 			}

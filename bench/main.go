@@ -11,48 +11,61 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"edgecdn/internal/cli"
 )
 
 type scenario struct {
 	summary string
+	example string // a complete command line, shown by --help
 	run     func(ctx context.Context, args []string) (report string, err error)
 }
 
 var scenarios = map[string]scenario{
-	"cache-policy":  {"byte and object hit ratio vs cache size: edgecdn's S3-FIFO vs LRU vs offline Belady, on Zipf streams and a real fleet's request log", runCachePolicy},
-	"ring":          {"internal/ring vs jump hash and rendezvous: balance, movement on join/leave, lookup ns/op, bounded loads under Zipf", runRing},
-	"origin":        {"origin req/s, MB/s and latency for a playlist and a 1 MiB segment under wrk", runOrigin},
-	"scale":         {"players vs QoE on this machine until the CDN makes them stall; memory per player", runScale},
-	"steering":      {"steering decisions/s and latency under wrk: ranked edges and content steering manifests", runSteering},
-	"cluster":       {"Zipf fleet over 6 edges in 3 zones: origin fetches per object and offload, with and without cross-zone fill", runClusterFleet},
-	"lb-overhead":   {"the zone balancer vs straight to the edge, beside HAProxy and nginx as proxies: 2 KB, 100 KB, 1 MB at 64 and 256 connections under wrk, CPU per process", runLBOverhead},
-	"soak":          {"the whole CDN as processes under a steady fleet: RSS and goroutines over time, errors", runSoak},
-	"edge-vs-peers": {"edge hit path vs nginx and Varnish under wrk: 2 KB, 100 KB, 1 MB at 64 and 256 connections", runEdgeVsPeers},
-	"abr":           {"every ABR on every trace set in virtual time, and fleets per ABR through the whole CDN in emulation: QoE_lin with 95% CI", runABR},
-	"micro":         {"the Go microbenchmarks of every package (go test -bench): ns/op, B/op, allocs/op", runMicro},
-	"failover":      {"SIGKILL an edge under a fleet of players (real processes): detection, players' switch time, stalls, failures, corrupt segments", runFailover},
+	"cache-policy":  {"byte and object hit ratio vs cache size: edgecdn's S3-FIFO vs LRU vs offline Belady, on Zipf streams and a real fleet's request log", "go run ./bench cache-policy --requests 100000 --sizes 1,5,20 --players 100", runCachePolicy},
+	"ring":          {"internal/ring vs jump hash and rendezvous: balance, movement on join/leave, lookup ns/op, bounded loads under Zipf", "go run ./bench ring --nodes 3,12,100 --runs 1", runRing},
+	"origin":        {"origin req/s, MB/s and latency for a playlist and a 1 MiB segment under wrk", "go run ./bench origin --duration 5s --connections 64 --runs 1", runOrigin},
+	"scale":         {"players vs QoE on this machine until the CDN makes them stall; memory per player", "go run ./bench scale --players 100,200 --media 24s", runScale},
+	"steering":      {"steering decisions/s and latency under wrk: ranked edges and content steering manifests", "go run ./bench steering --duration 5s --connections 64", runSteering},
+	"cluster":       {"Zipf fleet over 6 edges in 3 zones: origin fetches per object and offload, with and without cross-zone fill", "go run ./bench cluster --requests 5000 --zipf 1.1", runClusterFleet},
+	"lb-overhead":   {"the zone balancer vs straight to the edge, beside HAProxy and nginx as proxies: 2 KB, 100 KB, 1 MB at 64 and 256 connections under wrk, CPU per process", "go run ./bench lb-overhead --duration 5s --connections 64 --runs 1", runLBOverhead},
+	"soak":          {"the whole CDN as processes under a steady fleet: RSS and goroutines over time, errors", "go run ./bench soak --duration 2m --players 30", runSoak},
+	"edge-vs-peers": {"edge hit path vs nginx and Varnish under wrk: 2 KB, 100 KB, 1 MB at 64 and 256 connections", "go run ./bench edge-vs-peers --duration 5s --connections 64 --runs 1", runEdgeVsPeers},
+	"abr":           {"every ABR on every trace set in virtual time, and fleets per ABR through the whole CDN in emulation: QoE_lin with 95% CI", "go run ./bench abr --abr bba,robustmpc --max-traces 20 --emulation=false", runABR},
+	"micro":         {"the Go microbenchmarks of every package (go test -bench): ns/op, B/op, allocs/op", "go run ./bench micro --bench Ring --benchtime 200ms", runMicro},
+	"failover":      {"SIGKILL an edge under a fleet of players (real processes): detection, players' switch time, stalls, failures, corrupt segments", "go run ./bench failover --runs 1 --players 10 --media 40s", runFailover},
 }
 
 // order is the order of `all` and of report.md: what a user compares first comes first.
 var order = []string{"edge-vs-peers", "cache-policy", "ring", "cluster", "lb-overhead", "origin", "steering", "abr", "failover", "scale", "soak", "micro"}
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
-		usage()
+	args := os.Args[1:]
+	switch {
+	case len(args) == 0:
+		usage(os.Stderr)
 		os.Exit(2)
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+		if len(args) < 2 {
+			usage(os.Stdout)
+			os.Exit(0)
+		}
+		args = []string{args[1], "--help"}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	name := os.Args[1]
+	name := args[0]
 	if name == "all" {
-		if len(os.Args) > 2 {
+		if len(args) > 1 {
 			fmt.Fprintf(os.Stderr, "bench all takes no flags (each scenario runs with its defaults); run a scenario alone to change them\n")
 			os.Exit(2)
 		}
@@ -65,12 +78,16 @@ func main() {
 	}
 	sc, ok := scenarios[name]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "bench: unknown scenario %q\n", name)
-		usage()
+		fmt.Fprintf(os.Stderr, "bench: unknown scenario %q\n\n", name)
+		usage(os.Stderr)
 		os.Exit(2)
 	}
 	t0 := time.Now()
-	report, err := sc.run(ctx, os.Args[2:])
+	report, err := sc.run(ctx, args[1:])
+	if h, ok := errors.AsType[helpAsked](err); ok {
+		cli.Help{Usage: "go run ./bench " + name + " [flags]", About: sc.summary, Example: sc.example}.Print(os.Stdout, h.fs)
+		os.Exit(0)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench %s: %v\n", name, err)
 		os.Exit(1)
@@ -240,16 +257,22 @@ func machine() string {
 	return fmt.Sprintf("%d CPUs (%s)%s%s, %s", runtime.NumCPU(), model, mem, kernel, runtime.Version())
 }
 
-func usage() {
-	fmt.Fprintf(os.Stderr, "usage: go run ./bench <scenario> [flags] | all | report\n\n  all     every scenario with its defaults, then report.md\n  report  report.md again from the scenario reports already written (after re-running one)\n\nscenarios:\n")
-	var names []string
-	for n := range scenarios {
-		names = append(names, n)
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "bench: edgecdn's benchmarks; each scenario prints a Markdown report and writes it to bench/results/<date>/<scenario>.md\n\n")
+	fmt.Fprintf(w, "Usage: go run ./bench <scenario> [flags] | all | report\n\n")
+	cli.PrintCommands(w, "Commands:", []cli.Command{
+		{Name: "all", Summary: "every scenario with its defaults, then report.md"},
+		{Name: "report", Summary: "report.md again from the scenario reports already written (after re-running one)"},
+	})
+	var list []cli.Command
+	for n, sc := range scenarios {
+		list = append(list, cli.Command{Name: n, Summary: sc.summary})
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-16s %s\n", n, scenarios[n].summary)
-	}
+	slices.SortFunc(list, func(a, b cli.Command) int { return strings.Compare(a.Name, b.Name) })
+	fmt.Fprintln(w)
+	cli.PrintCommands(w, "Scenarios:", list)
+	fmt.Fprintf(w, "\nEvery flag can also be set as an environment variable: --players is %s.\n", cli.EnvName("players"))
+	fmt.Fprintf(w, "Run 'go run ./bench <scenario> --help' for its flags and an example.\n\nExample:\n  %s\n", scenarios["failover"].example)
 }
 
 // resultsDir is bench/results/<date>/ (relative to the module root when run from it), created.
@@ -272,19 +295,69 @@ func save(name, report string) (string, error) {
 	return path, os.WriteFile(path, []byte(report), 0o644)
 }
 
+// newFlags is a scenario's flag set; parseFlags parses it.
 func newFlags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("bench "+name, flag.ExitOnError)
+	fs := flag.NewFlagSet("bench "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	return fs
 }
 
-func splitInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		var n int
-		if _, err := fmt.Sscan(strings.TrimSpace(f), &n); err != nil || n <= 0 {
-			return nil, fmt.Errorf("bad number %q in %q", f, s)
-		}
-		out = append(out, n)
+// helpAsked is a scenario's answer to --help: main prints the scenario's help with these
+// flags, exits 0 and writes no report.
+type helpAsked struct{ fs *flag.FlagSet }
+
+func (helpAsked) Error() string { return "help asked" }
+
+// parseFlags parses a scenario's flags as edgecdn's are parsed (each flag also settable as an
+// environment variable); after --help it returns helpAsked.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	name := strings.TrimPrefix(fs.Name(), "bench ")
+	err := cli.Parse(fs, args, os.LookupEnv)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return helpAsked{fs}
+	case err != nil:
+		return fmt.Errorf("%w (see go run ./bench %s --help)", err, name)
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected argument %q (see go run ./bench %s --help)", fs.Arg(0), name)
 	}
-	return out, nil
+	return nil
+}
+
+// numbers is the value of a flag of comma-separated positive numbers ("64,256"), parsed when
+// the flags are; String gives the list back as a flag value.
+type numbers[T int | float64] []T
+
+func (n *numbers[T]) String() string {
+	var b strings.Builder
+	for i, x := range *n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatFloat(float64(x), 'g', -1, 64))
+	}
+	return b.String()
+}
+
+func (n *numbers[T]) Set(s string) error {
+	var out numbers[T]
+	for _, f := range strings.Split(s, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || x <= 0 || float64(T(x)) != x {
+			return fmt.Errorf("bad number %q in %q", f, s)
+		}
+		out = append(out, T(x))
+	}
+	*n = out
+	return nil
+}
+
+// numbersFlag registers a flag of comma-separated positive numbers with the default def.
+func numbersFlag[T int | float64](fs *flag.FlagSet, name, def, usage string) *numbers[T] {
+	n := new(numbers[T])
+	if err := n.Set(def); err != nil {
+		panic(fmt.Sprintf("--%s default %q: %v", name, def, err))
+	}
+	fs.Var(n, name, usage)
+	return n
 }

@@ -15,7 +15,9 @@ func runMicro(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("micro")
 	benchtime := fs.String("benchtime", "1s", "go test -benchtime")
 	pattern := fs.String("bench", ".", "go test -bench pattern")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "test", "-run", "NONE", "-bench", *pattern, "-benchmem", "-benchtime", *benchtime, "-timeout", "14m", "./...")

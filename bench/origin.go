@@ -21,14 +21,8 @@ import (
 // served from memory and from disk (sendfile).
 func runOrigin(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("origin")
-	w := addWrkFlags(fs, "64,256")
-	dur, connsFlag, runs := w.dur, w.conns, w.runs
-	fs.Parse(args)
-	conns, err := splitInts(*connsFlag)
+	wk, err := wrkScenario(fs, args, "wrk")
 	if err != nil {
-		return "", err
-	}
-	if err := needTools("wrk"); err != nil {
 		return "", err
 	}
 	dir, err := os.MkdirTemp("", "edgecdn-bench-origin-")
@@ -49,7 +43,7 @@ func runOrigin(ctx context.Context, args []string) (string, error) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## origin under wrk\n\n`go run ./bench origin --duration %v --runs %d` on %d CPUs, %s; wrk with 2 threads on the same cores; median of %d runs.\n\n",
-		*dur, *runs, runtime.NumCPU(), runtime.Version(), *runs)
+		wk.dur, wk.runs, runtime.NumCPU(), runtime.Version(), wk.runs)
 	fmt.Fprintf(&b, "| object | storage | conns | req/s | MB/s | p50 ms | p99 ms | errors |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	var sum []string
 	for _, mode := range []struct {
@@ -73,10 +67,10 @@ func runOrigin(ctx context.Context, args []string) (string, error) {
 			if mode.preload == 1 && strings.HasPrefix(obj.name, "playlist") {
 				continue // small files are always in memory
 			}
-			for _, c := range conns {
+			for _, c := range wk.conns {
 				var rs []wrkResult
-				for i := 0; i < *runs; i++ {
-					r, err := runWrk(ctx, base+obj.path, c, 2, *dur)
+				for i := 0; i < wk.runs; i++ {
+					r, err := runWrk(ctx, base+obj.path, c, 2, wk.dur)
 					if err != nil {
 						return "", err
 					}
@@ -85,7 +79,7 @@ func runOrigin(ctx context.Context, args []string) (string, error) {
 				m := median(rs)
 				fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %s | %s | %d |\n", obj.name, mode.name, c, m.ReqPerSec, m.MBPerSec, ms(m.P50), ms(m.P99), m.Errors)
 				fmt.Fprintf(os.Stderr, "origin %s %s c=%d: %.0f req/s\n", obj.name, mode.name, c, m.ReqPerSec)
-				if c == conns[0] {
+				if c == wk.conns[0] {
 					sum = append(sum, fmt.Sprintf("%s from %s %.0f req/s", obj.name, mode.name, m.ReqPerSec))
 				}
 			}
@@ -94,6 +88,6 @@ func runOrigin(ctx context.Context, args []string) (string, error) {
 		srv.Shutdown(sctx)
 		cancel()
 	}
-	fmt.Fprintf(&b, "\nSummary: at %d connections, %s.\n", conns[0], strings.Join(sum, ", "))
+	fmt.Fprintf(&b, "\nSummary: at %d connections, %s.\n", wk.conns[0], strings.Join(sum, ", "))
 	return b.String(), nil
 }

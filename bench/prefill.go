@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	scenarios["prefill"] = scenario{"proactive fill: the same fleet with and without a fill plan for the most popular titles: first viewers' startup, hit ratio, origin bytes", runPrefill}
+	scenarios["prefill"] = scenario{"proactive fill: the same fleet with and without a fill plan for the most popular titles: first viewers' startup, hit ratio, origin bytes", "go run ./bench prefill --titles 8 --top 3 --players 20", runPrefill}
 }
 
 // prefillRun is one fleet's outcome.
@@ -36,7 +36,9 @@ func runPrefill(ctx context.Context, args []string) (string, error) {
 	rate := fs.Float64("rate", 3, "player arrivals per second")
 	media := fs.Duration("media", 16*time.Second, "media each player plays (and each title's length)")
 	link := fs.Float64("link-mbps", 12, "every player's link, Mbit/s")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	quiet := slog.New(slog.DiscardHandler)
 	dir, err := os.MkdirTemp("", "edgecdn-bench-prefill-")
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"edgecdn/internal/harness"
+	"edgecdn/internal/steerapi"
 	"edgecdn/origin/packager"
 )
 
@@ -201,7 +202,7 @@ func (st *procStack) rankedEdges() int {
 		return 0
 	}
 	defer resp.Body.Close()
-	var v struct{ Edges []json.RawMessage }
+	var v steerapi.Ranking
 	if json.NewDecoder(resp.Body).Decode(&v) != nil {
 		return 0
 	}

@@ -31,21 +31,16 @@ import (
 func runRing(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("ring")
 	nkeys := fs.Int("keys", 100_000, "keys placed for balance and movement")
-	balanceNs := fs.String("nodes", "3,6,12,25,50,100", "node counts for balance")
-	moveNs := fs.String("move-nodes", "3,6,12,100", "node counts for movement and the Zipf stream")
+	balanceNs := numbersFlag[int](fs, "nodes", "3,6,12,25,50,100", "node counts for balance")
+	moveNs := numbersFlag[int](fs, "move-nodes", "3,6,12,100", "node counts for movement and the Zipf stream")
 	requests := fs.Int("requests", 200_000, "requests in the Zipf(1.1) stream")
 	zipfKeys := fs.Int("zipf-keys", 10_000, "distinct keys in the Zipf stream")
 	zipfS := fs.Float64("zipf", 1.1, "Zipf exponent of the request stream")
 	runs := fs.Int("runs", 3, "runs of each lookup benchmark (the median is reported)")
-	fs.Parse(args)
-	bns, err := splitInts(*balanceNs)
-	if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return "", err
 	}
-	mns, err := splitInts(*moveNs)
-	if err != nil {
-		return "", err
-	}
+	bns, mns := []int(*balanceNs), []int(*moveNs)
 	dir, err := resultsDir()
 	if err != nil {
 		return "", err
@@ -59,7 +54,7 @@ func runRing(ctx context.Context, args []string) (string, error) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Placement: internal/ring vs jump hash and rendezvous hashing\n\n`go run ./bench ring --keys %d --nodes %s --move-nodes %s --requests %d --zipf-keys %d --zipf %g --runs %d` on %d CPUs, load average %s at the start (lookup times move with the machine's load; the counts are exact).\n\n",
-		*nkeys, *balanceNs, *moveNs, *requests, *zipfKeys, *zipfS, *runs, runtime.NumCPU(), loadAvg())
+		*nkeys, balanceNs, moveNs, *requests, *zipfKeys, *zipfS, *runs, runtime.NumCPU(), loadAvg())
 	fmt.Fprintf(&b, "- **ring**: edgecdn's `internal/ring`: xxhash of the key, %d virtual nodes per node (`<name>#<i>` hashed with xxhash), binary search; with bounded loads (factor %.2f) a key walks on to the first node under the factor times the mean load.\n", ring.DefaultReplicas, ring.DefaultBalanceFactor)
 	fmt.Fprintf(&b, "- **jump**: Lamping & Veach's jump consistent hash of the key's xxhash over N buckets (bucket i is node i): no table, O(log N) steps.\n")
 	fmt.Fprintf(&b, "- **rendezvous**: highest random weight: the node with the largest mix(xxhash(key) XOR xxhash(node name)) (xorshift-multiply mix, as dgryski/go-rendezvous), O(N) per lookup.\n\n")

@@ -31,14 +31,13 @@ type scaleStep struct {
 // 3-zone kind cluster and a 100-edge cluster would need.
 func runScale(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("scale")
-	sizes := fs.String("players", "100,250,500,1000,1500,2000", "fleet sizes, in order: the run goes on to the largest even after stalls begin")
+	sizes := numbersFlag[int](fs, "players", "100,250,500,1000,1500,2000", "fleet sizes, in order: the run goes on to the largest even after stalls begin")
 	media := fs.Duration("media", 24*time.Second, "media each player plays")
 	link := fs.Float64("link-mbps", 12, "every player's own link, Mbit/s: above the top rendition, so stalls are the CDN's")
-	fs.Parse(args)
-	ns, err := splitInts(*sizes)
-	if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return "", err
 	}
+	ns := []int(*sizes)
 	st, titles, done, err := packagedStack(ctx, "scale", 10, 48*time.Second, "512MiB")
 	if err != nil {
 		return "", err
@@ -118,7 +117,7 @@ func runScale(ctx context.Context, args []string) (string, error) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Scale: players on one machine\n\n`go run ./bench scale --players %s --media %v --link-mbps %g` on %d CPUs: the whole CDN as separate processes (2 origins, 6 edges with 512 MiB caches in 3 zones, 3 zone balancers, DNS, steering; Go's default GC) and the players in the bench process; players arrive over 5 s, half ask steering for ranked edges and go straight to them, half go through their zone's balancer; each plays %v of a Zipf(1.0)-chosen title of 10 on the Envivio ladder (top 4.3 Mbit/s) over its own %g Mbit/s link, so a stall is the CDN's (or the machine's) doing. CPU is each process's user+system time over the run's wall time (cores busy); the machine's busy cores (from /proc/stat: everything but idle and I/O wait) add the kernel's own work, chiefly loopback TCP in softirq, which no process is charged for, and anything else running.\n\n",
-		*sizes, *media, *link, runtime.NumCPU(), *media, *link)
+		sizes, *media, *link, runtime.NumCPU(), *media, *link)
 	fmt.Fprintf(&b, "| players | failed | rebuffer ratio | stalls | startup p50 / p95 ms | bitrate kbps | QoE_lin mean | errors | corrupt | served Gbit/s | edge cores | balancer cores | all CDN cores | players' cores | machine busy cores | edge RSS MB | players' heap KB per player | goroutines per player |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range steps {
 		r := s.rep

@@ -26,7 +26,7 @@ import (
 )
 
 func init() {
-	scenarios["scale200"] = scenario{"200 edges in 20 zones in one process on loopback gossip: failure and join times in every ring, gossip bytes and CPU per member, ring rebuilds, keys moved, purge convergence", runScale200}
+	scenarios["scale200"] = scenario{"200 edges in 20 zones in one process on loopback gossip: failure and join times in every ring, gossip bytes and CPU per member, ring rebuilds, keys moved, purge convergence", "go run ./bench scale200 --edges 50 --zones 5 --kills 2 --transport udp", runScale200}
 }
 
 // countingTransport is memberlist's own UDP/TCP transport, counting the bytes it sends.
@@ -91,7 +91,9 @@ func runScale200(ctx context.Context, args []string) (string, error) {
 	purges := fs.Int("purges", 20, "cluster-wide purges timed")
 	quiet := fs.Duration("quiet", 20*time.Second, "steady interval over which gossip bytes and CPU are measured")
 	transport := fs.String("transport", "udp", "udp: memberlist's own UDP and TCP transport on 127.0.0.1, a port per member; mem: an in-memory network in the process (no sockets)")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	if *transport != "udp" && *transport != "mem" {
 		return "", fmt.Errorf("--transport %q: udp or mem", *transport)
 	}

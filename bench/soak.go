@@ -46,7 +46,9 @@ func runSoak(ctx context.Context, args []string) (string, error) {
 	cacheSize := fs.String("cache-size", "64MiB", "each edge's memory cache: small enough to fill during the warm-up")
 	traces := fs.String("trace-dir", "", "players' links replay these throughput traces (default: constant --link-mbps links, so any error is the CDN's)")
 	linkMbps := fs.Float64("link-mbps", 8, "every player's link when no --trace-dir, Mbit/s (the top rendition is 4.3)")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	if *duration <= 0 || *players <= 0 || *session <= 0 || *every <= 0 {
 		return "", errors.New("soak: --duration, --players, --session and --every must be positive")
 	}

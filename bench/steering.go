@@ -21,7 +21,9 @@ func runSteering(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("steering")
 	dur := fs.Duration("duration", 10*time.Second, "each wrk run")
 	conns := fs.Int("connections", 64, "wrk connections")
-	fs.Parse(args)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	if err := needTools("wrk"); err != nil {
 		return "", err
 	}

@@ -13,19 +13,28 @@ import (
 	"time"
 )
 
-// wrkFlags are the flags of every scenario that drives wrk over a table of connection counts.
-type wrkFlags struct {
-	dur   *time.Duration
-	conns *string
-	runs  *int
+// wrkSettings are the flags of every scenario that drives wrk over a table of connection counts.
+type wrkSettings struct {
+	dur       time.Duration
+	connsFlag string // as given: "64,256"
+	conns     []int
+	runs      int
 }
 
-func addWrkFlags(fs *flag.FlagSet, conns string) wrkFlags {
-	return wrkFlags{
-		dur:   fs.Duration("duration", 10*time.Second, "each wrk run"),
-		conns: fs.String("connections", conns, "connection counts"),
-		runs:  fs.Int("runs", 3, "runs per cell; the median is reported"),
+// wrkScenario parses the flags of a scenario that drives wrk over a table of connection counts
+// (--duration, --connections and --runs, beside those it registered on fs) and checks that
+// the tools it drives are installed.
+func wrkScenario(fs *flag.FlagSet, args []string, tools ...string) (wrkSettings, error) {
+	dur := fs.Duration("duration", 10*time.Second, "each wrk run")
+	conns := numbersFlag[int](fs, "connections", "64,256", "connection counts")
+	runs := fs.Int("runs", 3, "runs per cell; the median is reported")
+	if err := parseFlags(fs, args); err != nil {
+		return wrkSettings{}, err
 	}
+	if err := needTools(tools...); err != nil {
+		return wrkSettings{}, err
+	}
+	return wrkSettings{dur: *dur, connsFlag: conns.String(), conns: *conns, runs: *runs}, nil
 }
 
 // packages names the Debian package of each tool a scenario drives.

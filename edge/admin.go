@@ -82,7 +82,5 @@ func (s *Server) adminRoute(ctx *fasthttp.RequestCtx) {
 // stops the content listener from answering them: admin traffic can then be kept off the
 // public address. Call it before Serve.
 func (s *Server) ServeAdmin(ln net.Listener) error {
-	s.ep.Separate()
-	s.log.Info("edge admin listening", "addr", ln.Addr().String())
-	return s.admin.Serve(ln)
+	return s.ep.ServeAdmin(s.admin, ln, s.log, "edge")
 }

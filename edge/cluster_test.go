@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/harness"
 	"edgecdn/internal/ring"
 )
 
@@ -80,7 +81,7 @@ func startClusterEdges(t *testing.T, origin string, zones []string, mod func(*Co
 		}
 	})
 	for _, e := range edges {
-		eventually(t, 30*time.Second, e.s.cfg.Name+" sees every edge on its rings", func() bool {
+		harness.Eventually(t, 30*time.Second, e.s.cfg.Name+" sees every edge on its rings", func() bool {
 			return e.s.ClusterSize() == len(zones)
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"edgecdn/internal/cli"
+	"edgecdn/internal/harness"
 )
 
 // parseFlags builds a Config as the edgecdn binary does: DefaultConfig, then the command line.
@@ -53,7 +54,7 @@ func TestStaleIfErrorOff(t *testing.T) {
 		t.Fatalf("first: %d", r.code)
 	}
 	o.down.Store(true)
-	eventually(t, 5*time.Second, "502 once expired with the origin down", func() bool {
+	harness.Eventually(t, 5*time.Second, "502 once expired with the origin down", func() bool {
 		r := get(t, base+"/vod/t/r/index.m3u8")
 		if strings.Contains(r.header.Get("Cache-Status"), "stale-if-error") {
 			t.Fatalf("served stale with --stale-if-error 0: %s", r.header.Get("Cache-Status"))

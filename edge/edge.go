@@ -159,16 +159,7 @@ func (s *Server) Ready() bool {
 // draining, so balancers, steering and the other edges' rings stop choosing it at once. The
 // edge keeps serving whatever it is still sent until Shutdown.
 func (s *Server) Drain() {
-	if s.stopping.Swap(true) {
-		return
-	}
-	s.sample()
-	if c := s.cluster.Load(); c != nil {
-		if err := c.SetDraining(time.Second); err != nil {
-			s.log.Warn("announcing the drain", "err", err)
-		}
-	}
-	s.log.Info("draining")
+	cluster.Drain(&s.stopping, &s.cluster, s.log, s.sample)
 }
 
 // Serve serves HTTP on ln until Shutdown.
@@ -181,13 +172,9 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections, lets in-flight responses and fills finish until ctx
 // ends, and stops the origin probe and the disk writer.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopping.Store(true) // not ready; announcing a drain now would only delay the leave
-
-	if c := s.cluster.Load(); c != nil {
-		// Leave first: the others move this edge's keys at once, while it finishes what it serves.
-		if err := c.Leave(2 * time.Second); err != nil {
-			s.log.Warn("leaving the cluster", "err", err)
-		}
+	// Leave first: the others move this edge's keys at once, while it finishes what it serves.
+	if err := cluster.Stop(&s.stopping, &s.cluster); err != nil {
+		s.log.Warn("leaving the cluster", "err", err)
 	}
 	err := httpx.Shutdown(ctx, s.srv)
 	err = errors.Join(err, httpx.Shutdown(ctx, s.admin))

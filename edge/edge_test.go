@@ -2,7 +2,6 @@ package edge
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/internal/harness"
 	"edgecdn/internal/signing"
 )
 
@@ -169,19 +169,7 @@ func startEdge(t testing.TB, cfg Config) (*Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { s.Serve(ln); close(done) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-	})
-	return s, "http://" + ln.Addr().String()
+	return s, harness.ServeLoopback(t, s)
 }
 
 type resp struct {
@@ -201,18 +189,6 @@ func get(t testing.TB, url string, hdr ...string) resp {
 func do(t testing.TB, method, url string, hdr ...string) resp {
 	t.Helper()
 	return doBody(t, method, url, "", hdr...)
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestHitMissHeaders(t *testing.T) {
@@ -301,9 +277,9 @@ func TestCoalescing(t *testing.T) {
 	}
 	// Hold the origin's body half-sent until every request has reached the edge (joined the
 	// fill, or about to), then let it finish.
-	eventually(t, 30*time.Second, "all requests started", func() bool { return started.Load() == n })
-	eventually(t, 30*time.Second, "the fill started", func() bool { return o.count("/vod/t/r/hot.ts") == 1 })
-	eventually(t, 30*time.Second, "requests joined the fill", func() bool {
+	harness.Eventually(t, 30*time.Second, "all requests started", func() bool { return started.Load() == n })
+	harness.Eventually(t, 30*time.Second, "the fill started", func() bool { return o.count("/vod/t/r/hot.ts") == 1 })
+	harness.Eventually(t, 30*time.Second, "requests joined the fill", func() bool {
 		return s.m.collapsed[kindSegment].Get()+1 >= n*9/10 // most of them wait on the one fill
 	})
 	close(gate)
@@ -346,7 +322,7 @@ func TestClientDisconnectDoesNotBreakFill(t *testing.T) {
 	// Client B joins the same fill.
 	got := make(chan resp, 1)
 	go func() { got <- get(t, base+"/vod/t/r/a.ts") }()
-	eventually(t, 10*time.Second, "client B joined the fill", func() bool { return s.m.collapsed[kindSegment].Get() == 1 })
+	harness.Eventually(t, 10*time.Second, "client B joined the fill", func() bool { return s.m.collapsed[kindSegment].Get() == 1 })
 	close(gate)
 	r := <-got
 	if r.err != nil || r.code != 200 || !bytes.Equal(r.body, body) {
@@ -401,12 +377,12 @@ func TestStaleIfError(t *testing.T) {
 		t.Fatalf("first: %d", r.code)
 	}
 	// While fresh: a hit. Once expired with the origin up: revalidated (304 from the origin).
-	eventually(t, 5*time.Second, "revalidation after max-age=1", func() bool {
+	harness.Eventually(t, 5*time.Second, "revalidation after max-age=1", func() bool {
 		r := get(t, base+"/vod/t/r/index.m3u8")
 		return r.code == 200 && strings.Contains(r.header.Get("Cache-Status"), "fwd=stale; fwd-status=304") && bytes.Equal(r.body, pl)
 	})
 	o.down.Store(true)
-	eventually(t, 5*time.Second, "stale-if-error once expired with the origin down", func() bool {
+	harness.Eventually(t, 5*time.Second, "stale-if-error once expired with the origin down", func() bool {
 		r := get(t, base+"/vod/t/r/index.m3u8")
 		return r.code == 200 && strings.Contains(r.header.Get("Cache-Status"), "detail=stale-if-error") && bytes.Equal(r.body, pl)
 	})
@@ -423,7 +399,7 @@ func TestStaleBound(t *testing.T) {
 	get(t, base+"/vod/t/r/index.m3u8")
 	o.down.Store(true)
 	// Past max-age and past the stale bound: the edge must not serve it.
-	eventually(t, 5*time.Second, "502 beyond the stale-if-error bound", func() bool {
+	harness.Eventually(t, 5*time.Second, "502 beyond the stale-if-error bound", func() bool {
 		return get(t, base+"/vod/t/r/index.m3u8").code == 502
 	})
 }
@@ -448,7 +424,7 @@ func TestOriginFailover(t *testing.T) {
 	}
 	// Origin a recovers: the probe brings it back and fetches reach it again.
 	a.down.Store(false)
-	eventually(t, 5*time.Second, "origin a back after the probe", func() bool { return s.origins.list[0].healthy(time.Now()) })
+	harness.Eventually(t, 5*time.Second, "origin a back after the probe", func() bool { return s.origins.list[0].healthy(time.Now()) })
 	before := a.total.Load()
 	for i := 10; i < 20; i++ {
 		if r := get(t, base+fmt.Sprintf("/vod/t/r/%d.ts", i)); r.code != 200 {
@@ -648,7 +624,7 @@ func TestDiskTier(t *testing.T) {
 			t.Fatal(r.code)
 		}
 	}
-	eventually(t, 10*time.Second, "objects written to disk", func() bool { _, n, _ := s1.disk.stats(); return n == 5 })
+	harness.Eventually(t, 10*time.Second, "objects written to disk", func() bool { _, n, _ := s1.disk.stats(); return n == 5 })
 	s1.Close()
 
 	// Restart with the origin down: every object comes from disk, checked.
@@ -835,7 +811,7 @@ func TestAdminSeparate(t *testing.T) {
 	}
 	go s.ServeAdmin(ln)
 	admin := "http://" + ln.Addr().String()
-	eventually(t, 5*time.Second, "admin listener up", func() bool { return get(t, admin+"/healthz").code == 200 })
+	harness.Eventually(t, 5*time.Second, "admin listener up", func() bool { return get(t, admin+"/healthz").code == 200 })
 	get(t, base+"/vod/t/r/a.ts")
 	if r := do(t, "POST", base+"/admin/purge?path=/vod/t/r/a.ts", "Authorization", "Bearer tok"); r.code != 404 {
 		t.Errorf("purge on the content listener: %d, want 404", r.code)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"edgecdn/internal/harness"
 )
 
 // putTitle puts an HLS title on the fake origin: one rendition "r1" with an init section and
@@ -85,7 +87,7 @@ func TestPrefillStandalone(t *testing.T) {
 	if r.code != 200 {
 		t.Fatalf("plan: %d %s", r.code, r.body)
 	}
-	eventually(t, 10*time.Second, "the plan done", s.PrefillIdle)
+	harness.Eventually(t, 10*time.Second, "the plan done", s.PrefillIdle)
 	// master, media playlist, init, 3 segments
 	if got := s.m.prefillFetched.Get(); got != 6 {
 		t.Errorf("fetched %d objects, want 6", got)
@@ -108,7 +110,7 @@ func TestPrefillStandalone(t *testing.T) {
 	if r.code != 200 || !strings.Contains(string(r.body), `["t2"]`) {
 		t.Fatalf("top-1 plan: %d %s", r.code, r.body)
 	}
-	eventually(t, 10*time.Second, "the top-1 plan done", s.PrefillIdle)
+	harness.Eventually(t, 10*time.Second, "the top-1 plan done", s.PrefillIdle)
 	if cs := get(t, base+"/vod/t2/r1/00005.m4s").header.Get("Cache-Status"); !strings.Contains(cs, "; hit") {
 		t.Errorf("t2's last segment after the top-1 plan: %q", cs)
 	}
@@ -127,7 +129,7 @@ func TestPrefillNeverEvicts(t *testing.T) {
 	if r.code != 200 {
 		t.Fatalf("plan: %d %s", r.code, r.body)
 	}
-	eventually(t, 10*time.Second, "the plan done", s.PrefillIdle)
+	harness.Eventually(t, 10*time.Second, "the plan done", s.PrefillIdle)
 	if s.m.prefillSkipped["room"].Get() == 0 {
 		t.Error("no object skipped for room in a full cache")
 	}
@@ -148,14 +150,14 @@ func TestPrefillCluster(t *testing.T) {
 		c.AdminToken = "s3cret"
 	})
 	for _, e := range edges {
-		eventually(t, 10*time.Second, e.s.cfg.Name+" sees 4 edges", func() bool { return e.s.ClusterSize() == 4 })
+		harness.Eventually(t, 10*time.Second, e.s.cfg.Name+" sees 4 edges", func() bool { return e.s.ClusterSize() == 4 })
 	}
 	r := doBody(t, "POST", edges[0].base+"/admin/prefill", `{"titles":["t1"],"rate_bps":1e9}`, "Authorization", "Bearer s3cret")
 	if r.code != 200 || !strings.Contains(string(r.body), `"confirmed":["zone-a-0","zone-a-1","zone-b-2","zone-b-3"]`) {
 		t.Fatalf("plan: %d %s", r.code, r.body)
 	}
 	for _, e := range edges {
-		eventually(t, 10*time.Second, e.s.cfg.Name+" done", e.s.PrefillIdle)
+		harness.Eventually(t, 10*time.Second, e.s.cfg.Name+" done", e.s.PrefillIdle)
 	}
 	var fetched uint64
 	for _, e := range edges {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/internal/harness"
 	"edgecdn/internal/purge"
 )
 
@@ -20,7 +21,7 @@ func TestClusterPurge(t *testing.T) {
 		c.HotThreshold = 1 // every edge keeps what it serves, so every edge has something to purge
 	})
 	for _, e := range edges {
-		eventually(t, 10*time.Second, e.s.cfg.Name+" sees 4 edges", func() bool { return e.s.ClusterSize() == 4 })
+		harness.Eventually(t, 10*time.Second, e.s.cfg.Name+" sees 4 edges", func() bool { return e.s.ClusterSize() == 4 })
 	}
 	for _, e := range edges {
 		for _, p := range []string{"/vod/t/a/1.m4s", "/vod/t/a/2.m4s", "/vod/u/a/1.m4s"} {
@@ -93,7 +94,7 @@ func TestPurgeDuringFillNotStored(t *testing.T) {
 	s, base := startEdge(t, Config{Origins: []string{o.url()}, AdminToken: "s3cret", ProbeInterval: -1})
 	first := make(chan resp, 1)
 	go func() { first <- get(t, base+"/vod/t/1.m4s") }()
-	eventually(t, 5*time.Second, "the fill has started", func() bool { return o.count("/vod/t/1.m4s") == 1 })
+	harness.Eventually(t, 5*time.Second, "the fill has started", func() bool { return o.count("/vod/t/1.m4s") == 1 })
 	if r := do(t, "POST", base+"/admin/purge?path=/vod/t/1.m4s", "Authorization", "Bearer s3cret"); r.code != 200 {
 		t.Fatalf("purge: %d %s", r.code, r.body)
 	}
@@ -102,7 +103,7 @@ func TestPurgeDuringFillNotStored(t *testing.T) {
 	if r := <-first; r.code != 200 || string(r.body) != string(v1) {
 		t.Fatalf("the client of the purged fill: %d, %d bytes", r.code, len(r.body))
 	}
-	eventually(t, 5*time.Second, "the purged fill ends", func() bool {
+	harness.Eventually(t, 5*time.Second, "the purged fill ends", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return len(s.inflight) == 0

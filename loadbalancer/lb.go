@@ -277,23 +277,13 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.srv.Handler }
 // client listener from answering them: it then serves only content, /healthz and /readyz.
 // Call it before Serve.
 func (s *Server) ServeAdmin(ln net.Listener) error {
-	s.ep.Separate()
-	s.log.Info("lb admin listening", "addr", ln.Addr().String())
-	return s.admin.Serve(ln)
+	return s.ep.ServeAdmin(s.admin, ln, s.log, "lb")
 }
 
 // Drain starts a graceful stop: /readyz answers 503 and the cluster hears that the balancer is
 // draining (the DNS server stops answering with it); it keeps proxying what it is sent.
 func (s *Server) Drain() {
-	if s.stopping.Swap(true) {
-		return
-	}
-	if c := s.cluster.Load(); c != nil {
-		if err := c.SetDraining(time.Second); err != nil {
-			s.log.Warn("announcing the drain", "err", err)
-		}
-	}
-	s.log.Info("draining")
+	cluster.Drain(&s.stopping, &s.cluster, s.log, nil)
 }
 
 // Serve serves on ln until Shutdown.
@@ -305,12 +295,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown leaves the cluster, stops accepting, and lets in-flight requests finish.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopping.Store(true) // not ready; announcing a drain now would only delay the leave
-	var errs []error
-	if c := s.cluster.Load(); c != nil {
-		errs = append(errs, c.Leave(2*time.Second))
-	}
-	errs = append(errs, httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin))
+	errs := []error{cluster.Stop(&s.stopping, &s.cluster), httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin)}
 	for _, u := range s.pool.Load().all {
 		u.conns.close()
 	}

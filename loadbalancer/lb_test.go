@@ -2,7 +2,6 @@ package loadbalancer
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/cluster/clustertest"
+	"edgecdn/internal/harness"
 	"edgecdn/internal/httpx"
 )
 
@@ -81,19 +83,7 @@ func startLB(t *testing.T, cfg Config) (*Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { s.Serve(ln); close(done) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-	})
-	return s, "http://" + ln.Addr().String()
+	return s, harness.ServeLoopback(t, s)
 }
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32, Proxy: nil}, Timeout: 30 * time.Second}
@@ -111,18 +101,6 @@ func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte, error
 	defer r.Body.Close()
 	b, err := io.ReadAll(r.Body)
 	return r, b, err
-}
-
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
 }
 
 // TestRoundRobin: 3,000 requests over 3 edges land within 5% of even.
@@ -186,9 +164,9 @@ func TestKilledEdge(t *testing.T) {
 			t.Fatalf("request with one edge draining: %v", err)
 		}
 	}
-	eventually(t, 2*time.Second, "draining edge out of service", func() bool { l, _ := s.Healthy(); return l == 1 })
+	harness.Eventually(t, 2*time.Second, "draining edge out of service", func() bool { l, _ := s.Healthy(); return l == 1 })
 	c.down.Store(false)
-	eventually(t, 2*time.Second, "edge back after the probe", func() bool { l, _ := s.Healthy(); return l == 2 })
+	harness.Eventually(t, 2*time.Second, "edge back after the probe", func() bool { l, _ := s.Healthy(); return l == 2 })
 	if r, _, err := get(t, base+"/x"); err != nil || r.StatusCode != 200 {
 		t.Fatal(err)
 	}
@@ -238,7 +216,7 @@ func TestCrossZoneSpill(t *testing.T) {
 		lbm := startMember(t, fmt.Sprintf("lb-%v", cross), cluster.Meta{Role: cluster.RoleLB, Zone: "zone-a"}, ma.GossipAddr())
 		s, base := startLB(t, Config{Zone: "zone-a", CrossZone: cross, ProbeInterval: -1})
 		s.AttachCluster(lbm)
-		eventually(t, 5*time.Second, "lb sees both zones", func() bool { l, r := s.Healthy(); return l == 1 && r == 1 })
+		harness.Eventually(t, 5*time.Second, "lb sees both zones", func() bool { l, r := s.Healthy(); return l == 1 && r == 1 })
 		if r, b, _ := get(t, base+"/x"); r.StatusCode != 200 || string(b) != "a" {
 			t.Errorf("cross=%v: zone-a up: %d %q", cross, r.StatusCode, b)
 		}
@@ -259,16 +237,7 @@ func TestCrossZoneSpill(t *testing.T) {
 
 func startMember(t *testing.T, name string, meta cluster.Meta, join string) *cluster.Cluster {
 	t.Helper()
-	cfg := cluster.Config{Name: name, Meta: meta, GossipListen: "127.0.0.1:0", Logger: quiet}
-	if join != "" {
-		cfg.Join = []string{join}
-	}
-	c, err := cluster.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Shutdown() })
-	return c
+	return clustertest.Start(t, cluster.Config{Name: name, Meta: meta, Join: cli.SplitList(join)})
 }
 
 func TestNoEdges(t *testing.T) {
@@ -299,7 +268,7 @@ func TestAdminListener(t *testing.T) {
 	admin := "http://" + aln.Addr().String()
 	// ServeAdmin separates the listeners before it serves: once the admin listener answers,
 	// the client listener no longer serves /metrics.
-	eventually(t, 5*time.Second, "admin listener answers", func() bool {
+	harness.Eventually(t, 5*time.Second, "admin listener answers", func() bool {
 		r, _, err := get(t, admin+"/healthz")
 		return err == nil && r.StatusCode == 200
 	})
@@ -342,11 +311,11 @@ func TestDrainingEdgeDropped(t *testing.T) {
 	startMember(t, "b", cluster.Meta{Role: cluster.RoleEdge, Zone: "z", HTTP: b.addr()}, ma.GossipAddr())
 	s, base := startLB(t, Config{Zone: "z", ProbeInterval: -1})
 	s.AttachCluster(startMember(t, "lb", cluster.Meta{Role: cluster.RoleLB, Zone: "z"}, ma.GossipAddr()))
-	eventually(t, 5*time.Second, "2 edges in rotation", func() bool { l, _ := s.Healthy(); return l == 2 })
+	harness.Eventually(t, 5*time.Second, "2 edges in rotation", func() bool { l, _ := s.Healthy(); return l == 2 })
 	if err := ma.SetDraining(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	d := eventually(t, 2*time.Second, "the draining edge out of rotation", func() bool { l, _ := s.Healthy(); return l == 1 })
+	d := harness.Eventually(t, 2*time.Second, "the draining edge out of rotation", func() bool { l, _ := s.Healthy(); return l == 1 })
 	t.Logf("out of rotation %v after the drain was announced", d)
 	before := a.count.Load()
 	for i := 0; i < 20; i++ {
@@ -371,12 +340,12 @@ func TestNoCrossZoneWhenZoneGone(t *testing.T) {
 			lbm := startMember(t, "lb", cluster.Meta{Role: cluster.RoleLB, Zone: "zone-a"}, mb.GossipAddr())
 			s, base := startLB(t, Config{Zone: "zone-a", CrossZone: cross, ProbeInterval: -1})
 			s.AttachCluster(lbm)
-			eventually(t, 5*time.Second, "lb sees both zones", func() bool { l, r := s.Healthy(); return l == 1 && r == 1 })
+			harness.Eventually(t, 5*time.Second, "lb sees both zones", func() bool { l, r := s.Healthy(); return l == 1 && r == 1 })
 			if err := ma.Leave(time.Second); err != nil {
 				t.Fatal(err)
 			}
 			ma.Shutdown()
-			eventually(t, 10*time.Second, "zone-a's edge gone from the pool", func() bool { return len(s.pool.Load().local) == 0 })
+			harness.Eventually(t, 10*time.Second, "zone-a's edge gone from the pool", func() bool { return len(s.pool.Load().local) == 0 })
 			for i := 0; i < 20; i++ {
 				r, b, err := get(t, base+"/x")
 				if err != nil {

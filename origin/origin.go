@@ -71,9 +71,7 @@ func (s *Server) Ready() bool { return !s.stopping.Load() }
 // ServeAdmin serves /metrics and /debug/pprof/ (and /healthz, /readyz) on ln, and stops the
 // content listener from answering them. Call it before Serve.
 func (s *Server) ServeAdmin(ln net.Listener) error {
-	s.ep.Separate()
-	s.log.Info("origin admin listening", "addr", ln.Addr().String())
-	return s.admin.Serve(ln)
+	return s.ep.ServeAdmin(s.admin, ln, s.log, "origin")
 }
 
 // Drain starts a graceful stop: /readyz answers 503 while the origin keeps serving.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"edgecdn/internal/catalog"
+	"edgecdn/internal/harness"
 	"edgecdn/origin/packager"
 )
 
@@ -67,19 +68,7 @@ func start(t *testing.T, cfg Config) (*Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-	})
-	return s, "http://" + ln.Addr().String()
+	return s, harness.ServeLoopback(t, s)
 }
 
 type response struct {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"edgecdn/internal/cli"
 	"edgecdn/player-sim/emucmd"
 	"edgecdn/player-sim/learn"
 	"edgecdn/player-sim/simcmd"
@@ -15,14 +16,14 @@ import (
 
 // command is one mode of player-sim, dispatched on the first argument.
 type command struct {
-	name, summary string
-	run           func(args []string, stdout, stderr io.Writer) error
+	cli.Command // Name and Summary
+	run         func(args []string, stdout, stderr io.Writer) error
 }
 
 var commands = []command{
-	{"emulate", emucmd.Summary, emucmd.Run},
-	{"sim", simcmd.Summary, simcmd.Run},
-	{"learn", learn.Summary, learn.Run},
+	{cli.Command{Name: "emulate", Summary: emucmd.Summary}, emucmd.Run},
+	{cli.Command{Name: "sim", Summary: simcmd.Summary}, simcmd.Run},
+	{cli.Command{Name: "learn", Summary: learn.Summary}, learn.Run},
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -46,10 +47,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(w, "Usage: player-sim COMMAND [flags]   (player-sim COMMAND --help for its flags)")
 		fmt.Fprintln(w, "       player-sim --url URL [flags]   (flags alone: the emulate command)")
-		fmt.Fprintln(w, "\nCommands:")
+		fmt.Fprintln(w)
+		var list []cli.Command
 		for _, c := range commands {
-			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+			list = append(list, c.Command)
 		}
+		cli.PrintCommands(w, "Commands:", list)
 		fmt.Fprintln(w, "\nExamples:")
 		for _, e := range []string{
 			"go run ./player-sim sim --traces player-sim/testdata/traces/oboe --abr all",
@@ -60,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	for _, c := range commands {
-		if c.name != args[0] {
+		if c.Name != args[0] {
 			continue
 		}
 		err := c.run(args[1:], stdout, stderr)

@@ -78,24 +78,12 @@ func (s *Server) dashManifest(ctx context.Context, title string) (*dash.MPD, err
 // and ContentSteering pointing at the same steering manifests HLS players read. The segment
 // templates are the origin's, so DASH and HLS players fetch the same files.
 func (s *Server) servePlayDASH(ctx *fasthttp.RequestCtx, title []byte) {
-	zone, ok := s.requestZone(ctx, title)
+	var mpd *dash.MPD
+	zone, v, zones, ok := s.playStart(ctx, title, "no such title, or no DASH manifest (an MPEG-TS title)", func(c context.Context) (err error) {
+		mpd, err = s.dashManifest(c, string(title))
+		return err
+	})
 	if !ok {
-		return
-	}
-	mpd, err := s.dashManifest(context.Background(), string(title))
-	switch {
-	case errors.Is(err, errNoTitle):
-		httpx.Fail(ctx, fasthttp.StatusNotFound, "no such title, or no DASH manifest (an MPEG-TS title)")
-		return
-	case err != nil:
-		s.log.Warn("dash manifest", "title", string(title), "err", err)
-		httpx.Fail(ctx, fasthttp.StatusBadGateway, "origin unavailable")
-		return
-	}
-	v := s.view()
-	zones := s.order(v, zone)
-	if len(zones) == 0 {
-		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, "no healthy zone")
 		return
 	}
 	ss := session{Zone: zone, Pathways: zones, MinBW: mpdMinBandwidth(mpd), Nonce: nonce()}

@@ -10,6 +10,7 @@ import (
 
 	"edgecdn/internal/dash"
 	"edgecdn/internal/fmp4"
+	"edgecdn/internal/steerapi"
 )
 
 func TestDASHPlaybackManifest(t *testing.T) {
@@ -65,7 +66,7 @@ func TestDASHPlaybackManifest(t *testing.T) {
 	prio := func(q string) []string {
 		t.Helper()
 		code, b := getBody(t, st.base+uri+q)
-		var m Manifest
+		var m steerapi.Manifest
 		if code != 200 || json.Unmarshal(b, &m) != nil || m.Version != 1 || !strings.HasPrefix(m.ReloadURI, "/steering/") {
 			t.Fatalf("manifest%s: %d %s", q, code, b)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/harness"
 	"edgecdn/internal/hls"
 	"edgecdn/player-sim/player"
 )
@@ -179,7 +180,7 @@ func TestCloneCarriesOnWhenPathwaysDie(t *testing.T) {
 	st.edges["zone-a"].Shutdown()
 	st.edges["zone-b"].Shutdown()
 	want := "http://" + st.lbAddr["zone-c"]
-	eventually(t, 15*time.Second, "the player's first pathway is zone-c's balancer", func() bool {
+	harness.Eventually(t, 15*time.Second, "the player's first pathway is zone-c's balancer", func() bool {
 		bases, err = entry.Refresh(ctx, "title-000")
 		return err == nil && bases[0] == want
 	})

@@ -3,18 +3,9 @@ package steering
 import (
 	"slices"
 	"strings"
-)
 
-// Candidate is an edge a player could be sent to, as the steering service sees it.
-type Candidate struct {
-	Name    string  `json:"name"`
-	Zone    string  `json:"zone"`
-	URL     string  `json:"url"`                 // base URL: http://HOST:PORT
-	Healthy bool    `json:"healthy"`             // alive in the gossip
-	Load    float64 `json:"load_rps"`            // requests per second, from the gossip; 0 when unknown
-	Known   bool    `json:"load_known"`          // whether Load is a fresh report
-	Owns    int     `json:"owns_first_segments"` // how many of the title's first segments the edge owns on its zone's ring
-}
+	"edgecdn/internal/steerapi"
+)
 
 // Request is what a ranking is for.
 type Request struct {
@@ -24,19 +15,9 @@ type Request struct {
 	Factor     float64            // load bound relative to the zone mean
 }
 
-// Ranked is a candidate with its score and the reasons behind it, best first.
-type Ranked struct {
-	Candidate
-	Score   float64  `json:"score"`
-	Reasons []string `json:"reasons"`
-	// Base is set by the service, not the policy, when URLs are signed: URL/t/<token>, what a
-	// player puts before /vod/<title>/... (URL alone answers 403 then).
-	Base string `json:"base,omitempty"`
-}
-
 // Policy orders candidates for one request.
 type Policy interface {
-	Rank(req Request, cands []Candidate) []Ranked
+	Rank(req Request, cands []steerapi.Candidate) []steerapi.Ranked
 }
 
 // DefaultPolicy scores each edge as the sum of:
@@ -53,10 +34,10 @@ type Policy interface {
 type DefaultPolicy struct{}
 
 // Rank implements Policy.
-func (DefaultPolicy) Rank(req Request, cands []Candidate) []Ranked {
-	out := make([]Ranked, 0, len(cands))
+func (DefaultPolicy) Rank(req Request, cands []steerapi.Candidate) []steerapi.Ranked {
+	out := make([]steerapi.Ranked, 0, len(cands))
 	for _, c := range cands {
-		r := Ranked{Candidate: c}
+		r := steerapi.Ranked{Candidate: c}
 		if req.ClientZone != "" && c.Zone == req.ClientZone {
 			r.Score += 100
 			r.Reasons = append(r.Reasons, "same zone")
@@ -84,7 +65,7 @@ func (DefaultPolicy) Rank(req Request, cands []Candidate) []Ranked {
 		}
 		out = append(out, r)
 	}
-	slices.SortStableFunc(out, func(a, b Ranked) int {
+	slices.SortStableFunc(out, func(a, b steerapi.Ranked) int {
 		switch {
 		case a.Score > b.Score:
 			return -1

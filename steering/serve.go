@@ -23,6 +23,7 @@ import (
 	"edgecdn/internal/httpx"
 	"edgecdn/internal/placement"
 	"edgecdn/internal/signing"
+	"edgecdn/internal/steerapi"
 )
 
 func (s *Server) route(ctx *fasthttp.RequestCtx) {
@@ -49,17 +50,6 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// SteerResponse is the answer of GET /steer/<title>. With signed URLs, each edge's Base is the
-// edge's URL with the token's path prefix (http://HOST:PORT/t/<token>), what a player puts
-// before /vod/<title>/...; Token and TokenExpires are empty otherwise.
-type SteerResponse struct {
-	Title        string   `json:"title"`
-	Zone         string   `json:"zone"`
-	Edges        []Ranked `json:"edges"`
-	Token        string   `json:"token,omitempty"`         // for the prefix /vod/<title>/
-	TokenExpires string   `json:"token_expires,omitempty"` // RFC 3339
-}
-
 // serveSteer answers GET /steer/<title>?zone=Z with the edges ranked for that client.
 func (s *Server) serveSteer(ctx *fasthttp.RequestCtx, title []byte) {
 	zone, ok := s.requestZone(ctx, title)
@@ -73,7 +63,7 @@ func (s *Server) serveSteer(ctx *fasthttp.RequestCtx, title []byte) {
 			s.m.reason(why).Inc()
 		}
 	}
-	resp := SteerResponse{Title: string(title), Zone: zone, Edges: ranked}
+	resp := steerapi.Ranking{Title: string(title), Zone: zone, Edges: ranked}
 	if tok, exp, ok := s.token(ctx, string(title)); ok {
 		resp.Token, resp.TokenExpires = tok, exp.UTC().Format(time.RFC3339)
 		for i := range ranked {
@@ -147,12 +137,12 @@ func segmentKeys(title, variantURI string, uris []string) []uint64 {
 	return hs
 }
 
-func (s *Server) rank(ctx context.Context, v view, title, zone string) []Ranked {
+func (s *Server) rank(ctx context.Context, v view, title, zone string) []steerapi.Ranked {
 	req := Request{Title: title, ClientZone: zone, ZoneMean: v.zoneLoad, Factor: s.cfg.BalanceFactor}
 	firsts := s.firstSegments(ctx, title)
-	var cands []Candidate
+	var cands []steerapi.Candidate
 	for _, m := range v.edges {
-		c := Candidate{Name: m.Name, Zone: m.Zone, URL: "http://" + m.HTTP, Healthy: m.Healthy()}
+		c := steerapi.Candidate{Name: m.Name, Zone: m.Zone, URL: "http://" + m.HTTP, Healthy: m.Healthy()}
 		if m.Load != nil {
 			c.Load, c.Known = m.Load.RPS, true
 		}
@@ -238,29 +228,42 @@ func (s *Server) order(v view, zone string) []string {
 	return zoneOrder(v.zones, v.zoneLoad, zone, s.cfg.BalanceFactor)
 }
 
+// playStart is what GET /play/<title>/... answers in HLS and DASH alike before the playlist:
+// the client's zone, the title's manifest from the origins (load; 404 with noTitle when the
+// title has none, 502 when no origin answers), the view and the zones in the order the client
+// should use them (503 when none is healthy). ok is false once it has answered itself.
+func (s *Server) playStart(ctx *fasthttp.RequestCtx, title []byte, noTitle string, load func(context.Context) error) (zone string, v view, zones []string, ok bool) {
+	if zone, ok = s.requestZone(ctx, title); !ok {
+		return "", view{}, nil, false
+	}
+	switch err := load(context.Background()); {
+	case errors.Is(err, errNoTitle):
+		httpx.Fail(ctx, fasthttp.StatusNotFound, noTitle)
+		return "", view{}, nil, false
+	case err != nil:
+		s.log.Warn("play manifest", "title", string(title), "err", err)
+		httpx.Fail(ctx, fasthttp.StatusBadGateway, "origin unavailable")
+		return "", view{}, nil, false
+	}
+	v = s.view()
+	if zones = s.order(v, zone); len(zones) == 0 {
+		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, "no healthy zone")
+		return "", view{}, nil, false
+	}
+	return zone, v, zones, true
+}
+
 // servePlay answers GET /play/<title>/master.m3u8: the title's multivariant playlist with one
 // pathway per zone (its balancer), the client's zone first, and the content steering tag.
 // Each variant carries a STABLE-VARIANT-ID, the same on every pathway, so that a steering
 // manifest can clone a pathway with PER-VARIANT-URIS.
 func (s *Server) servePlay(ctx *fasthttp.RequestCtx, title []byte) {
-	zone, ok := s.requestZone(ctx, title)
+	var mv *hls.Multivariant
+	zone, v, zones, ok := s.playStart(ctx, title, "no such title", func(c context.Context) (err error) {
+		mv, err = s.masterPlaylist(c, string(title))
+		return err
+	})
 	if !ok {
-		return
-	}
-	mv, err := s.masterPlaylist(context.Background(), string(title))
-	switch {
-	case errors.Is(err, errNoTitle):
-		httpx.Fail(ctx, fasthttp.StatusNotFound, "no such title")
-		return
-	case err != nil:
-		s.log.Warn("playlist", "title", string(title), "err", err)
-		httpx.Fail(ctx, fasthttp.StatusBadGateway, "origin unavailable")
-		return
-	}
-	v := s.view()
-	zones := s.order(v, zone)
-	if len(zones) == 0 {
-		httpx.Fail(ctx, fasthttp.StatusServiceUnavailable, "no healthy zone")
 		return
 	}
 	ss := session{Zone: zone, Pathways: zones, MinBW: minBandwidth(mv), Nonce: nonce(), Title: string(title),
@@ -362,31 +365,6 @@ func nonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Manifest is an HLS Content Steering manifest (rfc8216bis, section 7.1).
-type Manifest struct {
-	Version         int      `json:"VERSION"`
-	TTL             int      `json:"TTL"`
-	ReloadURI       string   `json:"RELOAD-URI,omitempty"`
-	PathwayPriority []string `json:"PATHWAY-PRIORITY"`
-	PathwayClones   []Clone  `json:"PATHWAY-CLONES,omitempty"`
-}
-
-// Clone is a PATHWAY-CLONES entry: a new pathway made from an existing one.
-type Clone struct {
-	BaseID         string         `json:"BASE-ID"`
-	ID             string         `json:"ID"`
-	URIReplacement URIReplacement `json:"URI-REPLACEMENT"`
-}
-
-// URIReplacement is a clone's URI-REPLACEMENT. HOST replaces the host name of each URI of the
-// base pathway and nothing else (a client sets the URL's hostname: the port stays, and a
-// HOST:PORT is no host name at all); PER-VARIANT-URIS gives whole URIs by STABLE-VARIANT-ID,
-// which is how a clone reaches a balancer on another port.
-type URIReplacement struct {
-	Host           string            `json:"HOST,omitempty"`
-	PerVariantURIs map[string]string `json:"PER-VARIANT-URIS,omitempty"`
-}
-
 // serveManifest answers GET /steering/<session>.json?_HLS_pathway=P&_HLS_throughput=T, and
 // DASH clients' ?_DASH_pathway="P1,P2"&_DASH_throughput=T1,T2 (see dashPathway) with the same
 // manifest: PATHWAY-PRIORITY orders HLS pathways and DASH service locations alike.
@@ -442,8 +420,8 @@ func (s *Server) answerManifest(ctx *fasthttp.RequestCtx, id []byte, ss session,
 // other healthy zones (zoneOrder), then the session's pathways that are not healthy now; zones
 // that appeared since the playlist was made as clones. It returns the session's next state,
 // for the RELOAD-URI.
-func (s *Server) manifest(ctx *fasthttp.RequestCtx, v view, ss session, current string, throughput int64, now time.Time) (Manifest, session) {
-	m := Manifest{Version: 1, TTL: int(s.cfg.TTL.Seconds())}
+func (s *Server) manifest(ctx *fasthttp.RequestCtx, v view, ss session, current string, throughput int64, now time.Time) (steerapi.Manifest, session) {
+	m := steerapi.Manifest{Version: 1, TTL: int(s.cfg.TTL.Seconds())}
 	known := map[string]bool{}
 	for _, p := range ss.Pathways {
 		known[p] = true
@@ -511,20 +489,20 @@ func (s *Server) manifest(ctx *fasthttp.RequestCtx, v view, ss session, current 
 // from its first pathway: by HOST when z's balancer listens on the port of the first
 // pathway's, else by PER-VARIANT-URIS (whole URIs, with a new token when URLs are signed). ok
 // is false when z has no balancer or the title's playlist cannot be read.
-func (s *Server) clone(ctx *fasthttp.RequestCtx, v view, ss session, z string) (Clone, bool) {
+func (s *Server) clone(ctx *fasthttp.RequestCtx, v view, ss session, z string) (steerapi.Clone, bool) {
 	lb, ok := v.lbs[z]
 	if !ok {
-		return Clone{}, false
+		return steerapi.Clone{}, false
 	}
 	addr := publicAddr(lb)
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return Clone{}, false
+		return steerapi.Clone{}, false
 	}
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	c := Clone{BaseID: ss.Pathways[0], ID: z}
+	c := steerapi.Clone{BaseID: ss.Pathways[0], ID: z}
 	if _, basePort, err := net.SplitHostPort(ss.Host); (err == nil && basePort == port) || ss.Title == "" {
 		// A session from before titles were carried has no other way.
 		c.URIReplacement.Host = host
@@ -533,7 +511,7 @@ func (s *Server) clone(ctx *fasthttp.RequestCtx, v view, ss session, z string) (
 	mv, err := s.masterPlaylist(context.Background(), ss.Title)
 	if err != nil {
 		s.log.Warn("clone: playlist", "title", ss.Title, "err", err)
-		return Clone{}, false
+		return steerapi.Clone{}, false
 	}
 	prefix := ""
 	if tok, _, ok := s.token(ctx, ss.Title); ok {

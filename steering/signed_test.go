@@ -11,6 +11,7 @@ import (
 
 	"edgecdn/internal/hls"
 	"edgecdn/internal/signing"
+	"edgecdn/internal/steerapi"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -99,7 +100,7 @@ func TestSignedPlayback(t *testing.T) {
 	st.addZone(t, "zone-c")
 	st.waitZones(t, "zone-a", "zone-b", "zone-c")
 	_, b := getBody(t, st.base+uri+"?_HLS_pathway=zone-b")
-	var m Manifest
+	var m steerapi.Manifest
 	if err := json.Unmarshal(b, &m); err != nil || len(m.PathwayClones) != 1 {
 		t.Fatalf("manifest after a new zone: %v %s", err, b)
 	}

@@ -126,23 +126,13 @@ func (s *Server) Ready() bool {
 // ServeAdmin serves /metrics and /debug/pprof/ (and /healthz, /readyz) on ln, and stops the
 // client listener from answering them. Call it before Serve.
 func (s *Server) ServeAdmin(ln net.Listener) error {
-	s.ep.Separate()
-	s.log.Info("steering admin listening", "addr", ln.Addr().String())
-	return s.admin.Serve(ln)
+	return s.ep.ServeAdmin(s.admin, ln, s.log, "steering")
 }
 
 // Drain starts a graceful stop: /readyz answers 503 (the Service drops it) while it keeps
 // answering, and the cluster hears that it is draining.
 func (s *Server) Drain() {
-	if s.stopping.Swap(true) {
-		return
-	}
-	if c := s.cluster.Load(); c != nil {
-		if err := c.SetDraining(time.Second); err != nil {
-			s.log.Warn("announcing the drain", "err", err)
-		}
-	}
-	s.log.Info("draining")
+	cluster.Drain(&s.stopping, &s.cluster, s.log, nil)
 }
 
 // Serve serves HTTP on ln until Shutdown.
@@ -153,12 +143,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown leaves the cluster and stops serving.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopping.Store(true) // not ready; announcing a drain now would only delay the leave
-	var errs []error
-	if c := s.cluster.Load(); c != nil {
-		errs = append(errs, c.Leave(2*time.Second))
-	}
-	errs = append(errs, httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin))
+	errs := []error{cluster.Stop(&s.stopping, &s.cluster), httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin)}
 	if !s.closed.Swap(true) {
 		close(s.done)
 	}

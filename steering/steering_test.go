@@ -18,8 +18,12 @@ import (
 	"github.com/grafov/m3u8"
 
 	"edgecdn/edge"
+	"edgecdn/internal/cli"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/cluster/clustertest"
+	"edgecdn/internal/harness"
 	"edgecdn/internal/hls"
+	"edgecdn/internal/steerapi"
 	"edgecdn/loadbalancer"
 	"edgecdn/origin"
 	"edgecdn/origin/packager"
@@ -69,16 +73,7 @@ func serveOn(t testing.TB, serve func(net.Listener) error, shutdown func(context
 
 func member(t testing.TB, name string, meta cluster.Meta, join string, load func() cluster.Load) *cluster.Cluster {
 	t.Helper()
-	cfg := cluster.Config{Name: name, Meta: meta, GossipListen: "127.0.0.1:0", Logger: quiet, LoadFunc: load, LoadInterval: 100 * time.Millisecond}
-	if join != "" {
-		cfg.Join = []string{join}
-	}
-	c, err := cluster.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Shutdown() })
-	return c
+	return clustertest.Start(t, cluster.Config{Name: name, Meta: meta, Join: cli.SplitList(join), LoadFunc: load, LoadInterval: 100 * time.Millisecond})
 }
 
 func newStack(t testing.TB, zones ...string) *stack { return newStackWith(t, stackOpts{}, zones...) }
@@ -142,10 +137,10 @@ func (st *stack) waitZones(t testing.TB, zones ...string) {
 	t.Helper()
 	want := slices.Clone(zones)
 	slices.Sort(want)
-	eventually(t, 30*time.Second, fmt.Sprintf("steering sees zones %v", want), func() bool { return slices.Equal(st.steer.view().zones, want) })
+	harness.Eventually(t, 30*time.Second, fmt.Sprintf("steering sees zones %v", want), func() bool { return slices.Equal(st.steer.view().zones, want) })
 	// And each zone's balancer has its edge: until then it answers 503.
 	for _, z := range zones {
-		eventually(t, 30*time.Second, "the balancer of "+z+" ready", func() bool {
+		harness.Eventually(t, 30*time.Second, "the balancer of "+z+" ready", func() bool {
 			resp, err := http.Get("http://" + st.lbAddr[z] + "/readyz")
 			if err != nil {
 				return false
@@ -154,18 +149,6 @@ func (st *stack) waitZones(t testing.TB, zones ...string) {
 			return resp.StatusCode == http.StatusOK
 		})
 	}
-}
-
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
 }
 
 func getBody(t *testing.T, u string) (int, []byte) {
@@ -179,10 +162,10 @@ func getBody(t *testing.T, u string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func steer(t *testing.T, st *stack, zone string) SteerResponse {
+func steer(t *testing.T, st *stack, zone string) steerapi.Ranking {
 	t.Helper()
 	code, b := getBody(t, st.base+"/steer/title-000?zone="+zone)
-	var r SteerResponse
+	var r steerapi.Ranking
 	if code != 200 || json.Unmarshal(b, &r) != nil {
 		t.Fatalf("/steer: %d %s", code, b)
 	}
@@ -211,7 +194,7 @@ func TestRankingFollowsTheCluster(t *testing.T) {
 	hot := member(t, "edge-hot", cluster.Meta{Role: cluster.RoleEdge, Zone: "zone-b", HTTP: "127.0.0.1:1"}, st.seed,
 		func() cluster.Load { return cluster.Load{RPS: 100000} })
 	_ = hot
-	eventually(t, 5*time.Second, "the overloaded edge ranked after zone-b's other edge", func() bool {
+	harness.Eventually(t, 5*time.Second, "the overloaded edge ranked after zone-b's other edge", func() bool {
 		r := steer(t, st, "zone-b")
 		for i, e := range r.Edges {
 			if e.Name == "edge-hot" {
@@ -222,7 +205,7 @@ func TestRankingFollowsTheCluster(t *testing.T) {
 	})
 	// Zone b's edge dies (no goodbye): it drops below every healthy edge once the gossip sees it.
 	st.edges["zone-b"].Shutdown()
-	d := eventually(t, 15*time.Second, "the dead edge ranked last", func() bool {
+	d := harness.Eventually(t, 15*time.Second, "the dead edge ranked last", func() bool {
 		r := steer(t, st, "zone-b")
 		last := r.Edges[len(r.Edges)-1]
 		return last.Name == "edge-zone-b" && !last.Healthy && slices.Contains(last.Reasons, "unhealthy")
@@ -292,6 +275,11 @@ func TestSteeringManifest(t *testing.T) {
 		if code != 200 || json.Unmarshal(b, &m) != nil {
 			t.Fatalf("manifest%s: %d %s", q, code, b)
 		}
+		// What steering writes is what a player reads, to the byte.
+		pm, err := steerapi.ParseManifest(b)
+		if again, _ := json.Marshal(pm); err != nil || string(again)+"\n" != string(b) {
+			t.Errorf("manifest%s as a player reads it: %s, %v; written %s", q, again, err, b)
+		}
 		return m
 	}
 	m := get("?_HLS_pathway=zone-b&_HLS_throughput=5000000")
@@ -346,7 +334,7 @@ func TestSteeringManifest(t *testing.T) {
 	}
 	// Zone b goes down: its pathway moves last.
 	st.edges["zone-b"].Shutdown()
-	d := eventually(t, 15*time.Second, "zone-b last", func() bool {
+	d := harness.Eventually(t, 15*time.Second, "zone-b last", func() bool {
 		p := prio(get("?_HLS_pathway=zone-b"))
 		return p[len(p)-1] == "zone-b" && p[0] != "zone-b"
 	})

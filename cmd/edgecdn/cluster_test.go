@@ -119,6 +119,27 @@ func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() (bo
 	return d
 }
 
+// edgeViews is a pollUntil condition that holds once every edge in at has answered GET
+// /cluster with a view ok accepts; when[i] is how long after since edge i first did.
+func edgeViews(c *http.Client, at []*proc, since time.Time, ok func(i int, v clusterView) bool) (when []time.Duration, all func() (bool, string)) {
+	return harness.Each(len(at), since, func(i int) (bool, string) {
+		v, err := getCluster(c, at[i].Addr)
+		if err != nil {
+			return false, fmt.Sprintf("%s: %v", at[i].Name, err)
+		}
+		return ok(i, v), fmt.Sprintf("%s: %s", at[i].Name, v.summary())
+	})
+}
+
+// fmtWhen lists when each edge got somewhere, and when the last of them did.
+func fmtWhen(at []*proc, when []time.Duration) string {
+	var b strings.Builder
+	for i, e := range at {
+		fmt.Fprintf(&b, "%s %v, ", e.Name, when[i].Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%sall after %v", b.String(), slices.Max(when).Round(time.Millisecond))
+}
+
 // testAdminToken is the admin token of the edges that have one.
 const testAdminToken = "partition-test-token"
 
@@ -309,34 +330,23 @@ func TestEdgeSIGKILLUnderLoad(t *testing.T) {
 	}
 	killed := time.Now()
 	atKill := l.ok.Load() + l.failed.Load()
-	seen := make([]time.Duration, len(survivors))
-	detect := pollUntil(t, 15*time.Second, "both survivors mark "+victim.Name+" not alive and drop it from the ring", func() (bool, string) {
-		var status []string
-		for i, s := range survivors {
-			if seen[i] != 0 {
-				continue
-			}
-			v, err := getCluster(c, s.Addr)
-			if err != nil {
-				status = append(status, fmt.Sprintf("%s: %v", s.Name, err))
-				continue
-			}
-			if st := v.state(victim.Name); st != "alive" && st != "" && !v.inRing(zone, victim.Name) {
-				seen[i] = time.Since(killed)
-				if st != "dead" {
-					t.Errorf("%s sees the SIGKILLed %s as %q, want dead (a failure, not a departure)", s.Name, victim.Name, st)
-				}
-			} else {
-				status = append(status, fmt.Sprintf("%s: %s", s.Name, v.summary()))
-			}
+	seen, dropped := edgeViews(c, survivors, killed, func(i int, v clusterView) bool {
+		st := v.state(victim.Name)
+		if st == "alive" || st == "" || v.inRing(zone, victim.Name) {
+			return false
 		}
-		return len(status) == 0, strings.Join(status, "; ")
+		if st != "dead" {
+			t.Errorf("%s sees the SIGKILLed %s as %q, want dead (a failure, not a departure)", survivors[i].Name, victim.Name, st)
+		}
+		return true
 	})
-	// Keep the load on after detection: two more passes, served with the shrunken ring.
+	detect := pollUntil(t, 15*time.Second, "both survivors mark "+victim.Name+" not alive and drop it from the ring", dropped)
+	// Keep the load on after detection: two more passes, served with the shrunken ring (or
+	// until the load's own end, 15 s after its start).
 	afterDetect := l.ok.Load() + l.failed.Load()
-	for time.Since(l.start) < 15*time.Second && l.ok.Load()+l.failed.Load() < afterDetect+int64(2*len(segs)) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	harness.Poll(context.Background(), 15*time.Second-time.Since(l.start), 20*time.Millisecond, func() (bool, string) {
+		return l.ok.Load()+l.failed.Load() >= afterDetect+int64(2*len(segs)), "two passes after detection"
+	})
 	dur := l.end()
 
 	var peerFetches, peerErrors float64
@@ -456,22 +466,14 @@ func (z *zoneStack) startFleet(t *testing.T, title string, players int, seed uin
 // of the three saw it (the survivors: the last of them).
 func (z *zoneStack) waitDropped(t *testing.T, c *http.Client, title, victim, state string, survivors []*proc, since time.Time, d time.Duration) (ringAt, lbAt, steerAt time.Duration) {
 	t.Helper()
-	seen := map[string]bool{}
+	_, dropped := edgeViews(c, survivors, since, func(_ int, v clusterView) bool {
+		return v.state(victim) == state && !v.inRing(z.zone, victim)
+	})
 	pollUntil(t, d, victim+" "+state+" at both survivors and off their rings, out of the balancer's rotation and unhealthy at steering", func() (bool, string) {
 		var status []string
-		for _, s := range survivors {
-			if seen[s.Name] {
-				continue
-			}
-			if v, err := getCluster(c, s.Addr); err != nil {
-				status = append(status, fmt.Sprintf("%s: %v", s.Name, err))
-			} else if v.state(victim) == state && !v.inRing(z.zone, victim) {
-				seen[s.Name] = true
-			} else {
-				status = append(status, fmt.Sprintf("%s: %s", s.Name, v.summary()))
-			}
-		}
-		if len(status) == 0 && ringAt == 0 {
+		if ok, st := dropped(); !ok {
+			status = append(status, st)
+		} else if ringAt == 0 {
 			ringAt = time.Since(since)
 		}
 		if lbAt == 0 {

@@ -31,9 +31,9 @@ import (
 	"time"
 
 	"edgecdn/internal/harness"
+	"edgecdn/internal/steerapi"
 	"edgecdn/internal/testenv"
 	"edgecdn/player-sim/player"
-	"edgecdn/steering"
 )
 
 // fxContent is a packaged catalog and the bytes each of its URL paths must have.
@@ -769,7 +769,7 @@ func TestFaultDiskCorrupted(t *testing.T) {
 }
 
 // steerView is what `edgecdn steering` answers on GET /steer/<title>.
-type steerView steering.SteerResponse
+type steerView steerapi.Ranking
 
 func getSteer(c *http.Client, addr, title, zone string) (steerView, error) {
 	var v steerView
@@ -980,7 +980,6 @@ func TestFaultZoneCut(t *testing.T) {
 	// and every edge in gone dead and out of it; it returns when each got there.
 	seeAll := func(what string, at []*proc, want, gone []*proc, timeout time.Duration, from time.Time, logTrail bool) []time.Duration {
 		t.Helper()
-		when := make([]time.Duration, len(at))
 		zoneOf := func(name string) string { return "zone-" + name[:1] }
 		// The states each edge goes through for the members of interest, for the log.
 		trail := make([][]string, len(at))
@@ -993,50 +992,28 @@ func TestFaultZoneCut(t *testing.T) {
 				t.Logf("zone cut: %s, %s: %s", what, e.Name, strings.Join(trail[i], " -> "))
 			}
 		}()
-		pollUntil(t, timeout, what, func() (bool, string) {
-			var status []string
-			for i, e := range at {
-				if when[i] != 0 {
-					continue
-				}
-				v, err := getCluster(c, e.Addr)
-				if err != nil {
-					status = append(status, fmt.Sprintf("%s: %v", e.Name, err))
-					continue
-				}
-				var sts []string
-				for _, o := range slices.Concat(want, gone) {
-					if o.Name[0] != e.Name[0] {
-						sts = append(sts, fmt.Sprintf("%s=%s,ring=%v", o.Name, v.state(o.Name), v.inRing(zoneOf(o.Name), o.Name)))
-					}
-				}
-				if st := strings.Join(sts, " "); st != lastSeen[i] {
-					lastSeen[i] = st
-					trail[i] = append(trail[i], fmt.Sprintf("[%v] %s", time.Since(from).Round(time.Millisecond), st))
-				}
-				ok := true
-				for _, o := range want {
-					ok = ok && v.state(o.Name) == "alive" && v.inRing(zoneOf(o.Name), o.Name)
-				}
-				for _, o := range gone {
-					ok = ok && v.state(o.Name) == "dead" && !v.inRing(zoneOf(o.Name), o.Name)
-				}
-				if ok {
-					when[i] = time.Since(from)
-				} else {
-					status = append(status, fmt.Sprintf("%s: %s", e.Name, v.summary()))
+		when, all := edgeViews(c, at, from, func(i int, v clusterView) bool {
+			var sts []string
+			for _, o := range slices.Concat(want, gone) {
+				if o.Name[0] != at[i].Name[0] {
+					sts = append(sts, fmt.Sprintf("%s=%s,ring=%v", o.Name, v.state(o.Name), v.inRing(zoneOf(o.Name), o.Name)))
 				}
 			}
-			return len(status) == 0, strings.Join(status, "; ")
+			if st := strings.Join(sts, " "); st != lastSeen[i] {
+				lastSeen[i] = st
+				trail[i] = append(trail[i], fmt.Sprintf("[%v] %s", time.Since(from).Round(time.Millisecond), st))
+			}
+			ok := true
+			for _, o := range want {
+				ok = ok && v.state(o.Name) == "alive" && v.inRing(zoneOf(o.Name), o.Name)
+			}
+			for _, o := range gone {
+				ok = ok && v.state(o.Name) == "dead" && !v.inRing(zoneOf(o.Name), o.Name)
+			}
+			return ok
 		})
+		pollUntil(t, timeout, what, all)
 		return when
-	}
-	fmtTimes := func(at []*proc, when []time.Duration) string {
-		var b strings.Builder
-		for i, e := range at {
-			fmt.Fprintf(&b, "%s %v, ", e.Name, when[i].Round(time.Millisecond))
-		}
-		return fmt.Sprintf("%sall after %v", b.String(), slices.Max(when).Round(time.Millisecond))
 	}
 	seeAll("6 alive at every edge", all, all, nil, 30*time.Second, time.Now(), false)
 
@@ -1059,7 +1036,7 @@ func TestFaultZoneCut(t *testing.T) {
 	defer during.end()
 	detect := seeAll("zones a and b see c1 and c2 dead", kept, kept, cutZone.edges, 40*time.Second, cut, true)
 	dur := during.end()
-	t.Logf("zone cut: detection (c1, c2 dead and out of zone-c's ring) at %s", fmtTimes(kept, detect))
+	t.Logf("zone cut: detection (c1, c2 dead and out of zone-c's ring) at %s", fmtWhen(kept, detect))
 	t.Logf("zone cut: zones a and b during detection: %d requests in %v, %d failed", during.ok.Load()+during.failed.Load(), dur.Round(time.Millisecond), during.failed.Load())
 	if n := during.failed.Load(); n != 0 {
 		t.Errorf("%d requests failed at zones a and b during the cut:\n%s", n, during.errors())
@@ -1086,7 +1063,7 @@ func TestFaultZoneCut(t *testing.T) {
 	ipRun(t, ip, "link", "set", cutZone.hostIf, "up")
 	healed := time.Now()
 	merged := seeAll("re-merge: 6 alive at every edge", all, all, nil, 60*time.Second, healed, true)
-	t.Logf("zone cut: re-merge (6 alive and in their rings) at %s", fmtTimes(all, merged))
+	t.Logf("zone cut: re-merge (6 alive and in their rings) at %s", fmtWhen(all, merged))
 	for _, e := range all {
 		for _, s := range content.segs {
 			if r := fc.get("http://"+e.Addr, s.path); r.status != http.StatusOK || !r.complete() {

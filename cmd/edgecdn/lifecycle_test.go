@@ -20,18 +20,6 @@ import (
 	"edgecdn/player-sim/player"
 )
 
-// blackHole is a harness.BlackHole for the test's life: an address that takes connections and
-// never answers.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	addr, stop, err := harness.BlackHole()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return addr
-}
-
 // status is GET http://addr+path's status code, 0 when it does not answer within 500 ms.
 func status(addr, path string) int {
 	c := &http.Client{Timeout: 500 * time.Millisecond}
@@ -53,7 +41,7 @@ func TestReadyOnceJoined(t *testing.T) {
 	gp := freeGossipPorts(t, 2)
 	start := time.Now()
 	first := startProc(t, "edge-1", "edge listening", bin, "edge", "--name", "edge-1", "--zone", "z", "--origin", "http://"+origin.Addr,
-		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[0]), "--join", blackHole(t), "--log-format", "json")
+		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[0]), "--join", harness.BlackHole(t), "--log-format", "json")
 	if s := status(first.Addr, "/healthz"); s != http.StatusOK {
 		t.Errorf("/healthz while joining: %d, want 200 at once", s)
 	}
@@ -76,7 +64,7 @@ func TestReadyOnceJoined(t *testing.T) {
 		t.Errorf("ready after %v: before its join attempts could have ended", time.Since(start))
 	}
 	second := startProc(t, "edge-2", "edge listening", bin, "edge", "--name", "edge-2", "--zone", "z", "--origin", "http://"+origin.Addr,
-		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[1]), "--join", blackHole(t)+",127.0.0.1:"+strconv.Itoa(gp[0]), "--log-format", "json")
+		"--listen", "127.0.0.1:0", "--gossip-listen", "127.0.0.1:"+strconv.Itoa(gp[1]), "--join", harness.BlackHole(t)+",127.0.0.1:"+strconv.Itoa(gp[0]), "--log-format", "json")
 	begin := time.Now()
 	pollUntil(t, 10*time.Second, "edge-2 ready once joined", func() (bool, string) {
 		s := status(second.Addr, "/readyz")

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -93,36 +91,11 @@ func TestPackageFromEnvironment(t *testing.T) {
 	}
 }
 
-// startOrigin runs `edgecdn origin` on a free loopback port and returns its base URL.
-func startOrigin(t *testing.T, content string) (*exec.Cmd, string) {
+// startOrigin runs `edgecdn origin` on a free loopback port and returns it and its base URL.
+func startOrigin(t *testing.T, content string) (*proc, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "origin", "--content", content, "--listen", "127.0.0.1:0", "--log-format", "json")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "origin listening" {
-				addr <- line.Addr
-			}
-		}
-		close(addr)
-	}()
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			t.Fatal("origin exited before listening")
-		}
-		return cmd, "http://" + a
-	case <-time.After(30 * time.Second):
-		t.Fatal("origin did not log its address within 30 s")
-	}
-	return nil, ""
+	p := startProc(t, "origin", "origin listening", bin, "origin", "--content", content, "--listen", "127.0.0.1:0", "--log-format", "json")
+	return p, "http://" + p.Addr
 }
 
 func TestOriginProcess(t *testing.T) {
@@ -130,7 +103,7 @@ func TestOriginProcess(t *testing.T) {
 	if _, errOut, code := run(t, nil, "package", "--out", dir, "--titles", "1", "--ladder", "small", "--duration", "8s"); code != 0 {
 		t.Fatal(errOut)
 	}
-	cmd, base := startOrigin(t, dir)
+	origin, base := startOrigin(t, dir)
 	for _, p := range []string{"/healthz", "/readyz", "/vod/title-000/master.m3u8", "/catalog.json"} {
 		resp, err := http.Get(base + p)
 		if err != nil {
@@ -143,13 +116,11 @@ func TestOriginProcess(t *testing.T) {
 		}
 	}
 	// SIGTERM: a clean exit.
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	origin.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("origin after SIGTERM: %v", err)
+	case <-origin.Done:
+		if !origin.Cmd.ProcessState.Success() {
+			t.Errorf("origin after SIGTERM: %v", origin.Cmd.ProcessState)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("origin did not exit within 30 s of SIGTERM")

@@ -148,48 +148,23 @@ func TestPartitionHeals(t *testing.T) {
 	// in the ring, and the other side's dead and out of it; it returns when each edge got there.
 	allSee := func(what string, merged bool, timeout time.Duration, at time.Time) []time.Duration {
 		t.Helper()
-		when := make([]time.Duration, len(all))
-		pollUntil(t, timeout, what, func() (bool, string) {
-			var status []string
-			for i, e := range all {
-				if when[i] != 0 {
-					continue
-				}
-				v, err := getCluster(c, e.Addr)
-				if err != nil {
-					status = append(status, fmt.Sprintf("%s: %v", e.Name, err))
-					continue
-				}
-				ok := true
-				for _, o := range all {
-					sameSide := strings.HasPrefix(o.Name, e.Name[:1])
-					if sameSide || merged {
-						ok = ok && v.state(o.Name) == "alive" && v.inRing(zone, o.Name)
-					} else {
-						ok = ok && v.state(o.Name) == "dead" && !v.inRing(zone, o.Name)
-					}
-				}
-				if ok {
-					when[i] = time.Since(at)
+		when, cond := edgeViews(c, all, at, func(i int, v clusterView) bool {
+			ok := true
+			for _, o := range all {
+				if merged || strings.HasPrefix(o.Name, all[i].Name[:1]) {
+					ok = ok && v.state(o.Name) == "alive" && v.inRing(zone, o.Name)
 				} else {
-					status = append(status, fmt.Sprintf("%s: %s", e.Name, v.summary()))
+					ok = ok && v.state(o.Name) == "dead" && !v.inRing(zone, o.Name)
 				}
 			}
-			return len(status) == 0, strings.Join(status, "; ")
+			return ok
 		})
+		pollUntil(t, timeout, what, cond)
 		return when
 	}
-	fmtTimes := func(when []time.Duration) string {
-		var b strings.Builder
-		for i, e := range all {
-			fmt.Fprintf(&b, "%s %v ", e.Name, when[i].Round(time.Millisecond))
-		}
-		return strings.TrimSpace(b.String())
-	}
-	maxOf := func(when []time.Duration) time.Duration { return max(when[0], when[1], when[2], when[3]) }
 
 	formed := allSee("4 alive at every edge", true, 30*time.Second, time.Now())
-	t.Logf("cluster of 4 formed: %s", fmtTimes(formed))
+	t.Logf("cluster of 4 formed: %s", fmtWhen(all, formed))
 
 	// Partition: isolated bridge ports do not forward to each other, but still to the bridge
 	// (the root namespace, where this test's client is).
@@ -220,8 +195,7 @@ func TestPartitionHeals(t *testing.T) {
 	defer window.end() // on a failure before its end below
 	detect := allSee("each side sees the other dead", false, 30*time.Second, cut)
 	windowDur := window.end()
-	t.Logf("partition detected (other side dead and out of the ring): %s; all after %v",
-		fmtTimes(detect), maxOf(detect).Round(time.Millisecond))
+	t.Logf("partition detected (other side dead and out of the ring): %s", fmtWhen(all, detect))
 	t.Logf("requests during detection: %d in %v, %d failed", window.ok.Load()+window.failed.Load(), windowDur.Round(time.Millisecond), window.failed.Load())
 	if n := window.failed.Load(); n != 0 {
 		t.Errorf("%d requests failed during the detection window:\n%s", n, window.errors())
@@ -277,8 +251,7 @@ func TestPartitionHeals(t *testing.T) {
 	isolate("off")
 	heal := time.Now()
 	merged := allSee("re-merge: 4 alive at every edge", true, 60*time.Second, heal)
-	t.Logf("re-merged (4 alive, 4 in the ring, at every edge): %s; all after %v",
-		fmtTimes(merged), maxOf(merged).Round(time.Millisecond))
+	t.Logf("re-merged (4 alive, 4 in the ring, at every edge): %s", fmtWhen(all, merged))
 	for _, e := range all {
 		for _, s := range segs {
 			if err := getSegment(c, "http://"+e.Addr, s); err != nil {

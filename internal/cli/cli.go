@@ -76,32 +76,6 @@ func Run(ctx context.Context, cmd *Command, args []string, stdout, stderr io.Wri
 	return run(ctx, fs.Args())
 }
 
-// PrintHelp writes cmd's usage, flags (with their environment variables) and example.
-func PrintHelp(w io.Writer, cmd *Command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: edgecdn %s\n\n%s\n\nFlags (each also settable as an environment variable):\n", cmd.Usage, cmd.Summary)
-	fs.VisitAll(func(f *flag.Flag) {
-		name, usage := flag.UnquoteUsage(f)
-		fmt.Fprintf(w, "  --%s", f.Name)
-		if name != "" {
-			fmt.Fprintf(w, " %s", name)
-		}
-		fmt.Fprintf(w, "   [%s]\n      %s", EnvName(f.Name), usage)
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
-			fmt.Fprintf(w, " (default %s)", f.DefValue)
-		}
-		fmt.Fprintln(w)
-	})
-	fmt.Fprintf(w, "\nExample:\n%s\n", indent(cmd.Example))
-}
-
-func indent(s string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	for i, l := range lines {
-		lines[i] = "  " + l
-	}
-	return strings.Join(lines, "\n")
-}
-
 // LogFlags registers --log-level and --log-format on fs and returns a function that builds the
 // logger once flags are parsed. The format "auto" means text on a terminal, JSON otherwise.
 func LogFlags(fs *flag.FlagSet) func(w *os.File) (*slog.Logger, error) {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"edgecdn/internal/harness"
 )
 
 // eventRecorder records the events a member applied.
@@ -48,7 +50,7 @@ func TestEventsReachEveryMemberOnceWithAcks(t *testing.T) {
 		cs = append(cs, start(t, cfg))
 	}
 	for _, c := range cs {
-		eventually(t, 5*time.Second, c.Name()+" sees 4", func() bool { return len(c.Healthy("")) == 4 })
+		harness.Eventually(t, 5*time.Second, c.Name()+" sees 4", func() bool { return len(c.Healthy("")) == 4 })
 	}
 	ev, err := cs[1].Publish("purge", []byte(`{"path":"/vod/t/a.ts"}`))
 	if err != nil {
@@ -66,7 +68,7 @@ func TestEventsReachEveryMemberOnceWithAcks(t *testing.T) {
 		}
 	}
 	// The gossip brings the event several more times: it is applied once everywhere.
-	eventually(t, 3*time.Second, "duplicates seen", func() bool { return cs[0].EventStats().Duplicates+cs[2].EventStats().Duplicates > 0 })
+	harness.Eventually(t, 3*time.Second, "duplicates seen", func() bool { return cs[0].EventStats().Duplicates+cs[2].EventStats().Duplicates > 0 })
 	for name, r := range recs {
 		if n := r.count(ev.ID); n != 1 {
 			t.Errorf("%s applied the event %d times, want 1", name, n)
@@ -75,7 +77,7 @@ func TestEventsReachEveryMemberOnceWithAcks(t *testing.T) {
 	// A member that was not there gets the event from push/pull when it joins.
 	late := &eventRecorder{}
 	e := start(t, Config{Name: "e", Meta: Meta{Role: RoleEdge}, EventKey: key, OnEvent: late.on, Join: []string{cs[2].GossipAddr()}})
-	eventually(t, 5*time.Second, "the late member applies the event", func() bool { return late.count(ev.ID) == 1 })
+	harness.Eventually(t, 5*time.Second, "the late member applies the event", func() bool { return late.count(ev.ID) == 1 })
 	got, missing = cs[1].WaitAcks(ctx, ev.ID, []string{"e"})
 	if len(missing) != 0 || string(got["e"]) != "ok purge" {
 		t.Errorf("the late member's ack: %q, missing %v", got["e"], missing)
@@ -125,7 +127,7 @@ func TestEventsRefuseForgedExpiredAndReplayed(t *testing.T) {
 	good := sign(&mine, fresh)
 	a.receiveEvent(good)
 	a.receiveEvent(good) // a replay
-	eventually(t, 2*time.Second, "the good event applied", func() bool { return r.count("1") == 1 })
+	harness.Eventually(t, 2*time.Second, "the good event applied", func() bool { return r.count("1") == 1 })
 	st := a.EventStats()
 	if st.Forged != 3 || st.Expired != 2 || st.Duplicates != 1 || st.Applied != 1 {
 		t.Errorf("stats %+v: want 3 forged, 2 expired, 1 duplicate, 1 applied", st)
@@ -155,10 +157,10 @@ func TestSplitAtStartHeals(t *testing.T) {
 	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, RejoinInterval: 200 * time.Millisecond})
 	// c lists a and b, as a headless Service lists every pod; a does not answer yet.
 	c := start(t, Config{Name: "c", Meta: Meta{Role: RoleEdge}, Join: []string{b.GossipAddr(), aAddr}, RejoinInterval: 200 * time.Millisecond})
-	eventually(t, 5*time.Second, "c and b together", func() bool { return len(c.Healthy("")) == 2 })
+	harness.Eventually(t, 5*time.Second, "c and b together", func() bool { return len(c.Healthy("")) == 2 })
 	// a starts alone: the first member of a cluster of its own.
 	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}, GossipListen: aAddr})
-	eventually(t, 10*time.Second, "one cluster of 3", func() bool {
+	harness.Eventually(t, 10*time.Second, "one cluster of 3", func() bool {
 		return len(a.Healthy("")) == 3 && len(b.Healthy("")) == 3 && len(c.Healthy("")) == 3
 	})
 }

@@ -513,6 +513,37 @@ func (c *Cluster) SetDraining(timeout time.Duration) error {
 	return c.ml.UpdateNode(timeout)
 }
 
+// Drain is a server's graceful stop as the cluster sees it, done once: it sets stopping (when
+// it was set already, Drain does nothing more), runs then (nil: nothing; the edge samples its
+// load there so that the announcement carries its duress) and, once the server has joined a
+// cluster, announces this member as draining (SetDraining, a second at most).
+func Drain(stopping *atomic.Bool, c *atomic.Pointer[Cluster], log *slog.Logger, then func()) {
+	if stopping.Swap(true) {
+		return
+	}
+	if then != nil {
+		then()
+	}
+	if c := c.Load(); c != nil {
+		if err := c.SetDraining(time.Second); err != nil {
+			log.Warn("announcing the drain", "err", err)
+		}
+	}
+	log.Info("draining")
+}
+
+// Stop is the start of a server's shutdown as the cluster sees it: it sets stopping (not
+// ready; announcing a drain now would only delay the leave) and, once the server has joined a
+// cluster, leaves it (Leave, 2 s a step) so that the others move its work at once while it
+// finishes what it serves.
+func Stop(stopping *atomic.Bool, c *atomic.Pointer[Cluster]) error {
+	stopping.Store(true)
+	if c := c.Load(); c != nil {
+		return c.Leave(2 * time.Second)
+	}
+	return nil
+}
+
 // Leave tells the cluster this member is going (others see it Left at once, rather than Dead
 // after the failure detector's timeout) and stops gossiping. timeout bounds each of its two
 // steps: the goodbye to every member, then memberlist's leave broadcast.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,18 +35,6 @@ func start(t *testing.T, cfg Config) *Cluster {
 	return c
 }
 
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func state(c *Cluster, name string) State {
 	for _, m := range c.Members() {
 		if m.Name == name {
@@ -61,7 +50,7 @@ func TestMembershipMetaAndLoad(t *testing.T) {
 	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge, Zone: "zone-b", HTTP: "127.0.0.1:1002"}, Join: []string{a.GossipAddr()}})
 	c := start(t, Config{Name: "c", Meta: Meta{Role: RoleLB, Zone: "zone-a", Public: "10.0.0.1"}, Join: []string{b.GossipAddr()}})
 	for _, x := range []*Cluster{a, b, c} {
-		eventually(t, 5*time.Second, x.Name()+" sees 3 members", func() bool { return len(x.Healthy("")) == 3 })
+		harness.Eventually(t, 5*time.Second, x.Name()+" sees 3 members", func() bool { return len(x.Healthy("")) == 3 })
 	}
 	edges := c.Healthy(RoleEdge)
 	if len(edges) != 2 || edges[0].Name != "a" || edges[0].Zone != "zone-a" || edges[0].HTTP != "127.0.0.1:1001" || edges[1].Zone != "zone-b" {
@@ -70,7 +59,7 @@ func TestMembershipMetaAndLoad(t *testing.T) {
 	if lbs := a.Healthy(RoleLB); len(lbs) != 1 || lbs[0].Public != "10.0.0.1" {
 		t.Errorf("balancers seen by a: %+v", lbs)
 	}
-	eventually(t, 5*time.Second, "a's load reaches c", func() bool {
+	harness.Eventually(t, 5*time.Second, "a's load reaches c", func() bool {
 		for _, m := range c.Members() {
 			if m.Name == "a" && m.Load != nil && m.Load.RPS == 42 && m.Load.Conns == 7 {
 				return true
@@ -84,11 +73,11 @@ func TestLeaveAndFailure(t *testing.T) {
 	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}})
 	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Join: []string{a.GossipAddr()}})
 	c := start(t, Config{Name: "c", Meta: Meta{Role: RoleEdge}, Join: []string{a.GossipAddr()}})
-	eventually(t, 5*time.Second, "3 members", func() bool { return len(a.Healthy("")) == 3 })
+	harness.Eventually(t, 5*time.Second, "3 members", func() bool { return len(a.Healthy("")) == 3 })
 	watch := a.Watch()
 
 	b.Leave(time.Second)
-	d := eventually(t, 2*time.Second, "b's leave seen", func() bool { return state(a, "b") == Left })
+	d := harness.Eventually(t, 2*time.Second, "b's leave seen", func() bool { return state(a, "b") == Left })
 	t.Logf("graceful leave seen after %v", d)
 	select {
 	case <-watch:
@@ -97,7 +86,7 @@ func TestLeaveAndFailure(t *testing.T) {
 	}
 
 	c.Shutdown() // as SIGKILL: no goodbye
-	d = eventually(t, 15*time.Second, "c's failure detected", func() bool { return state(a, "c") == Dead })
+	d = harness.Eventually(t, 15*time.Second, "c's failure detected", func() bool { return state(a, "c") == Dead })
 	t.Logf("failure detected after %v (probe 500 ms, suspicion x4)", d)
 }
 
@@ -105,7 +94,7 @@ func TestWrongKeyRefused(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
 	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}, Key: key})
 	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Key: key, Join: []string{a.GossipAddr()}})
-	eventually(t, 5*time.Second, "b joins with the key", func() bool { return len(a.Healthy("")) == 2 })
+	harness.Eventually(t, 5*time.Second, "b joins with the key", func() bool { return len(a.Healthy("")) == 2 })
 
 	other := []byte("fedcba9876543210fedcba9876543210")
 	intruder, err := Start(Config{Name: "x", Meta: Meta{Role: RoleEdge}, Key: other, GossipListen: "127.0.0.1:0", Logger: quiet})
@@ -150,7 +139,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Run(a.name+" with "+b.name, func(t *testing.T) {
 			ma := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}, Key: a.first, OldKeys: a.more})
 			mb := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Key: b.first, OldKeys: b.more, Join: []string{ma.GossipAddr()}})
-			eventually(t, 10*time.Second, "both alive in both views", func() bool {
+			harness.Eventually(t, 10*time.Second, "both alive in both views", func() bool {
 				return len(ma.Healthy("")) == 2 && len(mb.Healthy("")) == 2
 			})
 		})
@@ -193,9 +182,9 @@ func TestJoinByName(t *testing.T) {
 		return []string{"127.0.0.2", "127.0.0.3"}, nil
 	}
 	n := start(t, Config{Name: "new", Meta: Meta{Role: RoleEdge}, Join: []string{"edges.edgecdn.svc:" + strconv.Itoa(port)}, Resolve: resolve})
-	eventually(t, 5*time.Second, "3 members", func() bool { return len(n.Healthy("")) == 3 })
+	harness.Eventually(t, 5*time.Second, "3 members", func() bool { return len(n.Healthy("")) == 3 })
 	for _, m := range ms {
-		eventually(t, 5*time.Second, m.Name()+" sees the new member", func() bool { return state(m, "new") == Alive })
+		harness.Eventually(t, 5*time.Second, m.Name()+" sees the new member", func() bool { return state(m, "new") == Alive })
 	}
 }
 
@@ -251,7 +240,7 @@ func TestDrainThenLeave(t *testing.T) {
 	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}, ForgetAfter: 2 * time.Second, LoadInterval: 50 * time.Millisecond})
 	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge, Zone: "z"}, Join: []string{a.GossipAddr()}})
 	c := start(t, Config{Name: "c", Meta: Meta{Role: RoleEdge}, Join: []string{a.GossipAddr()}})
-	eventually(t, 5*time.Second, "3 members", func() bool { return len(a.Healthy("")) == 3 && len(c.Healthy("")) == 3 })
+	harness.Eventually(t, 5*time.Second, "3 members", func() bool { return len(a.Healthy("")) == 3 && len(c.Healthy("")) == 3 })
 
 	// Record every state a and c give b, from the drain on.
 	var mu sync.Mutex
@@ -278,7 +267,7 @@ func TestDrainThenLeave(t *testing.T) {
 	if err := b.SetDraining(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	d := eventually(t, 2*time.Second, "b draining at a and c", func() bool { return state(a, "b") == Draining && state(c, "b") == Draining })
+	d := harness.Eventually(t, 2*time.Second, "b draining at a and c", func() bool { return state(a, "b") == Draining && state(c, "b") == Draining })
 	t.Logf("drain seen after %v", d)
 	if len(a.Healthy(RoleEdge)) != 2 {
 		t.Errorf("a still counts b healthy while it drains: %+v", a.Healthy(RoleEdge))
@@ -291,25 +280,13 @@ func TestDrainThenLeave(t *testing.T) {
 	if err := b.Leave(time.Second); err != nil {
 		t.Errorf("leave: %v", err)
 	}
-	eventually(t, 2*time.Second, "b left at a and c", func() bool { return state(a, "b") == Left && state(c, "b") == Left })
+	harness.Eventually(t, 2*time.Second, "b left at a and c", func() bool { return state(a, "b") == Left && state(c, "b") == Left })
 	close(stop)
 	wg.Wait()
 	if seen[Dead] || seen[Suspect] {
 		t.Errorf("b was seen %v on its way out; want alive, draining, left only", seen)
 	}
-	eventually(t, 5*time.Second, "b forgotten after ForgetAfter", func() bool { return state(a, "b") == "" })
-}
-
-// blackHole is a harness.BlackHole for the test's life: an address that takes connections and
-// never answers.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	addr, stop, err := harness.BlackHole()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	return addr
+	harness.Eventually(t, 5*time.Second, "b forgotten after ForgetAfter", func() bool { return state(a, "b") == "" })
 }
 
 // TestJoinPastDeadAddresses: a member whose join list holds addresses that never answer joins
@@ -320,7 +297,7 @@ func TestJoinPastDeadAddresses(t *testing.T) {
 	if !a.Joined() {
 		t.Error("a member with nothing to join is not Joined")
 	}
-	join := []string{blackHole(t), blackHole(t), blackHole(t), blackHole(t), a.GossipAddr()}
+	join := []string{harness.BlackHole(t), harness.BlackHole(t), harness.BlackHole(t), harness.BlackHole(t), a.GossipAddr()}
 	begin := time.Now()
 	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Join: join, JoinTimeout: 3 * time.Second})
 	if time.Since(begin) > time.Second {
@@ -350,11 +327,50 @@ func TestJoinedAlone(t *testing.T) {
 	if a.Joined() {
 		t.Error("Joined before the join attempts ended")
 	}
-	d := eventually(t, 10*time.Second, "a joined alone", a.Joined)
+	d := harness.Eventually(t, 10*time.Second, "a joined alone", a.Joined)
 	t.Logf("alone after %v (2 attempts)", d)
 	if d < 900*time.Millisecond {
 		t.Errorf("joined alone after %v: before its second attempt", d)
 	}
 	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Join: []string{a.GossipAddr()}})
-	eventually(t, 5*time.Second, "b joined a", func() bool { return b.Joined() && len(a.Healthy("")) == 2 })
+	harness.Eventually(t, 5*time.Second, "b joined a", func() bool { return b.Joined() && len(a.Healthy("")) == 2 })
+}
+
+// TestDrainOnce: Drain sets stopping and runs its hook once, before any cluster is joined too;
+// a second Drain does nothing.
+func TestDrainOnce(t *testing.T) {
+	var stopping atomic.Bool
+	var c atomic.Pointer[Cluster]
+	hooks := 0
+	for range 2 {
+		Drain(&stopping, &c, quiet, func() {
+			if !stopping.Load() {
+				t.Error("the hook ran before stopping was set")
+			}
+			hooks++
+		})
+	}
+	if !stopping.Load() || hooks != 1 {
+		t.Errorf("stopping %v, hook ran %d times; want true, once", stopping.Load(), hooks)
+	}
+}
+
+// TestStopLeaves: Stop sets stopping and leaves the cluster the server joined (a departure, not
+// a death, for the others); before any cluster it only sets stopping.
+func TestStopLeaves(t *testing.T) {
+	var stopping atomic.Bool
+	var none atomic.Pointer[Cluster]
+	if err := Stop(&stopping, &none); err != nil || !stopping.Load() {
+		t.Fatalf("Stop without a cluster: %v, stopping %v", err, stopping.Load())
+	}
+	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge, Zone: "z"}})
+	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge, Zone: "z"}, Join: []string{a.GossipAddr()}})
+	harness.Eventually(t, 5*time.Second, "a sees b", func() bool { return len(a.Healthy("")) == 2 })
+	var cb atomic.Pointer[Cluster]
+	cb.Store(b)
+	stopping.Store(false)
+	if err := Stop(&stopping, &cb); err != nil || !stopping.Load() {
+		t.Fatalf("Stop: %v, stopping %v", err, stopping.Load())
+	}
+	harness.Eventually(t, 5*time.Second, "a sees b leave", func() bool { return state(a, "b") == Left })
 }

@@ -162,6 +162,74 @@ func Poll(ctx context.Context, d, interval time.Duration, cond func() (bool, str
 	}
 }
 
+// Each makes a Poll condition over n things that each hold once and then count as done, such
+// as every survivor seeing a member dead: cond(i) is asked of each thing not done yet, at every
+// poll, and says what it saw when it does not hold. when[i] is how long after since thing i
+// first held (0 until it does); all holds once every thing has, with the accounts of the
+// others.
+func Each(n int, since time.Time, cond func(i int) (bool, string)) (when []time.Duration, all func() (bool, string)) {
+	when = make([]time.Duration, n)
+	done := make([]bool, n)
+	return when, func() (bool, string) {
+		var status []string
+		for i := range n {
+			if done[i] {
+				continue
+			}
+			if ok, st := cond(i); ok {
+				done[i], when[i] = true, time.Since(since)
+			} else {
+				status = append(status, st)
+			}
+		}
+		return len(status) == 0, strings.Join(status, "; ")
+	}
+}
+
+// T is the part of testing.TB the test helpers here use.
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// Eventually polls cond every 5 ms until it holds and returns how long that took; after d it
+// fails the test, saying what it waited for.
+func Eventually(t T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	took, err := Poll(context.Background(), d, 5*time.Millisecond, func() (bool, string) { return cond(), what })
+	if err != nil {
+		t.Fatalf("not within %v: %s", d, what)
+	}
+	return took
+}
+
+// Server is what each component's server offers to run it: serve a listener, stop gracefully.
+type Server interface {
+	Serve(ln net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+// ServeLoopback serves srv on a free loopback port until the test ends (then Shutdown, with
+// 10 s for in-flight requests, and the end of Serve) and returns its base URL,
+// http://127.0.0.1:PORT.
+func ServeLoopback(t T, srv Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	})
+	return "http://" + ln.Addr().String()
+}
+
 // Metric returns the sum of the samples of series on the Prometheus text endpoint of addr
 // (http://addr/metrics). series is a metric name, which sums every label set
 // ("edgecdn_edge_requests_total"), or a name with labels as the endpoint writes them
@@ -208,11 +276,12 @@ func Median[T ~int64 | ~float64](s []T) T {
 
 // BlackHole listens on a loopback port that accepts TCP connections and never answers, as a dead
 // pod address whose packets are dropped does to a gossip join: each attempt costs the join
-// timeout. stop closes it and every connection it took.
-func BlackHole() (addr string, stop func(), err error) {
+// timeout. It returns its address; the test's end closes it and every connection it took.
+func BlackHole(t T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		t.Fatalf("black hole: %v", err)
 	}
 	var mu sync.Mutex
 	var conns []net.Conn
@@ -227,12 +296,13 @@ func BlackHole() (addr string, stop func(), err error) {
 			mu.Unlock()
 		}
 	}()
-	return ln.Addr().String(), func() {
+	t.Cleanup(func() {
 		ln.Close()
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range conns {
 			c.Close()
 		}
-	}, nil
+	})
+	return ln.Addr().String()
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,6 +74,55 @@ func TestPoll(t *testing.T) {
 	_, err := Poll(context.Background(), 20*time.Millisecond, time.Millisecond, func() (bool, string) { return false, "never" })
 	if err == nil || !strings.Contains(err.Error(), "never") {
 		t.Errorf("Poll that never holds: %v; want an error with the last status", err)
+	}
+}
+
+func TestEach(t *testing.T) {
+	asked := make([]int, 3)
+	start := time.Now()
+	when, all := Each(3, start, func(i int) (bool, string) {
+		asked[i]++
+		return asked[i] > i, "thing " + strconv.Itoa(i)
+	})
+	if ok, st := all(); ok || st != "thing 1; thing 2" {
+		t.Errorf("first poll: %v, %q; want not done, waiting for things 1 and 2", ok, st)
+	}
+	if when[0] == 0 || when[1] != 0 {
+		t.Errorf("after the first poll, when = %v; want only thing 0 done", when)
+	}
+	if _, err := Poll(context.Background(), 5*time.Second, time.Millisecond, all); err != nil {
+		t.Fatal(err)
+	}
+	// Done things are not asked again.
+	if !slices.Equal(asked, []int{1, 2, 3}) || slices.Contains(when, 0) || slices.Max(when) > time.Since(start) {
+		t.Errorf("asked %v, when %v", asked, when)
+	}
+}
+
+// httpServer is a net/http server as a Server.
+type httpServer struct{ *http.Server }
+
+func (s httpServer) Serve(ln net.Listener) error { return s.Server.Serve(ln) }
+
+func TestServeLoopback(t *testing.T) {
+	srv := httpServer{&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })}}
+	var base string
+	t.Run("serving", func(t *testing.T) {
+		base = ServeLoopback(t, srv)
+		resp, err := http.Get(base + "/")
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(base, "http://127.0.0.1:") {
+			t.Fatalf("GET %s: %v %v", base, resp, err)
+		}
+		resp.Body.Close()
+	})
+	// The subtest's end shut the server down.
+	if resp, err := http.Get(base + "/"); err == nil {
+		resp.Body.Close()
+		t.Errorf("%s still answers after the test's end", base)
+	}
+	took := Eventually(t, 5*time.Second, "three calls", func() bool { base += "."; return strings.HasSuffix(base, "...") })
+	if took <= 0 || took > 5*time.Second {
+		t.Errorf("Eventually took %v", took)
 	}
 }
 

@@ -129,6 +129,16 @@ func (e *Endpoints) Separate() { e.separate.Store(true) }
 // Separated reports whether an admin listener serves the admin endpoints.
 func (e *Endpoints) Separated() bool { return e.separate.Load() }
 
+// ServeAdmin serves the admin endpoints on ln with srv (a server on AdminHandler) and stops the
+// content listener (Client) from answering them: admin traffic can then be kept off the public
+// address. component names the server in the log line. Call it before the content listener
+// serves.
+func (e *Endpoints) ServeAdmin(srv *fasthttp.Server, ln net.Listener, log *slog.Logger, component string) error {
+	e.Separate()
+	log.Info(component+" admin listening", "addr", ln.Addr().String())
+	return srv.Serve(ln)
+}
+
 // Client returns the client listener's handler: the shared endpoints (only /healthz and
 // /readyz once Separate), then next.
 func (e *Endpoints) Client(next fasthttp.RequestHandler) fasthttp.RequestHandler {

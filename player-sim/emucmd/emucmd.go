@@ -71,7 +71,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 1, "`SEED` of arrivals, titles and random trace offsets")
 	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printHelp(stdout, fs)
+			cli.Help{Usage: Usage, About: Summary + ".\nWithout a command name, flags alone run this mode: player-sim --url URL ... is player-sim emulate --url URL ...", Example: Example}.Print(stdout, fs)
 			return ErrHelp
 		}
 		return fmt.Errorf("%w (see player-sim emulate --help)", err)
@@ -195,27 +195,6 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d of %d players failed", rep.Failed, rep.Players)
 	}
 	return nil
-}
-
-// printHelp writes the usage, every flag as --flag VALUE [ENVIRONMENT_VARIABLE], and the examples.
-func printHelp(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: %s\n\n%s.\nWithout a command name, flags alone run this mode: player-sim --url URL ... is player-sim emulate --url URL ...\n\nFlags (each also settable as an environment variable):\n", Usage, Summary)
-	fs.VisitAll(func(f *flag.Flag) {
-		name, usage := flag.UnquoteUsage(f)
-		fmt.Fprintf(w, "  --%s", f.Name)
-		if name != "" {
-			fmt.Fprintf(w, " %s", name)
-		}
-		fmt.Fprintf(w, "   [%s]\n      %s", cli.EnvName(f.Name), usage)
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
-			fmt.Fprintf(w, " (default %s)", f.DefValue)
-		}
-		fmt.Fprintln(w)
-	})
-	fmt.Fprintln(w, "\nExamples:")
-	for _, l := range strings.Split(Example, "\n") {
-		fmt.Fprintln(w, "  "+l)
-	}
 }
 
 // parseOffset reads --trace-offset: "random" or seconds >= 0.

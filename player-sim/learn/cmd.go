@@ -39,12 +39,8 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	deadline := fs.Duration("deadline", 15*time.Minute, "start no new round after this `DURATION`")
 	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, "Usage: player-sim learn --traces DIRS [--validate DIRS] [--out FILE] [flags]\n\n%s.\n\nFlags (each also settable as an environment variable):\n", Summary)
-			fs.VisitAll(func(f *flag.Flag) {
-				name, usage := flag.UnquoteUsage(f)
-				fmt.Fprintf(stdout, "  --%s %s   [%s]\n      %s (default %s)\n", f.Name, name, cli.EnvName(f.Name), usage, f.DefValue)
-			})
-			fmt.Fprintln(stdout, "\nExample:\n  go run ./player-sim learn --traces ../shared/traces/fcc-train,../shared/traces/norway-train --validate ../shared/traces/oboe,../shared/traces/puffer-220218")
+			cli.Help{Usage: "player-sim learn --traces DIRS [--validate DIRS] [--out FILE] [flags]", About: Summary + ".",
+				Example: "go run ./player-sim learn --traces ../shared/traces/fcc-train,../shared/traces/norway-train --validate ../shared/traces/oboe,../shared/traces/puffer-220218"}.Print(stdout, fs)
 			return ErrHelp
 		}
 		return fmt.Errorf("learn: %w (see player-sim learn --help)", err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"edgecdn/internal/steerapi"
 	"edgecdn/internal/testenv"
 )
 
@@ -68,7 +69,7 @@ document.getElementById("out").textContent = JSON.stringify(out);
 		t.Fatalf("page wrote %q: %v", m[1], err)
 	}
 	for i, h := range hosts {
-		got, ok := cloneURI(base, "", pathwayClone{Host: h})
+		got, ok := cloneURI(base, "", steerapi.URIReplacement{Host: h})
 		if !ok || got != want[i] {
 			t.Errorf("HOST %q: %q, Chromium %q", h, got, want[i])
 		}

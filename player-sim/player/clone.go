@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"edgecdn/internal/steerapi"
 )
 
 // cloneURI makes a cloned pathway's URI from one of its base pathway's variant URIs
@@ -14,9 +16,9 @@ import (
 // otherwise HOST replaces the URI's host name the way a browser's `url.hostname = HOST` does
 // (setHostname: the port stays, and a HOST with a port changes nothing at all), then each
 // PARAMS entry, in key order, sets a query parameter. ok is false when uri does not parse.
-func cloneURI(uri, stableID string, c pathwayClone) (string, bool) {
+func cloneURI(uri, stableID string, c steerapi.URIReplacement) (string, bool) {
 	if stableID != "" {
-		if u := c.PerVariant[stableID]; u != "" {
+		if u := c.PerVariantURIs[stableID]; u != "" {
 			return u, true
 		}
 	}

@@ -15,6 +15,8 @@ import (
 
 	"edgecdn/internal/dash"
 	"edgecdn/internal/hls"
+	"edgecdn/internal/pathway"
+	"edgecdn/internal/steerapi"
 )
 
 // ContentSteeringEntry plays as an HLS Content Steering or DASH content steering client does:
@@ -117,7 +119,7 @@ func (e *ContentSteeringEntry) start(ctx context.Context, title string) error {
 	defer e.mu.Unlock()
 	e.serverURI, e.pathways, e.variants, e.order = su.String(), map[string]string{}, map[string][]steeredVariant{}, nil
 	for _, v := range mv.Variants {
-		if !validPathwayID(v.PathwayID) {
+		if !pathway.ValidID(v.PathwayID) {
 			continue
 		}
 		// Everything before /vod/: the host and, with signed URLs, the token's path prefix.
@@ -130,7 +132,7 @@ func (e *ContentSteeringEntry) start(ctx context.Context, title string) error {
 			continue // another scheme, userinfo, a path that is not a token: not followed
 		}
 		if _, ok := e.pathways[v.PathwayID]; !ok {
-			if len(e.order) >= maxPathways {
+			if len(e.order) >= steerapi.MaxPathways {
 				continue
 			}
 			e.pathways[v.PathwayID] = base
@@ -173,7 +175,7 @@ func (e *ContentSteeringEntry) startDASH(u string, body []byte) error {
 	defer e.mu.Unlock()
 	e.serverURI, e.pathways, e.order = su.String(), map[string]string{}, nil
 	for _, b := range mpd.BaseURLs {
-		if !validPathwayID(b.ServiceLocation) || len(e.order) >= maxPathways {
+		if !pathway.ValidID(b.ServiceLocation) || len(e.order) >= steerapi.MaxPathways {
 			continue
 		}
 		bu, err := ref.Parse(b.URL)
@@ -274,21 +276,21 @@ func (e *ContentSteeringEntry) reload(ctx context.Context, throughput float64) e
 	if err != nil {
 		return err
 	}
-	m, err := parseSteeringManifest(body)
+	m, err := steerapi.ParseManifest(body)
 	if err != nil {
 		return fmt.Errorf("%s: %w", u.Redacted(), err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, c := range m.Clones {
+	for _, c := range m.PathwayClones {
 		// As hls.js: a pathway that has variants already is not cloned again.
-		if len(e.variants[c.ID]) > 0 || len(e.pathways) >= maxPathways {
+		if len(e.variants[c.ID]) > 0 || len(e.pathways) >= steerapi.MaxPathways {
 			continue
 		}
 		var cloned []steeredVariant
 		base := ""
 		for _, v := range e.variants[c.BaseID] {
-			uri, ok := cloneURI(v.uri, v.stableID, c)
+			uri, ok := cloneURI(v.uri, v.stableID, c.URIReplacement)
 			if !ok {
 				continue
 			}
@@ -304,7 +306,7 @@ func (e *ContentSteeringEntry) reload(ctx context.Context, throughput float64) e
 		e.pathways[c.ID] = base
 	}
 	var order []string
-	for _, p := range m.Priority {
+	for _, p := range m.PathwayPriority {
 		if _, ok := e.pathways[p]; ok {
 			order = append(order, p)
 		}
@@ -313,8 +315,8 @@ func (e *ContentSteeringEntry) reload(ctx context.Context, throughput float64) e
 		e.order = order
 	}
 	// A RELOAD-URI stays on the steering server: same scheme and host.
-	if m.Reload != "" {
-		if ru, err := u.Parse(m.Reload); err == nil && ru.Scheme == u.Scheme && ru.Host == u.Host && ru.User == nil {
+	if m.ReloadURI != "" {
+		if ru, err := u.Parse(m.ReloadURI); err == nil && ru.Scheme == u.Scheme && ru.Host == u.Host && ru.User == nil {
 			e.serverURI = ru.String()
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"edgecdn/internal/steerapi"
 )
 
 // SteeringEntry asks edgecdn's steering service for the edges ranked for this player
@@ -50,13 +52,7 @@ func (e *SteeringEntry) Refresh(ctx context.Context, title string) ([]string, er
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("steering %s: %s %v", u, resp.Status, err)
 	}
-	var r struct {
-		Edges []struct {
-			URL     string `json:"url"`
-			Base    string `json:"base"` // signed: URL/t/<token>
-			Healthy bool   `json:"healthy"`
-		} `json:"edges"`
-	}
+	var r steerapi.Ranking
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("steering %s: %w", u, err)
 	}

@@ -22,14 +22,14 @@ const Summary = "play a folder of throughput traces in virtual time with an ABR 
 // ErrHelp is returned when the user asked for help; the caller exits 0.
 var ErrHelp = flag.ErrHelp
 
-const usage = `Usage: player-sim sim --traces DIR [--chunks N] [--video DIR] [--abr NAME|all] [--json FILE] [--plot FILE.png]
-
-` + Summary + `
+// about says what the subcommand plays and how it scores.
+const about = Summary + `
 (Pensieve's fixed environment: 48 chunks of 4 s, 60 s buffer cap, 0.95 x trace throughput,
-80 ms RTT per chunk; the score of a trace is the sum of QoE_lin over chunks 2..N).
+80 ms RTT per chunk; the score of a trace is the sum of QoE_lin over chunks 2..N).`
 
-Flags (each also settable as an environment variable):
-`
+// example is a complete command line a line, shown by --help.
+const example = `go run ./player-sim sim --traces player-sim/testdata/traces/oboe --abr all --json out.json --plot qoe.png
+go run ./player-sim sim --traces player-sim/testdata/traces/oboe --abr bba --chunks 12`
 
 // Run runs the subcommand with args (after "sim"): results on stdout, help on stdout.
 func Run(args []string, stdout, stderr io.Writer) error {
@@ -44,7 +44,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	plotOut := fs.String("plot", "", "also write a bar chart of mean QoE_lin with 95% confidence intervals to this PNG file")
 	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printHelp(stdout, fs)
+			cli.Help{Usage: "player-sim sim --traces DIR [--chunks N] [--video DIR] [--abr NAME|all] [--json FILE] [--plot FILE.png]", About: about, Example: example}.Print(stdout, fs)
 			return ErrHelp
 		}
 		return fmt.Errorf("sim: %w (see player-sim sim --help)", err)
@@ -113,21 +113,4 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
-}
-
-func printHelp(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprint(w, usage)
-	fs.VisitAll(func(f *flag.Flag) {
-		name, u := flag.UnquoteUsage(f)
-		fmt.Fprintf(w, "  --%s %s   [%s]\n      %s", f.Name, name, cli.EnvName(f.Name), u)
-		if f.DefValue != "" {
-			fmt.Fprintf(w, " (default %s)", f.DefValue)
-		}
-		fmt.Fprintln(w)
-	})
-	fmt.Fprint(w, `
-Example:
-  go run ./player-sim sim --traces player-sim/testdata/traces/oboe --abr all --json out.json --plot qoe.png
-  go run ./player-sim sim --traces player-sim/testdata/traces/oboe --abr bba --chunks 12
-`)
 }

@@ -10,7 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sort"
+	"slices"
+	"strings"
 	"syscall"
 
 	"edgecdn/internal/cli"
@@ -98,15 +99,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer, cmds map[string]*cli.Command) {
-	fmt.Fprintf(w, "edgecdn %s: an edge CDN for HLS video\n\nUsage: edgecdn <command> [flags]\n\nCommands:\n", VersionString())
-	var names []string
-	for n := range cmds {
-		names = append(names, n)
+	fmt.Fprintf(w, "edgecdn %s: an edge CDN for HLS video\n\nUsage: edgecdn <command> [flags]\n\n", VersionString())
+	var list []cli.Command
+	for _, c := range cmds {
+		list = append(list, *c)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].Summary)
-	}
+	slices.SortFunc(list, func(a, b cli.Command) int { return strings.Compare(a.Name, b.Name) })
+	cli.PrintCommands(w, "Commands:", list)
 	fmt.Fprintf(w, "\nEvery flag can also be set as an environment variable: --cache-size is %s.\n", cli.EnvName("cache-size"))
 	fmt.Fprintf(w, "Run 'edgecdn <command> --help' for its flags and an example; 'edgecdn --version' for the version.\n")
 }

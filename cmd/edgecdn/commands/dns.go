@@ -89,17 +89,14 @@ func dnsCmd() *cli.Command {
 				case <-ctx.Done():
 				}
 				// Drain: not ready (the Service drops it) and announced as draining, still answering.
-				stopping.Store(true)
 				if *drainDelay > 0 {
-					if err := cl.SetDraining(time.Second); err != nil {
-						log.Warn("announcing the drain", "err", err)
-					}
+					cluster.Drain(&stopping, &clp, log, nil)
 					log.Info("draining", "for", *drainDelay)
 					time.Sleep(*drainDelay) // the drain itself: keep answering while others drop this server
 				}
 				sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
 				defer cancel()
-				return errors.Join(cl.Leave(2*time.Second), srv.Shutdown(sctx), admin.ShutdownWithContext(sctx))
+				return errors.Join(cluster.Stop(&stopping, &clp), srv.Shutdown(sctx), admin.ShutdownWithContext(sctx))
 			}
 		},
 	}

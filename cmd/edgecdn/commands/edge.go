@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"flag"
-	"net"
 
 	"edgecdn/edge"
 	"edgecdn/internal/cli"
@@ -43,19 +42,11 @@ func edgeCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
-				name := cfg.Name
 				if *standalone {
-					return serve(ctx, sf, "edge", name, srv, log)
+					return serve(ctx, sf, "edge", cfg.Name, srv, log)
 				}
 				gf.eventKey, gf.onEvent = *sf.adminToken, srv.ClusterEvent
-				return serve(ctx, sf, "edge", name, srv, log, func(ln net.Listener) error {
-					cl, err := gf.start(cluster.Meta{Role: cluster.RoleEdge, Zone: cfg.Zone}, ln, srv.Load, log)
-					if err != nil {
-						return err
-					}
-					srv.AttachCluster(cl) // the edge leaves the cluster when it shuts down
-					return nil
-				})
+				return serve(ctx, sf, "edge", cfg.Name, srv, log, gf.joinWith(srv, cluster.Meta{Role: cluster.RoleEdge, Zone: cfg.Zone}, srv.Load, log))
 			}
 		},
 	}

@@ -67,6 +67,22 @@ func (g *gossipFlags) start(meta cluster.Meta, ln net.Listener, loadFunc func() 
 	})
 }
 
+// member is a server that joins the cluster once it serves.
+type member interface{ AttachCluster(*cluster.Cluster) }
+
+// joinWith is serve's join step for srv: start gossip as meta says (advertising the listener's
+// address) and hand srv the cluster, which it leaves when it shuts down.
+func (g *gossipFlags) joinWith(srv member, meta cluster.Meta, loadFunc func() cluster.Load, log *slog.Logger) func(net.Listener) error {
+	return func(ln net.Listener) error {
+		cl, err := g.start(meta, ln, loadFunc, log)
+		if err != nil {
+			return err
+		}
+		srv.AttachCluster(cl)
+		return nil
+	}
+}
+
 // advertiseAddr turns a listener address into one other hosts can dial: an unspecified host
 // (0.0.0.0, ::) becomes this host's first non-loopback address.
 func advertiseAddr(a net.Addr) string {

@@ -39,21 +39,15 @@ func lbCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
-				name := cfg.Name
 				if *standalone {
-					return serve(ctx, sf, "lb", name, srv, log)
+					return serve(ctx, sf, "lb", cfg.Name, srv, log)
 				}
-				return serve(ctx, sf, "lb", name, srv, log, func(ln net.Listener) error {
-					pub := *advertise
-					if pub == "" {
-						pub = advertiseAddr(ln.Addr())
+				return serve(ctx, sf, "lb", cfg.Name, srv, log, func(ln net.Listener) error {
+					meta := cluster.Meta{Role: cluster.RoleLB, Zone: cfg.Zone, Public: *advertise}
+					if meta.Public == "" {
+						meta.Public = advertiseAddr(ln.Addr())
 					}
-					cl, err := gf.start(cluster.Meta{Role: cluster.RoleLB, Zone: cfg.Zone, Public: pub}, ln, nil, log)
-					if err != nil {
-						return err
-					}
-					srv.AttachCluster(cl)
-					return nil
+					return gf.joinWith(srv, meta, nil, log)(ln)
 				})
 			}
 		},

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"time"
 
 	"edgecdn/internal/cli"
@@ -67,16 +66,8 @@ func steeringCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
-				name := cfg.Name
 				gf.eventKey = *sf.adminToken
-				return serve(ctx, sf, "steering", name, srv, log, func(ln net.Listener) error {
-					cl, err := gf.start(cluster.Meta{Role: cluster.RoleSteering}, ln, nil, log)
-					if err != nil {
-						return err
-					}
-					srv.AttachCluster(cl)
-					return nil
-				})
+				return serve(ctx, sf, "steering", cfg.Name, srv, log, gf.joinWith(srv, cluster.Meta{Role: cluster.RoleSteering}, nil, log))
 			}
 		},
 	}
