@@ -252,40 +252,7 @@ func Media(size int64, f Fragment) ([]byte, error) {
 		}
 		return uint32(per)
 	}
-	b := make([]byte, 0, size)
-	b = box(b, "styp", func(b []byte) []byte {
-		b = append(b, "msdh"...)
-		b = u32(b, 0)
-		return append(b, "msdhmsix"...)
-	})
-	moofStart := len(b)
-	var dataOffsetAt int
-	b = box(b, "moof", func(b []byte) []byte {
-		b = fullBox(b, "mfhd", 0, 0, func(b []byte) []byte { return u32(b, f.Sequence) })
-		return box(b, "traf", func(b []byte) []byte {
-			// default-base-is-moof, default_sample_duration present
-			b = fullBox(b, "tfhd", 0, 0x020008, func(b []byte) []byte {
-				b = u32(b, f.TrackID)
-				return u32(b, uint32(f.Duration/uint64(n)))
-			})
-			b = fullBox(b, "tfdt", 1, 0, func(b []byte) []byte { return u64(b, f.Start) })
-			// data_offset, first_sample_flags, sample_size present
-			return fullBox(b, "trun", 0, 0x000205, func(b []byte) []byte {
-				b = u32(b, uint32(n))
-				dataOffsetAt = len(b)
-				b = u32(b, 0)
-				b = u32(b, 0x02000000) // first sample: depends on no other (sync)
-				for i := 0; i < n; i++ {
-					b = u32(b, sampleSize(i))
-				}
-				return b
-			})
-		})
-	})
-	// The samples start after the mdat header; the offset counts from the moof's first byte.
-	binary.BigEndian.PutUint32(b[dataOffsetAt:], uint32(len(b)-moofStart+8))
-	b = u32(b, uint32(8+payload))
-	b = append(b, "mdat"...)
+	b := fragmentHead(make([]byte, 0, size), f, n, payload, sampleSize)
 	rng := rand.NewChaCha8(f.Seed)
 	for i := 0; i < n; i++ {
 		s := sampleSize(i)
@@ -329,37 +296,7 @@ func mediaFrames(size int64, f Fragment) ([]byte, error) {
 	case pad >= 5:
 		fillers[0] = pad
 	}
-	b := make([]byte, 0, size)
-	b = box(b, "styp", func(b []byte) []byte {
-		b = append(b, "msdh"...)
-		b = u32(b, 0)
-		return append(b, "msdhmsix"...)
-	})
-	moofStart := len(b)
-	var dataOffsetAt int
-	b = box(b, "moof", func(b []byte) []byte {
-		b = fullBox(b, "mfhd", 0, 0, func(b []byte) []byte { return u32(b, f.Sequence) })
-		return box(b, "traf", func(b []byte) []byte {
-			b = fullBox(b, "tfhd", 0, 0x020008, func(b []byte) []byte {
-				b = u32(b, f.TrackID)
-				return u32(b, uint32(f.Duration/uint64(n)))
-			})
-			b = fullBox(b, "tfdt", 1, 0, func(b []byte) []byte { return u64(b, f.Start) })
-			return fullBox(b, "trun", 0, 0x000205, func(b []byte) []byte {
-				b = u32(b, uint32(n))
-				dataOffsetAt = len(b)
-				b = u32(b, 0)
-				b = u32(b, 0x02000000) // first sample: the IDR picture, depends on no other
-				for i := 0; i < n; i++ {
-					b = u32(b, uint32(int64(len(f.Frames[i]))+fillers[i]))
-				}
-				return b
-			})
-		})
-	})
-	binary.BigEndian.PutUint32(b[dataOffsetAt:], uint32(len(b)-moofStart+8))
-	b = u32(b, uint32(8+payload))
-	b = append(b, "mdat"...)
+	b := fragmentHead(make([]byte, 0, size), f, n, payload, func(i int) uint32 { return uint32(int64(len(f.Frames[i])) + fillers[i]) })
 	rng := rand.NewChaCha8(f.Seed)
 	for i := 0; i < n; i++ {
 		b = append(b, f.Frames[i]...)
@@ -375,6 +312,44 @@ func mediaFrames(size int64, f Fragment) ([]byte, error) {
 		b = append(b, 0) // unreferenced: outside every sample
 	}
 	return b, nil
+}
+
+// fragmentHead appends a media segment's styp, its moof (one track run of n samples of the
+// given sizes, the first a sync sample) and the header of an mdat of payload bytes.
+func fragmentHead(b []byte, f Fragment, n int, payload int64, sampleSize func(int) uint32) []byte {
+	b = box(b, "styp", func(b []byte) []byte {
+		b = append(b, "msdh"...)
+		b = u32(b, 0)
+		return append(b, "msdhmsix"...)
+	})
+	moofStart := len(b)
+	var dataOffsetAt int
+	b = box(b, "moof", func(b []byte) []byte {
+		b = fullBox(b, "mfhd", 0, 0, func(b []byte) []byte { return u32(b, f.Sequence) })
+		return box(b, "traf", func(b []byte) []byte {
+			// default-base-is-moof, default_sample_duration present
+			b = fullBox(b, "tfhd", 0, 0x020008, func(b []byte) []byte {
+				b = u32(b, f.TrackID)
+				return u32(b, uint32(f.Duration/uint64(n)))
+			})
+			b = fullBox(b, "tfdt", 1, 0, func(b []byte) []byte { return u64(b, f.Start) })
+			// data_offset, first_sample_flags, sample_size present
+			return fullBox(b, "trun", 0, 0x000205, func(b []byte) []byte {
+				b = u32(b, uint32(n))
+				dataOffsetAt = len(b)
+				b = u32(b, 0)
+				b = u32(b, 0x02000000) // first sample: depends on no other (sync)
+				for i := 0; i < n; i++ {
+					b = u32(b, sampleSize(i))
+				}
+				return b
+			})
+		})
+	})
+	// The samples start after the mdat header; the offset counts from the moof's first byte.
+	binary.BigEndian.PutUint32(b[dataOffsetAt:], uint32(len(b)-moofStart+8))
+	b = u32(b, uint32(8+payload))
+	return append(b, "mdat"...)
 }
 
 // fill writes pseudo-random bytes with no zero byte, so no start code appears in a NAL unit.

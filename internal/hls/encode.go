@@ -19,24 +19,11 @@ func appendFloat(b []byte, f float64) []byte {
 // empty or contains a newline or other control character, a CODECS value
 // containing a double quote, a non-positive BANDWIDTH, an invalid PATHWAY-ID,
 // and so on.
-func (m *Multivariant) Encode(w io.Writer) error {
-	b, err := m.append(nil)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
+func (m *Multivariant) Encode(w io.Writer) error { return encodeTo(w, m.append) }
 
 // Bytes returns the encoded multivariant playlist, or nil if Encode would
 // return an error.
-func (m *Multivariant) Bytes() []byte {
-	b, err := m.append(nil)
-	if err != nil {
-		return nil
-	}
-	return b
-}
+func (m *Multivariant) Bytes() []byte { return bytesOf(m.append) }
 
 func (m *Multivariant) append(b []byte) ([]byte, error) {
 	if m == nil {
@@ -131,24 +118,11 @@ func (m *Multivariant) append(b []byte) ([]byte, error) {
 // nothing, if m would produce an invalid playlist: a negative, NaN or
 // infinite duration, a TargetDuration below a rounded segment duration, a URI
 // that is empty or contains a newline or other control character, and so on.
-func (m *Media) Encode(w io.Writer) error {
-	b, err := m.append(nil)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
+func (m *Media) Encode(w io.Writer) error { return encodeTo(w, m.append) }
 
 // Bytes returns the encoded media playlist, or nil if Encode would return an
 // error.
-func (m *Media) Bytes() []byte {
-	b, err := m.append(nil)
-	if err != nil {
-		return nil
-	}
-	return b
-}
+func (m *Media) Bytes() []byte { return bytesOf(m.append) }
 
 func (m *Media) append(b []byte) ([]byte, error) {
 	if m == nil {
@@ -246,4 +220,23 @@ func (m *Media) append(b []byte) ([]byte, error) {
 		b = append(b, "#EXT-X-ENDLIST\n"...)
 	}
 	return b, nil
+}
+
+// encodeTo writes what app encodes, or nothing when it fails.
+func encodeTo(w io.Writer, app func([]byte) ([]byte, error)) error {
+	b, err := app(nil)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// bytesOf is what app encodes, or nil when it fails.
+func bytesOf(app func([]byte) ([]byte, error)) []byte {
+	b, err := app(nil)
+	if err != nil {
+		return nil
+	}
+	return b
 }
