@@ -230,10 +230,10 @@ http {
 	}
 	cmd := exec.CommandContext(ctx, "nginx", "-c", path, "-p", dir)
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	p, err := startProc(cmd, name, "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
 		return nil, err
 	}
-	p := &proc{name: name, cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
 	if err := waitHTTP("http://"+p.addr+probe, 10*time.Second); err != nil {
 		p.stop()
 		return nil, err
@@ -262,10 +262,10 @@ func startVarnish(ctx context.Context, work, origin string) (*proc, error) {
 	}
 	cmd := exec.CommandContext(ctx, "varnishd", args...)
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	p, err := startProc(cmd, "varnish", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
 		return nil, err
 	}
-	p := &proc{name: "varnish", cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
 	if err := waitHTTP("http://"+p.addr+"/vod/bench/r/index.m3u8", 20*time.Second); err != nil {
 		p.stop()
 		return nil, err

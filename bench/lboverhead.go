@@ -282,10 +282,10 @@ backend edge
 	}
 	cmd := exec.CommandContext(ctx, "haproxy", "-db", "-f", path)
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	p, err := startProc(cmd, "via haproxy", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
 		return nil, err
 	}
-	p := &proc{name: "via haproxy", cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
 	if err := waitHTTP("http://"+p.addr+"/healthz", 10*time.Second); err != nil {
 		p.stop()
 		return nil, err

@@ -44,6 +44,17 @@ type proc struct {
 	done chan struct{} // closed when it has exited
 }
 
+// startProc starts cmd (a server the bench drives but did not build: nginx, HAProxy, Varnish)
+// and returns its proc, whose done closes when the process has exited and been waited for.
+func startProc(cmd *exec.Cmd, name, addr string) (*proc, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: name, cmd: cmd, addr: addr, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
 func (p *proc) stop() {
 	if p == nil || p.cmd == nil || p.cmd.Process == nil {
 		return
