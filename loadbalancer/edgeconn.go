@@ -52,6 +52,36 @@ type edgeConn struct {
 	c       *net.TCPConn
 	br      *bufio.Reader
 	lastUse time.Time
+	// rdl and wdl are the read and write deadlines set on c: a request renews them only when
+	// they are closer than the timeout less deadlineSlack (see roundTrip).
+	rdl, wdl time.Time
+}
+
+// deadlineSlack is how much of a timeout a connection's deadlines may have run down before a
+// request renews them: an edge gets between 15/16 of the header timeout and all of it. Setting
+// a deadline re-arms a runtime timer, twice per request (read and write) for every request on a
+// busy connection; renewed only when run down, a connection kept busy renews them about once
+// per timeout/16 instead.
+const deadlineSlack = 16
+
+// setDeadlines makes sure the connection's read and write deadlines are at least
+// timeout*(1-1/deadlineSlack) and at most timeout away from now.
+func (ec *edgeConn) setDeadlines(now time.Time, timeout time.Duration) {
+	least := now.Add(timeout - timeout/deadlineSlack)
+	if ec.rdl.Before(least) || ec.wdl.Before(least) {
+		d := now.Add(timeout)
+		ec.c.SetDeadline(d)
+		ec.rdl, ec.wdl = d, d
+	}
+}
+
+// setReadDeadline sets the read deadline timeout from now, as setDeadlines does.
+func (ec *edgeConn) setReadDeadline(now time.Time, timeout time.Duration) {
+	if ec.rdl.Before(now.Add(timeout - timeout/deadlineSlack)) {
+		d := now.Add(timeout)
+		ec.c.SetReadDeadline(d)
+		ec.rdl = d
+	}
 }
 
 // get returns an idle connection (reused true) or, with fresh or none idle, a new one.
@@ -212,7 +242,7 @@ var errStale = errors.New("edge closed an idle connection")
 // exchange sends r.req (with body) on a connection of p and reads the response head. A
 // connection from the pool that turns out closed by the edge, with nothing of a response read,
 // is replaced by a new one once when the request may be sent again (idempotent).
-func (r *edgeResponse) exchange(p *edgeConns, body []byte, idempotent, head bool, headerTimeout, readTimeout time.Duration) error {
+func (r *edgeResponse) exchange(p *edgeConns, now time.Time, body []byte, idempotent, head bool, headerTimeout, readTimeout time.Duration) error {
 	r.wbuf = r.req.AppendBytes(r.wbuf[:0])
 	r.wbuf = append(r.wbuf, body...)
 	r.pool, r.readTimeout = p, readTimeout
@@ -222,7 +252,7 @@ func (r *edgeResponse) exchange(p *edgeConns, body []byte, idempotent, head bool
 		if err != nil {
 			return err
 		}
-		err = r.roundTrip(ec, headerTimeout)
+		err = r.roundTrip(ec, now, headerTimeout)
 		if err == nil {
 			r.ec = ec
 			return r.bodyLength(head)
@@ -236,10 +266,10 @@ func (r *edgeResponse) exchange(p *edgeConns, body []byte, idempotent, head bool
 	}
 }
 
-func (r *edgeResponse) roundTrip(ec *edgeConn, headerTimeout time.Duration) error {
-	// One deadline for both directions (one timer update): sending the request and its
-	// response head, within the header timeout.
-	ec.c.SetDeadline(time.Now().Add(headerTimeout))
+func (r *edgeResponse) roundTrip(ec *edgeConn, now time.Time, headerTimeout time.Duration) error {
+	// Sending the request and reading its response head, within the header timeout (renewed
+	// only when run down: setDeadlines).
+	ec.setDeadlines(now, headerTimeout)
 	if _, err := ec.c.Write(r.wbuf); err != nil {
 		return errors.Join(errStale, err)
 	}
@@ -268,7 +298,7 @@ func (r *edgeResponse) bodyLength(head bool) error {
 	// Chunked, or up to the connection's end: rare from an edge (it always knows the length).
 	var resp fasthttp.Response
 	r.h.CopyTo(&resp.Header)
-	r.ec.c.SetReadDeadline(time.Now().Add(r.readTimeout))
+	r.ec.setReadDeadline(time.Now(), r.readTimeout)
 	if err := resp.ReadBody(r.ec.br, maxFallbackBody); err != nil {
 		r.keep = false
 		return err
@@ -301,7 +331,7 @@ func (r *edgeResponse) Read(p []byte) (int, error) {
 	if int64(len(p)) > r.n {
 		p = p[:r.n]
 	}
-	r.ec.c.SetReadDeadline(time.Now().Add(r.readTimeout))
+	r.ec.setReadDeadline(time.Now(), r.readTimeout)
 	n, err := r.ec.br.Read(p)
 	r.n -= int64(n)
 	if err == io.EOF && r.n > 0 {
@@ -341,7 +371,7 @@ func (r *edgeResponse) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	for r.n > 0 {
-		r.ec.c.SetReadDeadline(time.Now().Add(r.readTimeout))
+		r.ec.setReadDeadline(time.Now(), r.readTimeout)
 		r.lr.R, r.lr.N = r.ec.c, min(r.n, spliceChunk)
 		m, err := bw.ReadFrom(&r.lr)
 		r.n -= m

@@ -71,7 +71,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx) {
 		if !idempotent {
 			body = ctx.Request.Body()
 		}
-		err := r.exchange(u.conns, body, idempotent, ctx.IsHead(), s.cfg.HeaderTimeout, s.cfg.HeaderTimeout)
+		err := r.exchange(u.conns, start, body, idempotent, ctx.IsHead(), s.cfg.HeaderTimeout, s.cfg.HeaderTimeout)
 		u.m.requests.Inc()
 		if err != nil {
 			r.release()
