@@ -292,7 +292,7 @@ func TestDeadlinesRenewedWhenRunDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ec := &edgeConn{c: c.(*net.TCPConn)}
+	ec := newEdgeConn(c.(*net.TCPConn))
 	const timeout = 16 * time.Second
 	t0 := time.Now()
 	ec.setDeadlines(t0, timeout)
@@ -311,5 +311,77 @@ func TestDeadlinesRenewedWhenRunDown(t *testing.T) {
 	ec.setReadDeadline(t1.Add(2*timeout/deadlineSlack), timeout)
 	if ec.rdl.Equal(t1.Add(timeout)) || !ec.wdl.Equal(t1.Add(timeout)) {
 		t.Errorf("read deadline alone: %v %v", ec.rdl, ec.wdl)
+	}
+}
+
+// TestLargeRequestBody: a request that does not fit the socket's send buffer at once (the edge
+// reads it slowly) reaches the edge whole before its answer is read, on a new connection and on
+// a pooled one.
+func TestLargeRequestBody(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan int, 2)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReaderSize(c, 1024)
+		for range 2 {
+			n := -1
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if v, ok := strings.CutPrefix(strings.ToLower(l), "content-length: "); ok {
+					n, _ = strconv.Atoi(strings.TrimSpace(v))
+				}
+				if l == "\r\n" {
+					break
+				}
+			}
+			time.Sleep(50 * time.Millisecond) // the balancer's socket fills meanwhile
+			m, _ := io.CopyN(io.Discard, br, int64(n))
+			got <- int(m)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	}()
+	p := &edgeConns{addr: ln.Addr().String(), max: 4, dialTimeout: time.Second}
+	defer p.close()
+	body := bytes.Repeat([]byte("x"), 8<<20)
+	for i := range 2 {
+		r := acquireResponse()
+		r.req.SetMethod("POST")
+		r.req.SetRequestURI("/vod/t/r/seg.ts")
+		r.req.SetHost("edge")
+		r.req.SetContentLength(len(body))
+		if err := r.exchange(p, time.Now(), body, false, false, 5*time.Second, 5*time.Second); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if n := <-got; n != len(body) {
+			t.Fatalf("request %d: the edge got %d bytes of %d", i, n, len(body))
+		}
+		if c := r.h.StatusCode(); c != 200 || r.n != 2 || !r.buffered() {
+			t.Fatalf("request %d: status %d, %d body bytes", i, c, r.n)
+		}
+		p2, _ := r.ec.br.Peek(2)
+		if string(p2) != "ok" {
+			t.Fatalf("request %d: body %q", i, p2)
+		}
+		r.ec.br.Discard(2)
+		r.n = 0
+		r.release()
+	}
+	p.mu.Lock()
+	open := p.open
+	p.mu.Unlock()
+	if open != 1 {
+		t.Errorf("%d connections to the edge, want the one reused", open)
 	}
 }
