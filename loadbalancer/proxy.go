@@ -176,6 +176,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, r *edgeResponse) {
 	case ctx.IsHead():
 		ctx.Response.SkipBody = true
 		r.release()
+		s.armLastWrite(ctx)
 	case r.body != nil && len(r.body) > 0:
 		ctx.Response.SetBody(r.body)
 		r.release()
@@ -185,8 +186,17 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, r *edgeResponse) {
 		r.ec.br.Discard(int(r.n))
 		r.n = 0
 		r.release()
+		s.armLastWrite(ctx)
 	default:
 		ctx.Response.SetBodyStream(r, int(r.n))
+	}
+}
+
+// armLastWrite arms the client connection's next write (clientConn), except while stopping:
+// a connection waiting for its next request is not idle to fasthttp's Shutdown.
+func (s *Server) armLastWrite(ctx *fasthttp.RequestCtx) {
+	if !s.stopping.Load() {
+		armLastWrite(ctx)
 	}
 }
 
