@@ -20,7 +20,11 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("lb-overhead")
 	w := addWrkFlags(fs, "64,256")
 	dur, connsFlag, runs := w.dur, w.conns, w.runs
+	pin := addPinFlag(fs)
 	fs.Parse(args)
+	if err := setPinned(*pin); err != nil {
+		return "", err
+	}
 	conns, err := splitInts(*connsFlag)
 	if err != nil {
 		return "", err
@@ -99,10 +103,10 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 		edgeCPU, proxyCPU time.Duration
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Balancer overhead and DNS rate\n\n### Balancer\n\n`go run ./bench lb-overhead --duration %v --runs %d --connections %s` on %d CPUs (%s); wrk (2 threads), the proxy, the edge and the origin share the cores. Median of %d runs per cell, targets interleaved in rotating order. ",
-		*dur, *runs, *connsFlag, runtime.NumCPU(), runtime.Version(), *runs)
+	fmt.Fprintf(&b, "## Balancer overhead and DNS rate\n\n### Balancer\n\n`go run ./bench lb-overhead --duration %v --runs %d --connections %s%s` on %d CPUs (%s); wrk (2 threads), the proxy, the edge and the origin. %s Median of %d runs per cell, targets interleaved in rotating order. ",
+		*dur, *runs, *connsFlag, pinArg(), runtime.NumCPU(), runtime.Version(), pinNote(), *runs)
 	fmt.Fprintf(&b, "HAProxy: %s, nbthread %d, keep-alive to the edge, `http-reuse always`, `option splice-response`. nginx: keep-alive upstream (512 idle), `proxy_buffering off` with 64 KB buffers, %d workers. Edge: `edgecdn edge`, every request a hit. ",
-		haproxyVersion(), runtime.NumCPU(), runtime.NumCPU())
+		haproxyVersion(), serverThreads(), serverThreads())
 	fmt.Fprintf(&b, "CPU columns: cores each process used over the run (user + system time from /proc/PID/stat, children included, / wall time), and the proxy's CPU per request.\n\n")
 	fmt.Fprintf(&b, "| object | conns | path | req/s | / direct | MB/s | p50 ms | p99 ms | errors | edge cores | proxy cores | wrk cores | proxy us/req |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var ratios strings.Builder
@@ -275,12 +279,12 @@ frontend fe
   default_backend edge
 backend edge
   server edge %s maxconn 1024
-`, runtime.NumCPU(), port, upstream)
+`, serverThreads(), port, upstream)
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "haproxy", "-db", "-f", path)
+	cmd := serverCommand(ctx, "haproxy", "-db", "-f", path)
 	cmd.Stderr = os.Stderr
 	p, err := startProc(cmd, "via haproxy", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {

@@ -77,7 +77,7 @@ var procGOGC = "400"
 func startEdgecdn(ctx context.Context, bin, name, sub string, args ...string) (*proc, error) {
 	// Stopped only at the end of a scenario, with no traffic left to drain.
 	args = append([]string{sub, "--listen", "127.0.0.1:0", "--drain-delay", "0s", "--log-format", "json", "--log-level", "info"}, args...)
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := serverCommand(ctx, bin, args...)
 	cmd.Env = os.Environ()
 	if procGOGC != "" {
 		cmd.Env = append(cmd.Env, "GOGC="+procGOGC)
