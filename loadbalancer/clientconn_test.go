@@ -9,11 +9,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"edgecdn/internal/httpx"
 )
 
 // TestClientConnectionWaits: a keep-alive client's connection whose response was written from
-// inside the wait for its next request (clientConn) serves a request sent at once, one sent
-// after longer than the wait (nextRequestWait), pipelined requests sent in one write and in two,
+// inside the wait for its next request (httpx.ClientListener) serves a request sent at once, one sent
+// after longer than the wait (httpx.NextRequestWait), pipelined requests sent in one write and in two,
 // and a HEAD, in order and within deadlines; a shutdown is not held up by a connection waiting
 // for its next request.
 func TestClientConnectionWaits(t *testing.T) {
@@ -58,30 +60,30 @@ func TestClientConnectionWaits(t *testing.T) {
 		}
 	}
 	for i := range 5 {
-		timed("a request sent at once", nextRequestWait, func() {
+		timed("a request sent at once", httpx.NextRequestWait, func() {
 			io.WriteString(c, get)
 			read("request "+string(rune('1'+i)), "GET", 2000)
 		})
 	}
-	time.Sleep(nextRequestWait + 100*time.Millisecond) // past the wait: the connection goes on as before
-	timed("a request after the wait", nextRequestWait, func() {
+	time.Sleep(httpx.NextRequestWait + 100*time.Millisecond) // past the wait: the connection goes on as before
+	timed("a request after the wait", httpx.NextRequestWait, func() {
 		io.WriteString(c, get)
 		read("after the wait", "GET", 2000)
 	})
-	timed("two pipelined requests in one write", nextRequestWait, func() {
+	timed("two pipelined requests in one write", httpx.NextRequestWait, func() {
 		io.WriteString(c, get+get)
 		read("pipelined 1", "GET", 2000)
 		read("pipelined 2", "GET", 2000)
 	})
 	// In two writes: the second may arrive after the balancer read the first, and its
 	// readiness be spent before the first response is written; the wait bounds that.
-	timed("two pipelined requests in two writes", nextRequestWait+time.Second, func() {
+	timed("two pipelined requests in two writes", httpx.NextRequestWait+time.Second, func() {
 		io.WriteString(c, get)
 		io.WriteString(c, get)
 		read("pipelined in two writes 1", "GET", 2000)
 		read("pipelined in two writes 2", "GET", 2000)
 	})
-	timed("a HEAD", nextRequestWait, func() {
+	timed("a HEAD", httpx.NextRequestWait, func() {
 		io.WriteString(c, "HEAD /vod/t/p.m3u8 HTTP/1.1\r\nHost: lb\r\n\r\n")
 		read("HEAD", "HEAD", 0)
 	})
@@ -94,7 +96,7 @@ func TestClientConnectionWaits(t *testing.T) {
 		t.Errorf("shutdown: %v", err)
 	}
 	<-done
-	if d := time.Since(t0); d > 2*time.Second+nextRequestWait {
+	if d := time.Since(t0); d > 2*time.Second+httpx.NextRequestWait {
 		t.Errorf("shutdown took %v with a connection waiting for its next request", d)
 	}
 }
@@ -116,7 +118,7 @@ func TestConnectionCloseNotHeld(t *testing.T) {
 	if err != nil || !strings.HasSuffix(string(b), "\r\n\r\nok") {
 		t.Fatalf("%v: %q", err, b)
 	}
-	if d := time.Since(t0); d >= nextRequestWait {
+	if d := time.Since(t0); d >= httpx.NextRequestWait {
 		t.Errorf("closed after %v", d)
 	}
 }

@@ -192,11 +192,11 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, r *edgeResponse) {
 	}
 }
 
-// armLastWrite arms the client connection's next write (clientConn), except while stopping:
+// armLastWrite arms the client connection's next write (httpx.ArmLastWrite), except while stopping:
 // a connection waiting for its next request is not idle to fasthttp's Shutdown.
 func (s *Server) armLastWrite(ctx *fasthttp.RequestCtx) {
 	if !s.stopping.Load() {
-		armLastWrite(ctx)
+		httpx.ArmLastWrite(ctx)
 	}
 }
 

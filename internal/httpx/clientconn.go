@@ -1,4 +1,4 @@
-package loadbalancer
+package httpx
 
 import (
 	"net"
@@ -11,25 +11,28 @@ import (
 // A client's keep-alive connection costs Go's poller two read(2) calls per request: after the
 // response is written, fasthttp's connection loop reads for the next request at once, finds
 // nothing yet (EAGAIN), parks, and reads again when the poller says the socket is readable.
-// clientConn saves the first: when the balancer has a whole response in memory, the write of
-// that response is made from inside RawConn.Read, which then waits for the socket to become
-// readable (the client's next request) without trying a read first, and the read that follows
-// finds the request. The readiness the next request brings comes after the poller's state was
-// reset (RawConn.Read resets it before calling step), so it cannot be missed; a request that
-// was already on its way (a client pipelining requests) can be, and the wait is bounded by
-// nextRequestWait for that case, after which the connection goes on as before.
+// ClientListener's connections save the first: when a server has a whole response in memory
+// and says so (ArmLastWrite), the write of that response is made from inside RawConn.Read,
+// which then waits for the socket to become readable (the client's next request) without
+// trying a read first, and the read that follows finds the request. The readiness the next
+// request brings comes after the poller's state was reset (RawConn.Read resets it before
+// calling step), so it cannot be missed; a request that was already on its way (a client
+// pipelining requests) can be, and the wait is bounded by NextRequestWait for that case, after
+// which the connection goes on as before.
 
-// nextRequestWait bounds the wait for a client's next request after a response written from
+// NextRequestWait bounds the wait for a client's next request after a response written from
 // inside it: longer than most clients' round trip, so that a player asking for the next object
 // at once (a segment after its playlist, a burst that fills the buffer) comes within it; short
 // enough that a pipelining client whose next request was missed waits little and a shutdown is
 // not held up (a connection waiting here is not idle to fasthttp).
-const nextRequestWait = 250 * time.Millisecond
+const NextRequestWait = 250 * time.Millisecond
 
-// clientListener hands out the client connections as clientConns.
-type clientListener struct{ net.Listener }
+// ClientListener hands out its TCP connections as clientConns, whose writes ArmLastWrite can
+// arm. Their ReadFrom still splices and their SyscallConn is the TCP connection's.
+type ClientListener struct{ net.Listener }
 
-func (l clientListener) Accept() (net.Conn, error) {
+// Accept returns the next connection.
+func (l ClientListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
@@ -60,10 +63,13 @@ type clientConn struct {
 	werr    error
 }
 
-// armLastWrite tells ctx's connection that the response fasthttp is about to write is whole
-// and the last thing written before the next request is read: a body in memory, of a
-// keep-alive HTTP/1.1 exchange, while the balancer is not stopping.
-func armLastWrite(ctx *fasthttp.RequestCtx) {
+// ArmLastWrite tells ctx's connection (when it came from a ClientListener) that the response
+// fasthttp is about to write is whole and the last thing written before the next request is
+// read: a body in memory, set with SetBody or SetBodyRaw, not a body stream. Only a keep-alive
+// HTTP/1.1 exchange is armed. A server that is stopping should not call it: a connection
+// waiting for its next request is not idle to fasthttp's Shutdown (the wait is bounded by
+// NextRequestWait all the same).
+func ArmLastWrite(ctx *fasthttp.RequestCtx) {
 	if c, ok := ctx.Conn().(*clientConn); ok && ctx.Request.Header.IsHTTP11() &&
 		!ctx.Request.Header.ConnectionClose() && !ctx.Response.ConnectionClose() {
 		c.armed = true
@@ -80,7 +86,7 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		return c.TCPConn.Write(p)
 	}
 	c.armed = false
-	if err := c.TCPConn.SetReadDeadline(time.Now().Add(nextRequestWait)); err != nil {
+	if err := c.TCPConn.SetReadDeadline(time.Now().Add(NextRequestWait)); err != nil {
 		return c.TCPConn.Write(p)
 	}
 	c.p, c.rest, c.wrote, c.werr = p, nil, false, nil
