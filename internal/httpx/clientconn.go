@@ -28,7 +28,10 @@ import (
 const NextRequestWait = 250 * time.Millisecond
 
 // ClientListener hands out its TCP connections as clientConns, whose writes ArmLastWrite can
-// arm. Their ReadFrom still splices and their SyscallConn is the TCP connection's.
+// arm. Their ReadFrom still splices and their SyscallConn is the TCP connection's. An armed
+// write leaves a read deadline NextRequestWait after it on the connection: the server must set
+// its own before each request, as fasthttp does with a ReadTimeout or IdleTimeout (NewServer
+// always sets both).
 type ClientListener struct{ net.Listener }
 
 // Accept returns the next connection.
