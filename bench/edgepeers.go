@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -20,7 +19,11 @@ import (
 func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("edge-vs-peers")
 	threads := fs.Int("threads", 2, "wrk threads")
+	pin := addPinFlag(fs)
 	wk, err := wrkScenario(fs, args, "wrk", "nginx", "varnishd")
+	if err == nil {
+		err = setPinned(*pin)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -76,9 +79,9 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Edge hit path vs nginx and Varnish\n\n")
-	fmt.Fprintf(&b, "`go run ./bench edge-vs-peers --duration %v --runs %d --connections %s` on %d CPUs (%s), wrk %d threads on the same cores; median of %d runs per cell, servers interleaved in rotating order. ",
-		wk.dur, wk.runs, wk.connsFlag, runtime.NumCPU(), runtime.Version(), *threads, wk.runs)
-	fmt.Fprintf(&b, "nginx: static files, sendfile on, open_file_cache, 2 workers. Varnish: malloc 512 MB in front of the edgecdn origin. Edge: `edgecdn edge`, 512 MiB memory cache. All warmed first; every request is a hit.\n\n")
+	fmt.Fprintf(&b, "`go run ./bench edge-vs-peers --duration %v --runs %d --connections %s%s` on %d CPUs (%s), wrk %d threads; median of %d runs per cell, servers interleaved in rotating order. %s ",
+		wk.dur, wk.runs, wk.connsFlag, pinArg(), runtime.NumCPU(), runtime.Version(), *threads, wk.runs, pinNote())
+	fmt.Fprintf(&b, "nginx: static files, sendfile on, open_file_cache, worker_processes %d. Varnish: malloc 512 MB in front of the edgecdn origin, %d thread pools of at least 100 threads. Edge: `edgecdn edge`, 512 MiB memory cache. All warmed first; every request is a hit.\n\n", serverThreads(), serverThreads())
 	fmt.Fprintf(&b, "CPU columns: cores the server (its workers included) and wrk used over the run (user + system time from /proc/PID/stat / wall time), and the server's CPU per request.\n\n")
 	fmt.Fprintf(&b, "| object | conns | server | req/s | MB/s | p50 ms | p99 ms | errors | server cores | wrk cores | server us/req |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var ratios strings.Builder
@@ -227,7 +230,7 @@ func runNginx(ctx context.Context, work, name, probe, httpBody string) (*proc, e
 	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
 	conf := fmt.Sprintf(`daemon off;
 master_process on;
-worker_processes 2;
+worker_processes %[3]d;
 user root;
 pid %[1]s/nginx.pid;
 error_log %[1]s/logs/error.log warn;
@@ -242,17 +245,17 @@ http {
   scgi_temp_path %[1]s/tmp;
 %[2]s
 }
-`, dir, strings.ReplaceAll(httpBody, "{PORT}", strconv.Itoa(port)))
+`, dir, strings.ReplaceAll(httpBody, "{PORT}", strconv.Itoa(port)), serverThreads())
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "nginx", "-c", path, "-p", dir)
+	cmd := serverCommand(ctx, "nginx", "-c", path, "-p", dir)
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	p, err := startProc(cmd, name, "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
 		return nil, err
 	}
-	p := &proc{name: name, cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
 	if err := waitHTTP("http://"+p.addr+probe, 10*time.Second); err != nil {
 		p.stop()
 		return nil, err
@@ -275,16 +278,16 @@ func startVarnish(ctx context.Context, work, origin string) (*proc, error) {
 		return nil, err
 	}
 	args := []string{"-F", "-n", dir, "-a", "127.0.0.1:" + strconv.Itoa(port), "-f", vclPath, "-s", "malloc,512m",
-		"-p", "thread_pool_min=100", "-p", "thread_pools=2"}
+		"-p", "thread_pool_min=100", "-p", "thread_pools=" + strconv.Itoa(serverThreads())}
 	if os.Geteuid() == 0 {
 		args = append(args, "-j", "none")
 	}
-	cmd := exec.CommandContext(ctx, "varnishd", args...)
+	cmd := serverCommand(ctx, "varnishd", args...)
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	p, err := startProc(cmd, "varnish", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
 		return nil, err
 	}
-	p := &proc{name: "varnish", cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
 	if err := waitHTTP("http://"+p.addr+"/vod/bench/r/index.m3u8", 20*time.Second); err != nil {
 		p.stop()
 		return nil, err

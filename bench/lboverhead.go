@@ -18,7 +18,11 @@ import (
 // edge, under the same wrk, interleaved in one run; with the CPU each process used.
 func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("lb-overhead")
+	pin := addPinFlag(fs)
 	wk, err := wrkScenario(fs, args, "wrk")
+	if err == nil {
+		err = setPinned(*pin)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -79,10 +83,10 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 		edgeCPU, proxyCPU time.Duration
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Balancer overhead and DNS rate\n\n### Balancer\n\n`go run ./bench lb-overhead --duration %v --runs %d --connections %s` on %d CPUs (%s); wrk (2 threads), the proxy, the edge and the origin share the cores. Median of %d runs per cell, targets interleaved in rotating order. ",
-		wk.dur, wk.runs, wk.connsFlag, runtime.NumCPU(), runtime.Version(), wk.runs)
-	fmt.Fprintf(&b, "HAProxy: %s, nbthread %d, keep-alive to the edge, `http-reuse always`, `option splice-response`. nginx: keep-alive upstream (512 idle), `proxy_buffering off` with 64 KB buffers, %d workers. Edge: `edgecdn edge`, every request a hit. ",
-		haproxyVersion(), runtime.NumCPU(), runtime.NumCPU())
+	fmt.Fprintf(&b, "## Balancer overhead and DNS rate\n\n### Balancer\n\n`go run ./bench lb-overhead --duration %v --runs %d --connections %s%s` on %d CPUs (%s); wrk (2 threads), the proxy, the edge and the origin. %s Median of %d runs per cell, targets interleaved in rotating order. ",
+		wk.dur, wk.runs, wk.connsFlag, pinArg(), runtime.NumCPU(), runtime.Version(), pinNote(), wk.runs)
+	fmt.Fprintf(&b, "HAProxy: %s, nbthread %d, keep-alive to the edge, `http-reuse always`, `option splice-response`. nginx: keep-alive upstream (512 idle), `proxy_buffering off` with 64 KB buffers, worker_processes %d. Edge: `edgecdn edge`, every request a hit. ",
+		haproxyVersion(), serverThreads(), serverThreads())
 	fmt.Fprintf(&b, "CPU columns: cores each process used over the run (user + system time from /proc/PID/stat, children included, / wall time), and the proxy's CPU per request.\n\n")
 	fmt.Fprintf(&b, "| object | conns | path | req/s | / direct | MB/s | p50 ms | p99 ms | errors | edge cores | proxy cores | wrk cores | proxy us/req |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var ratios strings.Builder
@@ -255,17 +259,17 @@ frontend fe
   default_backend edge
 backend edge
   server edge %s maxconn 1024
-`, runtime.NumCPU(), port, upstream)
+`, serverThreads(), port, upstream)
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "haproxy", "-db", "-f", path)
+	cmd := serverCommand(ctx, "haproxy", "-db", "-f", path)
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	p, err := startProc(cmd, "via haproxy", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
 		return nil, err
 	}
-	p := &proc{name: "via haproxy", cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
 	if err := waitHTTP("http://"+p.addr+"/healthz", 10*time.Second); err != nil {
 		p.stop()
 		return nil, err

@@ -44,6 +44,17 @@ type proc struct {
 	done chan struct{} // closed when it has exited
 }
 
+// startProc starts cmd (a server the bench drives but did not build: nginx, HAProxy, Varnish)
+// and returns its proc, whose done closes when the process has exited and been waited for.
+func startProc(cmd *exec.Cmd, name, addr string) (*proc, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: name, cmd: cmd, addr: addr, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
 func (p *proc) stop() {
 	if p == nil || p.cmd == nil || p.cmd.Process == nil {
 		return
@@ -66,7 +77,7 @@ var procGOGC = "400"
 func startEdgecdn(ctx context.Context, bin, name, sub string, args ...string) (*proc, error) {
 	// Stopped only at the end of a scenario, with no traffic left to drain.
 	args = append([]string{sub, "--listen", "127.0.0.1:0", "--drain-delay", "0s", "--log-format", "json", "--log-level", "info"}, args...)
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := serverCommand(ctx, bin, args...)
 	cmd.Env = os.Environ()
 	if procGOGC != "" {
 		cmd.Env = append(cmd.Env, "GOGC="+procGOGC)

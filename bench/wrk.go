@@ -78,7 +78,7 @@ func runWrk(ctx context.Context, url string, conns, threads int, d time.Duration
 	}
 	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())),
 		"--latency", "--timeout", "10s", url}
-	cmd := exec.CommandContext(ctx, "wrk", args...)
+	cmd := loadCommand(ctx, "wrk", args...)
 	t0 := time.Now()
 	out, err := cmd.CombinedOutput()
 	if err != nil {

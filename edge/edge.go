@@ -166,7 +166,7 @@ func (s *Server) Drain() {
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("edge listening", "addr", ln.Addr().String(), "name", s.cfg.Name, "origins", s.cfg.Origins,
 		"cache", s.cfg.CacheBytes, "disk", s.cfg.DiskDir)
-	return s.srv.Serve(ln)
+	return s.srv.Serve(httpx.ClientListener{Listener: ln})
 }
 
 // Shutdown stops accepting connections, lets in-flight responses and fills finish until ctx

@@ -194,6 +194,11 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, o *object, status []byte,
 		}
 	}
 	s.m.servedBytes[o.kind].Add(int(sent))
+	if !ctx.Response.IsBodyStream() && !s.stopping.Load() {
+		// A whole response in memory (a body under httpx.ZeroCopyMin, a HEAD, a 304): written
+		// from inside the wait for the client's next request, which then costs one read(2).
+		httpx.ArmLastWrite(ctx)
+	}
 }
 
 // setBody sets a body without copying it (or only its length, for HEAD).

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -50,8 +51,39 @@ type edgeConns struct {
 
 type edgeConn struct {
 	c       *net.TCPConn
-	br      *bufio.Reader
+	br      *bufio.Reader // reads through rd
+	rd      edgeReader
 	lastUse time.Time
+	// rdl and wdl are the read and write deadlines set on c: a request renews them only when
+	// they are closer than the timeout less deadlineSlack (see roundTrip).
+	rdl, wdl time.Time
+}
+
+// deadlineSlack is how much of a timeout a connection's deadlines may have run down before a
+// request renews them: an edge gets between 15/16 of the header timeout and all of it. Setting
+// a deadline re-arms a runtime timer, twice per request (read and write) for every request on a
+// busy connection; renewed only when run down, a connection kept busy renews them about once
+// per timeout/16 instead.
+const deadlineSlack = 16
+
+// setDeadlines makes sure the connection's read and write deadlines are at least
+// timeout*(1-1/deadlineSlack) and at most timeout away from now.
+func (ec *edgeConn) setDeadlines(now time.Time, timeout time.Duration) {
+	least := now.Add(timeout - timeout/deadlineSlack)
+	if ec.rdl.Before(least) || ec.wdl.Before(least) {
+		d := now.Add(timeout)
+		ec.c.SetDeadline(d)
+		ec.rdl, ec.wdl = d, d
+	}
+}
+
+// setReadDeadline sets the read deadline timeout from now, as setDeadlines does.
+func (ec *edgeConn) setReadDeadline(now time.Time, timeout time.Duration) {
+	if ec.rdl.Before(now.Add(timeout - timeout/deadlineSlack)) {
+		d := now.Add(timeout)
+		ec.c.SetReadDeadline(d)
+		ec.rdl = d
+	}
 }
 
 // get returns an idle connection (reused true) or, with fresh or none idle, a new one.
@@ -90,7 +122,118 @@ func (p *edgeConns) get(fresh bool) (ec *edgeConn, reused bool, err error) {
 		p.mu.Unlock()
 		return nil, false, errors.New("edge connection is not TCP")
 	}
-	return &edgeConn{c: tc, br: bufio.NewReaderSize(tc, edgeReadBuffer)}, false, nil
+	return newEdgeConn(tc), false, nil
+}
+
+func newEdgeConn(tc *net.TCPConn) *edgeConn {
+	ec := &edgeConn{c: tc}
+	ec.rd.c = tc
+	ec.rd.rc, _ = tc.SyscallConn() // never fails on an open TCP connection; without it rd reads plainly
+	ec.rd.step = ec.rd.stepFn
+	ec.br = bufio.NewReaderSize(&ec.rd, edgeReadBuffer)
+	return ec
+}
+
+// edgeReader is what a connection's bufio.Reader reads from. Reading a response as
+// net.TCPConn.Read does costs two read(2) calls: Go's poller tries the read first, and a read
+// right after the request was written finds nothing yet (EAGAIN) before the goroutine parks
+// until the socket is readable. With a request pending (send), the first Read writes the
+// request from inside RawConn.Read and then waits for the socket to become readable without
+// trying a read first: the readiness the edge's answer brings comes after the poller's state
+// was reset (RawConn.Read resets it before calling step), so it cannot be missed, and the one
+// read(2) that follows finds the answer. Every other Read is net.TCPConn.Read.
+type edgeReader struct {
+	c    *net.TCPConn
+	rc   syscall.RawConn
+	step func(fd uintptr) bool // stepFn, bound once so that a request does not allocate it
+
+	req  []byte // the request to write before the next read
+	rest []byte // what of req the socket did not take at once (its send buffer full)
+	p    []byte
+	n    int
+	err  error
+	werr error
+}
+
+// send makes the next Read write req first.
+func (r *edgeReader) send(req []byte) { r.req = req }
+
+// writeError is a failed write of the request: the edge had closed the connection, as a read
+// error with nothing read means too.
+type writeError struct{ error }
+
+func (e writeError) Unwrap() error { return e.error }
+
+func (r *edgeReader) Read(p []byte) (int, error) {
+	if r.req == nil || r.rc == nil {
+		if r.req != nil {
+			req := r.req
+			r.req = nil
+			if _, err := r.c.Write(req); err != nil {
+				return 0, writeError{err}
+			}
+		}
+		return r.c.Read(p)
+	}
+	r.p, r.n, r.err, r.werr = p, 0, nil, nil
+	err := r.rc.Read(r.step)
+	r.p, r.req = nil, nil
+	switch {
+	case r.werr != nil:
+		return 0, writeError{r.werr}
+	case r.rest != nil:
+		// The request did not fit the socket's send buffer (a large body): the rest goes
+		// the ordinary way, under the write deadline, and so does the read.
+		rest := r.rest
+		r.rest = nil
+		if _, err := r.c.Write(rest); err != nil {
+			return 0, writeError{err}
+		}
+		return r.c.Read(p)
+	case err != nil:
+		return 0, err
+	}
+	return r.n, r.err
+}
+
+// stepFn is RawConn.Read's function: the first call writes the request and asks to wait for
+// the socket to be readable; the next ones read.
+func (r *edgeReader) stepFn(fd uintptr) bool {
+	if r.req != nil {
+		w := r.req
+		r.req = nil
+		for len(w) > 0 {
+			m, err := syscall.Write(int(fd), w)
+			switch err {
+			case nil:
+				w = w[m:]
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				r.rest = w
+				return true
+			default:
+				r.werr = err
+				return true
+			}
+		}
+		return false
+	}
+	for {
+		n, err := syscall.Read(int(fd), r.p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return false
+		case err != nil:
+			r.err = err
+		case n == 0 && len(r.p) > 0:
+			r.err = io.EOF
+		default:
+			r.n = n
+		}
+		return true
+	}
 }
 
 // put gives back a connection whose last response was read whole.
@@ -212,7 +355,7 @@ var errStale = errors.New("edge closed an idle connection")
 // exchange sends r.req (with body) on a connection of p and reads the response head. A
 // connection from the pool that turns out closed by the edge, with nothing of a response read,
 // is replaced by a new one once when the request may be sent again (idempotent).
-func (r *edgeResponse) exchange(p *edgeConns, body []byte, idempotent, head bool, headerTimeout, readTimeout time.Duration) error {
+func (r *edgeResponse) exchange(p *edgeConns, now time.Time, body []byte, idempotent, head bool, headerTimeout, readTimeout time.Duration) error {
 	r.wbuf = r.req.AppendBytes(r.wbuf[:0])
 	r.wbuf = append(r.wbuf, body...)
 	r.pool, r.readTimeout = p, readTimeout
@@ -222,7 +365,7 @@ func (r *edgeResponse) exchange(p *edgeConns, body []byte, idempotent, head bool
 		if err != nil {
 			return err
 		}
-		err = r.roundTrip(ec, headerTimeout)
+		err = r.roundTrip(ec, now, headerTimeout)
 		if err == nil {
 			r.ec = ec
 			return r.bodyLength(head)
@@ -236,15 +379,20 @@ func (r *edgeResponse) exchange(p *edgeConns, body []byte, idempotent, head bool
 	}
 }
 
-func (r *edgeResponse) roundTrip(ec *edgeConn, headerTimeout time.Duration) error {
-	// One deadline for both directions (one timer update): sending the request and its
-	// response head, within the header timeout.
-	ec.c.SetDeadline(time.Now().Add(headerTimeout))
-	if _, err := ec.c.Write(r.wbuf); err != nil {
-		return errors.Join(errStale, err)
+func (r *edgeResponse) roundTrip(ec *edgeConn, now time.Time, headerTimeout time.Duration) error {
+	// Sending the request and reading its response head, within the header timeout (renewed
+	// only when run down: setDeadlines).
+	ec.setDeadlines(now, headerTimeout)
+	// The request goes out with the first read of its answer (edgeReader): one write(2) and
+	// one read(2) for a response that fits the read buffer.
+	if ec.br.Buffered() != 0 {
+		// Never so: a connection goes back to the pool with nothing left to read.
+		return errors.Join(errStale, errors.New("bytes left on a pooled connection"))
 	}
+	ec.rd.send(r.wbuf)
 	if _, err := ec.br.Peek(1); err != nil {
-		if isTimeout(err) {
+		var we writeError
+		if isTimeout(err) && !errors.As(err, &we) {
 			return err
 		}
 		return errors.Join(errStale, err) // nothing of a response: closed or reset
@@ -268,7 +416,7 @@ func (r *edgeResponse) bodyLength(head bool) error {
 	// Chunked, or up to the connection's end: rare from an edge (it always knows the length).
 	var resp fasthttp.Response
 	r.h.CopyTo(&resp.Header)
-	r.ec.c.SetReadDeadline(time.Now().Add(r.readTimeout))
+	r.ec.setReadDeadline(time.Now(), r.readTimeout)
 	if err := resp.ReadBody(r.ec.br, maxFallbackBody); err != nil {
 		r.keep = false
 		return err
@@ -301,7 +449,7 @@ func (r *edgeResponse) Read(p []byte) (int, error) {
 	if int64(len(p)) > r.n {
 		p = p[:r.n]
 	}
-	r.ec.c.SetReadDeadline(time.Now().Add(r.readTimeout))
+	r.ec.setReadDeadline(time.Now(), r.readTimeout)
 	n, err := r.ec.br.Read(p)
 	r.n -= int64(n)
 	if err == io.EOF && r.n > 0 {
@@ -341,7 +489,7 @@ func (r *edgeResponse) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	for r.n > 0 {
-		r.ec.c.SetReadDeadline(time.Now().Add(r.readTimeout))
+		r.ec.setReadDeadline(time.Now(), r.readTimeout)
 		r.lr.R, r.lr.N = r.ec.c, min(r.n, spliceChunk)
 		m, err := bw.ReadFrom(&r.lr)
 		r.n -= m

@@ -58,7 +58,7 @@ func FuzzEdgeResponse(f *testing.F) {
 		r := acquireResponse()
 		r.req.SetRequestURI("/vod/t/r/seg.ts")
 		r.req.SetHost("edge")
-		err := r.exchange(p, nil, true, head, time.Second, time.Second)
+		err := r.exchange(p, time.Now(), nil, true, head, time.Second, time.Second)
 		if err == nil && !r.buffered() {
 			want := r.n
 			bw := bufio.NewWriter(io.Discard)

@@ -215,3 +215,173 @@ func TestRedirectMode(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderTimeoutOnReusedConnection: the header timeout holds on a pooled connection whose
+// deadlines an earlier request set (and which requests renew only when run down): an edge that
+// answers the first requests and then sends nothing gets a 504 within the timeout, not later.
+func TestHeaderTimeoutOnReusedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				for {
+					for {
+						l, err := br.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if l == "\r\n" {
+							break
+						}
+					}
+					if served.Add(1) > 3 {
+						continue // silent from the fourth request on
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	const timeout = 400 * time.Millisecond
+	_, base := startLB(t, Config{Zone: "z", Upstreams: []string{ln.Addr().String()}, ProbeInterval: -1, Attempts: 1, HeaderTimeout: timeout})
+	for i := range 3 {
+		r, b, err := get(t, base+"/vod/t/x.ts")
+		if err != nil || r.StatusCode != 200 || string(b) != "ok" {
+			t.Fatalf("request %d: %v %v %q", i, err, r, b)
+		}
+	}
+	t0 := time.Now()
+	r, _, err := get(t, base+"/vod/t/x.ts")
+	took := time.Since(t0)
+	if err != nil || r.StatusCode != 504 {
+		t.Fatalf("a silent edge: %v %v, want 504", err, r)
+	}
+	if took < timeout-timeout/deadlineSlack-50*time.Millisecond || took > timeout+time.Second {
+		t.Errorf("504 after %v with a header timeout of %v", took, timeout)
+	}
+}
+
+// TestDeadlinesRenewedWhenRunDown: a request renews a connection's deadlines only when less
+// than the timeout less its sixteenth is left, and then to the whole timeout.
+func TestDeadlinesRenewedWhenRunDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ec := newEdgeConn(c.(*net.TCPConn))
+	const timeout = 16 * time.Second
+	t0 := time.Now()
+	ec.setDeadlines(t0, timeout)
+	if !ec.rdl.Equal(t0.Add(timeout)) || !ec.wdl.Equal(t0.Add(timeout)) {
+		t.Fatalf("deadlines %v %v, want %v", ec.rdl, ec.wdl, t0.Add(timeout))
+	}
+	ec.setDeadlines(t0.Add(timeout/deadlineSlack-time.Millisecond), timeout)
+	if !ec.rdl.Equal(t0.Add(timeout)) {
+		t.Errorf("renewed with more than timeout-timeout/%d left", deadlineSlack)
+	}
+	t1 := t0.Add(timeout/deadlineSlack + time.Millisecond)
+	ec.setDeadlines(t1, timeout)
+	if !ec.rdl.Equal(t1.Add(timeout)) || !ec.wdl.Equal(t1.Add(timeout)) {
+		t.Errorf("not renewed when run down: %v %v, want %v", ec.rdl, ec.wdl, t1.Add(timeout))
+	}
+	ec.setReadDeadline(t1.Add(2*timeout/deadlineSlack), timeout)
+	if ec.rdl.Equal(t1.Add(timeout)) || !ec.wdl.Equal(t1.Add(timeout)) {
+		t.Errorf("read deadline alone: %v %v", ec.rdl, ec.wdl)
+	}
+}
+
+// TestLargeRequestBody: a request that does not fit the socket's send buffer at once (the edge
+// reads it slowly) reaches the edge whole before its answer is read, on a new connection and on
+// a pooled one.
+func TestLargeRequestBody(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan int, 2)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReaderSize(c, 1024)
+		for range 2 {
+			n := -1
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if v, ok := strings.CutPrefix(strings.ToLower(l), "content-length: "); ok {
+					n, _ = strconv.Atoi(strings.TrimSpace(v))
+				}
+				if l == "\r\n" {
+					break
+				}
+			}
+			time.Sleep(50 * time.Millisecond) // the balancer's socket fills meanwhile
+			m, _ := io.CopyN(io.Discard, br, int64(n))
+			got <- int(m)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	}()
+	p := &edgeConns{addr: ln.Addr().String(), max: 4, dialTimeout: time.Second}
+	defer p.close()
+	body := bytes.Repeat([]byte("x"), 8<<20)
+	for i := range 2 {
+		r := acquireResponse()
+		r.req.SetMethod("POST")
+		r.req.SetRequestURI("/vod/t/r/seg.ts")
+		r.req.SetHost("edge")
+		r.req.SetContentLength(len(body))
+		if err := r.exchange(p, time.Now(), body, false, false, 5*time.Second, 5*time.Second); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if n := <-got; n != len(body) {
+			t.Fatalf("request %d: the edge got %d bytes of %d", i, n, len(body))
+		}
+		if c := r.h.StatusCode(); c != 200 || r.n != 2 || !r.buffered() {
+			t.Fatalf("request %d: status %d, %d body bytes", i, c, r.n)
+		}
+		p2, _ := r.ec.br.Peek(2)
+		if string(p2) != "ok" {
+			t.Fatalf("request %d: body %q", i, p2)
+		}
+		r.ec.br.Discard(2)
+		r.n = 0
+		r.release()
+	}
+	p.mu.Lock()
+	open := p.open
+	p.mu.Unlock()
+	if open != 1 {
+		t.Errorf("%d connections to the edge, want the one reused", open)
+	}
+}

@@ -290,7 +290,7 @@ func (s *Server) Drain() {
 func (s *Server) Serve(ln net.Listener) error {
 	l, r := s.Healthy()
 	s.log.Info("lb listening", "addr", ln.Addr().String(), "zone", s.cfg.Zone, "edges", l, "other_zones", r, "cross_zone", s.cfg.CrossZone)
-	return s.srv.Serve(ln)
+	return s.srv.Serve(httpx.ClientListener{Listener: ln})
 }
 
 // Shutdown leaves the cluster, stops accepting, and lets in-flight requests finish.

@@ -71,7 +71,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx) {
 		if !idempotent {
 			body = ctx.Request.Body()
 		}
-		err := r.exchange(u.conns, body, idempotent, ctx.IsHead(), s.cfg.HeaderTimeout, s.cfg.HeaderTimeout)
+		err := r.exchange(u.conns, start, body, idempotent, ctx.IsHead(), s.cfg.HeaderTimeout, s.cfg.HeaderTimeout)
 		u.m.requests.Inc()
 		if err != nil {
 			r.release()
@@ -176,6 +176,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, r *edgeResponse) {
 	case ctx.IsHead():
 		ctx.Response.SkipBody = true
 		r.release()
+		s.armLastWrite(ctx)
 	case r.body != nil && len(r.body) > 0:
 		ctx.Response.SetBody(r.body)
 		r.release()
@@ -185,8 +186,17 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, r *edgeResponse) {
 		r.ec.br.Discard(int(r.n))
 		r.n = 0
 		r.release()
+		s.armLastWrite(ctx)
 	default:
 		ctx.Response.SetBodyStream(r, int(r.n))
+	}
+}
+
+// armLastWrite arms the client connection's next write (httpx.ArmLastWrite), except while stopping:
+// a connection waiting for its next request is not idle to fasthttp's Shutdown.
+func (s *Server) armLastWrite(ctx *fasthttp.RequestCtx) {
+	if !s.stopping.Load() {
+		httpx.ArmLastWrite(ctx)
 	}
 }
 

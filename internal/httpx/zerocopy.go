@@ -42,7 +42,7 @@ func (z *ZeroCopy) WriteBody(ctx *fasthttp.RequestCtx, b []byte) {
 		return
 	}
 	c := ctx.Conn()
-	tc, ok := c.(*net.TCPConn)
+	tc, ok := c.(syscall.Conn) // a *net.TCPConn, or a ClientListener's connection over one
 	if !ok {
 		ctx.Response.SetBodyRaw(b)
 		return
