@@ -30,7 +30,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	traces := fs.String("traces", "", "training trace `DIRS`, comma-separated (required)")
 	validate := fs.String("validate", "", "after training, score learned, targetmpc and robustmpc on these trace `DIRS`, comma-separated")
 	out := fs.String("out", filepath.Join("player-sim", "abr", "learned_weights.json"), "write the weights to `FILE` (the carried ones are player-sim/abr/learned_weights.json)")
-	rounds := fs.Int("rounds", 4, "DAgger `ROUNDS`")
+	rounds := fs.Int("rounds", 4, "DAgger `ROUNDS` (with --cv, -1: train no network, only tune targetmpc)")
 	hidden := fs.Int("hidden", 32, "hidden `UNITS`")
 	epochs := fs.Int("epochs", 40, "passes over the data after each round, `N`")
 	horizon := fs.Int("horizon", 12, "the planner's look-ahead in `CHUNKS` (0: to the end of the video)")

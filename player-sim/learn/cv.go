@@ -3,6 +3,7 @@ package learn
 import (
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -37,7 +38,8 @@ type CVConfig struct {
 	// ABRs are the fixed algorithms scored beside the learned network; default robustmpc,
 	// targetmpc.
 	ABRs []string
-	// Train is the training run of every fold (its Traces are set per fold).
+	// Train is the training run of every fold (its Traces are set per fold); with Rounds < 0
+	// no network is trained (only the tuned targetMPC is).
 	Train Config
 	// Log gets one line per fold and the training's progress; nil: none.
 	Log io.Writer
@@ -50,7 +52,7 @@ type CVRow struct {
 	ABR      string // an ABR name, "learned" (trained without the set's traces) or simcmd.OptimalABR
 	Summary  qoe.Summary
 	PctOpt   float64 // mean as a percentage of the mean offline-optimal score
-	VsRobust float64 // mean over robustMPC's mean, minus 1, in percent
+	VsRobust float64 // (mean - robustMPC's mean) / |robustMPC's mean|, in percent
 }
 
 // CrossValidate runs the folds of cfg and returns one row per held-out set and ABR.
@@ -93,20 +95,34 @@ func CrossValidate(cfg CVConfig) ([]CVRow, error) {
 		sets[name] = ts
 		return ts, nil
 	}
-	train := func(fold string, ts []*sim.Trace) (*abr.LearnedWeights, error) {
+	// train makes a fold's two trained ABRs: targetMPC tuned on the groups, and the network.
+	train := func(fold string, groups [][]*sim.Trace) (foldModels, error) {
+		var ts []*sim.Trace
+		for _, g := range groups {
+			ts = append(ts, g...)
+		}
+		t0 := time.Now()
+		var fm foldModels
+		var gain float64
+		fm.tuned, gain = Tune(groups)
+		fmt.Fprintf(cfg.Log, "%s: tuned targetmpc: %s (%+.1f%% over robustmpc on the training sets), %v\n", fold, DescribeTarget(fm.tuned), gain, time.Since(t0).Round(time.Second))
+		if cfg.Train.Rounds < 0 {
+			return fm, nil
+		}
 		c := cfg.Train
 		c.Traces = ts
 		c.Log = prefixWriter{cfg.Log, fold + ": "}
-		t0 := time.Now()
+		t0 = time.Now()
 		w, err := Train(c)
 		fmt.Fprintf(cfg.Log, "%s: trained on %d traces in %v\n", fold, len(ts), time.Since(t0).Round(time.Second))
-		return w, err
+		fm.net = w
+		return fm, err
 	}
 
 	var rows []CVRow
 	// Halves: two networks, each scoring the halves the other was trained on.
 	if len(cfg.Split) > 0 {
-		var halves [2][]*sim.Trace
+		var halves [2][][]*sim.Trace
 		cut := map[string]int{}
 		for _, name := range cfg.Split {
 			ts, err := load(name)
@@ -114,22 +130,22 @@ func CrossValidate(cfg CVConfig) ([]CVRow, error) {
 				return nil, err
 			}
 			cut[name] = (len(ts) + 1) / 2
-			halves[0] = append(halves[0], ts[:cut[name]]...)
-			halves[1] = append(halves[1], ts[cut[name]:]...)
+			halves[0] = append(halves[0], ts[:cut[name]])
+			halves[1] = append(halves[1], ts[cut[name]:])
 		}
-		var nets [2]*abr.LearnedWeights
-		for h := range nets {
-			w, err := train(fmt.Sprintf("halves, trained on the %s halves of %s", []string{"first", "second"}[h], strings.Join(cfg.Split, ", ")), halves[h])
+		var models [2]foldModels
+		for h := range models {
+			m, err := train(fmt.Sprintf("halves, trained on the %s halves of %s", []string{"first", "second"}[h], strings.Join(cfg.Split, ", ")), halves[h])
 			if err != nil {
 				return nil, err
 			}
-			nets[h] = w
+			models[h] = m
 		}
 		for _, name := range cfg.Split {
 			ts := sets[name]
 			parts := [2][]*sim.Trace{ts[:cut[name]], ts[cut[name]:]}
 			// Part p is scored by the network trained on the other halves.
-			r, err := score(name, "halves", parts[:], []*abr.LearnedWeights{nets[1], nets[0]}, cfg.ABRs)
+			r, err := score(name, "halves", parts[:], []foldModels{models[1], models[0]}, cfg.ABRs)
 			if err != nil {
 				return nil, err
 			}
@@ -142,7 +158,7 @@ func CrossValidate(cfg CVConfig) ([]CVRow, error) {
 		if err != nil {
 			return nil, err
 		}
-		var tr []*sim.Trace
+		var tr [][]*sim.Trace
 		var from []string
 		for _, name := range cfg.Sets {
 			if name == out {
@@ -153,14 +169,14 @@ func CrossValidate(cfg CVConfig) ([]CVRow, error) {
 				return nil, err
 			}
 			ts = ts[:min(len(ts), cfg.PerSet)]
-			tr = append(tr, ts...)
+			tr = append(tr, ts)
 			from = append(from, fmt.Sprintf("%s (%d)", name, len(ts)))
 		}
-		w, err := train("leave "+out+" out, trained on "+strings.Join(from, ", "), tr)
+		m, err := train("leave "+out+" out, trained on "+strings.Join(from, ", "), tr)
 		if err != nil {
 			return nil, err
 		}
-		r, err := score(out, "leave-one-set-out", [][]*sim.Trace{held}, []*abr.LearnedWeights{w}, cfg.ABRs)
+		r, err := score(out, "leave-one-set-out", [][]*sim.Trace{held}, []foldModels{m}, cfg.ABRs)
 		if err != nil {
 			return nil, err
 		}
@@ -169,9 +185,21 @@ func CrossValidate(cfg CVConfig) ([]CVRow, error) {
 	return rows, nil
 }
 
-// score plays each part with a fresh instance of every ABR, part p's learned network being
-// nets[p], and the offline-optimal bound, and pools the per-trace scores of the parts.
-func score(set, protocol string, parts [][]*sim.Trace, nets []*abr.LearnedWeights, names []string) ([]CVRow, error) {
+// foldModels are the ABRs trained on one fold's training traces.
+type foldModels struct {
+	tuned abr.TargetConfig
+	net   *abr.LearnedWeights // nil: not trained
+}
+
+// Names of the trained ABRs in CVRow.ABR.
+const (
+	CVTuned   = "targetmpc (tuned, held out)"
+	CVLearned = "learned (held out)"
+)
+
+// score plays each part with a fresh instance of every ABR, part p's trained ones being
+// models[p], and the offline-optimal bound, and pools the per-trace scores of the parts.
+func score(set, protocol string, parts [][]*sim.Trace, models []foldModels, names []string) ([]CVRow, error) {
 	s, err := sim.New(sim.Config{})
 	if err != nil {
 		return nil, err
@@ -186,13 +214,19 @@ func score(set, protocol string, parts [][]*sim.Trace, nets []*abr.LearnedWeight
 			a, _ := abr.New(n)
 			algs[n] = a
 		}
-		l, err := abr.NewLearned(nets[p])
-		if err != nil {
-			return nil, err
+		algs[CVTuned] = abr.NewTargetMPC(models[p].tuned)
+		if models[p].net != nil {
+			l, err := abr.NewLearned(models[p].net)
+			if err != nil {
+				return nil, err
+			}
+			algs[CVLearned] = l
 		}
-		algs["learned (held out)"] = l
 		if p == 0 {
-			order = append(append(order, names...), "learned (held out)")
+			order = append(append(order, names...), CVTuned)
+			if models[p].net != nil {
+				order = append(order, CVLearned)
+			}
 		}
 		var sess sim.Session
 		for _, n := range order {
@@ -224,7 +258,7 @@ func score(set, protocol string, parts [][]*sim.Trace, nets []*abr.LearnedWeight
 			r.PctOpt = 100 * r.Summary.Mean / optMean
 		}
 		if robust != 0 {
-			r.VsRobust = 100 * (r.Summary.Mean/robust - 1)
+			r.VsRobust = 100 * (r.Summary.Mean - robust) / math.Abs(robust)
 		}
 		rows = append(rows, r)
 	}
