@@ -104,8 +104,12 @@ func CrossValidate(cfg CVConfig) ([]CVRow, error) {
 		t0 := time.Now()
 		var fm foldModels
 		var gain float64
-		fm.tuned, gain = Tune(groups)
-		fmt.Fprintf(cfg.Log, "%s: tuned targetmpc: %s (%+.1f%% over robustmpc on the training sets), %v\n", fold, DescribeTarget(fm.tuned), gain, time.Since(t0).Round(time.Second))
+		var err error
+		fm.tuned, gain, err = Tune(groups)
+		if err != nil {
+			return fm, err
+		}
+		fmt.Fprintf(cfg.Log, "%s: tuned targetmpc: %s (%+.1f points of %% of optimal over robustmpc on the training sets), %v\n", fold, DescribeTarget(fm.tuned), gain, time.Since(t0).Round(time.Second))
 		if cfg.Train.Rounds < 0 {
 			return fm, nil
 		}
