@@ -66,6 +66,9 @@ func CrossValidate(cfg CVConfig) ([]CVRow, error) {
 	if len(cfg.Sets) == 0 {
 		cfg.Sets = []string{"fcc-train", "norway-train", "oboe", "puffer-220218"}
 	}
+	if cfg.PerSet < 0 {
+		return nil, fmt.Errorf("cv: %d traces per set, want at least 1", cfg.PerSet)
+	}
 	if cfg.PerSet == 0 {
 		cfg.PerSet = 40
 	}

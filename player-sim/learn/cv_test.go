@@ -53,6 +53,16 @@ func TestCrossValidate(t *testing.T) {
 	if _, err := CrossValidate(CVConfig{Dir: filepath.Join("..", "testdata", "traces"), ABRs: []string{"nosuch"}}); err == nil {
 		t.Error("unknown ABR: no error")
 	}
+	var stdout, stderr bytes.Buffer
+	for _, args := range [][]string{
+		{"--cv", filepath.Join("..", "testdata", "traces"), "--cv-per-set", "-1"},
+		{"--cv", filepath.Join("..", "testdata", "traces"), "--cv-abr", "robustmpc,nosuch"},
+		{"--cv", filepath.Join("..", "testdata", "traces", "oboe")},
+	} {
+		if err := Run(args, &stdout, &stderr); err == nil || !strings.HasPrefix(err.Error(), "learn: cv:") {
+			t.Errorf("%v: error %v, want one starting learn: cv:", args, err)
+		}
+	}
 }
 
 // TestTune: the tuned configuration is one of the grid, and no worse than the default
