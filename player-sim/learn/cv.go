@@ -67,7 +67,7 @@ func CrossValidate(cfg CVConfig) ([]CVRow, error) {
 		cfg.Sets = []string{"fcc-train", "norway-train", "oboe", "puffer-220218"}
 	}
 	if cfg.PerSet < 0 {
-		return nil, fmt.Errorf("cv: %d traces per set, want at least 1", cfg.PerSet)
+		return nil, fmt.Errorf("%d traces per set, want at least 1", cfg.PerSet)
 	}
 	if cfg.PerSet == 0 {
 		cfg.PerSet = 40
@@ -93,7 +93,7 @@ func CrossValidate(cfg CVConfig) ([]CVRow, error) {
 			return nil, err
 		}
 		if len(ts) < 2 {
-			return nil, fmt.Errorf("cv: set %s has %d traces, want at least 2", name, len(ts))
+			return nil, fmt.Errorf("set %s has %d traces, want at least 2", name, len(ts))
 		}
 		sets[name] = ts
 		return ts, nil
