@@ -226,3 +226,22 @@ func BenchmarkRobustMPCChoose(b *testing.B) {
 		m.Choose(s)
 	}
 }
+
+// TestLongHistory: the far chunks of a plan predicted from a longer history change nothing when
+// throughput has been constant, and make the plan more careful when the recent throughputs are
+// higher than the older ones.
+func TestLongHistory(t *testing.T) {
+	long := TargetConfig{MPC: MPCConfig{Horizon: 9, LongHistory: 20, LongFrom: 3}}
+	s := state(24, 10, 3, 400e3)
+	if a, b := NewTargetMPC(TargetConfig{MPC: MPCConfig{Horizon: 9}}).Choose(s), NewTargetMPC(long).Choose(s); a != b {
+		t.Errorf("constant throughput: level %d with a long history, %d without", b, a)
+	}
+	s = state(24, 20, 3, 100e3)
+	for i := 19; i < 24; i++ {
+		s.Throughput[i] = 400e3 // the last five chunks came fast
+	}
+	short, far := NewTargetMPC(TargetConfig{MPC: MPCConfig{Horizon: 9}}).Choose(s), NewTargetMPC(long).Choose(s)
+	if far >= short {
+		t.Errorf("a slow past and a fast last five: level %d with the long history, %d without; want lower", far, short)
+	}
+}

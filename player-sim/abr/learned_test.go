@@ -75,3 +75,14 @@ func FuzzLearnedWeights(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTargetMPCLongChoose: targetMPC at the far end of the grid `player-sim learn --cv`
+// tunes over (a 9-chunk horizon, the far chunks from a 20-throughput history).
+func BenchmarkTargetMPCLongChoose(b *testing.B) {
+	m := NewTargetMPC(TargetConfig{MPC: MPCConfig{Horizon: 9, LongHistory: 20, LongFrom: 3}})
+	s := state(24, 12, 3, 300e3)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Choose(s)
+	}
+}

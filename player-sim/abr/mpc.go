@@ -17,6 +17,10 @@ type MPCConfig struct {
 	// ErrorScale multiplies the largest recent relative error before it discounts the
 	// estimate: predicted = harmonic mean / (1 + ErrorScale x max error); default 1 (robustMPC).
 	ErrorScale float64
+	// LongHistory, when above History, plans chunks LongFrom.. of the horizon with the harmonic
+	// mean of the last LongHistory throughputs (discounted alike) instead of the last History:
+	// the near future from the recent past, the farther from a longer one. Default 0: off.
+	LongHistory, LongFrom int
 }
 
 func (c *MPCConfig) setDefaults() {
@@ -100,6 +104,10 @@ func (m *RobustMPC) Choose(s *State) int {
 		off = 0
 	}
 	m.search.reset(s, h, off, predicted, m.cfg.RebufPenalty, m.cfg.SmoothPenalty)
+	if m.cfg.LongHistory > m.cfg.History && m.cfg.LongFrom < h {
+		long := harmonicMean(s.Throughput, m.cfg.LongHistory) / 1e6 / (1 + m.cfg.ErrorScale*maxErr)
+		m.search.rescale(m.cfg.LongFrom, predicted/long)
+	}
 	return m.search.best(s.Buffer, s.LastLevel)
 }
 
@@ -156,6 +164,15 @@ func (p *planSearch) reset(s *State, h, off int, mbps, rebufPen, smooth float64)
 	}
 	p.chunkSec = s.ChunkSeconds
 	p.rebufPen, p.smooth = rebufPen, smooth
+}
+
+// rescale multiplies the download times of chunks from.. of the plan by f.
+func (p *planSearch) rescale(from int, f float64) {
+	for k := from; k < p.h; k++ {
+		for q := 0; q < p.levels; q++ {
+			p.dl[k][q] *= f
+		}
+	}
 }
 
 // best returns the first level of the best plan starting from buffer buf after level last.

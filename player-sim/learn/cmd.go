@@ -30,23 +30,41 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	traces := fs.String("traces", "", "training trace `DIRS`, comma-separated (required)")
 	validate := fs.String("validate", "", "after training, score learned, targetmpc and robustmpc on these trace `DIRS`, comma-separated")
 	out := fs.String("out", filepath.Join("player-sim", "abr", "learned_weights.json"), "write the weights to `FILE` (the carried ones are player-sim/abr/learned_weights.json)")
-	rounds := fs.Int("rounds", 4, "DAgger `ROUNDS`")
+	rounds := fs.Int("rounds", 4, "DAgger `ROUNDS` (with --cv, -1: train no network, only tune targetmpc)")
 	hidden := fs.Int("hidden", 32, "hidden `UNITS`")
 	epochs := fs.Int("epochs", 40, "passes over the data after each round, `N`")
 	horizon := fs.Int("horizon", 12, "the planner's look-ahead in `CHUNKS` (0: to the end of the video)")
 	workers := fs.Int("workers", 2, "sessions played at once, `N`")
 	seed := fs.Uint64("seed", 1, "`SEED` of the initial weights and the shuffles")
 	deadline := fs.Duration("deadline", 15*time.Minute, "start no new round after this `DURATION`")
+	cv := fs.String("cv", "", "cross-validate instead of writing weights: `DIR` holds the trace sets; fcc-train and norway-train are each scored by networks trained on their other half, and by a network trained on the other sets (leave one set out); --traces is not used")
+	cvPerSet := fs.Int("cv-per-set", 40, "leave one set out: train on at most the first `N` traces of each other set")
+	cvABR := fs.String("cv-abr", "robustmpc,targetmpc", "fixed ABRs scored beside the held-out network, comma-separated `NAMES`")
 	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			cli.Help{Usage: "player-sim learn --traces DIRS [--validate DIRS] [--out FILE] [flags]", About: Summary + ".",
-				Example: "go run ./player-sim learn --traces ../shared/traces/fcc-train,../shared/traces/norway-train --validate ../shared/traces/oboe,../shared/traces/puffer-220218"}.Print(stdout, fs)
+				Example: "go run ./player-sim learn --traces ../shared/traces/fcc-train,../shared/traces/norway-train --validate ../shared/traces/oboe,../shared/traces/puffer-220218\n" +
+					"go run ./player-sim learn --cv ../shared/traces --rounds 3   # cross-validation: scores on traces the network never saw"}.Print(stdout, fs)
 			return ErrHelp
 		}
 		return fmt.Errorf("learn: %w (see player-sim learn --help)", err)
 	}
+	if *cv != "" {
+		start := time.Now()
+		rows, err := CrossValidate(CVConfig{
+			Dir: *cv, PerSet: *cvPerSet, ABRs: strings.Split(*cvABR, ","), Log: stderr,
+			Train: Config{Rounds: *rounds, Hidden: *hidden, Epochs: *epochs, Horizon: *horizon, Workers: *workers, Seed: *seed, Deadline: *deadline},
+		})
+		if err != nil {
+			return fmt.Errorf("learn: cv: %w", err)
+		}
+		fmt.Fprintf(stdout, "cross-validation of the learned ABR (--rounds %d --hidden %d --epochs %d --horizon %d --seed %d), %v:\n",
+			*rounds, *hidden, *epochs, *horizon, *seed, time.Since(start).Round(time.Second))
+		WriteCV(stdout, rows)
+		return nil
+	}
 	if *traces == "" {
-		return errors.New("learn: --traces DIRS is required (see player-sim learn --help)")
+		return errors.New("learn: --traces DIRS (or --cv DIR) is required (see player-sim learn --help)")
 	}
 	var train []*sim.Trace
 	var names []string

@@ -24,7 +24,10 @@ func (l ConstLink) Rate(time.Duration) float64 { return float64(l) }
 
 // TraceLink replays a throughput trace from an offset, wrapping at its end: sample i gives the
 // rate of the interval that ends at Times[i], as the traces' format means it. Payload flows at
-// Goodput x the trace's rate, as in the virtual-time simulator.
+// Goodput x the trace's rate, as in the virtual-time simulator. It wraps as the simulator (and
+// Pensieve's environment) does: past the last sample, time starts again at 0, so that sample 1
+// then covers [0, Times[1]] and sample 0 is not played again; a trace whose first sample is at
+// time 0 simply repeats.
 type TraceLink struct {
 	Name  string    // the trace's file name, for reports
 	Times []float64 // seconds, increasing
@@ -37,21 +40,29 @@ type TraceLink struct {
 
 // Rate implements Link.
 func (l *TraceLink) Rate(t time.Duration) float64 {
-	if len(l.Times) == 0 {
+	n := len(l.Times)
+	if n == 0 {
 		return 0
 	}
-	span := l.Times[len(l.Times)-1] - l.Times[0]
-	x := l.Start + t.Seconds()
-	if span > 0 {
-		x = l.Times[0] + mod(x-l.Times[0], span)
-	}
+	x := l.traceTime(l.Start + t.Seconds())
 	i, _ := slices.BinarySearch(l.Times, x) // the first sample whose interval ends at or after x
-	i = min(i, len(l.Times)-1)
+	i = max(min(i, n-1), min(1, n-1))
 	g := l.Goodput
 	if g == 0 {
 		g = 0.95
 	}
 	return max(l.Mbps[i], 0.01) * 1e6 * g
+}
+
+// traceTime maps u, seconds of link time from the trace's own origin (the first pass runs from
+// Times[0] to the last sample), to the time within the trace that is playing, as the simulator
+// wraps: every later pass runs from 0 to the last sample.
+func (l *TraceLink) traceTime(u float64) float64 {
+	last := l.Times[len(l.Times)-1]
+	if u <= last || !(last > 0) {
+		return u
+	}
+	return mod(u-last, last)
 }
 
 // Until returns the link time at which bits sent from link time start have all arrived,
@@ -66,11 +77,10 @@ func (l *TraceLink) Until(start time.Duration, bits float64) time.Duration {
 	if g == 0 {
 		g = 0.95
 	}
-	t0, span := l.Times[0], l.Times[n-1]-l.Times[0]
-	if !(span > 0) {
+	if !(l.Times[n-1] > l.Times[0]) || !(l.Times[n-1] > 0) {
 		return start + time.Duration(bits/(max(l.Mbps[n-1], 0.01)*1e6*g)*float64(time.Second))
 	}
-	x := t0 + mod(l.Start+start.Seconds()-t0, span) // trace time
+	x := l.traceTime(l.Start + start.Seconds())
 	elapsed := 0.0
 	i, _ := slices.BinarySearch(l.Times, x)
 	i = max(min(i, n-1), 1)
@@ -85,7 +95,7 @@ func (l *TraceLink) Until(start time.Duration, bits float64) time.Duration {
 		x = l.Times[i]
 		i++
 		if i >= n {
-			i, x = 1, t0
+			i, x = 1, 0 // the simulator's wrap: sample 1 again, from time 0
 		}
 	}
 	// A trace that carries (almost) nothing: the remaining bits at the floor rate of Rate.

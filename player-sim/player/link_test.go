@@ -29,3 +29,24 @@ func TestTraceLinkUntil(t *testing.T) {
 		t.Errorf("Rate in the near-dead second = %v, want the 0.01 Mbit/s floor x 0.95", r)
 	}
 }
+
+// TestTraceLinkWrapsAsTheSimulator: a trace whose first sample is not at time 0 wraps as the
+// virtual-time simulator wraps it: past its last sample time starts again at 0, so sample 1
+// then lasts Times[1] seconds (here 2), not Times[1] - Times[0] (1).
+func TestTraceLinkWrapsAsTheSimulator(t *testing.T) {
+	l := (&TraceLink{Times: []float64{1, 2, 3}, Mbps: []float64{5, 1, 2}}).At(0)
+	// Sample 1 (1 s at 0.95 Mbit/s payload), sample 2 (1 s at 1.9): 2.85 Mbit in the first 2 s.
+	if got := l.Until(0, 0.95e6+1.9e6).Seconds(); math.Abs(got-2) > 1e-6 {
+		t.Errorf("first pass: %v s, want 2", got)
+	}
+	// Then sample 1 again for 2 s: 1.9 Mbit take until 4 s.
+	if got := l.Until(2*time.Second, 1.9e6).Seconds(); math.Abs(got-4) > 1e-6 {
+		t.Errorf("after the wrap: %v s, want 4 (sample 1 from time 0)", got)
+	}
+	if r := l.Rate(3500 * time.Millisecond); math.Abs(r-0.95e6) > 1e-6 {
+		t.Errorf("Rate 1.5 s after the wrap = %v, want sample 1's 0.95e6", r)
+	}
+	if r := l.Rate(0); math.Abs(r-0.95e6) > 1e-6 {
+		t.Errorf("Rate at the start = %v, want sample 1's 0.95e6 (sample 0 is never played)", r)
+	}
+}
