@@ -73,7 +73,8 @@ func TestLeaveAndFailure(t *testing.T) {
 	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}})
 	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge}, Join: []string{a.GossipAddr()}})
 	c := start(t, Config{Name: "c", Meta: Meta{Role: RoleEdge}, Join: []string{a.GossipAddr()}})
-	harness.Eventually(t, 5*time.Second, "3 members", func() bool { return len(a.Healthy("")) == 3 })
+	// b says goodbye to the members it knows: wait until it knows a, not only a knows b.
+	harness.Eventually(t, 5*time.Second, "3 members", func() bool { return len(a.Healthy("")) == 3 && len(b.Healthy("")) == 3 })
 	watch := a.Watch()
 
 	// Bounds with room for a loaded machine under -race: the goodbye is one TCP message.
@@ -366,7 +367,8 @@ func TestStopLeaves(t *testing.T) {
 	}
 	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge, Zone: "z"}})
 	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge, Zone: "z"}, Join: []string{a.GossipAddr()}})
-	harness.Eventually(t, 5*time.Second, "a sees b", func() bool { return len(a.Healthy("")) == 2 })
+	// b says goodbye to the members it knows: wait until it knows a, not only a knows b.
+	harness.Eventually(t, 5*time.Second, "a and b see each other", func() bool { return len(a.Healthy("")) == 2 && len(b.Healthy("")) == 2 })
 	var cb atomic.Pointer[Cluster]
 	cb.Store(b)
 	stopping.Store(false)
