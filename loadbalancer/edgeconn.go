@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"edgecdn/internal/httpx"
 )
 
 // The balancer speaks HTTP/1.1 to its edges over connections of its own (not fasthttp's
@@ -200,23 +202,14 @@ func (r *edgeReader) Read(p []byte) (int, error) {
 // the socket to be readable; the next ones read.
 func (r *edgeReader) stepFn(fd uintptr) bool {
 	if r.req != nil {
-		w := r.req
+		rest, done, err := httpx.WriteFD(fd, r.req)
 		r.req = nil
-		for len(w) > 0 {
-			m, err := syscall.Write(int(fd), w)
-			switch err {
-			case nil:
-				w = w[m:]
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				r.rest = w
-				return true
-			default:
-				r.werr = err
-				return true
-			}
+		if err != nil {
+			r.werr = err
+		} else {
+			r.rest = rest
 		}
-		return false
+		return !done
 	}
 	for {
 		n, err := syscall.Read(int(fd), r.p)

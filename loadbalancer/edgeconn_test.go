@@ -129,36 +129,8 @@ func TestBodiesThroughSplice(t *testing.T) {
 // (without saying so) costs no error: the balancer sends the request again on a new connection
 // and ejects nothing.
 func TestStaleEdgeConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var served atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				br := bufio.NewReader(c)
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if l == "\r\n" {
-						break
-					}
-				}
-				served.Add(1)
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
+	ln := rawEdge(t, false, func() bool { served.Add(1); return true })
 	s, base := startLB(t, Config{Zone: "z", Upstreams: []string{ln.Addr().String()}, ProbeInterval: -1})
 	for i := range 10 {
 		r, b, err := get(t, base+"/vod/t/x.ts")
@@ -220,40 +192,8 @@ func TestRedirectMode(t *testing.T) {
 // deadlines an earlier request set (and which requests renew only when run down): an edge that
 // answers the first requests and then sends nothing gets a 504 within the timeout, not later.
 func TestHeaderTimeoutOnReusedConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var served atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				br := bufio.NewReader(c)
-				for {
-					for {
-						l, err := br.ReadString('\n')
-						if err != nil {
-							return
-						}
-						if l == "\r\n" {
-							break
-						}
-					}
-					if served.Add(1) > 3 {
-						continue // silent from the fourth request on
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
+	ln := rawEdge(t, true, func() bool { return served.Add(1) <= 3 }) // silent from the fourth request on
 	const timeout = 400 * time.Millisecond
 	_, base := startLB(t, Config{Zone: "z", Upstreams: []string{ln.Addr().String()}, ProbeInterval: -1, Attempts: 1, HeaderTimeout: timeout})
 	for i := range 3 {
@@ -384,4 +324,47 @@ func TestLargeRequestBody(t *testing.T) {
 	if open != 1 {
 		t.Errorf("%d connections to the edge, want the one reused", open)
 	}
+}
+
+// rawEdge is an edge written by hand: it reads each request's head and answers "ok" when
+// answer says so, keeping the connection for more requests when keepAlive (else it closes it
+// after one response, without saying so).
+func rawEdge(t *testing.T, keepAlive bool, answer func() bool) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				for {
+					for {
+						l, err := br.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if l == "\r\n" {
+							break
+						}
+					}
+					if answer() {
+						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					}
+					if !keepAlive {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln
 }

@@ -118,20 +118,27 @@ func (c *clientConn) stepFn(fd uintptr) bool {
 		return true
 	}
 	c.wrote = true
-	w := c.p
-	for len(w) > 0 {
-		m, err := syscall.Write(int(fd), w)
+	var done bool
+	c.rest, done, c.werr = WriteFD(fd, c.p)
+	return !done
+}
+
+// WriteFD writes p to a non-blocking socket from inside a RawConn's function: done when all of
+// it went; else rest is what did not, because the send buffer was full (err nil: the rest goes
+// the ordinary way) or because of err.
+func WriteFD(fd uintptr, p []byte) (rest []byte, done bool, err error) {
+	for len(p) > 0 {
+		m, err := syscall.Write(int(fd), p)
 		switch err {
 		case nil:
-			w = w[m:]
+			p = p[m:]
 		case syscall.EINTR:
-		case syscall.EAGAIN:
-			c.rest = w
-			return true
-		default:
-			c.rest, c.werr = w, err
-			return true
+		default: // EAGAIN: the send buffer is full
+			if err == syscall.EAGAIN {
+				err = nil
+			}
+			return p, false, err
 		}
 	}
-	return false
+	return nil, true, nil
 }
