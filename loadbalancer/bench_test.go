@@ -13,18 +13,7 @@ import (
 // loopback), for allocations per request.
 func BenchmarkProxy(b *testing.B) {
 	body := make([]byte, 100<<10)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(body) }}
-	go up.Serve(ln)
-	defer up.Shutdown()
-	s, err := New(Config{Zone: "z", Upstreams: []string{ln.Addr().String()}, ProbeInterval: -1, Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := s.Handler()
+	h := benchBalancer(b, body).Handler()
 	var ctx fasthttp.RequestCtx
 	var req fasthttp.Request
 	req.SetRequestURI("/vod/t/r/seg.ts")
@@ -56,18 +45,7 @@ func BenchmarkProxy(b *testing.B) {
 func BenchmarkProxyLoopback(b *testing.B) {
 	for _, size := range []int{2 << 10, 100 << 10, 1 << 20} {
 		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
-			body := make([]byte, size)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(body) }}
-			go up.Serve(ln)
-			defer up.Shutdown()
-			s, err := New(Config{Zone: "z", Upstreams: []string{ln.Addr().String()}, ProbeInterval: -1, Logger: quiet})
-			if err != nil {
-				b.Fatal(err)
-			}
+			s := benchBalancer(b, make([]byte, size))
 			lln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				b.Fatal(err)
@@ -92,4 +70,22 @@ func BenchmarkProxyLoopback(b *testing.B) {
 			})
 		})
 	}
+}
+
+// benchBalancer is a balancer in front of one upstream, a fasthttp server on loopback that
+// answers every request with body; both stop when the benchmark ends.
+func benchBalancer(b *testing.B, body []byte) *Server {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(body) }}
+	go up.Serve(ln)
+	b.Cleanup(func() { up.Shutdown() })
+	s, err := New(Config{Zone: "z", Upstreams: []string{ln.Addr().String()}, ProbeInterval: -1, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
 }

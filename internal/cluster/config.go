@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"github.com/hashicorp/memberlist"
-
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +8,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 
 	"edgecdn/internal/cli"
 )
