@@ -54,7 +54,7 @@ type Algorithm interface {
 }
 
 // Default is the name of the algorithm a player uses unless told otherwise.
-const Default = "targetmpc"
+const Default = "mdp"
 
 var constructors = map[string]func() Algorithm{
 	"throughput": func() Algorithm { return NewThroughput(ThroughputConfig{}) },
@@ -63,6 +63,13 @@ var constructors = map[string]func() Algorithm{
 	"dynamic":    func() Algorithm { return NewDynamic(DynamicConfig{}) },
 	"robustmpc":  func() Algorithm { return NewRobustMPC(MPCConfig{}) },
 	"targetmpc":  func() Algorithm { return NewTargetMPC(TargetConfig{}) },
+	"mdp": func() Algorithm {
+		m, err := NewMDP(MDPConfig{})
+		if err != nil {
+			panic(err) // mdp_model.json is embedded and checked by TestDefaultThroughputModel
+		}
+		return m
+	},
 	"learned": func() Algorithm {
 		l, err := NewLearned(nil)
 		if err != nil {

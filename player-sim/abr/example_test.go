@@ -31,6 +31,7 @@ func Example() {
 	// bola       level 2 (1200 kbps)
 	// dynamic    level 2 (1200 kbps)
 	// learned    level 2 (1200 kbps)
+	// mdp        level 2 (1200 kbps)
 	// robustmpc  level 3 (1850 kbps)
 	// targetmpc  level 2 (1200 kbps)
 	// throughput level 2 (1200 kbps)

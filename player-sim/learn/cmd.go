@@ -29,7 +29,8 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	traces := fs.String("traces", "", "training trace `DIRS`, comma-separated (required)")
 	validate := fs.String("validate", "", "after training, score learned, targetmpc and robustmpc on these trace `DIRS`, comma-separated")
-	out := fs.String("out", filepath.Join("player-sim", "abr", "learned_weights.json"), "write the weights to `FILE` (the carried ones are player-sim/abr/learned_weights.json)")
+	out := fs.String("out", "", "write the weights (or with --mdp the model) to `FILE`; default the carried player-sim/abr/learned_weights.json (player-sim/abr/mdp_model.json)")
+	mdp := fs.Bool("mdp", false, "fit the mdp ABR's throughput model to --traces instead of training the network")
 	rounds := fs.Int("rounds", 4, "DAgger `ROUNDS` (with --cv, -1: train no network, only tune targetmpc)")
 	hidden := fs.Int("hidden", 32, "hidden `UNITS`")
 	epochs := fs.Int("epochs", 40, "passes over the data after each round, `N`")
@@ -44,6 +45,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			cli.Help{Usage: "player-sim learn --traces DIRS [--validate DIRS] [--out FILE] [flags]", About: Summary + ".",
 				Example: "go run ./player-sim learn --traces ../shared/traces/fcc-train,../shared/traces/norway-train --validate ../shared/traces/oboe,../shared/traces/puffer-220218\n" +
+					"go run ./player-sim learn --mdp --traces ../shared/traces/fcc-train,../shared/traces/norway-train   # the mdp ABR's throughput model\n" +
 					"go run ./player-sim learn --cv ../shared/traces --rounds 3   # cross-validation: scores on traces the network never saw"}.Print(stdout, fs)
 			return ErrHelp
 		}
@@ -66,6 +68,12 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if *traces == "" {
 		return errors.New("learn: --traces DIRS (or --cv DIR) is required (see player-sim learn --help)")
 	}
+	if *out == "" {
+		*out = filepath.Join("player-sim", "abr", "learned_weights.json")
+		if *mdp {
+			*out = filepath.Join("player-sim", "abr", "mdp_model.json")
+		}
+	}
 	var train []*sim.Trace
 	var names []string
 	for _, d := range strings.Split(*traces, ",") {
@@ -75,6 +83,9 @@ func Run(args []string, stdout, stderr io.Writer) error {
 		}
 		train = append(train, ts...)
 		names = append(names, fmt.Sprintf("%s (%d)", filepath.Base(d), len(ts)))
+	}
+	if *mdp {
+		return fitAndWrite(train, *traces, names, *out, *validate, stdout)
 	}
 	start := time.Now()
 	w, err := Train(Config{Traces: train, Rounds: *rounds, Hidden: *hidden, Epochs: *epochs, Horizon: *horizon, Workers: *workers, Seed: *seed, Deadline: *deadline, Log: stderr})
@@ -124,4 +135,40 @@ func Mean(ts []*sim.Trace, alg abr.Algorithm) float64 {
 		sum += sess.Score
 	}
 	return sum / float64(len(ts))
+}
+
+// fitAndWrite fits the mdp ABR's throughput model to train, writes it to out and scores it on
+// the validate folders.
+func fitAndWrite(train []*sim.Trace, dirs string, names []string, out, validate string, stdout io.Writer) error {
+	start := time.Now()
+	m, err := FitModel(train, ModelConfig{})
+	if err != nil {
+		return fmt.Errorf("learn: %w", err)
+	}
+	m.About = fmt.Sprintf("player-sim learn --mdp --traces %s: fitted to the throughputs targetMPC's sessions measure on %s in virtual time, %v",
+		dirs, strings.Join(names, ", "), time.Since(start).Round(time.Millisecond))
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("learn: %w", err)
+	}
+	fmt.Fprintf(stdout, "wrote %s: %s\n", out, m.About)
+	if validate == "" {
+		return nil
+	}
+	for _, d := range strings.Split(validate, ",") {
+		ts, err := sim.LoadTraces(d)
+		if err != nil {
+			return fmt.Errorf("learn: %w", err)
+		}
+		a, err := abr.NewMDP(abr.MDPConfig{Model: m})
+		if err != nil {
+			return err
+		}
+		mm, mt, mr := Mean(ts, a), Mean(ts, abr.NewTargetMPC(abr.TargetConfig{})), Mean(ts, abr.NewRobustMPC(abr.MPCConfig{}))
+		fmt.Fprintf(stdout, "%s (%d traces): mdp %.3f (%+.1f%% vs robustmpc), targetmpc %.3f (%+.1f%%), robustmpc %.3f\n", d, len(ts), mm, 100*(mm-mr)/math.Abs(mr), mt, 100*(mt-mr)/math.Abs(mr), mr)
+	}
+	return nil
 }

@@ -41,6 +41,8 @@ type CVConfig struct {
 	// Train is the training run of every fold (its Traces are set per fold); with Rounds < 0
 	// no network is trained (only the tuned targetMPC is).
 	Train Config
+	// Model is the fit of each fold's throughput model for the mdp ABR.
+	Model ModelConfig
 	// Log gets one line per fold and the training's progress; nil: none.
 	Log io.Writer
 }
@@ -113,6 +115,11 @@ func CrossValidate(cfg CVConfig) ([]CVRow, error) {
 			return fm, err
 		}
 		fmt.Fprintf(cfg.Log, "%s: tuned targetmpc: %s (%+.1f points of %% of optimal over robustmpc on the training sets), %v\n", fold, DescribeTarget(fm.tuned), gain, time.Since(t0).Round(time.Second))
+		t0 = time.Now()
+		if fm.model, err = FitModel(ts, cfg.Model); err != nil {
+			return fm, err
+		}
+		fmt.Fprintf(cfg.Log, "%s: fitted the mdp's throughput model to %d traces, %v\n", fold, len(ts), time.Since(t0).Round(time.Second))
 		if cfg.Train.Rounds < 0 {
 			return fm, nil
 		}
@@ -195,12 +202,14 @@ func CrossValidate(cfg CVConfig) ([]CVRow, error) {
 // foldModels are the ABRs trained on one fold's training traces.
 type foldModels struct {
 	tuned abr.TargetConfig
+	model *abr.ThroughputModel
 	net   *abr.LearnedWeights // nil: not trained
 }
 
 // Names of the trained ABRs in CVRow.ABR.
 const (
 	CVTuned   = "targetmpc (tuned, held out)"
+	CVMDP     = "mdp (model held out)"
 	CVLearned = "learned (held out)"
 )
 
@@ -222,6 +231,11 @@ func score(set, protocol string, parts [][]*sim.Trace, models []foldModels, name
 			algs[n] = a
 		}
 		algs[CVTuned] = abr.NewTargetMPC(models[p].tuned)
+		mdp, err := abr.NewMDP(abr.MDPConfig{Model: models[p].model})
+		if err != nil {
+			return nil, err
+		}
+		algs[CVMDP] = mdp
 		if models[p].net != nil {
 			l, err := abr.NewLearned(models[p].net)
 			if err != nil {
@@ -230,7 +244,7 @@ func score(set, protocol string, parts [][]*sim.Trace, models []foldModels, name
 			algs[CVLearned] = l
 		}
 		if p == 0 {
-			order = append(append(order, names...), CVTuned)
+			order = append(append(order, names...), CVTuned, CVMDP)
 			if models[p].net != nil {
 				order = append(order, CVLearned)
 			}

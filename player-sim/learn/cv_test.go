@@ -29,7 +29,7 @@ func TestCrossValidate(t *testing.T) {
 		}
 		n[set] = len(ts)
 	}
-	want := []string{"robustmpc", "targetmpc", CVTuned, CVLearned, "optimal (offline)"}
+	want := []string{"robustmpc", "targetmpc", CVTuned, CVMDP, CVLearned, "optimal (offline)"}
 	if len(rows) != 4*len(want) {
 		t.Fatalf("%d rows, want %d", len(rows), 4*len(want))
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"edgecdn/player-sim/abr"
 )
 
 const sample = "../testdata/traces/oboe"
@@ -19,7 +21,7 @@ func TestRun(t *testing.T) {
 	if err := Run([]string{"--traces", sample, "--json", jsonPath}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "targetmpc") || !strings.Contains(out.String(), "QoE_lin mean") {
+	if !strings.Contains(out.String(), abr.Default) || !strings.Contains(out.String(), "QoE_lin mean") {
 		t.Errorf("table = %q, want the default ABR's line", out.String())
 	}
 	var top map[string]any
@@ -44,7 +46,7 @@ func TestRun(t *testing.T) {
 	if err := Run([]string{"--traces", sample, "--abr", "all", "--plot", plotPath, "--video", "../../internal/envivio"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"bba", "bola", "dynamic", "robustmpc", "targetmpc", "throughput"} {
+	for _, n := range []string{"bba", "bola", "dynamic", "mdp", "robustmpc", "targetmpc", "throughput"} {
 		if !strings.Contains(out.String(), n) {
 			t.Errorf("--abr all table lacks %s:\n%s", n, out.String())
 		}

@@ -1,0 +1,431 @@
+package abr
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"sync"
+)
+
+// ThroughputModel is what MDP believes about the network: the chance of each throughput the
+// next chunk may measure, given the state of the throughputs measured so far. A state is a
+// smoothed estimate (an EWMA of log throughput) in one of Bins log-spaced bins between Lo and
+// Hi, and a volatility class (an EWMA of |log(sample / estimate)|, split at VEdges). The
+// model is fitted to traces by `player-sim learn --mdp` (package player-sim/learn).
+type ThroughputModel struct {
+	// About says how the model was made: the command and the traces.
+	About string  `json:"about"`
+	Bins  int     `json:"bins"`  // throughput bins
+	Lo    float64 `json:"lo"`    // MB/s at the bottom of bin 0
+	Hi    float64 `json:"hi"`    // MB/s at the top of the last bin
+	Alpha float64 `json:"alpha"` // weight of the newest sample in the estimate
+	Beta  float64 `json:"beta"`  // weight of the newest deviation in the volatility
+	// VEdges split volatility into len(VEdges)+1 classes; VCenter represents each class.
+	VEdges  []float64 `json:"v_edges"`
+	VCenter []float64 `json:"v_center"`
+	// P[state][bin] is the chance that the next chunk measures a throughput in bin, where
+	// state = estimate bin x len(VCenter) + volatility class. Rows sum to 1.
+	P [][]float64 `json:"p"`
+}
+
+//go:embed mdp_model.json
+var mdpJSON []byte
+
+// DefaultThroughputModel returns the model carried in the repository (mdp_model.json).
+func DefaultThroughputModel() (*ThroughputModel, error) {
+	m, err := ParseThroughputModel(mdpJSON)
+	if err != nil {
+		return nil, fmt.Errorf("abr: mdp_model.json: %w", err)
+	}
+	return m, nil
+}
+
+// sharedModel is the carried model, read once, so that every player with the default
+// shares its value tables (they are keyed by the model too).
+var sharedModel = sync.OnceValues(DefaultThroughputModel)
+
+// ParseThroughputModel reads a model written as JSON and checks it.
+func ParseThroughputModel(b []byte) (*ThroughputModel, error) {
+	var m ThroughputModel
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	if err := m.Check(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Check reports what makes m unusable.
+func (m *ThroughputModel) Check() error {
+	switch {
+	case m.Bins < 2 || m.Bins > 256:
+		return fmt.Errorf("throughput model: %d bins, want 2 to 256", m.Bins)
+	case !(m.Lo > 0) || !(m.Hi > m.Lo) || math.IsInf(m.Hi, 0):
+		return fmt.Errorf("throughput model: bins from %g to %g MB/s, want 0 < lo < hi", m.Lo, m.Hi)
+	case !(m.Alpha > 0 && m.Alpha <= 1) || !(m.Beta >= 0 && m.Beta <= 1):
+		return errors.New("throughput model: alpha must be in (0, 1] and beta in [0, 1]")
+	case len(m.VCenter) == 0 && len(m.VEdges) != 0, len(m.VCenter) > 0 && len(m.VEdges) != len(m.VCenter)-1, len(m.VCenter) > 16:
+		return fmt.Errorf("throughput model: %d volatility edges for %d classes", len(m.VEdges), len(m.VCenter))
+	case len(m.P) != m.Bins*m.nv():
+		return fmt.Errorf("throughput model: %d rows, want %d", len(m.P), m.Bins*m.nv())
+	}
+	for i, e := range m.VEdges {
+		if !(e >= 0) || math.IsInf(e, 0) || i > 0 && e < m.VEdges[i-1] {
+			return errors.New("throughput model: volatility edges must be finite, non-negative and sorted")
+		}
+	}
+	for _, c := range m.VCenter {
+		if !(c >= 0) || math.IsInf(c, 0) {
+			return errors.New("throughput model: volatility centres must be finite and non-negative")
+		}
+	}
+	for i, row := range m.P {
+		if len(row) != m.Bins {
+			return fmt.Errorf("throughput model: row %d has %d entries, want %d", i, len(row), m.Bins)
+		}
+		sum := 0.0
+		for _, p := range row {
+			if !(p >= 0 && p <= 1) {
+				return fmt.Errorf("throughput model: row %d holds %g, not a chance", i, p)
+			}
+			sum += p
+		}
+		if math.Abs(sum-1) > 1e-6 {
+			return fmt.Errorf("throughput model: row %d sums to %g, want 1", i, sum)
+		}
+	}
+	return nil
+}
+
+func (m *ThroughputModel) nv() int { return max(len(m.VCenter), 1) }
+
+// Bin returns the bin of a throughput in MB/s.
+func (m *ThroughputModel) Bin(mbps float64) int {
+	x := (math.Log(mbps) - math.Log(m.Lo)) / (math.Log(m.Hi) - math.Log(m.Lo)) * float64(m.Bins)
+	if !(x > 0) { // NaN too
+		return 0
+	}
+	return min(int(x), m.Bins-1)
+}
+
+// Center returns the MB/s at the centre of bin i.
+func (m *ThroughputModel) Center(i int) float64 {
+	return math.Exp(math.Log(m.Lo) + (float64(i)+0.5)/float64(m.Bins)*(math.Log(m.Hi)-math.Log(m.Lo)))
+}
+
+// Update folds sample x (MB/s) into estimate e (0: none yet).
+func (m *ThroughputModel) Update(e, x float64) float64 {
+	if e <= 0 {
+		return x
+	}
+	return math.Exp(m.Alpha*math.Log(x) + (1-m.Alpha)*math.Log(e))
+}
+
+// VUpdate folds sample x, measured under estimate e, into volatility v.
+func (m *ThroughputModel) VUpdate(v, e, x float64) float64 {
+	if e <= 0 {
+		return v
+	}
+	return (1-m.Beta)*v + m.Beta*math.Abs(math.Log(x/e))
+}
+
+// State returns the state of estimate e and volatility v.
+func (m *ThroughputModel) State(e, v float64) int {
+	c := 0
+	for _, edge := range m.VEdges {
+		if v >= edge {
+			c++
+		}
+	}
+	return m.Bin(e)*m.nv() + c
+}
+
+// MDPConfig configures MDP. Zero fields take the defaults, those of the reference simulator.
+type MDPConfig struct {
+	Model         *ThroughputModel // nil: DefaultThroughputModel
+	BufferStep    float64          // seconds per buffer cell of the value table; default 0.5
+	BufferCap     float64          // the player's buffer cap, seconds; default 60
+	RebufPenalty  float64          // QoE_lin weight of a second of stall; default 4.3
+	SmoothPenalty float64          // QoE_lin weight of a Mbps of level change; default 1
+}
+
+// MDP chooses the level that maximises the expected QoE_lin of the rest of the video under a
+// ThroughputModel: a Markov decision process over (chunk, buffer, last level, throughput
+// state), solved once per video by backward induction from the last chunk (the value table is
+// shared by every player of the same video and ladder), then at each decision one step of
+// expectation over the next chunk's throughput. Unlike MPC's single predicted throughput and
+// fixed horizon, it weighs every throughput the model deems possible, and it knows that a
+// level taken now will have to be left again when throughput moves: it switches less. Its
+// per-session state (the estimate and volatility) restarts when s.Next does not advance.
+type MDP struct {
+	cfg      MDPConfig
+	table    *mdpTable
+	tableFor videoKey
+	id       videoID
+	est, vol float64
+	lastNext int
+	seen     int
+}
+
+// NewMDP returns an MDP with cfg's zero fields set to the defaults.
+func NewMDP(cfg MDPConfig) (*MDP, error) {
+	if cfg.Model == nil {
+		m, err := sharedModel()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Model = m
+	} else if err := cfg.Model.Check(); err != nil {
+		return nil, err
+	}
+	if cfg.BufferStep == 0 {
+		cfg.BufferStep = 0.5
+	}
+	if cfg.BufferCap == 0 {
+		cfg.BufferCap = 60
+	}
+	if cfg.RebufPenalty == 0 {
+		cfg.RebufPenalty = 4.3
+	}
+	if cfg.SmoothPenalty == 0 {
+		cfg.SmoothPenalty = 1
+	}
+	if !(cfg.BufferStep > 0) || !(cfg.BufferCap >= cfg.BufferStep) || cfg.BufferCap/cfg.BufferStep > 10000 {
+		return nil, errors.New("abr: mdp: want 0 < buffer step <= buffer cap, at most 10000 cells")
+	}
+	return &MDP{cfg: cfg}, nil
+}
+
+// Choose implements Algorithm.
+func (a *MDP) Choose(s *State) int {
+	n := len(s.Throughput)
+	if n == 0 || len(s.Kbps) == 0 || len(s.Sizes) < len(s.Kbps) || s.ChunkSeconds <= 0 {
+		return 0
+	}
+	m := a.cfg.Model
+	newSession := s.Next <= a.lastNext || n < a.seen
+	if newSession {
+		a.est, a.vol, a.seen = 0, 0, 0
+	}
+	a.lastNext = s.Next
+	for ; a.seen < n; a.seen++ {
+		x := s.Throughput[a.seen] / 1e6
+		if !(x > 0) {
+			continue
+		}
+		a.vol = m.VUpdate(a.vol, a.est, x)
+		a.est = m.Update(a.est, x)
+	}
+	if s.Next >= s.Chunks || a.est <= 0 {
+		return min(max(s.LastLevel, 0), len(s.Kbps)-1)
+	}
+	// The video is looked up again (its sizes hashed) at every session's start, and when
+	// its slices change within one.
+	if id := (videoID{&s.Sizes[0], len(s.Sizes[0]), &s.Kbps[0], s.Chunks}); a.table == nil || newSession || id != a.id {
+		if k := keyOf(s); a.table == nil || a.tableFor != k {
+			a.table, a.tableFor = tableFor(k, s, &a.cfg), k
+		}
+		a.id = id
+	}
+	last := min(max(s.LastLevel, 0), len(s.Kbps)-1)
+	buf := min(max(s.Buffer, 0), a.cfg.BufferCap)
+	q, _ := a.table.best(s.Next, buf, last, m.State(a.est, a.vol))
+	return q
+}
+
+// videoKey identifies a value table: the ladder, the chunk sizes, the chunk count and the
+// configuration it was solved for.
+type videoKey struct {
+	hash   uint64
+	chunks int
+	cfg    MDPConfig
+}
+
+// videoID is a cheap identity of a State's video: where its slices are.
+type videoID struct {
+	sizes  *[]int64
+	n      int
+	kbps   *int
+	chunks int
+}
+
+var keySeed = maphash.MakeSeed()
+
+func keyOf(s *State) videoKey {
+	var h maphash.Hash
+	h.SetSeed(keySeed)
+	var b [8]byte
+	put := func(v uint64) {
+		for i := range b {
+			b[i] = byte(v >> (8 * i))
+		}
+		h.Write(b[:])
+	}
+	put(math.Float64bits(s.ChunkSeconds))
+	for q, k := range s.Kbps {
+		put(uint64(k))
+		row := s.Sizes[q]
+		for i := 0; i < s.Chunks && i < len(row); i++ {
+			put(uint64(row[i]))
+		}
+		put(uint64(len(row)))
+	}
+	return videoKey{hash: h.Sum64(), chunks: s.Chunks}
+}
+
+// tables holds the value tables solved so far, at most maxTables.
+var tables struct {
+	sync.Mutex
+	m map[videoKey]*tableEntry
+}
+
+type tableEntry struct {
+	once sync.Once
+	t    *mdpTable
+}
+
+const maxTables = 64
+
+func tableFor(k videoKey, s *State, cfg *MDPConfig) *mdpTable {
+	k.cfg = *cfg
+	tables.Lock()
+	if tables.m == nil || len(tables.m) >= maxTables {
+		tables.m = map[videoKey]*tableEntry{}
+	}
+	e, ok := tables.m[k]
+	if !ok {
+		e = &tableEntry{}
+		tables.m[k] = e
+	}
+	tables.Unlock()
+	e.once.Do(func() { e.t = solve(s, cfg) })
+	return e.t
+}
+
+// mdpTable is a solved MDP: the value of every (chunk, buffer cell, last level, state).
+type mdpTable struct {
+	cfg        *MDPConfig
+	nb, nl, nz int
+	chunks     int
+	v          []float32 // [chunk][buffer cell][level][state], chunk 0..chunks (the last all 0)
+	size       [][]float64
+	kbps       []float64
+	chunkSec   float64
+	// Per state, the bins the next sample may fall in, their chance, MB/s and the next state.
+	next [][]mdpNext
+}
+
+type mdpNext struct {
+	p, mbps float64
+	state   int
+}
+
+func solve(s *State, cfg *MDPConfig) *mdpTable {
+	m := cfg.Model
+	nv := m.nv()
+	t := &mdpTable{cfg: cfg, nb: int(math.Round(cfg.BufferCap/cfg.BufferStep)) + 1, nl: len(s.Kbps), nz: m.Bins * nv, chunks: s.Chunks, chunkSec: s.ChunkSeconds}
+	for q := range s.Kbps {
+		t.kbps = append(t.kbps, float64(s.Kbps[q])/1000)
+		row := make([]float64, s.Chunks)
+		for i := range row {
+			if len(s.Sizes[q]) > 0 {
+				row[i] = float64(s.Sizes[q][min(i, len(s.Sizes[q])-1)]) / 1e6
+			}
+		}
+		t.size = append(t.size, row)
+	}
+	t.next = make([][]mdpNext, t.nz)
+	for z := range t.next {
+		e := m.Center(z / nv)
+		v := 0.0
+		if len(m.VCenter) > 0 {
+			v = m.VCenter[z%nv]
+		}
+		var kept float64
+		for x, p := range m.P[z] {
+			if p >= 1e-4 {
+				kept += p
+			}
+			_ = x
+		}
+		for x, p := range m.P[z] {
+			if p < 1e-4 {
+				continue
+			}
+			c := m.Center(x)
+			t.next[z] = append(t.next[z], mdpNext{p: p / kept, mbps: c, state: m.State(m.Update(e, c), m.VUpdate(v, e, c))})
+		}
+	}
+	t.v = make([]float32, (s.Chunks+1)*t.nb*t.nl*t.nz)
+	ev := make([]float64, t.nl)
+	for i := s.Chunks - 1; i >= 1; i-- {
+		for j := 0; j < t.nb; j++ {
+			b := float64(j) * cfg.BufferStep
+			for z := 0; z < t.nz; z++ {
+				for q := range ev {
+					ev[q] = t.expect(i, b, q, z)
+				}
+				for l := 0; l < t.nl; l++ {
+					best := math.Inf(-1)
+					for q, e := range ev {
+						best = max(best, e+t.reward(q, l))
+					}
+					t.v[t.at(i, j, l, z)] = float32(best)
+				}
+			}
+		}
+	}
+	return t
+}
+
+func (t *mdpTable) at(i, j, l, z int) int { return ((i*t.nb+j)*t.nl+l)*t.nz + z }
+
+func (t *mdpTable) reward(q, last int) float64 {
+	return t.kbps[q] - t.cfg.SmoothPenalty*math.Abs(t.kbps[q]-t.kbps[last])
+}
+
+// expect returns the expected stall penalty of chunk i at level q from buffer b in state z,
+// plus the expected value after it.
+func (t *mdpTable) expect(i int, b float64, q, z int) float64 {
+	size := t.size[q][min(i, t.chunks-1)]
+	v := 0.0
+	for _, n := range t.next[z] {
+		d := size / n.mbps
+		r := 0.0
+		nb := b - d
+		if nb < 0 {
+			r = t.cfg.RebufPenalty * nb
+			nb = 0
+		}
+		nb = min(nb+t.chunkSec, t.cfg.BufferCap)
+		v += n.p * (r + t.value(i+1, nb, q, n.state))
+	}
+	return v
+}
+
+// value interpolates the value of chunk i at buffer b linearly between cells.
+func (t *mdpTable) value(i int, b float64, q, z int) float64 {
+	if i >= t.chunks {
+		return 0
+	}
+	f := b / t.cfg.BufferStep
+	j := min(int(f), t.nb-2)
+	w := f - float64(j)
+	k := t.at(i, j, q, z)
+	return float64(t.v[k])*(1-w) + float64(t.v[k+t.nl*t.nz])*w
+}
+
+// best returns the level of chunk i with the highest expected value, and that value.
+func (t *mdpTable) best(i int, b float64, last, z int) (int, float64) {
+	bq, bv := last, math.Inf(-1)
+	for q := 0; q < t.nl; q++ {
+		if v := t.expect(i, b, q, z) + t.reward(q, last); v > bv {
+			bq, bv = q, v
+		}
+	}
+	return bq, bv
+}
