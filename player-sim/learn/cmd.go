@@ -40,6 +40,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	deadline := fs.Duration("deadline", 15*time.Minute, "start no new round after this `DURATION`")
 	cv := fs.String("cv", "", "cross-validate instead of writing weights: `DIR` holds the trace sets; fcc-train and norway-train are each scored by networks trained on their other half, and by a network trained on the other sets (leave one set out); --traces is not used")
 	cvPerSet := fs.Int("cv-per-set", 40, "leave one set out: train on at most the first `N` traces of each other set")
+	cvLeave := fs.String("cv-leave-out", "fcc-train,norway-train", "leave one set out: score each of these `SETS` by policies trained on the other sets of fcc-train, norway-train, oboe, puffer-220218")
 	cvABR := fs.String("cv-abr", "robustmpc,targetmpc", "fixed ABRs scored beside the held-out network, comma-separated `NAMES`")
 	if err := cli.Parse(fs, args, os.LookupEnv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -54,7 +55,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	if *cv != "" {
 		start := time.Now()
 		rows, err := CrossValidate(CVConfig{
-			Dir: *cv, PerSet: *cvPerSet, ABRs: strings.Split(*cvABR, ","), Log: stderr,
+			Dir: *cv, PerSet: *cvPerSet, ABRs: strings.Split(*cvABR, ","), LeaveOut: strings.Split(*cvLeave, ","), Log: stderr,
 			Train: Config{Rounds: *rounds, Hidden: *hidden, Epochs: *epochs, Horizon: *horizon, Workers: *workers, Seed: *seed, Deadline: *deadline},
 		})
 		if err != nil {
