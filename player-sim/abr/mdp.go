@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math"
 	"sync"
 )
@@ -151,21 +150,25 @@ type MDPConfig struct {
 	BufferCap     float64          // the player's buffer cap, seconds; default 60
 	RebufPenalty  float64          // QoE_lin weight of a second of stall; default 4.3
 	SmoothPenalty float64          // QoE_lin weight of a Mbps of level change; default 1
+	// Lookahead is how many chunks the value table reaches; a chunk further from the end of
+	// the video is valued as if it were Lookahead from it. Default 48.
+	Lookahead int
 }
 
 // MDP chooses the level that maximises the expected QoE_lin of the rest of the video under a
-// ThroughputModel: a Markov decision process over (chunk, buffer, last level, throughput
-// state), solved once per video by backward induction from the last chunk (the value table is
-// shared by every player of the same video and ladder), then at each decision one step of
-// expectation over the next chunk's throughput. Unlike MPC's single predicted throughput and
+// ThroughputModel: a Markov decision process over (chunks left, buffer, last level, throughput
+// state). Its value table is solved once per ladder and chunk duration by backward induction
+// from the end of the video, with every chunk at its level's nominal size, and shared by every
+// player of that ladder; each decision then takes one step of expectation over the next
+// chunk's throughput with that chunk's real size. Unlike MPC's single predicted throughput and
 // fixed horizon, it weighs every throughput the model deems possible, and it knows that a
 // level taken now will have to be left again when throughput moves: it switches less. Its
 // per-session state (the estimate and volatility) restarts when s.Next does not advance.
 type MDP struct {
 	cfg      MDPConfig
 	table    *mdpTable
-	tableFor videoKey
-	id       videoID
+	tableFor ladderKey
+	id       ladderID
 	est, vol float64
 	lastNext int
 	seen     int
@@ -194,16 +197,22 @@ func NewMDP(cfg MDPConfig) (*MDP, error) {
 	if cfg.SmoothPenalty == 0 {
 		cfg.SmoothPenalty = 1
 	}
-	if !(cfg.BufferStep > 0) || !(cfg.BufferCap >= cfg.BufferStep) || cfg.BufferCap/cfg.BufferStep > 10000 {
-		return nil, errors.New("abr: mdp: want 0 < buffer step <= buffer cap, at most 10000 cells")
+	if cfg.Lookahead == 0 {
+		cfg.Lookahead = 48
+	}
+	if !(cfg.BufferStep > 0) || !(cfg.BufferCap >= cfg.BufferStep) || cfg.BufferCap/cfg.BufferStep > 1000 {
+		return nil, errors.New("abr: mdp: want 0 < buffer step <= buffer cap, at most 1000 cells")
+	}
+	if cfg.Lookahead < 1 || cfg.Lookahead > 1000 {
+		return nil, errors.New("abr: mdp: want a lookahead of 1 to 1000 chunks")
 	}
 	return &MDP{cfg: cfg}, nil
 }
 
-// Choose implements Algorithm.
+// Choose implements Algorithm. It does not allocate once its table is solved.
 func (a *MDP) Choose(s *State) int {
 	n := len(s.Throughput)
-	if n == 0 || len(s.Kbps) == 0 || len(s.Sizes) < len(s.Kbps) || s.ChunkSeconds <= 0 {
+	if n == 0 || len(s.Kbps) == 0 || len(s.Sizes) < len(s.Kbps) || !(s.ChunkSeconds > 0) {
 		return 0
 	}
 	m := a.cfg.Model
@@ -214,73 +223,71 @@ func (a *MDP) Choose(s *State) int {
 	a.lastNext = s.Next
 	for ; a.seen < n; a.seen++ {
 		x := s.Throughput[a.seen] / 1e6
-		if !(x > 0) {
+		if !(x > 0) || math.IsInf(x, 0) {
 			continue
 		}
 		a.vol = m.VUpdate(a.vol, a.est, x)
 		a.est = m.Update(a.est, x)
 	}
+	last := min(max(s.LastLevel, 0), len(s.Kbps)-1)
 	if s.Next >= s.Chunks || a.est <= 0 {
-		return min(max(s.LastLevel, 0), len(s.Kbps)-1)
+		return last
 	}
-	// The video is looked up again (its sizes hashed) at every session's start, and when
-	// its slices change within one.
-	if id := (videoID{&s.Sizes[0], len(s.Sizes[0]), &s.Kbps[0], s.Chunks}); a.table == nil || newSession || id != a.id {
-		if k := keyOf(s); a.table == nil || a.tableFor != k {
+	// The ladder is looked up again (its bitrates hashed) at every session's start, and when
+	// the slice changes within one.
+	if id := (ladderID{&s.Kbps[0], len(s.Kbps), s.ChunkSeconds}); a.table == nil || newSession || id != a.id {
+		if k := keyOf(s, &a.cfg); a.table == nil || a.tableFor != k {
 			a.table, a.tableFor = tableFor(k, s, &a.cfg), k
 		}
 		a.id = id
 	}
-	last := min(max(s.LastLevel, 0), len(s.Kbps)-1)
 	buf := min(max(s.Buffer, 0), a.cfg.BufferCap)
-	q, _ := a.table.best(s.Next, buf, last, m.State(a.est, a.vol))
-	return q
-}
-
-// videoKey identifies a value table: the ladder, the chunk sizes, the chunk count and the
-// configuration it was solved for.
-type videoKey struct {
-	hash   uint64
-	chunks int
-	cfg    MDPConfig
-}
-
-// videoID is a cheap identity of a State's video: where its slices are.
-type videoID struct {
-	sizes  *[]int64
-	n      int
-	kbps   *int
-	chunks int
-}
-
-var keySeed = maphash.MakeSeed()
-
-func keyOf(s *State) videoKey {
-	var h maphash.Hash
-	h.SetSeed(keySeed)
-	var b [8]byte
-	put := func(v uint64) {
-		for i := range b {
-			b[i] = byte(v >> (8 * i))
+	t := a.table
+	z := m.State(a.est, a.vol)
+	rest := min(s.Chunks-s.Next-1, t.h) // chunks left after this one, as far as the table reaches
+	bq, bv := last, math.Inf(-1)
+	for q := 0; q < t.nl; q++ {
+		size := 0.0
+		if row := s.Sizes[q]; len(row) > 0 {
+			size = float64(row[min(s.Next, len(row)-1)]) / 1e6
 		}
-		h.Write(b[:])
-	}
-	put(math.Float64bits(s.ChunkSeconds))
-	for q, k := range s.Kbps {
-		put(uint64(k))
-		row := s.Sizes[q]
-		for i := 0; i < s.Chunks && i < len(row); i++ {
-			put(uint64(row[i]))
+		if v := t.expect(rest, buf, size, q, z) + t.reward(q, last); v > bv {
+			bq, bv = q, v
 		}
-		put(uint64(len(row)))
 	}
-	return videoKey{hash: h.Sum64(), chunks: s.Chunks}
+	return bq
+}
+
+// ladderID is a cheap identity of a State's ladder: where its slice is.
+type ladderID struct {
+	kbps     *int
+	n        int
+	chunkSec float64
+}
+
+// ladderKey identifies a value table: the ladder, the chunk duration and the configuration.
+type ladderKey struct {
+	kbps     [16]int
+	n        int
+	chunkSec float64
+	cfg      MDPConfig
+}
+
+func keyOf(s *State, cfg *MDPConfig) ladderKey {
+	k := ladderKey{n: len(s.Kbps), chunkSec: s.ChunkSeconds, cfg: *cfg}
+	copy(k.kbps[:], s.Kbps)
+	if len(s.Kbps) > len(k.kbps) { // ladders longer than 16 levels: the rest by a sum
+		for _, v := range s.Kbps[len(k.kbps):] {
+			k.kbps[len(k.kbps)-1] = k.kbps[len(k.kbps)-1]*31 + v
+		}
+	}
+	return k
 }
 
 // tables holds the value tables solved so far, at most maxTables.
 var tables struct {
 	sync.Mutex
-	m map[videoKey]*tableEntry
+	m map[ladderKey]*tableEntry
 }
 
 type tableEntry struct {
@@ -288,13 +295,12 @@ type tableEntry struct {
 	t    *mdpTable
 }
 
-const maxTables = 64
+const maxTables = 16
 
-func tableFor(k videoKey, s *State, cfg *MDPConfig) *mdpTable {
-	k.cfg = *cfg
+func tableFor(k ladderKey, s *State, cfg *MDPConfig) *mdpTable {
 	tables.Lock()
 	if tables.m == nil || len(tables.m) >= maxTables {
-		tables.m = map[videoKey]*tableEntry{}
+		tables.m = map[ladderKey]*tableEntry{}
 	}
 	e, ok := tables.m[k]
 	if !ok {
@@ -302,20 +308,21 @@ func tableFor(k videoKey, s *State, cfg *MDPConfig) *mdpTable {
 		tables.m[k] = e
 	}
 	tables.Unlock()
-	e.once.Do(func() { e.t = solve(s, cfg) })
+	e.once.Do(func() { e.t = solve(s.Kbps, s.ChunkSeconds, cfg) })
 	return e.t
 }
 
-// mdpTable is a solved MDP: the value of every (chunk, buffer cell, last level, state).
+// mdpTable is a solved MDP: the value of every (chunks left, buffer cell, last level, state).
 type mdpTable struct {
 	cfg        *MDPConfig
 	nb, nl, nz int
-	chunks     int
-	v          []float32 // [chunk][buffer cell][level][state], chunk 0..chunks (the last all 0)
-	size       [][]float64
-	kbps       []float64
+	h          int       // chunks left the table reaches
+	v          []float32 // [chunks left 0..h][buffer cell][level][state]; 0 chunks left: 0
+	kbps       []float64 // Mbps
+	size       []float64 // nominal MB per chunk of each level
 	chunkSec   float64
-	// Per state, the bins the next sample may fall in, their chance, MB/s and the next state.
+	// Per state, the throughputs the next chunk may measure: their chance, MB/s and the state
+	// they lead to.
 	next [][]mdpNext
 }
 
@@ -324,19 +331,13 @@ type mdpNext struct {
 	state   int
 }
 
-func solve(s *State, cfg *MDPConfig) *mdpTable {
+func solve(kbps []int, chunkSec float64, cfg *MDPConfig) *mdpTable {
 	m := cfg.Model
 	nv := m.nv()
-	t := &mdpTable{cfg: cfg, nb: int(math.Round(cfg.BufferCap/cfg.BufferStep)) + 1, nl: len(s.Kbps), nz: m.Bins * nv, chunks: s.Chunks, chunkSec: s.ChunkSeconds}
-	for q := range s.Kbps {
-		t.kbps = append(t.kbps, float64(s.Kbps[q])/1000)
-		row := make([]float64, s.Chunks)
-		for i := range row {
-			if len(s.Sizes[q]) > 0 {
-				row[i] = float64(s.Sizes[q][min(i, len(s.Sizes[q])-1)]) / 1e6
-			}
-		}
-		t.size = append(t.size, row)
+	t := &mdpTable{cfg: cfg, nb: int(math.Round(cfg.BufferCap/cfg.BufferStep)) + 1, nl: len(kbps), nz: m.Bins * nv, h: cfg.Lookahead, chunkSec: chunkSec}
+	for _, k := range kbps {
+		t.kbps = append(t.kbps, float64(k)/1000)
+		t.size = append(t.size, float64(k)*chunkSec/8/1000)
 	}
 	t.next = make([][]mdpNext, t.nz)
 	for z := range t.next {
@@ -345,12 +346,12 @@ func solve(s *State, cfg *MDPConfig) *mdpTable {
 		if len(m.VCenter) > 0 {
 			v = m.VCenter[z%nv]
 		}
-		var kept float64
-		for x, p := range m.P[z] {
+		// Chances under 1e-4 are left out (the rest scaled up): a tenth of the work.
+		kept := 0.0
+		for _, p := range m.P[z] {
 			if p >= 1e-4 {
 				kept += p
 			}
-			_ = x
 		}
 		for x, p := range m.P[z] {
 			if p < 1e-4 {
@@ -360,21 +361,21 @@ func solve(s *State, cfg *MDPConfig) *mdpTable {
 			t.next[z] = append(t.next[z], mdpNext{p: p / kept, mbps: c, state: m.State(m.Update(e, c), m.VUpdate(v, e, c))})
 		}
 	}
-	t.v = make([]float32, (s.Chunks+1)*t.nb*t.nl*t.nz)
+	t.v = make([]float32, (t.h+1)*t.nb*t.nl*t.nz)
 	ev := make([]float64, t.nl)
-	for i := s.Chunks - 1; i >= 1; i-- {
+	for r := 1; r <= t.h; r++ {
 		for j := 0; j < t.nb; j++ {
 			b := float64(j) * cfg.BufferStep
 			for z := 0; z < t.nz; z++ {
 				for q := range ev {
-					ev[q] = t.expect(i, b, q, z)
+					ev[q] = t.expect(r-1, b, t.size[q], q, z)
 				}
 				for l := 0; l < t.nl; l++ {
 					best := math.Inf(-1)
 					for q, e := range ev {
 						best = max(best, e+t.reward(q, l))
 					}
-					t.v[t.at(i, j, l, z)] = float32(best)
+					t.v[t.at(r, j, l, z)] = float32(best)
 				}
 			}
 		}
@@ -382,16 +383,15 @@ func solve(s *State, cfg *MDPConfig) *mdpTable {
 	return t
 }
 
-func (t *mdpTable) at(i, j, l, z int) int { return ((i*t.nb+j)*t.nl+l)*t.nz + z }
+func (t *mdpTable) at(r, j, l, z int) int { return ((r*t.nb+j)*t.nl+l)*t.nz + z }
 
 func (t *mdpTable) reward(q, last int) float64 {
 	return t.kbps[q] - t.cfg.SmoothPenalty*math.Abs(t.kbps[q]-t.kbps[last])
 }
 
-// expect returns the expected stall penalty of chunk i at level q from buffer b in state z,
-// plus the expected value after it.
-func (t *mdpTable) expect(i int, b float64, q, z int) float64 {
-	size := t.size[q][min(i, t.chunks-1)]
+// expect returns the expected stall penalty of a chunk of size MB at level q from buffer b in
+// state z, plus the expected value of the rest chunks left after it.
+func (t *mdpTable) expect(rest int, b, size float64, q, z int) float64 {
 	v := 0.0
 	for _, n := range t.next[z] {
 		d := size / n.mbps
@@ -402,30 +402,19 @@ func (t *mdpTable) expect(i int, b float64, q, z int) float64 {
 			nb = 0
 		}
 		nb = min(nb+t.chunkSec, t.cfg.BufferCap)
-		v += n.p * (r + t.value(i+1, nb, q, n.state))
+		v += n.p * (r + t.value(rest, nb, q, n.state))
 	}
 	return v
 }
 
-// value interpolates the value of chunk i at buffer b linearly between cells.
-func (t *mdpTable) value(i int, b float64, q, z int) float64 {
-	if i >= t.chunks {
+// value interpolates the value of rest chunks left at buffer b linearly between cells.
+func (t *mdpTable) value(rest int, b float64, q, z int) float64 {
+	if rest <= 0 {
 		return 0
 	}
 	f := b / t.cfg.BufferStep
 	j := min(int(f), t.nb-2)
 	w := f - float64(j)
-	k := t.at(i, j, q, z)
+	k := t.at(rest, j, q, z)
 	return float64(t.v[k])*(1-w) + float64(t.v[k+t.nl*t.nz])*w
-}
-
-// best returns the level of chunk i with the highest expected value, and that value.
-func (t *mdpTable) best(i int, b float64, last, z int) (int, float64) {
-	bq, bv := last, math.Inf(-1)
-	for q := 0; q < t.nl; q++ {
-		if v := t.expect(i, b, q, z) + t.reward(q, last); v > bv {
-			bq, bv = q, v
-		}
-	}
-	return bq, bv
 }
