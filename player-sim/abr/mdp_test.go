@@ -113,3 +113,11 @@ func FuzzParseThroughputModel(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkMDPSolve: solving the value table of a ladder (done once per ladder and process).
+func BenchmarkMDPSolve(b *testing.B) {
+	m, _ := NewMDP(MDPConfig{})
+	for b.Loop() {
+		solve(ladder, 4, &m.cfg)
+	}
+}
