@@ -82,8 +82,8 @@ type playerResult struct {
 	Segments  int // segments fetched whole
 	Bytes     int64
 	Redirects int // redirects followed
-	// StartRequests are the requests sent to Start's host (for a redirecting tier 2: one per
-	// session; for a proxy: every request).
+	// StartRequests are the requests the finished sessions sent to Start's host (for a
+	// redirecting tier 2: one per session; for a proxy: every request).
 	StartRequests int
 	Errors        int // failed sessions: a transport error, an unexpected status or playlist
 	// SegP50, SegP99: latency of one segment request (the whole body read); StartP50: from a
@@ -107,6 +107,7 @@ type virtualPlayer struct {
 	req     fasthttp.Request
 	resp    fasthttp.Response
 	start   string // Start's host
+	toStart int    // requests sent to Start's host, the current session's included
 	segs    []time.Duration
 	starts  []time.Duration
 	res     playerResult
@@ -189,7 +190,7 @@ func (p *virtualPlayer) loop(ctx context.Context, start *url.URL, deadline time.
 // then Segments segments (or fewer, should the deadline pass), each resolved against the URL
 // the playlist it is listed in finally came from.
 func (p *virtualPlayer) session(start *url.URL, deadline time.Time) error {
-	t0 := time.Now()
+	t0, n0 := time.Now(), p.toStart
 	mvURL, err := p.get(start)
 	if err != nil {
 		return err
@@ -234,6 +235,7 @@ func (p *virtualPlayer) session(start *url.URL, deadline time.Time) error {
 		p.res.Bytes += int64(len(p.resp.Body()))
 	}
 	p.res.Sessions++
+	p.res.StartRequests += p.toStart - n0
 	return nil
 }
 
@@ -254,7 +256,7 @@ func (p *virtualPlayer) get(u *url.URL) (*url.URL, error) {
 		p.req.SetRequestURI(u.RequestURI())
 		p.req.Header.SetHost(u.Host)
 		if u.Host == p.start {
-			p.res.StartRequests++
+			p.toStart++
 		}
 		if err := c.DoTimeout(&p.req, &p.resp, p.load.Timeout); err != nil {
 			return nil, fmt.Errorf("GET %s: %w", u, err)
