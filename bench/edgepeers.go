@@ -130,11 +130,13 @@ func yesNo(b bool) string {
 type peerObject struct{ name, path string }
 
 // peerBench is what the scenarios that measure edgecdn beside peers under wrk start from: a
-// work folder with the edgecdn binary, the peer objects in work/content, an origin serving
-// them (playlists cacheable for an hour) and a standalone edge in front of it.
+// work folder with the edgecdn binary, the peer objects in work/content and the playlists of
+// titles made of them, an origin serving them (playlists cacheable for an hour) and a
+// standalone edge in front of it.
 type peerBench struct {
 	work, bin, content string
 	objects            []peerObject
+	titles             []playerTitle
 	origin, edge       *proc
 }
 
@@ -151,6 +153,9 @@ func startPeerBench(ctx context.Context, scenario string, edgeArgs ...string) (_
 	}()
 	pb.content = filepath.Join(pb.work, "content")
 	if pb.objects, err = writePeerObjects(pb.content); err != nil {
+		return nil, err
+	}
+	if pb.titles, err = writePlayerTitles(pb.content); err != nil {
 		return nil, err
 	}
 	if pb.origin, err = startEdgecdn(ctx, pb.bin, "origin", "origin", "--content", pb.content, "--playlist-max-age", "1h", "--name", "origin"); err != nil {

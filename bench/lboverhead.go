@@ -19,7 +19,11 @@ import (
 func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("lb-overhead")
 	pin := addPinFlag(fs)
+	segments := fs.Int("segments", 10, "segments each virtual player fetches per session in the tier-2 designs table")
 	wk, err := wrkScenario(fs, args, "wrk")
+	if err == nil && *segments < 1 {
+		err = fmt.Errorf("--segments %d: want at least 1", *segments)
+	}
 	if err == nil {
 		err = setPinned(*pin)
 	}
@@ -31,7 +35,7 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 		return "", err
 	}
 	defer pb.stop()
-	work, bin, objects, edge := pb.work, pb.bin, pb.objects, pb.edge
+	work, bin, objects, titles, edge := pb.work, pb.bin, pb.objects, pb.titles, pb.edge
 	lb, err := startEdgecdn(ctx, bin, "lb", "lb", "--standalone", "--upstream", edge.addr, "--name", "lb")
 	if err != nil {
 		return "", err
@@ -44,6 +48,7 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	defer redir.stop()
 	direct := &proc{name: "direct", addr: edge.addr}
 	lb.name = "via lb"
+	redir.name = "via lb redirect"
 	targets := []*proc{direct, lb}
 	// HAProxy and nginx as reverse proxies in front of the same edge: what a proxy costs on
 	// these cores.
@@ -74,6 +79,13 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	for _, tg := range targets {
 		for _, o := range objects {
 			if err := warm("http://"+tg.addr+o.path, 3); err != nil {
+				return "", err
+			}
+		}
+	}
+	for _, t := range titles {
+		for _, p := range []string{t.master, strings.Replace(t.master, "master-", "media-", 1)} {
+			if err := warm("http://"+edge.addr+p, 3); err != nil {
 				return "", err
 			}
 		}
@@ -177,6 +189,13 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 			m.proxyCPU.Seconds()*1e6/float64(max(m.w.Requests, 1)))
 		redirSummary = append(redirSummary, fmt.Sprintf("%.0f", m.w.ReqPerSec))
 	}
+	// Players: the designs as a player's session uses them.
+	tier2 := append([]*proc{targets[0], targets[1], redir}, targets[2:]...)
+	ptable, psummary, err := tier2Table(ctx, wk, *segments, titles, edge, tier2)
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(ptable)
 	// Tier 1: the DNS server's answer rate over real UDP on loopback.
 	qps, err := dnsRate(ctx)
 	if err != nil {
@@ -184,7 +203,7 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	} else {
 		fmt.Fprintf(&b, "\n### DNS rate\n\n`go test -run NONE -bench QueryUDP -benchtime 3s ./loadbalancer/dns`: A queries for three zones' balancers answered over real UDP on loopback by %d concurrent Go clients, one query in flight each: **%.0f queries/s** (%.1f us per query, the clients on the same cores).\n", 2*runtime.NumCPU(), qps, 1e6/qps)
 	}
-	fmt.Fprintf(&b, "\nSummary: through the balancer / straight to the edge: %s; ahead of the better peer on %d of %d rows; redirect mode %s 302/s; DNS %.0f queries/s.\n", strings.Join(summary, "; "), met, total, strings.Join(redirSummary, " / "), qps)
+	fmt.Fprintf(&b, "\nSummary: through the balancer / straight to the edge: %s; ahead of the better peer on %d of %d rows; redirect mode %s 302/s; %s; DNS %.0f queries/s.\n", strings.Join(summary, "; "), met, total, strings.Join(redirSummary, " / "), psummary, qps)
 	return b.String(), nil
 }
 
@@ -284,4 +303,124 @@ func haproxyVersion() string {
 		return "HAProxy " + strings.SplitN(f[2], "-", 2)[0]
 	}
 	return "HAProxy"
+}
+
+// tier2Table measures the tier-2 designs as players use them: virtual players (as many as
+// wrk's connections) play sessions of the title of each segment size through each target,
+// interleaved in rotating order, median of wk.runs; then says which design the manifests and
+// the demo run, and why, from the figures.
+func tier2Table(ctx context.Context, wk wrkSettings, segments int, titles []playerTitle, edge *proc, targets []*proc) (table, summary string, err error) {
+	type run struct {
+		r                 playerResult
+		edgeCPU, tier2CPU time.Duration
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n### Tier-2 designs as players use them\n\n")
+	fmt.Fprintf(&b, "Virtual players in the bench process (Go, fasthttp, one keep-alive connection per player to each host it talks to; as many players as wrk had connections), each looping over sessions for %v per run: "+
+		"GET the title's multivariant playlist through the target, following a 302 if there is one (`edgecdn lb --mode redirect` answers one; the proxies never do), then its media playlist and %d segments, "+
+		"each URL resolved against the one the playlist came from (as hls.js, dash.js and player-sim do), so after a 302 the session's other requests go straight to the edge. "+
+		"Segment p50/p99: one segment request, body read whole; start p50: a session's first request to its first segment read whole; requests to target: per finished session. "+
+		"Median of %d runs per cell, targets interleaved in rotating order; `--segments` sets the segments per session.\n\n", wk.dur, segments, wk.runs)
+	fmt.Fprintf(&b, "| object | players | target | segments/s | / direct | MB/s | seg p50 ms | seg p99 ms | start p50 ms | sessions/s | requests to target per session | errors | edge cores | tier-2 cores | player cores | tier-2 us/segment |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	direct := targets[0]
+	type key struct {
+		title   string
+		players int
+	}
+	meds := map[key]map[string]run{}
+	for _, t := range titles {
+		for _, c := range wk.conns {
+			res := map[string][]run{}
+			for r := 0; r < wk.runs; r++ {
+				for i := range targets {
+					tg := targets[(i+r)%len(targets)]
+					l := &playerLoad{Start: "http://" + tg.addr + t.master, Players: c, Segments: segments, Duration: wk.dur,
+						MaxSessions: 1 << 20, Timeout: 10 * time.Second}
+					e0, p0 := procCPU(edge.pid()), procCPU(tg.pid())
+					pr, err := l.run(ctx)
+					if err != nil {
+						return "", "", fmt.Errorf("players through %s: %w", tg.name, err)
+					}
+					rr := run{r: pr, edgeCPU: procCPU(edge.pid()) - e0}
+					if tg != direct {
+						rr.tier2CPU = procCPU(tg.pid()) - p0
+					}
+					res[tg.name] = append(res[tg.name], rr)
+					fmt.Fprintf(os.Stderr, "players %s %s n=%d: %.0f segments/s p99 %s ms errors %d\n", tg.name, t.name, c, pr.perSec(pr.Segments), ms(pr.SegP99), pr.Errors)
+					if pr.FirstErr != nil {
+						fmt.Fprintf(os.Stderr, "  first error: %v\n", pr.FirstErr)
+					}
+				}
+			}
+			med := map[string]run{}
+			for _, tg := range targets {
+				rs := res[tg.name]
+				sort.Slice(rs, func(i, j int) bool { return rs[i].r.perSec(rs[i].r.Segments) < rs[j].r.perSec(rs[j].r.Segments) })
+				med[tg.name] = rs[len(rs)/2]
+			}
+			meds[key{t.name, c}] = med
+			d := med[direct.name].r
+			for _, tg := range targets {
+				m := med[tg.name]
+				secs := m.r.Wall.Seconds()
+				tier2, perSeg := "-", "-"
+				if tg != direct {
+					tier2 = fmt.Sprintf("%.2f", m.tier2CPU.Seconds()/secs)
+					perSeg = fmt.Sprintf("%.1f", m.tier2CPU.Seconds()*1e6/float64(max(m.r.Segments, 1)))
+				}
+				perSession := float64(m.r.StartRequests) / float64(max(m.r.Sessions, 1))
+				fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %.2f | %.0f | %s | %s | %s | %.0f | %.1f | %d | %.2f | %s | %.2f | %s |\n",
+					t.name, c, tier2Name(tg.name), m.r.perSec(m.r.Segments), m.r.perSec(m.r.Segments)/max(d.perSec(d.Segments), 1e-9),
+					float64(m.r.Bytes)/1e6/secs, ms(m.r.SegP50), ms(m.r.SegP99), ms(m.r.StartP50), m.r.perSec(m.r.Sessions), perSession,
+					m.r.Errors, m.edgeCPU.Seconds()/secs, tier2, m.r.CPU.Seconds()/secs, perSeg)
+			}
+		}
+	}
+	// The ratios the requirement names, and what they mean for the manifests and the demo.
+	ratio := func(t playerTitle, c int, name string) string {
+		m, ok := meds[key{t.name, c}][name]
+		if !ok {
+			return "n/a"
+		}
+		d := meds[key{t.name, c}][direct.name].r
+		return fmt.Sprintf("%.2f", m.r.perSec(m.r.Segments)/max(d.perSec(d.Segments), 1e-9))
+	}
+	var rows, goal []string
+	for _, t := range titles {
+		for _, c := range wk.conns {
+			m := meds[key{t.name, c}]
+			if t.segment >= 1_000_000 {
+				goal = append(goal, fmt.Sprintf("%d players: proxy %s, redirect %s", c, ratio(t, c, "via lb"), ratio(t, c, "via lb redirect")))
+			}
+			rows = append(rows, fmt.Sprintf("%s, %d players: lb proxy %s, lb redirect %s, HAProxy %s, nginx %s of direct's segments/s; start p50 %s ms direct, %s proxy, %s redirect",
+				t.name, c, ratio(t, c, "via lb"), ratio(t, c, "via lb redirect"), ratio(t, c, "via haproxy"), ratio(t, c, "via nginx proxy"),
+				ms(m[direct.name].r.StartP50), ms(m["via lb"].r.StartP50), ms(m["via lb redirect"].r.StartP50)))
+		}
+	}
+	fmt.Fprintf(&b, "\nPer row: %s.\n", strings.Join(rows, "; "))
+	summary = "players' 1 MB segments/s through the balancer / direct: " + strings.Join(goal, "; ")
+	fmt.Fprintf(&b, "\nBalancer / direct >= 0.8 for 1 MB segments, as players fetch them: %s.\n", strings.Join(goal, "; "))
+	fmt.Fprintf(&b, "\n**Which design the manifests and the demo use.** Both run the balancer as a proxy: `k8s/base/zone-*.yaml` start `edgecdn lb` without `--mode`, and `edgecdn demo` builds its balancers without `Redirect`. "+
+		"The redirect mode takes the balancer off the data path (one request per session reaches it), which is what its ratio to direct above measures; it stays an option, not the default, because "+
+		"(1) a 302 sends players to the edge's announced address, which in the manifests is a pod address that players outside the cluster cannot reach (the kind cluster forwards only the DNS server's, the balancers' and steering's ports to the host); in the demo the edges listen on loopback and would be reachable, so there (2) to (4) decide; "+
+		"(2) the proxy retries a GET on another edge before the first byte and ejects the failing edge, per request, while a redirected player stays on one edge for the session: when that edge dies its requests fail until it starts over from the multivariant playlist (web/browser_test.go kills every edge of the zone a browser is playing from, through the demo's balancers, and requires play to go on with no stall over 2 s); "+
+		"(3) the balancer's per-edge metrics (requests, errors, response time) then see one request per session instead of every segment; "+
+		"(4) each session pays one more round trip before its first segment (start p50 above). "+
+		"Redirect is the design for a deployment whose edges are reachable by players and whose balancers' CPU is the bound.\n")
+	return b.String(), summary, nil
+}
+
+// tier2Name is the name of a target in the tier-2 designs table.
+func tier2Name(proc string) string {
+	switch proc {
+	case "via lb":
+		return "lb proxy"
+	case "via lb redirect":
+		return "lb redirect"
+	case "via haproxy":
+		return "HAProxy"
+	case "via nginx proxy":
+		return "nginx"
+	}
+	return proc
 }
