@@ -320,7 +320,7 @@ func tier2Table(ctx context.Context, wk wrkSettings, segments int, titles []play
 		"GET the title's multivariant playlist through the target, following a 302 if there is one (`edgecdn lb --mode redirect` answers one; the proxies never do), then its media playlist and %d segments, "+
 		"each URL resolved against the one the playlist came from (as hls.js, dash.js and player-sim do), so after a 302 the session's other requests go straight to the edge. "+
 		"Segment p50/p99: one segment request, body read whole; start p50: a session's first request to its first segment read whole; requests to target: per finished session. "+
-		"Median of %d runs per cell, targets interleaved in rotating order; `--segments` sets the segments per session.\n\n", wk.dur, segments, wk.runs)
+		"Every target is warmed with a second of sessions before each cell's runs; median of %d runs per cell, targets interleaved in rotating order; `--segments` sets the segments per session.\n\n", wk.dur, segments, wk.runs)
 	fmt.Fprintf(&b, "| object | players | target | segments/s | / direct | MB/s | seg p50 ms | seg p99 ms | start p50 ms | sessions/s | requests to target per session | errors | edge cores | tier-2 cores | player cores | tier-2 us/segment |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	direct := targets[0]
 	type key struct {
@@ -331,6 +331,15 @@ func tier2Table(ctx context.Context, wk wrkSettings, segments int, titles []play
 	for _, t := range titles {
 		for _, c := range wk.conns {
 			res := map[string][]run{}
+			// A second's untimed session loop through every target first: the first runs of a
+			// cell were up to 5x slower for every target alike (fresh connections and buffers).
+			for _, tg := range targets {
+				warm := &playerLoad{Start: "http://" + tg.addr + t.master, Players: c, Segments: segments, Duration: min(wk.dur, time.Second),
+					MaxSessions: 1 << 20, Timeout: 10 * time.Second}
+				if _, err := warm.run(ctx); err != nil {
+					return "", "", fmt.Errorf("players through %s, warming: %w", tg.name, err)
+				}
+			}
 			for r := 0; r < wk.runs; r++ {
 				for i := range targets {
 					tg := targets[(i+r)%len(targets)]
