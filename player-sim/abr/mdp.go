@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"sync"
 )
 
@@ -167,8 +169,6 @@ type MDPConfig struct {
 type MDP struct {
 	cfg      MDPConfig
 	table    *mdpTable
-	tableFor ladderKey
-	id       ladderID
 	est, vol float64
 	lastNext int
 	seen     int
@@ -216,8 +216,7 @@ func (a *MDP) Choose(s *State) int {
 		return 0
 	}
 	m := a.cfg.Model
-	newSession := s.Next <= a.lastNext || n < a.seen
-	if newSession {
+	if s.Next <= a.lastNext || n < a.seen { // a new session
 		a.est, a.vol, a.seen = 0, 0, 0
 	}
 	a.lastNext = s.Next
@@ -233,13 +232,8 @@ func (a *MDP) Choose(s *State) int {
 	if s.Next >= s.Chunks || a.est <= 0 {
 		return last
 	}
-	// The ladder is looked up again (its bitrates hashed) at every session's start, and when
-	// the slice changes within one.
-	if id := (ladderID{&s.Kbps[0], len(s.Kbps), s.ChunkSeconds}); a.table == nil || newSession || id != a.id {
-		if k := keyOf(s, &a.cfg); a.table == nil || a.tableFor != k {
-			a.table, a.tableFor = tableFor(k, s, &a.cfg), k
-		}
-		a.id = id
+	if t := a.table; t == nil || t.chunkSec != s.ChunkSeconds || !slices.Equal(t.ladder, s.Kbps) {
+		a.table = tableFor(s.Kbps, s.ChunkSeconds, &a.cfg)
 	}
 	buf := min(max(s.Buffer, 0), a.cfg.BufferCap)
 	t := a.table
@@ -258,36 +252,17 @@ func (a *MDP) Choose(s *State) int {
 	return bq
 }
 
-// ladderID is a cheap identity of a State's ladder: where its slice is.
-type ladderID struct {
-	kbps     *int
-	n        int
-	chunkSec float64
-}
-
-// ladderKey identifies a value table: the ladder, the chunk duration and the configuration.
-type ladderKey struct {
-	kbps     [16]int
-	n        int
+// tableKey identifies a value table: the ladder, the chunk duration and the configuration.
+type tableKey struct {
+	ladder   string // the bitrates, decimal, comma-separated
 	chunkSec float64
 	cfg      MDPConfig
-}
-
-func keyOf(s *State, cfg *MDPConfig) ladderKey {
-	k := ladderKey{n: len(s.Kbps), chunkSec: s.ChunkSeconds, cfg: *cfg}
-	copy(k.kbps[:], s.Kbps)
-	if len(s.Kbps) > len(k.kbps) { // ladders longer than 16 levels: the rest by a sum
-		for _, v := range s.Kbps[len(k.kbps):] {
-			k.kbps[len(k.kbps)-1] = k.kbps[len(k.kbps)-1]*31 + v
-		}
-	}
-	return k
 }
 
 // tables holds the value tables solved so far, at most maxTables.
 var tables struct {
 	sync.Mutex
-	m map[ladderKey]*tableEntry
+	m map[tableKey]*tableEntry
 }
 
 type tableEntry struct {
@@ -297,10 +272,17 @@ type tableEntry struct {
 
 const maxTables = 16
 
-func tableFor(k ladderKey, s *State, cfg *MDPConfig) *mdpTable {
+// tableFor returns the table of a ladder, solving it the first time (once, however many
+// players ask at the same time).
+func tableFor(kbps []int, chunkSec float64, cfg *MDPConfig) *mdpTable {
+	var ladder []byte
+	for _, k := range kbps {
+		ladder = strconv.AppendInt(append(ladder, ','), int64(k), 10)
+	}
+	k := tableKey{string(ladder), chunkSec, *cfg}
 	tables.Lock()
 	if tables.m == nil || len(tables.m) >= maxTables {
-		tables.m = map[ladderKey]*tableEntry{}
+		tables.m = map[tableKey]*tableEntry{}
 	}
 	e, ok := tables.m[k]
 	if !ok {
@@ -308,7 +290,7 @@ func tableFor(k ladderKey, s *State, cfg *MDPConfig) *mdpTable {
 		tables.m[k] = e
 	}
 	tables.Unlock()
-	e.once.Do(func() { e.t = solve(s.Kbps, s.ChunkSeconds, cfg) })
+	e.once.Do(func() { e.t = solve(kbps, chunkSec, &k.cfg) })
 	return e.t
 }
 
@@ -316,6 +298,7 @@ func tableFor(k ladderKey, s *State, cfg *MDPConfig) *mdpTable {
 type mdpTable struct {
 	cfg        *MDPConfig
 	nb, nl, nz int
+	ladder     []int     // the bitrates it was solved for, kbps
 	h          int       // chunks left the table reaches
 	v          []float32 // [chunks left 0..h][buffer cell][level][state]; 0 chunks left: 0
 	kbps       []float64 // Mbps
@@ -334,7 +317,7 @@ type mdpNext struct {
 func solve(kbps []int, chunkSec float64, cfg *MDPConfig) *mdpTable {
 	m := cfg.Model
 	nv := m.nv()
-	t := &mdpTable{cfg: cfg, nb: int(math.Round(cfg.BufferCap/cfg.BufferStep)) + 1, nl: len(kbps), nz: m.Bins * nv, h: cfg.Lookahead, chunkSec: chunkSec}
+	t := &mdpTable{cfg: cfg, nb: int(math.Round(cfg.BufferCap/cfg.BufferStep)) + 1, nl: len(kbps), nz: m.Bins * nv, h: cfg.Lookahead, chunkSec: chunkSec, ladder: slices.Clone(kbps)}
 	for _, k := range kbps {
 		t.kbps = append(t.kbps, float64(k)/1000)
 		t.size = append(t.size, float64(k)*chunkSec/8/1000)
