@@ -95,30 +95,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	}
 	w.About = fmt.Sprintf("player-sim learn --traces %s --rounds %d --hidden %d --epochs %d --horizon %d --seed %d: DAgger imitation of the offline-optimal planner on %s, %v on %d workers",
 		*traces, *rounds, *hidden, *epochs, *horizon, *seed, strings.Join(names, ", "), time.Since(start).Round(time.Second), *workers)
-	b, err := json.Marshal(w)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("learn: %w", err)
-	}
-	fmt.Fprintf(stdout, "wrote %s: %s\n", *out, w.About)
-	if *validate == "" {
-		return nil
-	}
-	for _, d := range strings.Split(*validate, ",") {
-		ts, err := sim.LoadTraces(d)
-		if err != nil {
-			return fmt.Errorf("learn: %w", err)
-		}
-		l, err := abr.NewLearned(w)
-		if err != nil {
-			return err
-		}
-		ml, mt, mr := Mean(ts, l), Mean(ts, abr.NewTargetMPC(abr.TargetConfig{})), Mean(ts, abr.NewRobustMPC(abr.MPCConfig{}))
-		fmt.Fprintf(stdout, "%s (%d traces): learned %.3f (%+.1f%% vs robustmpc), targetmpc %.3f (%+.1f%%), robustmpc %.3f\n", d, len(ts), ml, 100*(ml/mr-1), mt, 100*(mt/mr-1), mr)
-	}
-	return nil
+	return writeAndValidate(stdout, *out, w.About, w, *validate, "learned", func() (abr.Algorithm, error) { return abr.NewLearned(w) })
 }
 
 // Mean is alg's mean score over ts in virtual time (one instance, in order).
@@ -148,14 +125,20 @@ func fitAndWrite(train []*sim.Trace, dirs string, names []string, out, validate 
 	}
 	m.About = fmt.Sprintf("player-sim learn --mdp --traces %s: fitted to the throughputs targetMPC's sessions measure on %s in virtual time, %v",
 		dirs, strings.Join(names, ", "), time.Since(start).Round(time.Millisecond))
-	b, err := json.Marshal(m)
+	return writeAndValidate(stdout, out, m.About, m, validate, "mdp", func() (abr.Algorithm, error) { return abr.NewMDP(abr.MDPConfig{Model: m}) })
+}
+
+// writeAndValidate writes v as JSON to out, then scores the ABR mk makes (called name),
+// targetmpc and robustmpc on each of the comma-separated validate folders.
+func writeAndValidate(stdout io.Writer, out, about string, v any, validate, name string, mk func() (abr.Algorithm, error)) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("learn: %w", err)
 	}
-	fmt.Fprintf(stdout, "wrote %s: %s\n", out, m.About)
+	fmt.Fprintf(stdout, "wrote %s: %s\n", out, about)
 	if validate == "" {
 		return nil
 	}
@@ -164,12 +147,13 @@ func fitAndWrite(train []*sim.Trace, dirs string, names []string, out, validate 
 		if err != nil {
 			return fmt.Errorf("learn: %w", err)
 		}
-		a, err := abr.NewMDP(abr.MDPConfig{Model: m})
+		a, err := mk()
 		if err != nil {
 			return err
 		}
-		mm, mt, mr := Mean(ts, a), Mean(ts, abr.NewTargetMPC(abr.TargetConfig{})), Mean(ts, abr.NewRobustMPC(abr.MPCConfig{}))
-		fmt.Fprintf(stdout, "%s (%d traces): mdp %.3f (%+.1f%% vs robustmpc), targetmpc %.3f (%+.1f%%), robustmpc %.3f\n", d, len(ts), mm, 100*(mm-mr)/math.Abs(mr), mt, 100*(mt-mr)/math.Abs(mr), mr)
+		ma, mt, mr := Mean(ts, a), Mean(ts, abr.NewTargetMPC(abr.TargetConfig{})), Mean(ts, abr.NewRobustMPC(abr.MPCConfig{}))
+		fmt.Fprintf(stdout, "%s (%d traces): %s %.3f (%+.1f%% vs robustmpc), targetmpc %.3f (%+.1f%%), robustmpc %.3f\n",
+			d, len(ts), name, ma, 100*(ma-mr)/math.Abs(mr), mt, 100*(mt-mr)/math.Abs(mr), mr)
 	}
 	return nil
 }
