@@ -159,18 +159,20 @@ func (l *playerLoad) run(ctx context.Context) (playerResult, error) {
 		segs = append(segs, p.segs...)
 		starts = append(starts, p.starts...)
 	}
-	total.SegP50, total.SegP99 = percentile(segs, 0.50), percentile(segs, 0.99)
-	total.StartP50 = percentile(starts, 0.50)
+	total.SegP50, total.SegP99 = percentile(segs, 50), percentile(segs, 99)
+	total.StartP50 = percentile(starts, 50)
 	return total, ctx.Err()
 }
 
-// percentile returns the q-quantile of ds (sorting ds), 0 for none.
-func percentile(ds []time.Duration, q float64) time.Duration {
+// percentile returns the p-th percentile (nearest rank) of ds, 0 for none; ds is left as it is.
+func percentile(ds []time.Duration, p int) time.Duration {
 	if len(ds) == 0 {
 		return 0
 	}
-	slices.Sort(ds)
-	return ds[min(len(ds)-1, int(q*float64(len(ds))))]
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))]
 }
 
 // loop plays sessions until the deadline or MaxSessions. A failed session counts as an error

@@ -405,11 +405,5 @@ var transportDesc = map[string]string{
 
 // pct is the p-th percentile (nearest rank) of ds, rounded for a table.
 func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	return s[max(0, min(len(s)-1, i-1))].Round(time.Millisecond)
+	return percentile(ds, p).Round(time.Millisecond)
 }
