@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X edgecdn/cmd/edgecdn/commands.Version=$(VERSION)
 FUZZTIME ?= 5s
 
 # Packages whose code runs goroutines concurrently: always tested with the race detector.
-RACE_PKGS := ./origin/... ./internal/... ./edge/... ./loadbalancer/... ./steering/...
+RACE_PKGS := ./origin/... ./internal/... ./edge/... ./loadbalancer/... ./steering/... ./player-sim/abr/
 
 .PHONY: build demo test test-race vet lint fuzz-short fuzz bench clean web test-browser
 

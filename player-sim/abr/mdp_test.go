@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -119,5 +120,32 @@ func BenchmarkMDPSolve(b *testing.B) {
 	m, _ := NewMDP(MDPConfig{})
 	for b.Loop() {
 		solve(ladder, 4, &m.cfg)
+	}
+}
+
+// TestMDPConcurrentPlayers: players that start at once on one ladder solve its table once and
+// share it (go test -race checks the sharing).
+func TestMDPConcurrentPlayers(t *testing.T) {
+	s := state(5, 10, 2, 300e3)
+	s.Kbps = []int{300, 750, 1200, 1850, 2850, 4400} // a ladder no other test solved
+	got := make([]*mdpTable, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			a, err := NewMDP(MDPConfig{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			st := *s
+			a.Choose(&st)
+			got[i] = a.table
+		})
+	}
+	wg.Wait()
+	for i, tb := range got {
+		if tb == nil || tb != got[0] {
+			t.Fatalf("player %d: table %p, want the one of player 0 (%p)", i, tb, got[0])
+		}
 	}
 }
