@@ -44,6 +44,10 @@ type Config struct {
 	// carries no bodies, but clients must reach the edges' addresses themselves and a client
 	// that stays on an edge loses the balancer's retries and ejections.
 	Redirect bool
+	// Engine serves the client port in proxy mode: EngineLoop (the default; Linux, else
+	// EngineGoroutines) runs an epoll event loop per core, as HAProxy and nginx do;
+	// EngineGoroutines serves each connection on a goroutine of fasthttp's. Both answer alike.
+	Engine string
 	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
 	// "" leaves it open. /metrics never needs it.
 	AdminToken string
@@ -67,8 +71,15 @@ func DefaultConfig() Config {
 		HeaderTimeout:   DefaultHeaderTimeout,
 		Attempts:        DefaultAttempts,
 		MaxConnsPerEdge: DefaultMaxConnsPerEdge,
+		Engine:          EngineLoop,
 	}
 }
+
+// The engines of Config.Engine.
+const (
+	EngineLoop       = "loop"
+	EngineGoroutines = "goroutines"
+)
 
 // RegisterFlags registers the balancer's own flags on fs, bound to c's fields and showing c's
 // values as their defaults (start from DefaultConfig). The flags every server shares and the
@@ -92,6 +103,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		}
 		return fmt.Errorf("%q: want proxy or redirect", v)
 	})
+	fs.Func("engine", "how the client port is served in proxy mode: `loop` (an epoll event loop per core, Linux) or goroutines (a goroutine per connection) (default "+c.Engine+")", func(v string) error {
+		switch v {
+		case EngineLoop, EngineGoroutines:
+			c.Engine = v
+			return nil
+		}
+		return fmt.Errorf("%q: want loop or goroutines", v)
+	})
 }
 
 func (c *Config) setDefaults() error {
@@ -108,6 +127,13 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("lb: attempts %d: 1 to %d", c.Attempts, maxAttempts)
 	}
 	cli.Default(&c.MaxConnsPerEdge, DefaultMaxConnsPerEdge)
+	switch c.Engine {
+	case "":
+		c.Engine = EngineLoop
+	case EngineLoop, EngineGoroutines:
+	default:
+		return fmt.Errorf("lb: engine %q: want %s or %s", c.Engine, EngineLoop, EngineGoroutines)
+	}
 	for _, u := range c.Upstreams {
 		if _, _, err := net.SplitHostPort(u); err != nil {
 			return fmt.Errorf("lb: upstream %q: want HOST:PORT", u)

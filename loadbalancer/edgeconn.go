@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,6 +50,8 @@ type edgeConns struct {
 	open     int
 	cleaning bool
 	closed   bool
+	sa       syscall.Sockaddr // the resolved address (sockaddr)
+	gone     atomic.Bool      // closed, read without the lock
 }
 
 type edgeConn struct {
@@ -229,6 +232,58 @@ func (r *edgeReader) stepFn(fd uintptr) bool {
 	}
 }
 
+// reserve counts a connection about to be opened (by an event loop) against max.
+func (p *edgeConns) reserve() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open >= p.max {
+		return errNoFreeConns
+	}
+	p.open++
+	return nil
+}
+
+// unreserve counts a connection of reserve's closed.
+func (p *edgeConns) unreserve() {
+	p.mu.Lock()
+	p.open--
+	p.mu.Unlock()
+}
+
+// isClosed reports whether the edge left the pool (its connections are not used again).
+func (p *edgeConns) isClosed() bool {
+	return p.gone.Load()
+}
+
+// sockaddr returns the edge's address to connect to, resolved once; each call has its own copy
+// (syscall.Connect writes into the one it is given).
+func (p *edgeConns) sockaddr() (syscall.Sockaddr, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sa == nil {
+		a, err := net.ResolveTCPAddr("tcp", p.addr)
+		if err != nil {
+			return nil, err
+		}
+		if v4 := a.IP.To4(); v4 != nil {
+			sa := &syscall.SockaddrInet4{Port: a.Port}
+			copy(sa.Addr[:], v4)
+			p.sa = sa
+		} else {
+			sa := &syscall.SockaddrInet6{Port: a.Port}
+			copy(sa.Addr[:], a.IP.To16())
+			p.sa = sa
+		}
+	}
+	switch sa := p.sa.(type) {
+	case *syscall.SockaddrInet4:
+		return &syscall.SockaddrInet4{Port: sa.Port, Addr: sa.Addr}, nil
+	case *syscall.SockaddrInet6:
+		return &syscall.SockaddrInet6{Port: sa.Port, Addr: sa.Addr}, nil
+	}
+	return nil, errors.New("edge address is not TCP")
+}
+
 // put gives back a connection whose last response was read whole.
 func (p *edgeConns) put(ec *edgeConn) {
 	ec.lastUse = time.Now()
@@ -286,6 +341,7 @@ func (p *edgeConns) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	p.gone.Store(true)
 	for _, ec := range p.idle {
 		ec.c.Close()
 		p.open--

@@ -58,9 +58,12 @@ type Server struct {
 	cluster   atomic.Pointer[cluster.Cluster]
 
 	stopping atomic.Bool
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// The event loop engine (loop_linux.go), when it serves the client port.
+	loops  atomic.Pointer[loops]
+	killed atomic.Bool // the shutdown's deadline passed: loops answer what is left with a failure
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // New returns a zone balancer.
@@ -290,12 +293,17 @@ func (s *Server) Drain() {
 func (s *Server) Serve(ln net.Listener) error {
 	l, r := s.Healthy()
 	s.log.Info("lb listening", "addr", ln.Addr().String(), "zone", s.cfg.Zone, "edges", l, "other_zones", r, "cross_zone", s.cfg.CrossZone)
+	if s.cfg.Engine == EngineLoop && !s.cfg.Redirect {
+		if served, err := s.serveLoops(ln); served {
+			return err
+		}
+	}
 	return s.srv.Serve(httpx.ClientListener{Listener: ln})
 }
 
 // Shutdown leaves the cluster, stops accepting, and lets in-flight requests finish.
 func (s *Server) Shutdown(ctx context.Context) error {
-	errs := []error{cluster.Stop(&s.stopping, &s.cluster), httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin)}
+	errs := []error{cluster.Stop(&s.stopping, &s.cluster), s.stopLoops(ctx.Done()), httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin)}
 	for _, u := range s.pool.Load().all {
 		u.conns.close()
 	}

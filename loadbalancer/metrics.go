@@ -11,12 +11,16 @@ import (
 
 type lbMetrics struct {
 	retries, failed, redirects *metrics.Counter
+	// handoffs counts the client connections the event loop gave to the fasthttp server (a
+	// request off its hot path); loopConns gauges those the loops hold.
+	handoffs *metrics.Counter
 }
 
 func (m *lbMetrics) init(s *Server) {
 	m.retries = s.set.NewCounter("edgecdn_lb_retries_total")
 	m.failed = s.set.NewCounter("edgecdn_lb_failed_requests_total")
 	m.redirects = s.set.NewCounter("edgecdn_lb_redirects_total")
+	m.handoffs = s.set.NewCounter("edgecdn_lb_loop_handoffs_total")
 	s.set.NewGauge("edgecdn_lb_healthy_edges", func() float64 { l, _ := s.Healthy(); return float64(l) })
 	s.set.NewGauge("edgecdn_lb_healthy_remote_edges", func() float64 { _, r := s.Healthy(); return float64(r) })
 }

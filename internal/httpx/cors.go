@@ -273,3 +273,23 @@ func normalizeOrigin(o string) (string, error) {
 	}
 	return scheme + "://" + host, nil
 }
+
+// CORSOrigins is a normalized allowlist for a server that writes its CORS headers itself (the
+// balancer's event loop) rather than through CORS: nil allows any origin.
+type CORSOrigins [][]byte
+
+// NewCORSOrigins normalizes an allowlist as CORS does.
+func NewCORSOrigins(origins []string) (CORSOrigins, error) {
+	var c CORSOrigins
+	for _, o := range origins {
+		n, err := normalizeOrigin(o)
+		if err != nil {
+			return nil, err
+		}
+		c = append(c, []byte(n))
+	}
+	return c, nil
+}
+
+// Allowed reports whether origin o may read a response, as CORS decides it.
+func (c CORSOrigins) Allowed(o []byte) bool { return (&cors{origins: c}).allowed(o) }

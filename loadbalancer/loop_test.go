@@ -1,0 +1,167 @@
+package loadbalancer
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rawExchange sends raw on a new connection to addr and reads n responses (to a HEAD when
+// head[i]); it returns them as text with Date dropped, and whether the balancer closed the
+// connection after them.
+func rawExchange(t *testing.T, addr, raw string, heads ...bool) (string, bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Error(err)
+		return "", false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Error(err)
+		return "", false
+	}
+	br := bufio.NewReader(c)
+	var out strings.Builder
+	for _, head := range heads {
+		req := &http.Request{Method: "GET"}
+		if head {
+			req.Method = "HEAD"
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			fmt.Fprintf(&out, "read error\n")
+			return out.String(), true
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Fprintf(&out, "%s\n", resp.Status)
+		var names []string
+		for k := range resp.Header {
+			if k != "Date" {
+				names = append(names, k)
+			}
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			fmt.Fprintf(&out, "%s: %s\n", k, strings.Join(resp.Header[k], " | "))
+		}
+		fmt.Fprintf(&out, "body %d bytes, sum %d, err %v\n", len(body), sum(body), err)
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, err = br.ReadByte()
+	return out.String(), err == io.EOF
+}
+
+func sum(b []byte) (s int) {
+	for _, c := range b {
+		s = s*31 + int(c)
+	}
+	return s
+}
+
+// TestEnginesAnswerAlike sends the same raw requests through a balancer of each engine in front
+// of the same edge and finds the same answers (status, every header but Date, body) and the
+// same connection handling: hot-path GETs and HEADs, bodies within and beyond the first read,
+// ranges, a 304, a chunked answer, pipelined requests, Connection: close, a prior
+// X-Forwarded-For, a CORS allowlist, and what the event loop hands to the fasthttp server
+// (HTTP/1.0, POST, OPTIONS, probes, admin paths, a malformed head).
+func TestEnginesAnswerAlike(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 200_000/16)
+	edge := newFakeEdge(t, "e1", big)
+	chunked := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/vod/chunked") {
+			for i := range 20 {
+				fmt.Fprintf(w, "chunk %03d\n", i)
+				w.(http.Flusher).Flush()
+			}
+			return
+		}
+		w.Header().Set("X-Seen-XFF", r.Header.Get("X-Forwarded-For"))
+		w.Header().Set("X-Seen-Via", r.Header.Get("Via"))
+		w.Header().Set("X-Seen-Connection", r.Header.Get("Connection")+"/"+r.Header.Get("Keep-Alive"))
+		w.Header().Set("Access-Control-Allow-Origin", "https://edge.example")
+		w.Header().Set("Vary", "Accept-Encoding")
+		w.Header().Set("Content-Length", "5")
+		io.WriteString(w, "hello")
+	})}
+	cln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go chunked.Serve(cln)
+	t.Cleanup(func() { chunked.Close() })
+
+	cases := []struct {
+		name  string
+		raw   string
+		heads []bool
+	}{
+		{"get", "GET /vod/t/a.ts HTTP/1.1\r\nHost: x\r\n\r\n", []bool{false}},
+		{"head", "HEAD /vod/t/a.ts HTTP/1.1\r\nHost: x\r\n\r\n", []bool{true}},
+		{"range", "GET /vod/t/a.ts HTTP/1.1\r\nHost: x\r\nRange: bytes=10-99\r\n\r\n", []bool{false}},
+		{"pipelined", "GET /vod/t/a.ts HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\nHEAD /vod/t/a.ts HTTP/1.1\r\nHost: x\r\n\r\nGET /vod/t/a.ts HTTP/1.1\r\nHost: x\r\n\r\n", []bool{false, true, false}},
+		{"close", "GET /vod/t/a.ts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", []bool{false}},
+		{"headers", "GET /vod/h HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.1.2.3\r\nKeep-Alive: 300\r\nProxy-Connection: keep-alive\r\nOrigin: https://player.example\r\n\r\n", []bool{false}},
+		{"chunked", "GET /vod/chunked HTTP/1.1\r\nHost: x\r\n\r\nGET /vod/h HTTP/1.1\r\nHost: x\r\n\r\n", []bool{false, false}},
+		{"http10", "GET /vod/t/a.ts HTTP/1.0\r\n\r\n", []bool{false}},
+		{"post", "POST /vod/h HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", []bool{false}},
+		{"options", "OPTIONS /vod/h HTTP/1.1\r\nHost: x\r\nOrigin: https://player.example\r\nAccess-Control-Request-Method: GET\r\n\r\n", []bool{false}},
+		{"healthz", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", []bool{false}},
+		{"admin", "GET /vod/../cluster HTTP/1.1\r\nHost: x\r\n\r\nGET /cluster HTTP/1.1\r\nHost: x\r\n\r\n", []bool{false, false}},
+		{"bad-version", "GET /vod/h HTTP/2.0\r\nHost: x\r\n\r\n", []bool{false}},
+		{"obs-fold", "GET /vod/h HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  2\r\n\r\n", []bool{false}},
+		{"long-head", "GET /vod/h HTTP/1.1\r\nHost: x\r\nX-A: " + strings.Repeat("a", 9000) + "\r\n\r\n", []bool{false}},
+	}
+	for _, origins := range [][]string{nil, {"https://player.example"}} {
+		answers := map[string][2]string{}
+		for i, engine := range []string{EngineGoroutines, EngineLoop} {
+			s1, base := startLB(t, Config{Zone: "z", Upstreams: []string{edge.addr()}, ProbeInterval: -1, Engine: engine, CORSOrigins: origins})
+			s2, cbase := startLB(t, Config{Zone: "z", Upstreams: []string{cln.Addr().String()}, ProbeInterval: -1, Engine: engine, CORSOrigins: origins})
+			// Each case on its own connection, all at once: a connection left open is known
+			// so only after rawExchange's wait.
+			got := make([]string, len(cases))
+			var wg sync.WaitGroup
+			for k, tc := range cases {
+				addr := strings.TrimPrefix(base, "http://")
+				if strings.Contains(tc.raw, "/vod/h ") || strings.Contains(tc.raw, "/vod/chunked") {
+					addr = strings.TrimPrefix(cbase, "http://")
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					text, closed := rawExchange(t, addr, tc.raw, tc.heads...)
+					got[k] = text + "closed " + strconv.FormatBool(closed)
+				}()
+			}
+			wg.Wait()
+			// The event loop served the hot path itself: it handed the fasthttp server the
+			// connections of the last eight cases and the chunked answer, nothing else.
+			if h := s1.m.handoffs.Get() + s2.m.handoffs.Get(); engine == EngineLoop && runtime.GOOS == "linux" && h != 9 {
+				t.Errorf("origins %v: the event loop handed %d connections to fasthttp, want 9", origins, h)
+			}
+			for k, tc := range cases {
+				a := answers[tc.name]
+				a[i] = got[k]
+				answers[tc.name] = a
+			}
+		}
+		for _, tc := range cases {
+			a := answers[tc.name]
+			if a[0] != a[1] {
+				t.Errorf("origins %v, %s: goroutines answered\n%s\nthe event loop\n%s", origins, tc.name, a[0], a[1])
+			}
+		}
+	}
+}
