@@ -48,6 +48,9 @@ type Config struct {
 	// EngineGoroutines) runs an epoll event loop per core, as HAProxy and nginx do;
 	// EngineGoroutines serves each connection on a goroutine of fasthttp's. Both answer alike.
 	Engine string
+	// Loops is the number of event loops of EngineLoop; default DefaultLoops (GOMAXPROCS less
+	// one, at least one).
+	Loops int
 	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
 	// "" leaves it open. /metrics never needs it.
 	AdminToken string
@@ -103,7 +106,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		}
 		return fmt.Errorf("%q: want proxy or redirect", v)
 	})
-	fs.Func("engine", "how the client port is served in proxy mode: `loop` (an epoll event loop per core, Linux) or goroutines (a goroutine per connection) (default "+c.Engine+")", func(v string) error {
+	fs.Func("engine", "how the client port is served in proxy mode: `loop` (epoll event loops, --loops; Linux) or goroutines (a goroutine per connection) (default "+c.Engine+")", func(v string) error {
 		switch v {
 		case EngineLoop, EngineGoroutines:
 			c.Engine = v
@@ -111,6 +114,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		}
 		return fmt.Errorf("%q: want loop or goroutines", v)
 	})
+	fs.IntVar(&c.Loops, "loops", c.Loops, "event loops of --engine loop (0: GOMAXPROCS less one, at least one)")
 }
 
 func (c *Config) setDefaults() error {
@@ -133,6 +137,9 @@ func (c *Config) setDefaults() error {
 	case EngineLoop, EngineGoroutines:
 	default:
 		return fmt.Errorf("lb: engine %q: want %s or %s", c.Engine, EngineLoop, EngineGoroutines)
+	}
+	if c.Loops < 0 {
+		return fmt.Errorf("lb: loops %d: want 0 (the default) or more", c.Loops)
 	}
 	for _, u := range c.Upstreams {
 		if _, _, err := net.SplitHostPort(u); err != nil {
