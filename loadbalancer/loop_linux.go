@@ -114,7 +114,7 @@ type loop struct {
 	origins   httpx.CORSOrigins
 	stopping  bool
 	listening bool
-	scratch   []byte
+	paused    bool // accept failed: the listener is out of the epoll until the next tick
 }
 
 // DefaultLoops is the number of event loops by default: one per P but one (at least one), so
@@ -283,9 +283,17 @@ func (l *loop) run(stop <-chan struct{}) {
 				select {
 				case <-stop:
 					l.stopping = true
+					if l.listening {
+						syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, l.lfd, nil)
+					}
 					l.listening = false
-					syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, l.lfd, nil)
 				default:
+				}
+			}
+			if l.paused && !l.stopping {
+				ev := syscall.EpollEvent{Events: syscall.EPOLLIN | epollExcl, Fd: int32(l.lfd)}
+				if syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, l.lfd, &ev) == nil {
+					l.paused, l.listening = false, true
 				}
 			}
 			if l.expire() {
@@ -360,7 +368,14 @@ func (l *loop) accept() {
 				continue
 			}
 			if err != syscall.EAGAIN {
+				// Out of descriptors (EMFILE, ENFILE) or memory: the connection waits in the
+				// backlog, and the listener, readable all the while, leaves this loop's epoll
+				// until the next tick rather than waking it in a loop.
 				l.s.log.Warn("lb: accept", "err", err)
+				if syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, l.lfd, nil) == nil {
+					l.listening = false
+					l.paused = true
+				}
 			}
 			return
 		}
