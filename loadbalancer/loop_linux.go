@@ -929,6 +929,9 @@ func (l *loop) pump(c *lconn) {
 		p.n -= int(n)
 		c.deadline = l.now.Add(l.s.cfg.HeaderTimeout)
 	}
+	// The body's last byte ended the splices, not an EAGAIN: the edge sends nothing more before
+	// the next request, whose answer's arrival epoll will report.
+	e.rd = false
 	c.edge = nil
 	l.putEdge(e)
 	l.done(c)
