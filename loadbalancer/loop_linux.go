@@ -469,12 +469,9 @@ func (l *loop) readClient(c *lconn) {
 		}
 		switch {
 		case err == syscall.EAGAIN:
+			// The deadline is not renewed here: the idle one runs from the last answer (or
+			// the accept), the head's from its first byte, however the client dribbles.
 			c.rd = false
-			if len(c.in) > 0 {
-				c.deadline = l.now.Add(loopReadTime)
-			} else {
-				c.deadline = l.now.Add(loopIdleTime)
-			}
 			return
 		case err == syscall.EINTR:
 		case err != nil || n == 0:
@@ -483,6 +480,9 @@ func (l *loop) readClient(c *lconn) {
 		default:
 			if n < cap(c.in)-len(c.in) {
 				c.rd = false
+			}
+			if len(c.in) == 0 {
+				c.deadline = l.now.Add(loopReadTime) // a head begins: whole within the read timeout
 			}
 			c.in = c.in[:len(c.in)+n]
 		}
@@ -956,7 +956,11 @@ func (l *loop) done(c *lconn) {
 	}
 	c.outOff = 0
 	c.u = nil
-	c.deadline = l.now.Add(loopIdleTime)
+	if len(c.in) > 0 {
+		c.deadline = l.now.Add(loopReadTime) // a pipelined request's head, begun already
+	} else {
+		c.deadline = l.now.Add(loopIdleTime)
+	}
 	l.readClient(c)
 }
 
