@@ -33,6 +33,22 @@ var (
 	vHTTP10  = []byte("HTTP/1.0")
 )
 
+// nextField cuts the n-th field line (from 1) off rest, the fields of a head after its first
+// line: the line, its name and its value (OWS trimmed). end: the empty line that ends the head;
+// ok false: not a well-formed field (obs-fold, a bare LF, a space before the colon, a control
+// character) or more than httpx.MaxHeaders of them.
+func nextField(rest []byte, n int) (line, name, value, after []byte, end, ok bool) {
+	line, after, _ = bytes.Cut(rest, crlf)
+	if len(line) == 0 {
+		return nil, nil, nil, after, true, false
+	}
+	name, value, found := bytes.Cut(line, []byte(":"))
+	if n > httpx.MaxHeaders || !found || !isToken(name) || !fieldValueOK(value) {
+		return line, nil, nil, after, false, false
+	}
+	return line, name, trimOWS(value), after, false, true
+}
+
 // reqInfo is what the loop needs of a request it forwards.
 type reqInfo struct {
 	head       bool   // HEAD: no body in the answer
@@ -133,21 +149,15 @@ func forwardRequest(dst, head, ip, via []byte) (_ []byte, info reqInfo, ok bool)
 	start := len(dst)
 	dst = append(dst, head[:len(head)-len(rest)]...) // the request line as received
 	var xff []byte
-	n := 0
-	for {
-		var l []byte
-		l, rest, _ = bytes.Cut(rest, crlf)
-		if len(l) == 0 {
+	for n := 1; ; n++ {
+		l, name, value, after, end, ok := nextField(rest, n)
+		if end {
 			break
 		}
-		if n++; n > httpx.MaxHeaders {
-			return dst[:start], info, false
+		if !ok {
+			return dst[:start], info, false // obs-fold, a bare LF, a space before the colon, too many
 		}
-		name, value, found := bytes.Cut(l, []byte(":"))
-		if !found || !isToken(name) || !fieldValueOK(value) {
-			return dst[:start], info, false // obs-fold, a bare LF, a space before the colon
-		}
-		value = trimOWS(value)
+		rest = after
 		switch {
 		case bytes.EqualFold(name, hContentLength), bytes.EqualFold(name, hTransferEncoding), bytes.EqualFold(name, hExpect):
 			return dst[:start], info, false // a request body
@@ -214,21 +224,16 @@ func parseResponse(head []byte) (info respInfo, ok bool) {
 		return info, false
 	}
 	info.length = -1
-	n, coded := 0, false
-	for {
-		var l []byte
-		l, rest, _ = bytes.Cut(rest, crlf)
-		if len(l) == 0 {
+	coded := false
+	for n := 1; ; n++ {
+		_, name, value, after, end, ok := nextField(rest, n)
+		if end {
 			break
 		}
-		if n++; n > httpx.MaxHeaders {
+		if !ok {
 			return info, false
 		}
-		name, value, found := bytes.Cut(l, []byte(":"))
-		if !found || !isToken(name) || !fieldValueOK(value) {
-			return info, false
-		}
-		value = trimOWS(value)
+		rest = after
 		switch {
 		case bytes.EqualFold(name, hContentLength):
 			cl, ok := parseLength(value)

@@ -419,13 +419,21 @@ func (l *loop) forget(fd int) {
 	killMu.Unlock()
 }
 
-func (l *loop) closeClient(c *lconn) {
+// closeFD closes c's socket unless closed already, and reports whether it did.
+func (l *loop) closeFD(c *lconn) bool {
 	if c.fd < 0 {
-		return
+		return false
 	}
 	l.forget(c.fd)
 	syscall.Close(c.fd)
 	c.fd = -1
+	return true
+}
+
+func (l *loop) closeClient(c *lconn) {
+	if !l.closeFD(c) {
+		return
+	}
 	if e := c.edge; e != nil {
 		c.edge = nil
 		e.owner = nil
@@ -604,12 +612,9 @@ func (l *loop) edgeConn(p *edgeConns, fresh bool) (*lconn, error) {
 
 // closeEdge closes an edge connection that will not be used again.
 func (l *loop) closeEdge(e *lconn) {
-	if e.fd < 0 {
+	if !l.closeFD(e) {
 		return
 	}
-	l.forget(e.fd)
-	syscall.Close(e.fd)
-	e.fd = -1
 	if e.pipe != nil {
 		l.dropPipe(e.pipe)
 		e.pipe = nil
