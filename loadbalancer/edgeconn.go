@@ -243,6 +243,13 @@ func (p *edgeConns) reserve() error {
 	return nil
 }
 
+// openCount is the number of connections open to the edge.
+func (p *edgeConns) openCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.open
+}
+
 // unreserve counts a connection of reserve's closed.
 func (p *edgeConns) unreserve() {
 	p.mu.Lock()

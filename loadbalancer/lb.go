@@ -61,6 +61,7 @@ type Server struct {
 	// The event loop engine (loop_linux.go), when it serves the client port.
 	loops  atomic.Pointer[loops]
 	killed atomic.Bool // the shutdown's deadline passed: loops answer what is left with a failure
+	shut   atomic.Bool // Shutdown was called (before the loops started, perhaps)
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -303,7 +304,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown leaves the cluster, stops accepting, and lets in-flight requests finish.
 func (s *Server) Shutdown(ctx context.Context) error {
-	errs := []error{cluster.Stop(&s.stopping, &s.cluster), s.stopLoops(ctx.Done()), httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin)}
+	errs := []error{cluster.Stop(&s.stopping, &s.cluster), s.stopLoops(ctx), httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin)}
 	for _, u := range s.pool.Load().all {
 		u.conns.close()
 	}

@@ -2,7 +2,9 @@ package loadbalancer
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -132,6 +134,8 @@ type loops struct {
 	wg   sync.WaitGroup
 	stop chan struct{}
 	lfd  int
+	ln   net.Listener // the listener served: closed when the loops stop
+	once sync.Once
 	// handoffs is what the fasthttp server serves: the connections the loops give it.
 	handoffs *handoffListener
 }
@@ -162,7 +166,7 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 	if len(s.cfg.CORSOrigins) == 0 {
 		origins = nil
 	}
-	ll := &loops{stop: make(chan struct{}), lfd: lfd, handoffs: newHandoffListener(ln.Addr())}
+	ll := &loops{stop: make(chan struct{}), lfd: lfd, ln: ln, handoffs: newHandoffListener(ln.Addr())}
 	n := s.cfg.Loops
 	if n <= 0 {
 		n = DefaultLoops()
@@ -185,6 +189,9 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 		ll.ls = append(ll.ls, l)
 	}
 	s.loops.Store(ll)
+	if s.shut.Load() {
+		ll.halt() // Shutdown came first
+	}
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- s.srv.Serve(ll.handoffs) }()
 	for _, l := range ll.ls {
@@ -198,31 +205,39 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 	return true, nil
 }
 
-// stopLoops makes the loops stop accepting, close idle client connections, finish what is
-// under way and return; it waits for them until ctx's deadline (then closes every connection).
-func (s *Server) stopLoops(done <-chan struct{}) error {
+// stopLoops makes the loops stop accepting (the port refuses connections at once), close idle
+// client connections, finish what is under way and return; it waits for them until ctx is done,
+// then closes every connection and returns an error wrapping ctx's.
+func (s *Server) stopLoops(ctx context.Context) error {
+	s.shut.Store(true)
 	ll := s.loops.Load()
 	if ll == nil {
-		return nil
+		return nil // not serving yet: serveLoops sees shut and stops at once
 	}
-	select {
-	case <-ll.stop:
-	default:
-		close(ll.stop)
-	}
+	ll.halt()
 	finished := make(chan struct{})
 	go func() { ll.wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
 		return nil
-	case <-done:
+	case <-ctx.Done():
 		s.killed.Store(true)
 		for _, l := range ll.ls {
 			l.kill()
 		}
 		<-finished
-		return errors.New("lb: connections still open at the shutdown deadline")
+		return fmt.Errorf("lb: connections still open at the shutdown deadline: %w", ctx.Err())
 	}
+}
+
+// halt tells the loops to stop and closes the listening socket: shutdown(2) on it refuses new
+// connections even while the loops still hold its descriptor in their epolls.
+func (ll *loops) halt() {
+	ll.once.Do(func() {
+		close(ll.stop)
+		syscall.Shutdown(ll.lfd, syscall.SHUT_RD)
+		ll.ln.Close()
+	})
 }
 
 func (l *loop) kill() {
@@ -367,7 +382,10 @@ func (l *loop) accept() {
 			if err == syscall.EINTR || err == syscall.ECONNABORTED {
 				continue
 			}
-			if err != syscall.EAGAIN {
+			if err != syscall.EAGAIN && l.s.shut.Load() {
+				syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, l.lfd, nil) // the listener was shut down
+				l.listening = false
+			} else if err != syscall.EAGAIN {
 				// Out of descriptors (EMFILE, ENFILE) or memory: the connection waits in the
 				// backlog, and the listener, readable all the while, leaves this loop's epoll
 				// until the next tick rather than waking it in a loop.

@@ -2,7 +2,10 @@
 
 package loadbalancer
 
-import "net"
+import (
+	"context"
+	"net"
+)
 
 // DefaultLoops is the number of event loops by default (Linux only: none elsewhere).
 func DefaultLoops() int { return 0 }
@@ -13,4 +16,4 @@ type loops struct{}
 // serveLoops is Linux only: elsewhere the fasthttp server serves the client port.
 func (s *Server) serveLoops(net.Listener) (bool, error) { return false, nil }
 
-func (s *Server) stopLoops(<-chan struct{}) error { return nil }
+func (s *Server) stopLoops(context.Context) error { return nil }

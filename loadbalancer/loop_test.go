@@ -3,10 +3,13 @@ package loadbalancer
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -162,6 +165,90 @@ func TestEnginesAnswerAlike(t *testing.T) {
 			if a[0] != a[1] {
 				t.Errorf("origins %v, %s: goroutines answered\n%s\nthe event loop\n%s", origins, tc.name, a[0], a[1])
 			}
+		}
+	}
+}
+
+// TestLoopKillDropsAndRefuses: a shutdown whose context is already done (a crash, as the demo's
+// KillLB makes it) returns at once with an error wrapping the context's, the request waiting on
+// an edge that never answers ends with the connection, and the port refuses new connections;
+// a graceful shutdown with nothing under way returns nil.
+func TestLoopKillDropsAndRefuses(t *testing.T) {
+	hang, err := net.Listen("tcp", "127.0.0.1:0") // accepts, reads, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hang.Close()
+	go func() {
+		for {
+			c, err := hang.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	for _, graceful := range []bool{false, true} {
+		s, err := New(Config{Zone: "z", Upstreams: []string{hang.Addr().String()}, ProbeInterval: -1, Engine: EngineLoop, Name: "lb-test", Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(ln) }()
+		addr := ln.Addr().String()
+		if _, _, err := get(t, "http://"+addr+"/healthz"); err != nil {
+			t.Fatal(err)
+		}
+		var c net.Conn
+		if !graceful {
+			if c, err = net.Dial("tcp", addr); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, "GET /vod/t/a.ts HTTP/1.1\r\nHost: x\r\n\r\n")
+			// The request is under way once the loop holds a connection to the edge.
+			deadline := time.Now().Add(10 * time.Second)
+			for s.pool.Load().all[hang.Addr().String()].conns.openCount() == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the request never reached the edge")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if !graceful {
+			cancel()
+		}
+		start := time.Now()
+		err = s.Shutdown(ctx)
+		cancel()
+		switch {
+		case graceful && err != nil:
+			t.Errorf("graceful shutdown: %v", err)
+		case !graceful && !errors.Is(err, context.Canceled):
+			t.Errorf("killed: Shutdown returned %v, want an error wrapping context.Canceled", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("shutdown took %v", d)
+		}
+		select {
+		case <-served:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Serve did not return after Shutdown")
+		}
+		if c != nil {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadAll(c); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Error("the waiting client's connection was left open")
+			}
+		}
+		if c2, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+			c2.Close()
+			t.Errorf("graceful %v: the port still accepts connections after Shutdown", graceful)
 		}
 	}
 }
