@@ -716,18 +716,12 @@ func (l *loop) dropIdle(e *lconn) {
 // writeEdge writes the request head to the edge, then waits for the answer.
 func (l *loop) writeEdge(e *lconn) {
 	c := e.owner
-	for e.wOff < len(c.fwd) {
-		n, err := rawWrite(e.fd, c.fwd[e.wOff:])
-		switch {
-		case err == syscall.EAGAIN:
-			return
-		case err == syscall.EINTR:
-		case err != nil:
-			l.edgeLost(c, e, writeError{err})
-			return
-		default:
-			e.wOff += n
-		}
+	switch err := writeFrom(e.fd, c.fwd, &e.wOff); {
+	case err == syscall.EAGAIN:
+		return
+	case err != nil:
+		l.edgeLost(c, e, writeError{err})
+		return
 	}
 	l.readEdge(e)
 }
@@ -887,19 +881,17 @@ func (l *loop) fail(c *lconn) {
 
 // flush writes c.out, then splices the body's rest (cStreaming), then reads the next request.
 func (l *loop) flush(c *lconn) {
-	for c.outOff < len(c.out) {
-		n, err := rawWrite(c.fd, c.out[c.outOff:])
-		switch {
-		case err == syscall.EAGAIN:
-			return
-		case err == syscall.EINTR:
-		case err != nil:
-			l.closeClient(c)
-			return
-		default:
-			c.outOff += n
-			c.deadline = l.now.Add(l.s.cfg.HeaderTimeout)
-		}
+	from := c.outOff
+	err := writeFrom(c.fd, c.out, &c.outOff)
+	if c.outOff > from {
+		c.deadline = l.now.Add(l.s.cfg.HeaderTimeout)
+	}
+	switch {
+	case err == syscall.EAGAIN:
+		return
+	case err != nil:
+		l.closeClient(c)
+		return
 	}
 	if c.state == cStreaming {
 		l.pump(c)
@@ -1133,6 +1125,22 @@ func rawRead(fd int, p []byte) (int, error) {
 		return 0, e
 	}
 	return int(r), nil
+}
+
+// writeFrom writes p[*off:] to the non-blocking socket fd, advancing *off: nil when all of it
+// went, syscall.EAGAIN when the socket's send buffer is full, or the write's error.
+func writeFrom(fd int, p []byte, off *int) error {
+	for *off < len(p) {
+		n, err := rawWrite(fd, p[*off:])
+		switch {
+		case err == syscall.EINTR:
+		case err != nil:
+			return err
+		default:
+			*off += n
+		}
+	}
+	return nil
 }
 
 func rawWrite(fd int, p []byte) (int, error) {
