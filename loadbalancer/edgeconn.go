@@ -470,19 +470,27 @@ func (r *edgeResponse) bodyLength(head bool) error {
 		return nil
 	}
 	// Chunked, or up to the connection's end: rare from an edge (it always knows the length).
-	var resp fasthttp.Response
-	r.h.CopyTo(&resp.Header)
 	r.ec.setReadDeadline(time.Now(), r.readTimeout)
-	if err := resp.ReadBody(r.ec.br, maxFallbackBody); err != nil {
-		r.keep = false
-		return err
-	}
-	if r.h.ContentLength() == -2 {
+	toClose := r.h.ContentLength() == -2
+	body, err := readUnsized(&r.h, r.ec.br, r.body)
+	if err != nil || toClose {
 		r.keep = false
 	}
-	r.body = append(r.body[:0], resp.Body()...)
-	r.h.SetContentLength(len(r.body))
-	return nil
+	r.body = body
+	return err
+}
+
+// readUnsized reads a body without Content-Length (chunked, or up to the connection's end)
+// whole from br into dst, at most maxFallbackBody, and gives h that Content-Length.
+func readUnsized(h *fasthttp.ResponseHeader, br *bufio.Reader, dst []byte) ([]byte, error) {
+	var resp fasthttp.Response
+	h.CopyTo(&resp.Header)
+	if err := resp.ReadBody(br, maxFallbackBody); err != nil {
+		return dst[:0], err
+	}
+	dst = append(dst[:0], resp.Body()...)
+	h.SetContentLength(len(dst))
+	return dst, nil
 }
 
 // buffered reports whether the whole body already sits in the read buffer.

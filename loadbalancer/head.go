@@ -2,6 +2,7 @@ package loadbalancer
 
 import (
 	"bytes"
+	"strings"
 
 	"edgecdn/internal/httpx"
 )
@@ -56,17 +57,22 @@ type reqInfo struct {
 	origin     []byte // the Origin field, within the head read
 }
 
+// tokenChar holds the characters of an RFC 9110 token: visible ASCII but the delimiters.
+var tokenChar = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c)
+	}
+	return t
+}()
+
 // isToken reports whether b is a non-empty RFC 9110 token (a field name or method).
 func isToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
 	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || bytes.IndexByte([]byte("\"(),/:;<=>?@[\\]{}"), c) >= 0 {
+		if !tokenChar[c] {
 			return false
 		}
 	}
-	return true
+	return len(b) > 0
 }
 
 // fieldValueOK reports whether v holds only visible characters, spaces and tabs.
@@ -107,7 +113,6 @@ var (
 	hServer           = []byte("Server")
 	hVary             = []byte("Vary")
 	vClose            = []byte("close")
-	vChunked          = []byte("chunked")
 	acPrefix          = []byte("Access-Control-")
 )
 
@@ -171,8 +176,6 @@ func forwardRequest(dst, head, ip, via []byte) (_ []byte, info reqInfo, ok bool)
 				xff = value
 			}
 			continue
-		case bytes.EqualFold(name, hVia):
-			// Forwarded as is; the balancer's own Via follows.
 		case bytes.EqualFold(name, hOrigin):
 			info.origin = value
 		case isHopByHop(name):

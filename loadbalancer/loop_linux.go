@@ -19,7 +19,7 @@ import (
 )
 
 // The event loop engine (the default on Linux in proxy mode) serves the client port as HAProxy
-// and nginx do: one loop per core, each an epoll instance whose goroutine reads a socket only
+// and nginx do: --loops loops (DefaultLoops), each an epoll instance whose goroutine reads a socket only
 // after epoll said it is readable, with non-blocking system calls made without Go's poller and
 // no goroutine per connection or per request. A request is a state of its client connection;
 // the edge connections a loop opens are its own, kept idle in its own pool per edge. A body
@@ -37,8 +37,6 @@ const (
 	loopEvents   = 256
 	clientBuffer = httpx.ReadBufferSize // a request head longer than this goes to fasthttp (431/414)
 	pipeSize     = 1 << 20              // F_SETPIPE_SZ of a loop's pipes: a segment in few splices
-	loopReadTime = 10 * time.Second     // a request head begun must be whole within it (httpx's ReadTimeout)
-	loopIdleTime = 60 * time.Second     // a keep-alive connection may wait this long for a request (httpx's IdleTimeout)
 	epollExcl    = 1 << 28              // EPOLLEXCLUSIVE: one loop woken per new connection
 	epollET      = 1 << 31              // EPOLLET
 	spliceMove   = 1                    // SPLICE_F_MOVE
@@ -85,7 +83,6 @@ type lconn struct {
 	wOff       int  // how much of owner.fwd was written
 	buf        []byte
 	bufN       int
-	lastUse    time.Time
 	pipe       *lpipe
 	keep       bool
 
@@ -117,6 +114,8 @@ type loop struct {
 	stopping  bool
 	listening bool
 	paused    bool // accept failed: the listener is out of the epoll until the next tick
+	// mu guards conns against kill's snapshot, the one access from another goroutine.
+	mu sync.Mutex
 }
 
 // DefaultLoops is the number of event loops by default: one per P but one (at least one), so
@@ -172,17 +171,17 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 		n = DefaultLoops()
 	}
 	for i := 0; i < n; i++ {
-		ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-		if err != nil {
-			for _, l := range ll.ls {
-				syscall.Close(l.ep)
-			}
-			syscall.Close(lfd)
-			return true, err
+		l := &loop{s: s, ep: -1, lfd: lfd, conns: map[int]*lconn{}, idle: map[*edgeConns][]*lconn{}, origins: origins, listening: true}
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | epollExcl, Fd: int32(lfd)}
+		if l.ep, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err == nil {
+			err = syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, lfd, &ev)
 		}
-		l := &loop{s: s, ep: ep, lfd: lfd, conns: map[int]*lconn{}, idle: map[*edgeConns][]*lconn{}, origins: origins, listening: true}
-		if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, lfd, &syscall.EpollEvent{Events: syscall.EPOLLIN | epollExcl, Fd: int32(lfd)}); err != nil {
-			syscall.Close(ep)
+		if err != nil {
+			for _, x := range append(ll.ls, l) {
+				if x.ep >= 0 {
+					syscall.Close(x.ep)
+				}
+			}
 			syscall.Close(lfd)
 			return true, err
 		}
@@ -248,11 +247,9 @@ func (l *loop) kill() {
 	}
 }
 
-var killMu sync.Mutex
-
 func (l *loop) snapshot() map[int]struct{} {
-	killMu.Lock()
-	defer killMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	m := make(map[int]struct{}, len(l.conns))
 	for fd := range l.conns {
 		m[fd] = struct{}{}
@@ -410,7 +407,7 @@ func (l *loop) accept() {
 			syscall.Close(fd)
 			continue
 		}
-		c.deadline = l.now.Add(loopIdleTime)
+		c.deadline = l.now.Add(httpx.DefaultIdleTimeout)
 		l.readClient(c)
 		// One connection per wake-up, as nginx without multi_accept: the listener is in every
 		// loop's epoll (EPOLLEXCLUSIVE), and a burst of connections wakes the idle loops
@@ -420,9 +417,9 @@ func (l *loop) accept() {
 }
 
 func (l *loop) register(fd int, c *lconn) bool {
-	killMu.Lock()
+	l.mu.Lock()
 	l.conns[fd] = c
-	killMu.Unlock()
+	l.mu.Unlock()
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | epollET, Fd: int32(fd)}
 	if err := syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		l.forget(fd)
@@ -432,9 +429,9 @@ func (l *loop) register(fd int, c *lconn) bool {
 }
 
 func (l *loop) forget(fd int) {
-	killMu.Lock()
+	l.mu.Lock()
 	delete(l.conns, fd)
-	killMu.Unlock()
+	l.mu.Unlock()
 }
 
 // closeFD closes c's socket unless closed already, and reports whether it did.
@@ -467,7 +464,7 @@ func (l *loop) clientEvent(c *lconn, ev uint32) {
 	}
 	switch c.state {
 	case cReading:
-		if ev&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+		if ev&readableEvents != 0 {
 			l.readClient(c)
 		}
 	case cWriting, cStreaming:
@@ -508,7 +505,7 @@ func (l *loop) readClient(c *lconn) {
 				c.rd = false
 			}
 			if len(c.in) == 0 {
-				c.deadline = l.now.Add(loopReadTime) // a head begins: whole within the read timeout
+				c.deadline = l.now.Add(httpx.DefaultReadTimeout) // a head begins: whole within the read timeout
 			}
 			c.in = c.in[:len(c.in)+n]
 		}
@@ -520,7 +517,7 @@ func (l *loop) request(c *lconn, n int) {
 	s := l.s
 	var ok bool
 	c.fwd, c.info, ok = forwardRequest(c.fwd[:0], c.in[:n], c.ip, s.via)
-	if !ok || s.cfg.Redirect {
+	if !ok {
 		l.handoff(c)
 		return
 	}
@@ -582,7 +579,7 @@ func (l *loop) edgeConn(p *edgeConns, fresh bool) (*lconn, error) {
 		idle[len(idle)-1] = nil
 		idle = idle[:len(idle)-1]
 		l.idle[p] = idle
-		if l.now.Sub(e.lastUse) < edgeIdleFor && !p.isClosed() {
+		if l.now.Before(e.deadline) && !p.isClosed() {
 			e.reused, e.deadline = true, time.Time{}
 			return e, nil
 		}
@@ -647,8 +644,8 @@ func (l *loop) putEdge(e *lconn) {
 		l.closeEdge(e)
 		return
 	}
-	e.lastUse, e.reused, e.bufN, e.connecting = l.now, false, 0, false
-	e.deadline = l.now.Add(edgeIdleFor)
+	e.reused, e.bufN, e.connecting = false, 0, false
+	e.deadline = l.now.Add(edgeIdleFor) // idle: closed by expire, or not reused, after it
 	if e.pipe != nil {
 		l.putPipe(e.pipe)
 		e.pipe = nil
@@ -664,7 +661,7 @@ func (l *loop) edgeEvent(e *lconn, ev uint32) {
 	if c == nil {
 		// An idle connection that became readable: the edge closed it (or sent what it should
 		// not have). Either way it is not used again.
-		if ev&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+		if ev&readableEvents != 0 {
 			l.dropIdle(e)
 		}
 		return
@@ -972,9 +969,9 @@ func (l *loop) done(c *lconn) {
 	c.outOff = 0
 	c.u = nil
 	if len(c.in) > 0 {
-		c.deadline = l.now.Add(loopReadTime) // a pipelined request's head, begun already
+		c.deadline = l.now.Add(httpx.DefaultReadTimeout) // a pipelined request's head, begun already
 	} else {
-		c.deadline = l.now.Add(loopIdleTime)
+		c.deadline = l.now.Add(httpx.DefaultIdleTimeout)
 	}
 	l.readClient(c)
 }
@@ -1070,26 +1067,25 @@ func (l *loop) handoffResponse(c *lconn, e *lconn, n int) {
 	go func() {
 		defer pool.unreserve()
 		defer ec.Close()
-		var resp fasthttp.Response
+		var h fasthttp.ResponseHeader
 		ec.SetReadDeadline(time.Now().Add(s.cfg.HeaderTimeout))
 		br := bufio.NewReaderSize(&prefixConn{TCPConn: ec, pending: append(head, rest...)}, edgeReadBuffer)
-		err := resp.Header.Read(br)
+		err := h.Read(br)
+		var body []byte
 		if err == nil {
-			err = resp.ReadBody(br, maxFallbackBody)
+			body, err = readUnsized(&h, br, nil)
 		}
-		var out []byte
 		if err != nil {
-			out = errorResponse(nil, fasthttp.StatusBadGateway, "edge unreachable", false, date, origins, info.origin, true)
-			cc.Write(out)
+			// The goroutine engine would try another edge here; with the loop the answer's
+			// head has come, and the edge's failure mid-body ends the exchange with a 502.
+			cc.Write(errorResponse(nil, fasthttp.StatusBadGateway, "edge unreachable", false, date, origins, info.origin, true))
 			cc.Close()
 			return
 		}
-		resp.Header.SetContentLength(len(resp.Body()))
-		resp.Header.Del("Transfer-Encoding")
-		h := resp.Header.Header()
-		out = clientHead(nil, h[:len(h)], date, origins, info.origin, info.closeAfter)
+		h.Del("Transfer-Encoding")
+		out := clientHead(nil, h.Header(), date, origins, info.origin, info.closeAfter)
 		if !info.head {
-			out = append(out, resp.Body()...)
+			out = append(out, body...)
 		}
 		cc.SetWriteDeadline(time.Now().Add(s.cfg.HeaderTimeout))
 		if _, err := cc.Write(out); err != nil || info.closeAfter {

@@ -33,6 +33,14 @@ type Options struct {
 	Logger       *slog.Logger
 }
 
+// The timeouts of a client connection NewServer's servers have by default (and the balancer's
+// event loops keep): a request head whole within DefaultReadTimeout of its start, a keep-alive
+// connection idle DefaultIdleTimeout at most.
+const (
+	DefaultReadTimeout = 10 * time.Second
+	DefaultIdleTimeout = 60 * time.Second
+)
+
 // NewServer returns a fasthttp server with edgecdn's limits: small request bodies (no endpoint
 // takes an upload), ReadBufferSize of request line and headers (414 or 431 beyond, 505 for an
 // HTTP version other than 1.1 and 1.0). Handlers read the raw path
@@ -43,10 +51,10 @@ func NewServer(h fasthttp.RequestHandler, o Options) *fasthttp.Server {
 		o.Name = "edgecdn"
 	}
 	if o.ReadTimeout == 0 {
-		o.ReadTimeout = 10 * time.Second
+		o.ReadTimeout = DefaultReadTimeout
 	}
 	if o.IdleTimeout == 0 {
-		o.IdleTimeout = 60 * time.Second
+		o.IdleTimeout = DefaultIdleTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
