@@ -2,8 +2,8 @@ package loadbalancer
 
 import (
 	"bytes"
-	"strings"
 
+	"edgecdn/internal/evloop"
 	"edgecdn/internal/httpx"
 )
 
@@ -16,15 +16,6 @@ import (
 // the edge's CORS fields and hop-by-hop fields dropped, the balancer's own CORS fields and Date
 // written.
 
-// headEnd returns the length of the head at the start of b (through its empty line), or -1.
-func headEnd(b []byte) int {
-	i := bytes.Index(b, crlfcrlf)
-	if i < 0 {
-		return -1
-	}
-	return i + 4
-}
-
 var (
 	crlf     = []byte("\r\n")
 	crlfcrlf = []byte("\r\n\r\n")
@@ -34,73 +25,11 @@ var (
 	vHTTP10  = []byte("HTTP/1.0")
 )
 
-// nextField cuts the n-th field line (from 1) off rest, the fields of a head after its first
-// line: the line, its name and its value (OWS trimmed). end: the empty line that ends the head;
-// ok false: not a well-formed field (obs-fold, a bare LF, a space before the colon, a control
-// character) or more than httpx.MaxHeaders of them.
-func nextField(rest []byte, n int) (line, name, value, after []byte, end, ok bool) {
-	line, after, _ = bytes.Cut(rest, crlf)
-	if len(line) == 0 {
-		return nil, nil, nil, after, true, false
-	}
-	name, value, found := bytes.Cut(line, []byte(":"))
-	if n > httpx.MaxHeaders || !found || !isToken(name) || !fieldValueOK(value) {
-		return line, nil, nil, after, false, false
-	}
-	return line, name, trimOWS(value), after, false, true
-}
-
 // reqInfo is what the loop needs of a request it forwards.
 type reqInfo struct {
 	head       bool   // HEAD: no body in the answer
 	closeAfter bool   // Connection: close
 	origin     []byte // the Origin field, within the head read
-}
-
-// tokenChar holds the characters of an RFC 9110 token: visible ASCII but the delimiters.
-var tokenChar = func() (t [256]bool) {
-	for c := '!'; c <= '~'; c++ {
-		t[c] = !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c)
-	}
-	return t
-}()
-
-// isToken reports whether b is a non-empty RFC 9110 token (a field name or method).
-func isToken(b []byte) bool {
-	for _, c := range b {
-		if !tokenChar[c] {
-			return false
-		}
-	}
-	return len(b) > 0
-}
-
-// fieldValueOK reports whether v holds only visible characters, spaces and tabs.
-func fieldValueOK(v []byte) bool {
-	for _, c := range v {
-		if (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func trimOWS(v []byte) []byte { return bytes.Trim(v, " \t") }
-
-// hasToken reports whether the comma-separated list v holds tok (case-insensitive).
-func hasToken(v, tok []byte) bool {
-	for len(v) > 0 {
-		var t []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			t, v = v[:i], v[i+1:]
-		} else {
-			t, v = v, nil
-		}
-		if bytes.EqualFold(trimOWS(t), tok) {
-			return true
-		}
-	}
-	return false
 }
 
 var (
@@ -155,7 +84,7 @@ func forwardRequest(dst, head, ip, via []byte) (_ []byte, info reqInfo, ok bool)
 	dst = append(dst, head[:len(head)-len(rest)]...) // the request line as received
 	var xff []byte
 	for n := 1; ; n++ {
-		l, name, value, after, end, ok := nextField(rest, n)
+		l, name, value, after, end, ok := evloop.NextField(rest, n)
 		if end {
 			break
 		}
@@ -167,7 +96,7 @@ func forwardRequest(dst, head, ip, via []byte) (_ []byte, info reqInfo, ok bool)
 		case bytes.EqualFold(name, hContentLength), bytes.EqualFold(name, hTransferEncoding), bytes.EqualFold(name, hExpect):
 			return dst[:start], info, false // a request body
 		case bytes.EqualFold(name, hConnection):
-			if hasToken(value, vClose) {
+			if evloop.HasToken(value, vClose) {
 				info.closeAfter = true
 			}
 			continue
@@ -203,11 +132,11 @@ type respInfo struct {
 	keep   bool  // the edge keeps the connection open
 }
 
-// parseResponse reads an edge's response head (as headEnd cut it); ok false is a malformed
+// parseResponse reads an edge's response head (as evloop.HeadEnd cut it); ok false is a malformed
 // head, which is the edge's failure (502, and another edge when the request may be retried).
 func parseResponse(head []byte) (info respInfo, ok bool) {
 	line, rest, _ := bytes.Cut(head, crlf)
-	if len(line) < 12 || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') || !fieldValueOK(line) {
+	if len(line) < 12 || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') || !evloop.FieldValueOK(line) {
 		return info, false
 	}
 	switch {
@@ -229,7 +158,7 @@ func parseResponse(head []byte) (info respInfo, ok bool) {
 	info.length = -1
 	coded := false
 	for n := 1; ; n++ {
-		_, name, value, after, end, ok := nextField(rest, n)
+		_, name, value, after, end, ok := evloop.NextField(rest, n)
 		if end {
 			break
 		}
@@ -247,7 +176,7 @@ func parseResponse(head []byte) (info respInfo, ok bool) {
 		case bytes.EqualFold(name, hTransferEncoding):
 			coded = coded || !bytes.EqualFold(value, []byte("identity"))
 		case bytes.EqualFold(name, hConnection):
-			if hasToken(value, vClose) {
+			if evloop.HasToken(value, vClose) {
 				info.keep = false
 			}
 		}
@@ -317,8 +246,8 @@ func clientHead(dst, head, date []byte, origins httpx.CORSOrigins, origin []byte
 				break
 			}
 			sawVary = true
-			v := trimOWS(value)
-			if !hasToken(v, hOrigin) && !hasToken(v, []byte("*")) {
+			v := evloop.TrimOWS(value)
+			if !evloop.HasToken(v, hOrigin) && !evloop.HasToken(v, []byte("*")) {
 				dst = append(dst, name...)
 				dst = append(dst, ": "...)
 				dst = append(dst, v...)
@@ -337,31 +266,11 @@ func clientHead(dst, head, date []byte, origins httpx.CORSOrigins, origin []byte
 		dst = append(dst, date...)
 		dst = append(dst, crlf...)
 	}
-	dst = appendCORS(dst, origins, origin, sawVary)
+	dst = evloop.AppendCORS(dst, origins, origin, sawVary)
 	if closeAfter {
 		dst = append(dst, "Connection: close\r\n"...)
 	}
 	return append(dst, crlf...)
-}
-
-// appendCORS appends the balancer's CORS fields for a response that is not a preflight's, as
-// httpx.CORS sets them.
-func appendCORS(dst []byte, origins httpx.CORSOrigins, origin []byte, sawVary bool) []byte {
-	if origins == nil {
-		dst = append(dst, "Access-Control-Allow-Origin: *\r\n"...)
-	} else {
-		if !sawVary {
-			dst = append(dst, "Vary: Origin\r\n"...)
-		}
-		if !origins.Allowed(origin) {
-			return dst
-		}
-		dst = append(dst, "Access-Control-Allow-Origin: "...)
-		dst = append(dst, origin...)
-		dst = append(dst, "\r\nAccess-Control-Allow-Credentials: true\r\n"...)
-	}
-	dst = append(dst, "Access-Control-Expose-Headers: "+httpx.CORSExposeHeaders+"\r\n"...)
-	return dst
 }
 
 // errorResponse appends a whole answer of the balancer's own (a failure: 502, 503, 504), as
@@ -372,12 +281,12 @@ func errorResponse(dst []byte, status int, msg string, retryAfter bool, date []b
 	dst = append(dst, "\r\nServer: edgecdn-lb\r\nDate: "...)
 	dst = append(dst, date...)
 	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
-	dst = appendInt(dst, int64(len(msg)+1))
+	dst = evloop.AppendInt(dst, int64(len(msg)+1))
 	dst = append(dst, "\r\nCache-Control: no-store\r\n"...)
 	if retryAfter {
 		dst = append(dst, "Retry-After: 1\r\n"...)
 	}
-	dst = appendCORS(dst, origins, origin, false)
+	dst = evloop.AppendCORS(dst, origins, origin, false)
 	if closeAfter {
 		dst = append(dst, "Connection: close\r\n"...)
 	}
@@ -387,7 +296,7 @@ func errorResponse(dst []byte, status int, msg string, retryAfter bool, date []b
 }
 
 func appendStatus(dst []byte, status int) []byte {
-	dst = appendInt(dst, int64(status))
+	dst = evloop.AppendInt(dst, int64(status))
 	switch status {
 	case 502:
 		return append(dst, " Bad Gateway"...)
@@ -397,18 +306,4 @@ func appendStatus(dst []byte, status int) []byte {
 		return append(dst, " Gateway Timeout"...)
 	}
 	return dst
-}
-
-func appendInt(dst []byte, n int64) []byte {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(dst, b[i:]...)
 }

@@ -7,6 +7,8 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+
+	"edgecdn/internal/evloop"
 )
 
 // FuzzForwardRequest: any bytes as a client's request head never panic; a head the event loop
@@ -19,7 +21,7 @@ func FuzzForwardRequest(f *testing.F) {
 	f.Add([]byte("GET /vod/a HTTP/1.1\r\nX: a\r\n b\r\n\r\n"))
 	f.Add([]byte("GET /v HTTP/1.1\r\n: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, head []byte) {
-		n := headEnd(head)
+		n := evloop.HeadEnd(head)
 		if n < 0 {
 			return
 		}
@@ -62,7 +64,7 @@ func FuzzEdgeResponseHead(f *testing.F) {
 	f.Add([]byte("HTTP/1.0 200\r\nTransfer-Encoding: chunked\r\n\r\n"))
 	f.Add([]byte("HTTP/1.1 304 Not Modified\r\nConnection: close\r\nDate: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, head []byte) {
-		n := headEnd(head)
+		n := evloop.HeadEnd(head)
 		if n < 0 {
 			return
 		}

@@ -4,17 +4,15 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"runtime"
-	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
+	"edgecdn/internal/evloop"
 	"edgecdn/internal/httpx"
 )
 
@@ -33,12 +31,8 @@ import (
 // a response without Content-Length (read whole, as the goroutine engine reads it).
 
 const (
-	loopTick     = 100 * time.Millisecond // how often a loop checks deadlines
-	loopEvents   = 256
 	clientBuffer = httpx.ReadBufferSize // a request head longer than this goes to fasthttp (431/414)
 	pipeSize     = 1 << 20              // F_SETPIPE_SZ of a loop's pipes: a segment in few splices
-	epollExcl    = 1 << 28              // EPOLLEXCLUSIVE: one loop woken per new connection
-	epollET      = 1 << 31              // EPOLLET
 	spliceMove   = 1                    // SPLICE_F_MOVE
 	spliceNonblk = 2                    // SPLICE_F_NONBLOCK
 	fSetPipeSz   = 1031                 // F_SETPIPE_SZ
@@ -101,21 +95,11 @@ type lpipe struct {
 }
 
 type loop struct {
-	s         *Server
-	ep        int
-	lfd       int
-	conns     map[int]*lconn
-	idle      map[*edgeConns][]*lconn
-	pipes     []*lpipe
-	now       time.Time
-	date      []byte
-	dateAt    int64
-	origins   httpx.CORSOrigins
-	stopping  bool
-	listening bool
-	paused    bool // accept failed: the listener is out of the epoll until the next tick
-	// mu guards conns against kill's snapshot, the one access from another goroutine.
-	mu sync.Mutex
+	*evloop.Loop[*lconn]
+	s       *Server
+	idle    map[*edgeConns][]*lconn
+	pipes   []*lpipe
+	origins httpx.CORSOrigins
 }
 
 // DefaultLoops is the number of event loops by default: one per P but one (at least one), so
@@ -127,80 +111,34 @@ type loop struct {
 // ms against 7-9 ms.
 func DefaultLoops() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
-// loops is the event loop engine of a Server: its loops and what stops them.
-type loops struct {
-	ls   []*loop
-	wg   sync.WaitGroup
-	stop chan struct{}
-	lfd  int
-	ln   net.Listener // the listener served: closed when the loops stop
-	once sync.Once
-	// handoffs is what the fasthttp server serves: the connections the loops give it.
-	handoffs *handoffListener
-}
+// loops is the event loop engine of a Server.
+type loops = evloop.Group[*lconn]
 
 // serveLoops serves ln with the event loop engine; served false means ln is not one the engine
 // can take (not a TCP listener) and the caller serves it with fasthttp.
 func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
-	tl, ok := ln.(*net.TCPListener)
-	if !ok {
-		return false, nil
-	}
-	rc, err := tl.SyscallConn()
-	if err != nil {
-		return false, nil
-	}
-	lfd := -1
-	var derr error
-	if err := rc.Control(func(fd uintptr) { lfd, derr = syscall.Dup(int(fd)) }); err != nil || derr != nil {
-		return false, nil
-	}
-	syscall.SetNonblock(lfd, true)
-	syscall.CloseOnExec(lfd)
 	origins, err := httpx.NewCORSOrigins(s.cfg.CORSOrigins)
 	if err != nil {
-		syscall.Close(lfd)
 		return true, err
 	}
 	if len(s.cfg.CORSOrigins) == 0 {
 		origins = nil
 	}
-	ll := &loops{stop: make(chan struct{}), lfd: lfd, ln: ln, handoffs: newHandoffListener(ln.Addr())}
 	n := s.cfg.Loops
 	if n <= 0 {
 		n = DefaultLoops()
 	}
-	for i := 0; i < n; i++ {
-		l := &loop{s: s, ep: -1, lfd: lfd, conns: map[int]*lconn{}, idle: map[*edgeConns][]*lconn{}, origins: origins, listening: true}
-		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | epollExcl, Fd: int32(lfd)}
-		if l.ep, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err == nil {
-			err = syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, lfd, &ev)
-		}
-		if err != nil {
-			for _, x := range append(ll.ls, l) {
-				if x.ep >= 0 {
-					syscall.Close(x.ep)
-				}
-			}
-			syscall.Close(lfd)
-			return true, err
-		}
-		ll.ls = append(ll.ls, l)
+	g, ok, err := evloop.NewGroup(ln, n, s.log, "lb", func(el *evloop.Loop[*lconn]) evloop.Handler[*lconn] {
+		return &loop{Loop: el, s: s, idle: map[*edgeConns][]*lconn{}, origins: origins}
+	})
+	if !ok || err != nil {
+		return ok, err
 	}
-	s.loops.Store(ll)
+	s.loops.Store(g)
 	if s.shut.Load() {
-		ll.halt() // Shutdown came first
+		g.Halt() // Shutdown came first
 	}
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- s.srv.Serve(ll.handoffs) }()
-	for _, l := range ll.ls {
-		ll.wg.Add(1)
-		go func() { defer ll.wg.Done(); l.run(ll.stop) }()
-	}
-	ll.wg.Wait()
-	syscall.Close(lfd)
-	ll.handoffs.Close()
-	<-srvDone
+	g.Run(s.srv.Serve)
 	return true, nil
 }
 
@@ -209,126 +147,36 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 // then closes every connection and returns an error wrapping ctx's.
 func (s *Server) stopLoops(ctx context.Context) error {
 	s.shut.Store(true)
-	ll := s.loops.Load()
-	if ll == nil {
+	g := s.loops.Load()
+	if g == nil {
 		return nil // not serving yet: serveLoops sees shut and stops at once
 	}
-	ll.halt()
-	finished := make(chan struct{})
-	go func() { ll.wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-		return nil
-	case <-ctx.Done():
-		s.killed.Store(true)
-		for _, l := range ll.ls {
-			l.kill()
-		}
-		<-finished
-		return fmt.Errorf("lb: connections still open at the shutdown deadline: %w", ctx.Err())
+	return g.Stop(ctx, func() { s.killed.Store(true) })
+}
+
+// Event is a readiness event of one of the loop's connections.
+func (l *loop) Event(c *lconn, ev uint32) {
+	if c.client {
+		l.clientEvent(c, ev)
+	} else {
+		l.edgeEvent(c, ev)
 	}
 }
 
-// halt tells the loops to stop and closes the listening socket: shutdown(2) on it refuses new
-// connections even while the loops still hold its descriptor in their epolls.
-func (ll *loops) halt() {
-	ll.once.Do(func() {
-		close(ll.stop)
-		syscall.Shutdown(ll.lfd, syscall.SHUT_RD)
-		ll.ln.Close()
-	})
-}
-
-func (l *loop) kill() {
-	// Run on the closing goroutine after the deadline: shutting the sockets down (not closing
-	// them: the loop still owns the descriptors) makes every pending call fail at once.
-	for fd := range l.snapshot() {
-		syscall.Shutdown(fd, syscall.SHUT_RDWR)
-	}
-}
-
-func (l *loop) snapshot() map[int]struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	m := make(map[int]struct{}, len(l.conns))
-	for fd := range l.conns {
-		m[fd] = struct{}{}
-	}
-	return m
-}
-
-func (l *loop) run(stop <-chan struct{}) {
-	events := make([]syscall.EpollEvent, loopEvents)
-	lastTick := time.Now()
-	for {
-		n, err := epollWaitNow(l.ep, events)
-		if n <= 0 && err == nil {
-			n, err = syscall.EpollWait(l.ep, events, int(loopTick/time.Millisecond))
-		}
-		if err != nil && err != syscall.EINTR {
-			l.s.log.Error("lb: epoll_wait", "err", err)
-			return
-		}
-		l.now = time.Now()
-		for i := 0; i < n; i++ {
-			fd := int(events[i].Fd)
-			ev := events[i].Events
-			if fd == l.lfd {
-				if l.listening {
-					l.accept()
-				}
-				continue
-			}
-			c := l.conns[fd]
-			if c == nil {
-				continue
-			}
-			if c.client {
-				l.clientEvent(c, ev)
-			} else {
-				l.edgeEvent(c, ev)
-			}
-		}
-		if l.now.Sub(lastTick) >= loopTick {
-			lastTick = l.now
-			if !l.stopping {
-				select {
-				case <-stop:
-					l.stopping = true
-					if l.listening {
-						syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, l.lfd, nil)
-					}
-					l.listening = false
-				default:
-				}
-			}
-			if l.paused && !l.stopping {
-				ev := syscall.EpollEvent{Events: syscall.EPOLLIN | epollExcl, Fd: int32(l.lfd)}
-				if syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, l.lfd, &ev) == nil {
-					l.paused, l.listening = false, true
-				}
-			}
-			if l.expire() {
-				syscall.Close(l.ep)
-				return
-			}
-		}
-	}
-}
-
-// expire closes connections past their deadline; stopping, it closes idle client connections
+// Expire closes connections past their deadline; stopping, it closes idle client connections
 // and reports whether none is left (the loop may end).
-func (l *loop) expire() bool {
+func (l *loop) Expire() bool {
 	clients := 0
-	for _, c := range l.conns {
+	stopping := l.Stopping()
+	for _, c := range l.Conns() {
 		if c.client {
-			if l.stopping && c.state == cReading && len(c.in) == 0 {
+			if stopping && c.state == cReading && len(c.in) == 0 {
 				l.closeClient(c)
 				continue
 			}
 			clients++
 		}
-		if c.deadline.IsZero() || l.now.Before(c.deadline) {
+		if c.deadline.IsZero() || l.Now.Before(c.deadline) {
 			continue
 		}
 		switch {
@@ -342,8 +190,8 @@ func (l *loop) expire() bool {
 			l.dropIdle(c) // idle too long
 		}
 	}
-	if l.stopping && clients == 0 {
-		for _, c := range l.conns {
+	if stopping && clients == 0 {
+		for _, c := range l.Conns() {
 			l.closeEdge(c)
 		}
 		for _, p := range l.pipes {
@@ -364,89 +212,25 @@ func (timeoutError) Error() string   { return "edge timed out" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 
-func (l *loop) dateValue() []byte {
-	if sec := l.now.Unix(); sec != l.dateAt || l.date == nil {
-		l.dateAt = sec
-		l.date = fasthttp.AppendHTTPDate(l.date[:0], l.now)
+// Accept takes a new client connection.
+func (l *loop) Accept(fd int, sa syscall.Sockaddr) {
+	c := &lconn{fd: fd, client: true, in: make([]byte, 0, clientBuffer), rd: true}
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		c.ip = appendIP(nil, a.Addr[:])
+	case *syscall.SockaddrInet6:
+		c.ip = appendIP(nil, a.Addr[:])
 	}
-	return l.date
-}
-
-func (l *loop) accept() {
-	for {
-		fd, sa, err := syscall.Accept4(l.lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-		if err != nil {
-			if err == syscall.EINTR || err == syscall.ECONNABORTED {
-				continue
-			}
-			if err != syscall.EAGAIN && l.s.shut.Load() {
-				syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, l.lfd, nil) // the listener was shut down
-				l.listening = false
-			} else if err != syscall.EAGAIN {
-				// Out of descriptors (EMFILE, ENFILE) or memory: the connection waits in the
-				// backlog, and the listener, readable all the while, leaves this loop's epoll
-				// until the next tick rather than waking it in a loop.
-				l.s.log.Warn("lb: accept", "err", err)
-				if syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, l.lfd, nil) == nil {
-					l.listening = false
-					l.paused = true
-				}
-			}
-			return
-		}
-		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
-		c := &lconn{fd: fd, client: true, in: make([]byte, 0, clientBuffer), rd: true}
-		switch a := sa.(type) {
-		case *syscall.SockaddrInet4:
-			c.ip = appendIP(nil, a.Addr[:])
-		case *syscall.SockaddrInet6:
-			c.ip = appendIP(nil, a.Addr[:])
-		}
-		if !l.register(fd, c) {
-			syscall.Close(fd)
-			continue
-		}
-		c.deadline = l.now.Add(httpx.DefaultIdleTimeout)
-		l.readClient(c)
-		// One connection per wake-up, as nginx without multi_accept: the listener is in every
-		// loop's epoll (EPOLLEXCLUSIVE), and a burst of connections wakes the idle loops
-		// rather than piling up on the first one awake.
+	if !l.Register(fd, c) {
+		syscall.Close(fd)
 		return
 	}
-}
-
-func (l *loop) register(fd int, c *lconn) bool {
-	l.mu.Lock()
-	l.conns[fd] = c
-	l.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | epollET, Fd: int32(fd)}
-	if err := syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		l.forget(fd)
-		return false
-	}
-	return true
-}
-
-func (l *loop) forget(fd int) {
-	l.mu.Lock()
-	delete(l.conns, fd)
-	l.mu.Unlock()
-}
-
-// closeFD closes c's socket unless closed already, and reports whether it did.
-func (l *loop) closeFD(c *lconn) bool {
-	if c.fd < 0 {
-		return false
-	}
-	l.forget(c.fd)
-	syscall.Close(c.fd)
-	c.fd = -1
-	return true
+	c.deadline = l.Now.Add(httpx.DefaultIdleTimeout)
+	l.readClient(c)
 }
 
 func (l *loop) closeClient(c *lconn) {
-	if !l.closeFD(c) {
+	if !l.Close(&c.fd) {
 		return
 	}
 	if e := c.edge; e != nil {
@@ -456,15 +240,13 @@ func (l *loop) closeClient(c *lconn) {
 	}
 }
 
-const readableEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
-
 func (l *loop) clientEvent(c *lconn, ev uint32) {
-	if ev&readableEvents != 0 {
+	if ev&evloop.ReadableEvents != 0 {
 		c.rd = true
 	}
 	switch c.state {
 	case cReading:
-		if ev&readableEvents != 0 {
+		if ev&evloop.ReadableEvents != 0 {
 			l.readClient(c)
 		}
 	case cWriting, cStreaming:
@@ -477,7 +259,7 @@ func (l *loop) clientEvent(c *lconn, ev uint32) {
 // readClient reads what the client sent and starts the request when its head is whole.
 func (l *loop) readClient(c *lconn) {
 	for c.fd >= 0 && c.state == cReading {
-		if i := headEnd(c.in); i >= 0 {
+		if i := evloop.HeadEnd(c.in); i >= 0 {
 			l.request(c, i)
 			continue
 		}
@@ -488,7 +270,7 @@ func (l *loop) readClient(c *lconn) {
 		var n int
 		var err error = syscall.EAGAIN
 		if c.rd {
-			n, err = rawRead(c.fd, c.in[len(c.in):cap(c.in)])
+			n, err = evloop.RawRead(c.fd, c.in[len(c.in):cap(c.in)])
 		}
 		switch {
 		case err == syscall.EAGAIN:
@@ -505,7 +287,7 @@ func (l *loop) readClient(c *lconn) {
 				c.rd = false
 			}
 			if len(c.in) == 0 {
-				c.deadline = l.now.Add(httpx.DefaultReadTimeout) // a head begins: whole within the read timeout
+				c.deadline = l.Now.Add(httpx.DefaultReadTimeout) // a head begins: whole within the read timeout
 			}
 			c.in = c.in[:len(c.in)+n]
 		}
@@ -547,7 +329,7 @@ func (l *loop) attempt(c *lconn) {
 	if c.ntried > 1 {
 		s.m.retries.Inc()
 	}
-	c.u, c.start = u, l.now
+	c.u, c.start = u, l.Now
 	l.send(c, false)
 }
 
@@ -564,10 +346,10 @@ func (l *loop) send(c *lconn, fresh bool) {
 	e.owner, c.edge = c, e
 	e.fresh, e.wOff, e.bufN = fresh, 0, 0
 	if e.connecting {
-		c.deadline = l.now.Add(l.s.cfg.ConnectTimeout)
+		c.deadline = l.Now.Add(l.s.cfg.ConnectTimeout)
 		return
 	}
-	c.deadline = l.now.Add(l.s.cfg.HeaderTimeout)
+	c.deadline = l.Now.Add(l.s.cfg.HeaderTimeout)
 	l.writeEdge(e)
 }
 
@@ -579,7 +361,7 @@ func (l *loop) edgeConn(p *edgeConns, fresh bool) (*lconn, error) {
 		idle[len(idle)-1] = nil
 		idle = idle[:len(idle)-1]
 		l.idle[p] = idle
-		if l.now.Before(e.deadline) && !p.isClosed() {
+		if l.Now.Before(e.deadline) && !p.isClosed() {
 			e.reused, e.deadline = true, time.Time{}
 			return e, nil
 		}
@@ -617,7 +399,7 @@ func (l *loop) edgeConn(p *edgeConns, fresh bool) (*lconn, error) {
 		p.unreserve()
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)}
 	}
-	if !l.register(fd, e) {
+	if !l.Register(fd, e) {
 		syscall.Close(fd)
 		p.unreserve()
 		return nil, errors.New("epoll_ctl failed")
@@ -627,7 +409,7 @@ func (l *loop) edgeConn(p *edgeConns, fresh bool) (*lconn, error) {
 
 // closeEdge closes an edge connection that will not be used again.
 func (l *loop) closeEdge(e *lconn) {
-	if !l.closeFD(e) {
+	if !l.Close(&e.fd) {
 		return
 	}
 	if e.pipe != nil {
@@ -640,12 +422,12 @@ func (l *loop) closeEdge(e *lconn) {
 // putEdge gives back an edge connection whose response was read whole.
 func (l *loop) putEdge(e *lconn) {
 	e.owner = nil
-	if !e.keep || e.pool.isClosed() || l.stopping {
+	if !e.keep || e.pool.isClosed() || l.Stopping() {
 		l.closeEdge(e)
 		return
 	}
 	e.reused, e.bufN, e.connecting = false, 0, false
-	e.deadline = l.now.Add(edgeIdleFor) // idle: closed by expire, or not reused, after it
+	e.deadline = l.Now.Add(edgeIdleFor) // idle: closed by expire, or not reused, after it
 	if e.pipe != nil {
 		l.putPipe(e.pipe)
 		e.pipe = nil
@@ -654,14 +436,14 @@ func (l *loop) putEdge(e *lconn) {
 }
 
 func (l *loop) edgeEvent(e *lconn, ev uint32) {
-	if ev&readableEvents != 0 {
+	if ev&evloop.ReadableEvents != 0 {
 		e.rd = true
 	}
 	c := e.owner
 	if c == nil {
 		// An idle connection that became readable: the edge closed it (or sent what it should
 		// not have). Either way it is not used again.
-		if ev&readableEvents != 0 {
+		if ev&evloop.ReadableEvents != 0 {
 			l.dropIdle(e)
 		}
 		return
@@ -682,7 +464,7 @@ func (l *loop) edgeEvent(e *lconn, ev uint32) {
 			l.edgeFailed(c, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)})
 			return
 		}
-		c.deadline = l.now.Add(l.s.cfg.HeaderTimeout)
+		c.deadline = l.Now.Add(l.s.cfg.HeaderTimeout)
 		l.writeEdge(e)
 	case e.wOff < len(c.fwd):
 		l.writeEdge(e)
@@ -713,7 +495,7 @@ func (l *loop) dropIdle(e *lconn) {
 // writeEdge writes the request head to the edge, then waits for the answer.
 func (l *loop) writeEdge(e *lconn) {
 	c := e.owner
-	switch err := writeFrom(e.fd, c.fwd, &e.wOff); {
+	switch err := evloop.WriteFrom(e.fd, c.fwd, &e.wOff); {
 	case err == syscall.EAGAIN:
 		return
 	case err != nil:
@@ -734,7 +516,7 @@ func (l *loop) readEdge(e *lconn) {
 		if !e.rd {
 			return
 		}
-		n, err := rawRead(e.fd, e.buf[e.bufN:])
+		n, err := evloop.RawRead(e.fd, e.buf[e.bufN:])
 		switch {
 		case err == syscall.EAGAIN:
 			e.rd = false
@@ -752,7 +534,7 @@ func (l *loop) readEdge(e *lconn) {
 			e.rd = false
 		}
 		e.bufN += n
-		if i := headEnd(e.buf[:e.bufN]); i >= 0 {
+		if i := evloop.HeadEnd(e.buf[:e.bufN]); i >= 0 {
 			l.response(c, e, i)
 			return
 		}
@@ -832,8 +614,8 @@ func (l *loop) response(c *lconn, e *lconn, n int) {
 		return
 	}
 	u.m.latency.Since(c.start)
-	closeAfter := c.info.closeAfter || l.stopping
-	c.out = clientHead(c.out[:0], e.buf[:n], l.dateValue(), l.origins, c.info.origin, closeAfter)
+	closeAfter := c.info.closeAfter || l.Stopping()
+	c.out = clientHead(c.out[:0], e.buf[:n], l.Date(), l.origins, c.info.origin, closeAfter)
 	c.outOff = 0
 	if have >= body {
 		c.out = append(c.out, e.buf[n:n+int(body)]...)
@@ -849,7 +631,7 @@ func (l *loop) response(c *lconn, e *lconn, n int) {
 		c.state = cStreaming
 	}
 	e.bufN = 0
-	c.deadline = l.now.Add(s.cfg.HeaderTimeout)
+	c.deadline = l.Now.Add(s.cfg.HeaderTimeout)
 	l.flush(c)
 }
 
@@ -866,10 +648,10 @@ func (l *loop) fail(c *lconn) {
 	case isTimeout(c.lastErr):
 		status, msg = fasthttp.StatusGatewayTimeout, "edge timed out"
 	}
-	closeAfter := c.info.closeAfter || l.stopping
-	c.out = errorResponse(c.out[:0], status, msg, retry, l.dateValue(), l.origins, c.info.origin, closeAfter)
+	closeAfter := c.info.closeAfter || l.Stopping()
+	c.out = errorResponse(c.out[:0], status, msg, retry, l.Date(), l.origins, c.info.origin, closeAfter)
 	if c.info.head {
-		c.out = c.out[:headEnd(c.out)]
+		c.out = c.out[:evloop.HeadEnd(c.out)]
 	}
 	c.outOff = 0
 	c.state = cWriting
@@ -879,9 +661,9 @@ func (l *loop) fail(c *lconn) {
 // flush writes c.out, then splices the body's rest (cStreaming), then reads the next request.
 func (l *loop) flush(c *lconn) {
 	from := c.outOff
-	err := writeFrom(c.fd, c.out, &c.outOff)
+	err := evloop.WriteFrom(c.fd, c.out, &c.outOff)
 	if c.outOff > from {
-		c.deadline = l.now.Add(l.s.cfg.HeaderTimeout)
+		c.deadline = l.Now.Add(l.s.cfg.HeaderTimeout)
 	}
 	switch {
 	case err == syscall.EAGAIN:
@@ -939,7 +721,7 @@ func (l *loop) pump(c *lconn) {
 			return
 		}
 		p.n -= int(n)
-		c.deadline = l.now.Add(l.s.cfg.HeaderTimeout)
+		c.deadline = l.Now.Add(l.s.cfg.HeaderTimeout)
 	}
 	// The body's last byte ended the splices, not an EAGAIN: the edge sends nothing more before
 	// the next request, whose answer's arrival epoll will report.
@@ -956,7 +738,7 @@ func (l *loop) abort(c *lconn) {
 
 // done ends a request: the next one is read, or the connection closes.
 func (l *loop) done(c *lconn) {
-	if c.info.closeAfter || l.stopping {
+	if c.info.closeAfter || l.Stopping() {
 		syscall.Shutdown(c.fd, syscall.SHUT_WR)
 		l.closeClient(c)
 		return
@@ -969,9 +751,9 @@ func (l *loop) done(c *lconn) {
 	c.outOff = 0
 	c.u = nil
 	if len(c.in) > 0 {
-		c.deadline = l.now.Add(httpx.DefaultReadTimeout) // a pipelined request's head, begun already
+		c.deadline = l.Now.Add(httpx.DefaultReadTimeout) // a pipelined request's head, begun already
 	} else {
-		c.deadline = l.now.Add(httpx.DefaultIdleTimeout)
+		c.deadline = l.Now.Add(httpx.DefaultIdleTimeout)
 	}
 	l.readClient(c)
 }
@@ -1006,31 +788,12 @@ func (l *loop) dropPipe(p *lpipe) {
 // handoff gives c to the fasthttp server, with what was read of it: the server serves the
 // connection from then on.
 func (l *loop) handoff(c *lconn) {
-	nc, err := l.release(c.fd)
-	c.fd = -1
+	nc, err := l.Release(&c.fd)
 	if err != nil {
 		return
 	}
 	l.s.m.handoffs.Inc()
-	l.s.loops.Load().handoffs.hand(&prefixConn{TCPConn: nc, pending: append([]byte(nil), c.in...)})
-}
-
-// release takes fd out of the loop and returns it as a *net.TCPConn.
-func (l *loop) release(fd int) (*net.TCPConn, error) {
-	syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_DEL, fd, nil)
-	l.forget(fd)
-	f := os.NewFile(uintptr(fd), "")
-	nc, err := net.FileConn(f) // a duplicate of fd, in Go's poller
-	f.Close()
-	if err != nil {
-		return nil, err
-	}
-	tc, ok := nc.(*net.TCPConn)
-	if !ok {
-		nc.Close()
-		return nil, errors.New("not a TCP connection")
-	}
-	return tc, nil
+	l.s.loops.Load().Handoffs.Hand(&evloop.PrefixConn{TCPConn: nc, Pending: append([]byte(nil), c.in...)})
 }
 
 // handoffResponse answers c with an edge response that has no Content-Length (its head
@@ -1045,15 +808,13 @@ func (l *loop) handoffResponse(c *lconn, e *lconn, n int) {
 		l.dropPipe(e.pipe)
 		e.pipe = nil
 	}
-	ec, err := l.release(e.fd)
-	e.fd = -1
+	ec, err := l.Release(&e.fd)
 	if err != nil {
 		pool.unreserve()
 		l.closeClient(c)
 		return
 	}
-	cc, err := l.release(c.fd)
-	c.fd = -1
+	cc, err := l.Release(&c.fd)
 	if err != nil {
 		pool.unreserve()
 		ec.Close()
@@ -1061,7 +822,7 @@ func (l *loop) handoffResponse(c *lconn, e *lconn, n int) {
 	}
 	pending := append([]byte(nil), c.in...)
 	info := c.info
-	date := append([]byte(nil), l.dateValue()...)
+	date := append([]byte(nil), l.Date()...)
 	origins, s := l.origins, l.s
 	s.m.handoffs.Inc()
 	go func() {
@@ -1069,7 +830,7 @@ func (l *loop) handoffResponse(c *lconn, e *lconn, n int) {
 		defer ec.Close()
 		var h fasthttp.ResponseHeader
 		ec.SetReadDeadline(time.Now().Add(s.cfg.HeaderTimeout))
-		br := bufio.NewReaderSize(&prefixConn{TCPConn: ec, pending: append(head, rest...)}, edgeReadBuffer)
+		br := bufio.NewReaderSize(&evloop.PrefixConn{TCPConn: ec, Pending: append(head, rest...)}, edgeReadBuffer)
 		err := h.Read(br)
 		var body []byte
 		if err == nil {
@@ -1093,106 +854,6 @@ func (l *loop) handoffResponse(c *lconn, e *lconn, n int) {
 			return
 		}
 		cc.SetWriteDeadline(time.Time{})
-		s.loops.Load().handoffs.hand(&prefixConn{TCPConn: cc, pending: pending})
+		s.loops.Load().Handoffs.Hand(&evloop.PrefixConn{TCPConn: cc, Pending: pending})
 	}()
 }
-
-// prefixConn is a connection whose first reads return pending, what a loop read of it.
-type prefixConn struct {
-	*net.TCPConn
-	pending []byte
-}
-
-func (p *prefixConn) Read(b []byte) (int, error) {
-	if len(p.pending) > 0 {
-		n := copy(b, p.pending)
-		p.pending = p.pending[n:]
-		return n, nil
-	}
-	return p.TCPConn.Read(b)
-}
-
-func rawRead(fd int, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
-
-// writeFrom writes p[*off:] to the non-blocking socket fd, advancing *off: nil when all of it
-// went, syscall.EAGAIN when the socket's send buffer is full, or the write's error.
-func writeFrom(fd int, p []byte, off *int) error {
-	for *off < len(p) {
-		n, err := rawWrite(fd, p[*off:])
-		switch {
-		case err == syscall.EINTR:
-		case err != nil:
-			return err
-		default:
-			*off += n
-		}
-	}
-	return nil
-}
-
-func rawWrite(fd int, p []byte) (int, error) {
-	r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
-
-// epollWaitNow polls without blocking (and without the runtime's system call bookkeeping).
-func epollWaitNow(ep int, events []syscall.EpollEvent) (int, error) {
-	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
-	if e != 0 {
-		if e == syscall.EINTR {
-			return 0, nil
-		}
-		return 0, e
-	}
-	return int(r), nil
-}
-
-// handoffListener is the listener the fasthttp server serves the connections a loop hands it
-// from: so served, they are the server's own, which its Shutdown closes when idle and waits for.
-type handoffListener struct {
-	addr   net.Addr
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newHandoffListener(addr net.Addr) *handoffListener {
-	return &handoffListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-// hand gives c to the server, or closes it when the server is stopping.
-func (h *handoffListener) hand(c net.Conn) {
-	select {
-	case h.conns <- c:
-	case <-h.closed:
-		c.Close()
-	}
-}
-
-func (h *handoffListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-h.conns:
-		return c, nil
-	case <-h.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (h *handoffListener) Close() error {
-	h.once.Do(func() { close(h.closed) })
-	return nil
-}
-
-func (h *handoffListener) Addr() net.Addr { return h.addr }

@@ -1,0 +1,429 @@
+package evloop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+)
+
+const (
+	// Tick is how often a loop checks deadlines (Handler.Expire) and whether it should stop.
+	Tick = 100 * time.Millisecond
+	// EpollET is EPOLLET: a loop's connections are edge-triggered.
+	EpollET = 1 << 31
+	// ReadableEvents are the events after which a socket may have something to read.
+	ReadableEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
+
+	epollExcl  = 1 << 28 // EPOLLEXCLUSIVE: one loop woken per new connection
+	loopEvents = 256
+)
+
+// A Handler is what a loop serves its connections with. Its methods run on the loop's goroutine.
+type Handler[C comparable] interface {
+	// Accept takes a new client connection fd (non-blocking, with TCP_NODELAY and keep-alive
+	// on), accepted from sa: it registers it (Loop.Register) or closes it.
+	Accept(fd int, sa syscall.Sockaddr)
+	// Event is the readiness ev (epoll's events) of c, a connection registered.
+	Event(c C, ev uint32)
+	// Expire runs every Tick: it closes what is past its deadline and, once the loop is
+	// stopping, idle client connections; it reports whether the loop may end (stopping, and
+	// nothing left to serve), having closed what it holds.
+	Expire() (done bool)
+}
+
+// Loop is one epoll instance and the goroutine that runs it. Its fields and methods are for its
+// goroutine (its Handler's methods), but Post, which any goroutine may call.
+type Loop[C comparable] struct {
+	Ep  int       // the epoll instance
+	Now time.Time // when the current batch of events came
+
+	g         *Group[C]
+	h         Handler[C]
+	conns     map[int]C
+	mu        sync.Mutex // guards conns against Kill's snapshot, the one access from elsewhere
+	stopping  bool
+	listening bool
+	paused    bool // accept failed: the listener is out of the epoll until the next tick
+	date      []byte
+	dateAt    int64
+
+	efd    int // an eventfd in the epoll: Post's wake-up
+	pmu    sync.Mutex
+	posted []func()
+	run1   []func()
+}
+
+// Group is the loops serving one listener.
+type Group[C comparable] struct {
+	Loops []*Loop[C]
+	// Handoffs is what the fasthttp server serves: the connections the loops give it.
+	Handoffs *HandoffListener
+
+	log    *slog.Logger
+	name   string
+	wg     sync.WaitGroup
+	stop   chan struct{}
+	lfd    int
+	ln     net.Listener
+	once   sync.Once
+	halted atomic.Bool
+}
+
+// NewGroup makes n loops (at least one) serving ln, each with the Handler newHandler returns
+// for it; ok false means ln is not a listener the loops can serve (not TCP), and the caller
+// serves it otherwise. name prefixes the loops' log messages.
+func NewGroup[C comparable](ln net.Listener, n int, log *slog.Logger, name string, newHandler func(*Loop[C]) Handler[C]) (g *Group[C], ok bool, err error) {
+	tl, isTCP := ln.(*net.TCPListener)
+	if !isTCP {
+		return nil, false, nil
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return nil, false, nil
+	}
+	lfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) { lfd, derr = syscall.Dup(int(fd)) }); err != nil || derr != nil {
+		return nil, false, nil
+	}
+	syscall.SetNonblock(lfd, true)
+	syscall.CloseOnExec(lfd)
+	g = &Group[C]{Handoffs: NewHandoffListener(ln.Addr()), log: log, name: name, stop: make(chan struct{}), lfd: lfd, ln: ln}
+	for range max(n, 1) {
+		l := &Loop[C]{Ep: -1, efd: -1, g: g, conns: map[int]C{}, listening: true}
+		g.Loops = append(g.Loops, l)
+		if err = l.open(lfd); err != nil {
+			g.closeLoops()
+			syscall.Close(lfd)
+			return nil, true, err
+		}
+		l.h = newHandler(l)
+	}
+	return g, true, nil
+}
+
+func (l *Loop[C]) open(lfd int) error {
+	var err error
+	if l.Ep, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
+		return err
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | epollExcl, Fd: int32(lfd)}
+	if err := syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_ADD, lfd, &ev); err != nil {
+		return err
+	}
+	r, _, e := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if e != 0 {
+		return e
+	}
+	l.efd = int(r)
+	ev = syscall.EpollEvent{Events: syscall.EPOLLIN | EpollET, Fd: int32(l.efd)}
+	return syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_ADD, l.efd, &ev)
+}
+
+func (g *Group[C]) closeLoops() {
+	for _, l := range g.Loops {
+		if l.Ep >= 0 {
+			syscall.Close(l.Ep)
+		}
+		if l.efd >= 0 {
+			syscall.Close(l.efd)
+		}
+	}
+}
+
+// Run serves: serve serves the connections handed over (a fasthttp server's Serve on
+// Handoffs) while the loops run; Run returns when the loops have stopped (Halt) and serve has
+// returned.
+func (g *Group[C]) Run(serve func(net.Listener) error) {
+	done := make(chan error, 1)
+	go func() { done <- serve(g.Handoffs) }()
+	for _, l := range g.Loops {
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); l.run() }()
+	}
+	g.wg.Wait()
+	syscall.Close(g.lfd)
+	g.Handoffs.Close()
+	<-done
+}
+
+// Halt tells the loops to stop and closes the listening socket: shutdown(2) on it refuses new
+// connections at once, even while the loops still hold its descriptor in their epolls.
+func (g *Group[C]) Halt() {
+	g.once.Do(func() {
+		g.halted.Store(true)
+		close(g.stop)
+		syscall.Shutdown(g.lfd, syscall.SHUT_RD)
+		g.ln.Close()
+	})
+}
+
+// Stop halts the loops and waits until they have finished what is under way, or until ctx is
+// done: then kill runs (a caller's flag, say, for its loops to fail what they still start) and
+// every connection left is shut down, and the error returned wraps ctx's.
+func (g *Group[C]) Stop(ctx context.Context, kill func()) error {
+	g.Halt()
+	finished := make(chan struct{})
+	go func() { g.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		if kill != nil {
+			kill()
+		}
+		for _, l := range g.Loops {
+			l.kill()
+		}
+		<-finished
+		return fmt.Errorf("%s: connections still open at the shutdown deadline: %w", g.name, ctx.Err())
+	}
+}
+
+func (l *Loop[C]) kill() {
+	// Run on the stopping goroutine: shutting the sockets down (not closing them: the loop still
+	// owns the descriptors) makes every pending call fail at once.
+	l.mu.Lock()
+	fds := make([]int, 0, len(l.conns))
+	for fd := range l.conns {
+		fds = append(fds, fd)
+	}
+	l.mu.Unlock()
+	for _, fd := range fds {
+		syscall.Shutdown(fd, syscall.SHUT_RDWR)
+	}
+}
+
+// Stopping reports whether the loop is stopping: it no longer accepts, and what it answers
+// should close its connection.
+func (l *Loop[C]) Stopping() bool { return l.stopping }
+
+// Conns is the loop's connections by descriptor (for Expire; the Handler may close them as it
+// goes through).
+func (l *Loop[C]) Conns() map[int]C { return l.conns }
+
+// Register adds fd, c's socket, to the loop (edge-triggered, for reading and writing).
+func (l *Loop[C]) Register(fd int, c C) bool {
+	l.mu.Lock()
+	l.conns[fd] = c
+	l.mu.Unlock()
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | EpollET, Fd: int32(fd)}
+	if err := syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		l.forget(fd)
+		return false
+	}
+	return true
+}
+
+func (l *Loop[C]) forget(fd int) {
+	l.mu.Lock()
+	delete(l.conns, fd)
+	l.mu.Unlock()
+}
+
+// Close closes *fd unless it is closed already (-1), and reports whether it did.
+func (l *Loop[C]) Close(fd *int) bool {
+	if *fd < 0 {
+		return false
+	}
+	l.forget(*fd)
+	syscall.Close(*fd)
+	*fd = -1
+	return true
+}
+
+// Release takes *fd out of the loop and returns it as a *net.TCPConn in Go's poller; *fd is -1
+// after it.
+func (l *Loop[C]) Release(fd *int) (*net.TCPConn, error) {
+	syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_DEL, *fd, nil)
+	l.forget(*fd)
+	f := os.NewFile(uintptr(*fd), "")
+	*fd = -1
+	nc, err := net.FileConn(f) // a duplicate of the descriptor, in Go's poller
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		nc.Close()
+		return nil, errors.New("not a TCP connection")
+	}
+	return tc, nil
+}
+
+// Post runs fn on the loop's goroutine, soon; any goroutine may call it. Once the loop has
+// ended fn never runs.
+func (l *Loop[C]) Post(fn func()) {
+	l.pmu.Lock()
+	l.posted = append(l.posted, fn)
+	l.pmu.Unlock()
+	var one = [8]byte{1}
+	syscall.Write(l.efd, one[:])
+}
+
+// Date is the Date field's value now.
+func (l *Loop[C]) Date() []byte {
+	if sec := l.Now.Unix(); sec != l.dateAt || l.date == nil {
+		l.dateAt = sec
+		l.date = fasthttp.AppendHTTPDate(l.date[:0], l.Now)
+	}
+	return l.date
+}
+
+func (l *Loop[C]) run() {
+	events := make([]syscall.EpollEvent, loopEvents)
+	lastTick := time.Now()
+	lfd := l.g.lfd
+	for {
+		n, err := epollWaitNow(l.Ep, events)
+		if n <= 0 && err == nil {
+			n, err = syscall.EpollWait(l.Ep, events, int(Tick/time.Millisecond))
+		}
+		if err != nil && err != syscall.EINTR {
+			l.g.log.Error(l.g.name+": epoll_wait", "err", err)
+			return
+		}
+		l.Now = time.Now()
+		for i := 0; i < n; i++ {
+			fd := int(events[i].Fd)
+			switch fd {
+			case lfd:
+				if l.listening {
+					l.accept()
+				}
+				continue
+			case l.efd:
+				l.runPosted()
+				continue
+			}
+			if c, ok := l.conns[fd]; ok {
+				l.h.Event(c, events[i].Events)
+			}
+		}
+		if l.Now.Sub(lastTick) < Tick {
+			continue
+		}
+		lastTick = l.Now
+		if !l.stopping {
+			select {
+			case <-l.g.stop:
+				l.stopping = true
+				if l.listening {
+					syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_DEL, lfd, nil)
+				}
+				l.listening = false
+			default:
+			}
+		}
+		if l.paused && !l.stopping {
+			ev := syscall.EpollEvent{Events: syscall.EPOLLIN | epollExcl, Fd: int32(lfd)}
+			if syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_ADD, lfd, &ev) == nil {
+				l.paused, l.listening = false, true
+			}
+		}
+		if l.stopping {
+			l.runPosted() // what was posted before the stop is not lost to it
+		}
+		if l.h.Expire() {
+			syscall.Close(l.Ep)
+			syscall.Close(l.efd)
+			return
+		}
+	}
+}
+
+func (l *Loop[C]) runPosted() {
+	var b [8]byte
+	syscall.Read(l.efd, b[:])
+	l.pmu.Lock()
+	l.run1, l.posted = l.posted, l.run1[:0]
+	l.pmu.Unlock()
+	for i, fn := range l.run1 {
+		fn()
+		l.run1[i] = nil
+	}
+}
+
+func (l *Loop[C]) accept() {
+	for {
+		fd, sa, err := syscall.Accept4(l.g.lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		if err != nil {
+			if err == syscall.EINTR || err == syscall.ECONNABORTED {
+				continue
+			}
+			if err != syscall.EAGAIN && l.g.halted.Load() {
+				syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_DEL, l.g.lfd, nil) // the listener was shut down
+				l.listening = false
+			} else if err != syscall.EAGAIN {
+				// Out of descriptors (EMFILE, ENFILE) or memory: the connection waits in the
+				// backlog, and the listener, readable all the while, leaves this loop's epoll
+				// until the next tick rather than waking it in a loop.
+				l.g.log.Warn(l.g.name+": accept", "err", err)
+				if syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_DEL, l.g.lfd, nil) == nil {
+					l.listening = false
+					l.paused = true
+				}
+			}
+			return
+		}
+		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+		l.h.Accept(fd, sa)
+		// One connection per wake-up, as nginx without multi_accept: the listener is in every
+		// loop's epoll (EPOLLEXCLUSIVE), and a burst of connections wakes the idle loops
+		// rather than piling up on the first one awake.
+		return
+	}
+}
+
+// RawRead is read(2) without the runtime's system call bookkeeping (the socket is
+// non-blocking: the call never blocks).
+func RawRead(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// WriteFrom writes p[*off:] to the non-blocking socket fd, advancing *off: nil when all of it
+// went, syscall.EAGAIN when the socket's send buffer is full, or the write's error.
+func WriteFrom(fd int, p []byte, off *int) error {
+	for *off < len(p) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[*off])), uintptr(len(p)-*off))
+		switch {
+		case e == syscall.EINTR:
+		case e != 0:
+			return e
+		default:
+			*off += int(r)
+		}
+	}
+	return nil
+}
+
+// epollWaitNow polls without blocking (and without the runtime's system call bookkeeping).
+func epollWaitNow(ep int, events []syscall.EpollEvent) (int, error) {
+	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		if e == syscall.EINTR {
+			return 0, nil
+		}
+		return 0, e
+	}
+	return int(r), nil
+}
