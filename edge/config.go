@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"edgecdn/internal/cli"
+	"edgecdn/internal/evloop"
 	"edgecdn/internal/ring"
 	"edgecdn/internal/signing"
 )
@@ -65,6 +66,15 @@ type Config struct {
 	// "https://player.example.com"); default none listed, which allows every origin ("*").
 	CORSOrigins []string
 
+	// Engine serves the client port: evloop.EngineLoop (the default; Linux, else
+	// goroutines) answers fresh hits from epoll event loops and gives the rest to the fasthttp
+	// server; evloop.EngineGoroutines serves each connection on a goroutine of fasthttp's.
+	// Both answer alike.
+	Engine string
+	// Loops is the number of event loops; default evloop.DefaultLoops (GOMAXPROCS less one, at
+	// least one).
+	Loops int
+
 	Logger *slog.Logger // default slog.Default()
 }
 
@@ -87,6 +97,7 @@ func DefaultConfig() Config {
 		HotWindow:           DefaultHotWindow,
 		PeerTimeout:         DefaultPeerTimeout,
 		EgressCapacity:      DefaultEgressCapacity,
+		Engine:              evloop.EngineLoop,
 	}
 }
 
@@ -111,6 +122,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DefaultTTL, "default-ttl", c.DefaultTTL, "freshness of responses without max-age")
 	cli.List(fs, &c.QueryAllowlist, "cache-key-query", "query parameter `NAMES` kept in the cache key, comma-separated (default none)")
 	cli.Keys(fs, &c.SigningKeys, "url-signing-key", "base64 `KEYS` (comma-separated, the new one first while an old one still verifies): content requests then need a signed path /t/<token>/... (edgecdn sign)", signing.ParseKeys)
+	evloop.RegisterFlags(fs, &c.Engine, &c.Loops)
 }
 
 func (c *Config) setDefaults() error {
@@ -138,6 +150,9 @@ func (c *Config) setDefaults() error {
 	cli.Default(&c.HotWindow, DefaultHotWindow)
 	cli.Default(&c.PeerTimeout, DefaultPeerTimeout)
 	cli.Default(&c.EgressCapacity, DefaultEgressCapacity)
+	if err := evloop.Check("edge", &c.Engine, c.Loops); err != nil {
+		return err
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

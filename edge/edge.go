@@ -21,6 +21,7 @@ import (
 
 	"edgecdn/edge/cache"
 	"edgecdn/internal/cluster"
+	"edgecdn/internal/evloop"
 	"edgecdn/internal/httpx"
 )
 
@@ -59,6 +60,10 @@ type Server struct {
 	sampleMu            sync.Mutex
 	loadAt              time.Time // the sampler's own state
 	loadReqs, loadBytes uint64
+
+	loops  atomic.Pointer[loops] // the event loop engine, once serving
+	shut   atomic.Bool           // Shutdown was called (before the loops started, perhaps)
+	killed atomic.Bool           // the shutdown's deadline passed
 
 	stopping atomic.Bool      // draining or stopped: /readyz 503, CMSD du, Connection: close
 	ep       *httpx.Endpoints // /healthz, /readyz, /metrics, pprof; on the admin listener after ServeAdmin
@@ -162,10 +167,16 @@ func (s *Server) Drain() {
 	cluster.Drain(&s.stopping, &s.cluster, s.log, s.sample)
 }
 
-// Serve serves HTTP on ln until Shutdown.
+// Serve serves HTTP on ln until Shutdown: with the event loops (Config.Engine) when ln is a
+// TCP listener on Linux, else with the fasthttp server alone.
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("edge listening", "addr", ln.Addr().String(), "name", s.cfg.Name, "origins", s.cfg.Origins,
-		"cache", s.cfg.CacheBytes, "disk", s.cfg.DiskDir)
+		"cache", s.cfg.CacheBytes, "disk", s.cfg.DiskDir, "engine", s.cfg.Engine)
+	if s.cfg.Engine == evloop.EngineLoop {
+		if served, err := s.serveLoops(ln); served {
+			return err
+		}
+	}
 	return s.srv.Serve(httpx.ClientListener{Listener: ln})
 }
 
@@ -176,8 +187,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := cluster.Stop(&s.stopping, &s.cluster); err != nil {
 		s.log.Warn("leaving the cluster", "err", err)
 	}
-	err := httpx.Shutdown(ctx, s.srv)
-	err = errors.Join(err, httpx.Shutdown(ctx, s.admin))
+	err := errors.Join(s.stopLoops(ctx), httpx.Shutdown(ctx, s.srv), httpx.Shutdown(ctx, s.admin))
 	s.cancel()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

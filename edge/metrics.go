@@ -20,6 +20,9 @@ type edgeMetrics struct {
 	prefillPlanned, prefillFetched, prefillBytes                *metrics.Counter
 	prefillSkipped                                              map[string]*metrics.Counter
 	originLatency                                               *promhist.Histogram
+	// The event loop engine's requests for the fasthttp server: a connection handed over for
+	// good, one request visiting.
+	loopHandoffs, loopVisits *metrics.Counter
 }
 
 func (m *edgeMetrics) init(s *Server) {
@@ -55,6 +58,8 @@ func (m *edgeMetrics) init(s *Server) {
 	m.prefillSkipped = map[string]*metrics.Counter{}
 	s.initPrefill()
 	m.forbidden = set.NewCounter("edgecdn_edge_forbidden_requests_total")
+	m.loopHandoffs = set.NewCounter("edgecdn_edge_loop_handoffs_total")
+	m.loopVisits = set.NewCounter("edgecdn_edge_loop_visits_total")
 	m.originLatency = promhist.New(set, "edgecdn_edge_origin_fetch_duration_seconds", "", promhist.LatencyBuckets)
 	set.NewGauge("edgecdn_edge_cache_bytes", func() float64 { return float64(s.cache.Stats().Bytes) })
 	set.NewGauge("edgecdn_edge_cache_objects", func() float64 { return float64(s.cache.Stats().Objects) })

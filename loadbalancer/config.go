@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"edgecdn/internal/cli"
+	"edgecdn/internal/evloop"
 )
 
 // A zone balancer's defaults: DefaultConfig holds them, New gives them to the zero fields of a
@@ -80,8 +81,8 @@ func DefaultConfig() Config {
 
 // The engines of Config.Engine.
 const (
-	EngineLoop       = "loop"
-	EngineGoroutines = "goroutines"
+	EngineLoop       = evloop.EngineLoop
+	EngineGoroutines = evloop.EngineGoroutines
 )
 
 // RegisterFlags registers the balancer's own flags on fs, bound to c's fields and showing c's
@@ -106,15 +107,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		}
 		return fmt.Errorf("%q: want proxy or redirect", v)
 	})
-	fs.Func("engine", "how the client port is served in proxy mode: `loop` (epoll event loops, --loops; Linux) or goroutines (a goroutine per connection) (default "+c.Engine+")", func(v string) error {
-		switch v {
-		case EngineLoop, EngineGoroutines:
-			c.Engine = v
-			return nil
-		}
-		return fmt.Errorf("%q: want loop or goroutines", v)
-	})
-	fs.IntVar(&c.Loops, "loops", c.Loops, "event loops of --engine loop (0: GOMAXPROCS less one, at least one)")
+	evloop.RegisterFlags(fs, &c.Engine, &c.Loops) // proxy mode only: redirects are answered by fasthttp
 }
 
 func (c *Config) setDefaults() error {
@@ -131,15 +124,8 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("lb: attempts %d: 1 to %d", c.Attempts, maxAttempts)
 	}
 	cli.Default(&c.MaxConnsPerEdge, DefaultMaxConnsPerEdge)
-	switch c.Engine {
-	case "":
-		c.Engine = EngineLoop
-	case EngineLoop, EngineGoroutines:
-	default:
-		return fmt.Errorf("lb: engine %q: want %s or %s", c.Engine, EngineLoop, EngineGoroutines)
-	}
-	if c.Loops < 0 {
-		return fmt.Errorf("lb: loops %d: want 0 (the default) or more", c.Loops)
+	if err := evloop.Check("lb", &c.Engine, c.Loops); err != nil {
+		return err
 	}
 	for _, u := range c.Upstreams {
 		if _, _, err := net.SplitHostPort(u); err != nil {

@@ -38,6 +38,7 @@ var (
 	hTransferEncoding = []byte("Transfer-Encoding")
 	hExpect           = []byte("Expect")
 	hOrigin           = []byte("Origin")
+	hHost             = []byte("Host")
 	hDate             = []byte("Date")
 	hServer           = []byte("Server")
 	hVary             = []byte("Vary")
@@ -83,6 +84,7 @@ func forwardRequest(dst, head, ip, via []byte) (_ []byte, info reqInfo, ok bool)
 	start := len(dst)
 	dst = append(dst, head[:len(head)-len(rest)]...) // the request line as received
 	var xff []byte
+	hosts := 0
 	for n := 1; ; n++ {
 		l, name, value, after, end, ok := evloop.NextField(rest, n)
 		if end {
@@ -106,12 +108,22 @@ func forwardRequest(dst, head, ip, via []byte) (_ []byte, info reqInfo, ok bool)
 			}
 			continue
 		case bytes.EqualFold(name, hOrigin):
-			info.origin = value
+			if info.origin == nil {
+				info.origin = value // the first, as fasthttp's Peek
+			}
+		case bytes.EqualFold(name, hHost):
+			if !evloop.HostOK(value) {
+				return dst[:start], info, false // none, empty or malformed: fasthttp answers 400
+			}
+			hosts++
 		case isHopByHop(name):
 			continue
 		}
 		dst = append(dst, l...)
 		dst = append(dst, crlf...)
+	}
+	if hosts != 1 {
+		return dst[:start], info, false // RFC 9112 section 3.2: a 400, fasthttp's to answer
 	}
 	dst = append(dst, hXFF...)
 	dst = append(dst, ": "...)

@@ -104,6 +104,54 @@ func RequestTarget(target []byte) bool {
 	return true
 }
 
+// HostOK reports whether v is a Host field a loop takes: a name of letters, digits, '-', '.' and
+// '_', or an IPv6 address in brackets, and an optional port of digits. Any other Host is
+// fasthttp's to judge (it refuses some, reads others its own way).
+func HostOK(v []byte) bool {
+	host, port := v, []byte(nil)
+	bracketed := len(v) > 0 && v[0] == '['
+	if bracketed {
+		i := bytes.IndexByte(v, ']')
+		if i < 2 {
+			return false
+		}
+		for _, c := range v[1:i] {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.') {
+				return false
+			}
+		}
+		host, port = nil, v[i+1:]
+		if len(port) > 0 {
+			if port[0] != ':' {
+				return false
+			}
+			port = port[1:]
+			if len(port) == 0 {
+				return false
+			}
+		}
+	} else if i := bytes.LastIndexByte(v, ':'); i >= 0 {
+		host, port = v[:i], v[i+1:]
+		if len(port) == 0 {
+			return false
+		}
+	}
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	if bracketed {
+		return true // the address, checked above
+	}
+	for _, c := range host {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return len(host) > 0
+}
+
 // AppendInt appends the decimal form of n >= 0.
 func AppendInt(dst []byte, n int64) []byte {
 	var b [20]byte

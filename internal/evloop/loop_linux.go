@@ -61,6 +61,7 @@ type Loop[C comparable] struct {
 	pmu    sync.Mutex
 	posted []func()
 	run1   []func()
+	ended  bool // Post runs nothing more
 }
 
 // Group is the loops serving one listener.
@@ -262,14 +263,20 @@ func (l *Loop[C]) Release(fd *int) (*net.TCPConn, error) {
 	return tc, nil
 }
 
-// Post runs fn on the loop's goroutine, soon; any goroutine may call it. Once the loop has
-// ended fn never runs.
-func (l *Loop[C]) Post(fn func()) {
+// Post runs fn on the loop's goroutine, soon, and reports true; any goroutine may call it. Once
+// the loop has ended it runs nothing and reports false. What is posted while the loop ends runs
+// as it ends (Stopping true).
+func (l *Loop[C]) Post(fn func()) bool {
 	l.pmu.Lock()
+	if l.ended {
+		l.pmu.Unlock()
+		return false
+	}
 	l.posted = append(l.posted, fn)
 	l.pmu.Unlock()
 	var one = [8]byte{1}
 	syscall.Write(l.efd, one[:])
+	return true
 }
 
 // Date is the Date field's value now.
@@ -336,6 +343,10 @@ func (l *Loop[C]) run() {
 			l.runPosted() // what was posted before the stop is not lost to it
 		}
 		if l.h.Expire() {
+			l.pmu.Lock()
+			l.ended = true
+			l.pmu.Unlock()
+			l.runPosted()
 			syscall.Close(l.Ep)
 			syscall.Close(l.efd)
 			return
