@@ -20,6 +20,7 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("edge-vs-peers")
 	threads := fs.Int("threads", 2, "wrk threads")
 	pin := addPinFlag(fs)
+	also := fs.Bool("goroutine-edge", false, "also measure an edge with --engine goroutines (\"edge-goroutines\"), in the same rotation")
 	wk, err := wrkScenario(fs, args, "wrk", "nginx", "varnishd")
 	if err == nil {
 		err = setPinned(*pin)
@@ -45,6 +46,14 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	defer vsh.stop()
 
 	servers := []*proc{edge, ngx, vsh}
+	if *also {
+		eg, err := startEdgecdn(ctx, pb.bin, "edge-goroutines", "edge", "--standalone", "--origin", "http://"+origin.addr, "--name", "edge", "--cache-size", "512MiB", "--engine", "goroutines")
+		if err != nil {
+			return "", err
+		}
+		defer eg.stop()
+		servers = append(servers, eg)
+	}
 	for _, s := range servers {
 		for _, o := range objects {
 			if err := warm("http://"+s.addr+o.path, 3); err != nil {
@@ -79,9 +88,14 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Edge hit path vs nginx and Varnish\n\n")
-	fmt.Fprintf(&b, "`go run ./bench edge-vs-peers --duration %v --runs %d --connections %s%s` on %d CPUs (%s), wrk %d threads; median of %d runs per cell, servers interleaved in rotating order. %s ",
-		wk.dur, wk.runs, wk.connsFlag, pinArg(), runtime.NumCPU(), runtime.Version(), *threads, wk.runs, pinNote())
-	fmt.Fprintf(&b, "nginx: static files, sendfile on, open_file_cache, worker_processes %d. Varnish: malloc 512 MB in front of the edgecdn origin, %d thread pools of at least 100 threads. Edge: `edgecdn edge`, 512 MiB memory cache. All warmed first; every request is a hit.\n\n", serverThreads(), serverThreads())
+	alsoArg, alsoNote := "", ""
+	if *also {
+		alsoArg = " --goroutine-edge"
+		alsoNote = " edge-goroutines: the same edge with `--engine goroutines` (fasthttp's goroutine per connection), the engine before the event loop."
+	}
+	fmt.Fprintf(&b, "`go run ./bench edge-vs-peers --duration %v --runs %d --connections %s%s%s` on %d CPUs (%s), wrk %d threads; median of %d runs per cell, servers interleaved in rotating order. %s ",
+		wk.dur, wk.runs, wk.connsFlag, pinArg(), alsoArg, runtime.NumCPU(), runtime.Version(), *threads, wk.runs, pinNote())
+	fmt.Fprintf(&b, "nginx: static files, sendfile on, open_file_cache, worker_processes %d. Varnish: malloc 512 MB in front of the edgecdn origin, %d thread pools of at least 100 threads. Edge: `edgecdn edge` (its default engine, the event loop), 512 MiB memory cache.%s All warmed first; every request is a hit.\n\n", serverThreads(), serverThreads(), alsoNote)
 	fmt.Fprintf(&b, "CPU columns: cores the server (its workers included) and wrk used over the run (user + system time from /proc/PID/stat / wall time), and the server's CPU per request.\n\n")
 	fmt.Fprintf(&b, "| object | conns | server | req/s | MB/s | p50 ms | p99 ms | errors | server cores | wrk cores | server us/req |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var ratios strings.Builder
