@@ -199,6 +199,7 @@ func (l *eloop) request(c *econn, n int) {
 	}
 	s.noteRequest(key)
 	s.m.hits[o.kind].Inc()
+	s.m.loopHits.Inc()
 	c.closeAfter = r.closeAfter || l.Stopping() || s.stopping.Load()
 	c.out = l.hitHead(c.out[:0], o, &r, c.closeAfter)
 	c.outOff, c.bodyOff, c.body = 0, 0, nil

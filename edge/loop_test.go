@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,5 +192,67 @@ func TestLoopShutdown(t *testing.T) {
 			c2.Close()
 			t.Errorf("graceful %v: the port still accepts connections after Shutdown", graceful)
 		}
+	}
+}
+
+// TestLoopSlowReaderAndComeback: on one connection, a miss visits the fasthttp server and the
+// connection comes back to the loop, which then answers hits itself, one of 3 MB to a client
+// whose small receive buffer makes the loop write it in many pieces as the socket drains, and
+// a pipelined pair behind it; every body arrives whole.
+func TestLoopSlowReaderAndComeback(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the event loop engine is Linux only")
+	}
+	o := newFakeOrigin(t)
+	big, small := randomBytes(3<<20, 11), randomBytes(10_000, 12)
+	o.put("/vod/t/big.ts", &fakeObject{body: big, cacheControl: "max-age=60"})
+	o.put("/vod/t/small.ts", &fakeObject{body: small, cacheControl: "max-age=60"})
+	s, base := startEdge(t, Config{Origins: []string{o.url()}, ProbeInterval: -1, Engine: evloop.EngineLoop})
+	if r := get(t, base+"/vod/t/big.ts"); r.code != 200 { // cached before the slow client comes
+		t.Fatalf("fill: %d %v", r.code, r.err)
+	}
+	visits, hits := s.m.loopVisits.Get(), s.m.loopHits.Get()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	c, err := d.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReaderSize(c, 512)
+	read := func(want []byte, cacheStatus string) {
+		t.Helper()
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body []byte
+		buf := make([]byte, 1000) // small reads: the loop meets a full socket again and again
+		for {
+			n, err := resp.Body.Read(buf)
+			body = append(body, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(body, want) || resp.Header.Get("Cache-Status") != cacheStatus {
+			t.Fatalf("%d bytes (want %d, equal %v), Cache-Status %q, want %q", len(body), len(want), bytes.Equal(body, want), resp.Header.Get("Cache-Status"), cacheStatus)
+		}
+	}
+	io.WriteString(c, "GET /vod/t/small.ts HTTP/1.1\r\nHost: x\r\n\r\n")
+	read(small, "edge-test; fwd=miss; stored")
+	io.WriteString(c, "GET /vod/t/big.ts HTTP/1.1\r\nHost: x\r\n\r\n")
+	read(big, "edge-test; hit")
+	io.WriteString(c, "GET /vod/t/small.ts HTTP/1.1\r\nHost: x\r\n\r\nGET /vod/t/big.ts HTTP/1.1\r\nHost: x\r\n\r\n")
+	read(small, "edge-test; hit")
+	read(big, "edge-test; hit")
+	if v, h := s.m.loopVisits.Get()-visits, s.m.loopHits.Get()-hits; v != 1 || h != 3 {
+		t.Errorf("of the connection's 4 requests %d visited fasthttp and the loop answered %d, want 1 (the miss) and 3", v, h)
 	}
 }

@@ -20,9 +20,9 @@ type edgeMetrics struct {
 	prefillPlanned, prefillFetched, prefillBytes                *metrics.Counter
 	prefillSkipped                                              map[string]*metrics.Counter
 	originLatency                                               *promhist.Histogram
-	// The event loop engine's requests for the fasthttp server: a connection handed over for
-	// good, one request visiting.
-	loopHandoffs, loopVisits *metrics.Counter
+	// The event loop engine: hits it answered itself, requests it gave the fasthttp server
+	// (one visiting, a connection handed over for good).
+	loopHits, loopHandoffs, loopVisits *metrics.Counter
 }
 
 func (m *edgeMetrics) init(s *Server) {
@@ -58,6 +58,7 @@ func (m *edgeMetrics) init(s *Server) {
 	m.prefillSkipped = map[string]*metrics.Counter{}
 	s.initPrefill()
 	m.forbidden = set.NewCounter("edgecdn_edge_forbidden_requests_total")
+	m.loopHits = set.NewCounter("edgecdn_edge_loop_hits_total")
 	m.loopHandoffs = set.NewCounter("edgecdn_edge_loop_handoffs_total")
 	m.loopVisits = set.NewCounter("edgecdn_edge_loop_visits_total")
 	m.originLatency = promhist.New(set, "edgecdn_edge_origin_fetch_duration_seconds", "", promhist.LatencyBuckets)
