@@ -209,6 +209,7 @@ func (l *eloop) request(c *econn, n int) {
 	}
 	c.in = c.in[:copy(c.in, c.in[n:])] // a pipelined request waits
 	c.state = eWriting
+	c.deadline = l.Now.Add(httpx.DefaultIdleTimeout) // renewed by every write that makes progress
 	l.write(c)
 }
 

@@ -16,11 +16,10 @@ const (
 
 // DefaultLoops is the number of event loops by default: one per P but one (at least one), so
 // that a P stays free for the rest of the process (probes, gossip, metrics, the requests and
-// connections handed to fasthttp, the garbage collector). With every P in a loop, a loop
-// blocked in epoll_wait has its P taken by the runtime's monitor after 20 us, and every wake-up
-// costs a hand-off of Ps and the monitor's own sleeps: on 2 cores under wrk (the balancer, 2 KB
-// playlist, 64 connections) two loops cost 39-40 us of CPU per request and one 30-32 us, with a
-// p99 of 17-20 ms against 7-9 ms.
+// connections handed to fasthttp, the garbage collector). Measured with loops that blocked in
+// epoll_wait (before park): on 2 cores under wrk (the balancer, 2 KB playlist, 64
+// connections) two loops cost 39-40 us of CPU per request and one 30-32 us, with a p99 of
+// 17-20 ms against 7-9 ms.
 func DefaultLoops() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // RegisterFlags registers --engine and --loops on fs, bound to engine and loops.
