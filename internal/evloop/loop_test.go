@@ -1,0 +1,113 @@
+//go:build linux
+
+package evloop
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// echo is a Handler that writes back what it reads.
+type echo struct {
+	l *Loop[*int]
+}
+
+func (e *echo) Accept(fd int, _ syscall.Sockaddr) {
+	c := new(int)
+	*c = fd
+	if !e.l.Register(fd, c) {
+		syscall.Close(fd)
+	}
+}
+
+func (e *echo) Event(c *int, ev uint32) {
+	var b [512]byte
+	for {
+		n, err := RawRead(*c, b[:])
+		if err == syscall.EAGAIN {
+			return
+		}
+		if err != nil || n == 0 {
+			e.l.Close(c)
+			return
+		}
+		off := 0
+		WriteFrom(*c, b[:n], &off)
+	}
+}
+
+func (e *echo) Expire() bool {
+	if !e.l.Stopping() {
+		return false
+	}
+	for _, c := range e.l.Conns() {
+		e.l.Close(c)
+	}
+	return true
+}
+
+// TestGroup serves a listener with an echo Handler: connections are served, idle loops park
+// and wake for the next bytes, Post runs on the loop, Stop ends the loops and the port refuses
+// connections, and Post after the end reports false.
+func TestGroup(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok, err := NewGroup(ln, 1, slog.New(slog.NewTextHandler(io.Discard, nil)), "test", func(l *Loop[*int]) Handler[*int] { return &echo{l: l} })
+	if !ok || err != nil {
+		t.Fatalf("NewGroup: %v %v", ok, err)
+	}
+	ran := make(chan struct{})
+	go g.Run(func(hl net.Listener) error { _, err := hl.Accept(); close(ran); return err })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 5)
+	for i := range 3 { // the loop parks between them: it must wake for each
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello" {
+			t.Fatalf("echo %d: %q %v", i, buf, err)
+		}
+		time.Sleep(20 * time.Millisecond) // idle long enough to park (not a synchronisation)
+	}
+	onLoop := make(chan bool, 1)
+	l := g.Loops[0]
+	if !l.Post(func() { onLoop <- l.Now.After(time.Time{}) }) {
+		t.Fatal("Post before the stop reported false")
+	}
+	select {
+	case v := <-onLoop:
+		if !v {
+			t.Error("the posted function did not run on the loop")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the posted function never ran")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.Stop(ctx, nil); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	<-ran
+	if c2, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		c2.Close()
+		t.Error("the port still accepts connections after Stop")
+	}
+	if l.Post(func() {}) {
+		t.Error("Post after the loop ended reported true")
+	}
+	if _, err := io.ReadFull(c, buf[:1]); err == nil {
+		t.Error("the client connection is still open")
+	}
+}
