@@ -61,9 +61,7 @@ type Server struct {
 	loadAt              time.Time // the sampler's own state
 	loadReqs, loadBytes uint64
 
-	loops  atomic.Pointer[loops] // the event loop engine, once serving
-	shut   atomic.Bool           // Shutdown was called (before the loops started, perhaps)
-	killed atomic.Bool           // the shutdown's deadline passed
+	loops loops // the event loop engine (loop_linux.go)
 
 	stopping atomic.Bool      // draining or stopped: /readyz 503, CMSD du, Connection: close
 	ep       *httpx.Endpoints // /healthz, /readyz, /metrics, pprof; on the admin listener after ServeAdmin

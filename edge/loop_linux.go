@@ -53,47 +53,22 @@ type eloop struct {
 }
 
 // loops is the event loop engine of a Server.
-type loops = evloop.Group[*econn]
+type loops = evloop.Engine[*econn]
 
 // serveLoops serves ln with the event loop engine; served false means ln is not one the engine
 // can take (not a TCP listener) and the caller serves it with fasthttp.
 func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
-	origins, err := httpx.NewCORSOrigins(s.cfg.CORSOrigins)
+	origins, err := httpx.NewCORSOrigins(s.cfg.CORSOrigins) // nil (any origin) for none listed
 	if err != nil {
 		return true, err
 	}
-	if len(s.cfg.CORSOrigins) == 0 {
-		origins = nil
-	}
-	n := s.cfg.Loops
-	if n <= 0 {
-		n = evloop.DefaultLoops()
-	}
-	g, ok, err := evloop.NewGroup(ln, n, s.log, "edge", func(el *evloop.Loop[*econn]) evloop.Handler[*econn] {
+	return s.loops.Serve(ln, s.cfg.Loops, s.log, "edge", func(el *evloop.Loop[*econn]) evloop.Handler[*econn] {
 		return &eloop{Loop: el, s: s, origins: origins}
-	})
-	if !ok || err != nil {
-		return ok, err
-	}
-	s.loops.Store(g)
-	if s.shut.Load() {
-		g.Halt() // Shutdown came first
-	}
-	g.Run(s.srv.Serve)
-	return true, nil
+	}, s.srv.Serve)
 }
 
-// stopLoops makes the loops stop accepting (the port refuses connections at once), close idle
-// connections, finish what is under way (the visits to the fasthttp server included) and
-// return; at ctx's end it cuts what is left and returns an error wrapping ctx's.
-func (s *Server) stopLoops(ctx context.Context) error {
-	s.shut.Store(true)
-	g := s.loops.Load()
-	if g == nil {
-		return nil
-	}
-	return g.Stop(ctx, func() { s.killed.Store(true) })
-}
+// stopLoops stops the loops: evloop.Engine.Stop.
+func (s *Server) stopLoops(ctx context.Context) error { return s.loops.Stop(ctx) }
 
 // Accept takes a new client connection.
 func (l *eloop) Accept(fd int, _ syscall.Sockaddr) {
@@ -135,7 +110,7 @@ func (l *eloop) Expire() bool {
 			l.Close(&c.fd) // idle, a head begun and not finished, or a client that stopped reading
 		}
 	}
-	return stopping && len(l.Conns()) == 0 && (l.away == 0 || l.s.killed.Load())
+	return stopping && len(l.Conns()) == 0 && (l.away == 0 || l.s.loops.Killed())
 }
 
 // read reads what the client sent and serves each request whose head is whole.
@@ -315,7 +290,7 @@ func (l *eloop) handoff(c *econn) {
 		return
 	}
 	l.s.m.loopHandoffs.Inc()
-	l.s.loops.Load().Handoffs.Hand(&evloop.PrefixConn{TCPConn: nc, Pending: append([]byte(nil), c.in...)})
+	l.s.loops.Handoffs().Hand(&evloop.PrefixConn{TCPConn: nc, Pending: append([]byte(nil), c.in...)})
 }
 
 // visit gives the fasthttp server c's request whose head is c.in[:n], and c for as long as it
@@ -331,7 +306,7 @@ func (l *eloop) visit(c *econn, n int) {
 	l.away++
 	c.state = eAway
 	l.s.m.loopVisits.Inc()
-	l.s.loops.Load().Handoffs.Hand(&visitConn{TCPConn: tc, pending: head, l: l, c: c})
+	l.s.loops.Handoffs().Hand(&visitConn{TCPConn: tc, pending: head, l: l, c: c})
 }
 
 // back takes c back from a visit, on fd.
@@ -386,7 +361,7 @@ func (v *visitConn) Close() error {
 	}
 	v.closed = true
 	fd := -1
-	if v.eof && !v.l.s.killed.Load() {
+	if v.eof && !v.l.s.loops.Killed() {
 		if rc, err := v.TCPConn.SyscallConn(); err == nil {
 			rc.Control(func(s uintptr) {
 				if d, _, e := syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0); e == 0 {

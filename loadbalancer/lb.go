@@ -59,9 +59,7 @@ type Server struct {
 
 	stopping atomic.Bool
 	// The event loop engine (loop_linux.go), when it serves the client port.
-	loops  atomic.Pointer[loops]
-	killed atomic.Bool // the shutdown's deadline passed: loops answer what is left with a failure
-	shut   atomic.Bool // Shutdown was called (before the loops started, perhaps)
+	loops  loops // the event loop engine (loop_linux.go)
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -105,47 +105,22 @@ type loop struct {
 func DefaultLoops() int { return evloop.DefaultLoops() }
 
 // loops is the event loop engine of a Server.
-type loops = evloop.Group[*lconn]
+type loops = evloop.Engine[*lconn]
 
 // serveLoops serves ln with the event loop engine; served false means ln is not one the engine
 // can take (not a TCP listener) and the caller serves it with fasthttp.
 func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
-	origins, err := httpx.NewCORSOrigins(s.cfg.CORSOrigins)
+	origins, err := httpx.NewCORSOrigins(s.cfg.CORSOrigins) // nil (any origin) for none listed
 	if err != nil {
 		return true, err
 	}
-	if len(s.cfg.CORSOrigins) == 0 {
-		origins = nil
-	}
-	n := s.cfg.Loops
-	if n <= 0 {
-		n = DefaultLoops()
-	}
-	g, ok, err := evloop.NewGroup(ln, n, s.log, "lb", func(el *evloop.Loop[*lconn]) evloop.Handler[*lconn] {
+	return s.loops.Serve(ln, s.cfg.Loops, s.log, "lb", func(el *evloop.Loop[*lconn]) evloop.Handler[*lconn] {
 		return &loop{Loop: el, s: s, idle: map[*edgeConns][]*lconn{}, origins: origins}
-	})
-	if !ok || err != nil {
-		return ok, err
-	}
-	s.loops.Store(g)
-	if s.shut.Load() {
-		g.Halt() // Shutdown came first
-	}
-	g.Run(s.srv.Serve)
-	return true, nil
+	}, s.srv.Serve)
 }
 
-// stopLoops makes the loops stop accepting (the port refuses connections at once), close idle
-// client connections, finish what is under way and return; it waits for them until ctx is done,
-// then closes every connection and returns an error wrapping ctx's.
-func (s *Server) stopLoops(ctx context.Context) error {
-	s.shut.Store(true)
-	g := s.loops.Load()
-	if g == nil {
-		return nil // not serving yet: serveLoops sees shut and stops at once
-	}
-	return g.Stop(ctx, func() { s.killed.Store(true) })
-}
+// stopLoops stops the loops: evloop.Engine.Stop.
+func (s *Server) stopLoops(ctx context.Context) error { return s.loops.Stop(ctx) }
 
 // Event is a readiness event of one of the loop's connections.
 func (l *loop) Event(c *lconn, ev uint32) {
@@ -313,7 +288,7 @@ func (l *loop) attempt(c *lconn) {
 		return
 	}
 	u := s.pick(c.tried[:c.ntried])
-	if u == nil || s.killed.Load() {
+	if u == nil || s.loops.Killed() {
 		l.fail(c)
 		return
 	}
@@ -786,7 +761,7 @@ func (l *loop) handoff(c *lconn) {
 		return
 	}
 	l.s.m.handoffs.Inc()
-	l.s.loops.Load().Handoffs.Hand(&evloop.PrefixConn{TCPConn: nc, Pending: append([]byte(nil), c.in...)})
+	l.s.loops.Handoffs().Hand(&evloop.PrefixConn{TCPConn: nc, Pending: append([]byte(nil), c.in...)})
 }
 
 // handoffResponse answers c with an edge response that has no Content-Length (its head
@@ -847,6 +822,6 @@ func (l *loop) handoffResponse(c *lconn, e *lconn, n int) {
 			return
 		}
 		cc.SetWriteDeadline(time.Time{})
-		s.loops.Load().Handoffs.Hand(&evloop.PrefixConn{TCPConn: cc, Pending: pending})
+		s.loops.Handoffs().Hand(&evloop.PrefixConn{TCPConn: cc, Pending: pending})
 	}()
 }

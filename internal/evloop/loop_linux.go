@@ -86,6 +86,51 @@ type Group[C comparable] struct {
 	halted atomic.Bool
 }
 
+// Engine is a server's event loop engine: its loops once they serve, and what a Shutdown that
+// comes before them or runs past its deadline leaves for them. The zero value is ready to use.
+type Engine[C comparable] struct {
+	group  atomic.Pointer[Group[C]]
+	shut   atomic.Bool // Stop was called (before Serve, perhaps)
+	killed atomic.Bool // Stop's deadline passed
+}
+
+// Serve serves ln with n loops (0: DefaultLoops) of the Handlers newHandler returns and the
+// connections they hand over with serve (a fasthttp server's Serve), until Stop; served false
+// means ln is not a listener the loops can serve and the caller serves it otherwise.
+func (e *Engine[C]) Serve(ln net.Listener, n int, log *slog.Logger, name string, newHandler func(*Loop[C]) Handler[C], serve func(net.Listener) error) (served bool, err error) {
+	if n <= 0 {
+		n = DefaultLoops()
+	}
+	g, ok, err := NewGroup(ln, n, log, name, newHandler)
+	if !ok || err != nil {
+		return ok, err
+	}
+	e.group.Store(g)
+	if e.shut.Load() {
+		g.Halt() // Stop came first
+	}
+	g.Run(serve)
+	return true, nil
+}
+
+// Stop makes the loops stop accepting (the port refuses connections at once), close idle
+// connections, finish what is under way and return; at ctx's end Killed turns true, what is
+// left is cut, and the error returned wraps ctx's.
+func (e *Engine[C]) Stop(ctx context.Context) error {
+	e.shut.Store(true)
+	g := e.group.Load()
+	if g == nil {
+		return nil // not serving yet: Serve sees shut and stops at once
+	}
+	return g.Stop(ctx, func() { e.killed.Store(true) })
+}
+
+// Killed reports whether Stop's deadline passed: what the loops still start should fail.
+func (e *Engine[C]) Killed() bool { return e.killed.Load() }
+
+// Handoffs is the listener the connections handed over go to; nil before Serve.
+func (e *Engine[C]) Handoffs() *HandoffListener { return e.group.Load().Handoffs }
+
 // NewGroup makes n loops (at least one) serving ln, each with the Handler newHandler returns
 // for it; ok false means ln is not a listener the loops can serve (not TCP), and the caller
 // serves it otherwise. name prefixes the loops' log messages.
