@@ -14,13 +14,15 @@ const (
 	EngineGoroutines = "goroutines"
 )
 
-// DefaultLoops is the number of event loops by default: one per P but one (at least one), so
-// that a P stays free for the rest of the process (probes, gossip, metrics, the requests and
-// connections handed to fasthttp, the garbage collector). Measured with loops that blocked in
-// epoll_wait (before park): on 2 cores under wrk (the balancer, 2 KB playlist, 64
-// connections) two loops cost 39-40 us of CPU per request and one 30-32 us, with a p99 of
-// 17-20 ms against 7-9 ms.
-func DefaultLoops() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+// DefaultLoops is the number of event loops by default: one per P, as nginx's worker_processes
+// auto and HAProxy's nbthread give one worker per core. The rest of the process (probes,
+// gossip, metrics, the requests and connections handed to fasthttp, the garbage collector)
+// still gets a P: a busy loop yields its P after each round of events (runtime.Gosched), and
+// an idle one parks in Go's poller. Measured on 2 cores under wrk beside nginx (the edge, 2 KB
+// playlist, `go run ./bench edge-vs-peers --duration 5s --runs 3`, two runs): one loop (one
+// per P but one, the default before) served 0.83-0.98 of nginx's req/s, using 0.66-0.85 of a
+// core while nginx's two workers used 1.04-1.07; two loops served 1.10-1.16 of it.
+func DefaultLoops() int { return max(1, runtime.GOMAXPROCS(0)) }
 
 // RegisterFlags registers --engine and --loops on fs, bound to engine and loops.
 func RegisterFlags(fs *flag.FlagSet, engine *string, loops *int) {
@@ -32,7 +34,7 @@ func RegisterFlags(fs *flag.FlagSet, engine *string, loops *int) {
 		}
 		return fmt.Errorf("want %s or %s", EngineLoop, EngineGoroutines)
 	})
-	fs.IntVar(loops, "loops", *loops, "event loops of --engine loop (0: GOMAXPROCS less one, at least one)")
+	fs.IntVar(loops, "loops", *loops, "event loops of --engine loop (0: one per P, GOMAXPROCS)")
 }
 
 // Check fills in the default engine and checks engine and loops; component prefixes the error.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -390,6 +391,10 @@ func (l *Loop[C]) run() {
 				l.h.Event(c, events[i].Events)
 			}
 		}
+		// A loop with work never blocks, so it gives its P to whatever else is runnable (a
+		// visit at fasthttp, a fill, the garbage collector) between rounds, rather than
+		// after the 10 ms the runtime lets a goroutine run before preempting it.
+		runtime.Gosched()
 		if l.Now.Sub(lastTick) < Tick {
 			continue
 		}
