@@ -71,8 +71,7 @@ type Config struct {
 	// server; evloop.EngineGoroutines serves each connection on a goroutine of fasthttp's.
 	// Both answer alike.
 	Engine string
-	// Loops is the number of event loops; default evloop.DefaultLoops (GOMAXPROCS less one, at
-	// least one).
+	// Loops is the number of event loops; default evloop.DefaultLoops (one per P).
 	Loops int
 
 	Logger *slog.Logger // default slog.Default()
@@ -122,7 +121,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DefaultTTL, "default-ttl", c.DefaultTTL, "freshness of responses without max-age")
 	cli.List(fs, &c.QueryAllowlist, "cache-key-query", "query parameter `NAMES` kept in the cache key, comma-separated (default none)")
 	cli.Keys(fs, &c.SigningKeys, "url-signing-key", "base64 `KEYS` (comma-separated, the new one first while an old one still verifies): content requests then need a signed path /t/<token>/... (edgecdn sign)", signing.ParseKeys)
-	evloop.RegisterFlags(fs, &c.Engine, &c.Loops)
+	evloop.RegisterFlags(fs, &c.Engine, &c.Loops, "one per P, GOMAXPROCS")
 }
 
 func (c *Config) setDefaults() error {

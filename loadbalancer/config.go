@@ -107,7 +107,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		}
 		return fmt.Errorf("%q: want proxy or redirect", v)
 	})
-	evloop.RegisterFlags(fs, &c.Engine, &c.Loops) // proxy mode only: redirects are answered by fasthttp
+	evloop.RegisterFlags(fs, &c.Engine, &c.Loops, "GOMAXPROCS less one, at least one") // proxy mode only: redirects are answered by fasthttp
 }
 
 func (c *Config) setDefaults() error {

@@ -24,8 +24,9 @@ const (
 // core while nginx's two workers used 1.04-1.07; two loops served 1.10-1.16 of it.
 func DefaultLoops() int { return max(1, runtime.GOMAXPROCS(0)) }
 
-// RegisterFlags registers --engine and --loops on fs, bound to engine and loops.
-func RegisterFlags(fs *flag.FlagSet, engine *string, loops *int) {
+// RegisterFlags registers --engine and --loops on fs, bound to engine and loops; zero says
+// what 0, the default, means.
+func RegisterFlags(fs *flag.FlagSet, engine *string, loops *int, zero string) {
 	fs.Func("engine", "how the client port is served: `loop` (epoll event loops, --loops; Linux) or goroutines (a goroutine per connection) (default "+*engine+")", func(v string) error {
 		switch v {
 		case EngineLoop, EngineGoroutines:
@@ -34,7 +35,7 @@ func RegisterFlags(fs *flag.FlagSet, engine *string, loops *int) {
 		}
 		return fmt.Errorf("want %s or %s", EngineLoop, EngineGoroutines)
 	})
-	fs.IntVar(loops, "loops", *loops, "event loops of --engine loop (0: one per P, GOMAXPROCS)")
+	fs.IntVar(loops, "loops", *loops, "event loops of --engine loop (0: "+zero+")")
 }
 
 // Check fills in the default engine and checks engine and loops; component prefixes the error.
