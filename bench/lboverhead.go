@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,6 +83,9 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 				return "", err
 			}
 		}
+		if err := warmUnderLoad(ctx, []string{"http://" + tg.addr + objects[0].path}, slices.Max(wk.conns), 2); err != nil {
+			return "", err
+		}
 	}
 	for _, t := range titles {
 		for _, p := range []string{t.master, strings.Replace(t.master, "master-", "media-", 1)} {
@@ -95,7 +99,7 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 		edgeCPU, proxyCPU time.Duration
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Balancer overhead and DNS rate\n\n### Balancer\n\n`go run ./bench lb-overhead --duration %v --runs %d --connections %s%s` on %d CPUs (%s); wrk (2 threads), the proxy, the edge and the origin. %s Median of %d runs per cell, targets interleaved in rotating order. ",
+	fmt.Fprintf(&b, "## Balancer overhead and DNS rate\n\n### Balancer\n\n`go run ./bench lb-overhead --duration %v --runs %d --connections %s%s` on %d CPUs (%s); wrk (2 threads), the proxy, the edge and the origin. %s Every target warmed first (a few requests per object, then 2 s of wrk on the playlist at the most connections). Median of %d runs per cell, targets interleaved in rotating order. ",
 		wk.dur, wk.runs, wk.connsFlag, pinArg(), runtime.NumCPU(), runtime.Version(), pinNote(), wk.runs)
 	fmt.Fprintf(&b, "HAProxy: %s, nbthread %d, keep-alive to the edge, `http-reuse always`, `option splice-response`. nginx: keep-alive upstream (512 idle), `proxy_buffering off` with 64 KB buffers, worker_processes %d. Balancer: `edgecdn lb` as the manifests run it (`--engine loop`, its default: %d epoll event loop(s), GOMAXPROCS less one, the other P left to the rest of the process). Edge: `edgecdn edge`, every request a hit. ",
 		haproxyVersion(), serverThreads(), serverThreads(), max(1, serverThreads()-1))
