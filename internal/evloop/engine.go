@@ -20,8 +20,8 @@ const (
 // still gets a P: a busy loop yields its P after each round of events (runtime.Gosched), and
 // an idle one parks in Go's poller. Measured on 2 cores under wrk beside nginx (the edge, 2 KB
 // playlist, `go run ./bench edge-vs-peers --duration 5s --runs 3`, two runs): one loop (one
-// per P but one, the default before) served 0.83-0.98 of nginx's req/s, using 0.66-0.85 of a
-// core while nginx's two workers used 1.04-1.07; two loops served 1.10-1.16 of it.
+// per P but one, the default before) served 0.79-0.96 of nginx's req/s, using 0.66-0.83 of a
+// core while nginx's two workers used 1.03-1.06; two loops served 1.10-1.16 of it.
 func DefaultLoops() int { return max(1, runtime.GOMAXPROCS(0)) }
 
 // RegisterFlags registers --engine and --loops on fs, bound to engine and loops; zero says
