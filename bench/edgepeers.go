@@ -61,7 +61,7 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 				return "", fmt.Errorf("%s: %w", s.name, err)
 			}
 		}
-		if err := warmUnderLoad(ctx, []string{"http://" + s.addr + objects[0].path}, slices.Max(wk.conns), *threads); err != nil {
+		if err := warmUnderLoad(ctx, "http://"+s.addr+objects[0].path, slices.Max(wk.conns), *threads); err != nil {
 			return "", err
 		}
 	}

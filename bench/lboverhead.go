@@ -83,7 +83,7 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 				return "", err
 			}
 		}
-		if err := warmUnderLoad(ctx, []string{"http://" + tg.addr + objects[0].path}, slices.Max(wk.conns), 2); err != nil {
+		if err := warmUnderLoad(ctx, "http://"+tg.addr+objects[0].path, slices.Max(wk.conns), 2); err != nil {
 			return "", err
 		}
 	}

@@ -71,16 +71,14 @@ type wrkResult struct {
 	ServerCPU time.Duration
 }
 
-// warmUnderLoad drives each url with wrk for 2 s at conns connections and drops the result: a
+// warmUnderLoad drives url with wrk for 2 s at conns connections and drops the result: a
 // server's first seconds under load (connections accepted, its pools to the edge filled, its
 // heap grown to its working size) are not a measured run's. Before it, the first runs of
 // lb-overhead were the slowest of their cells (through the balancer on the playlist at 64
 // connections: 11772 and 18553 req/s, then 33837).
-func warmUnderLoad(ctx context.Context, urls []string, conns, threads int) error {
-	for _, u := range urls {
-		if _, err := runWrk(ctx, u, conns, threads, 2*time.Second); err != nil {
-			return fmt.Errorf("warming %s under load: %w", u, err)
-		}
+func warmUnderLoad(ctx context.Context, url string, conns, threads int) error {
+	if _, err := runWrk(ctx, url, conns, threads, 2*time.Second); err != nil {
+		return fmt.Errorf("warming %s under load: %w", url, err)
 	}
 	return nil
 }
