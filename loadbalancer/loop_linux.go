@@ -104,12 +104,11 @@ type loop struct {
 
 // DefaultLoops is the number of event loops by default: one per P but one (at least one), where
 // the edge has one per P (evloop.DefaultLoops). On 2 cores under wrk, the edge behind it on
-// its two loops (`go run ./bench lb-overhead --duration 5s --runs 3`, 2026-12-02 11:40 UTC, before
-// the bench warmed its targets under load),
-// two balancer loops served 0.17 of direct on the playlist at 64 connections with a p99 of
-// 107 ms, against HAProxy's 0.30 and 47 ms: a proxy's loop waits on the edge as well as on
-// the client, and a second loop only added a thread to the 2 cores the edge's and wrk's
-// already share.
+// its two loops (`go run ./bench lb-overhead --duration 5s --runs 3`, 2026-12-02 11:40 UTC,
+// before the bench warmed its targets under load), two balancer loops served 0.17 of direct on
+// the playlist at 64 connections with a p99 of 107 ms, against HAProxy's 0.30 and 47 ms: a
+// proxy's loop waits on the edge as well as on the client, and a second loop only added a
+// thread to the 2 cores the edge's and wrk's already share.
 func DefaultLoops() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // loops is the event loop engine of a Server.
