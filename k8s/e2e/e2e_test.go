@@ -299,6 +299,22 @@ type report struct {
 	Errors        int `json:"errors"`
 	Corrupt       int `json:"corrupt_segments"`
 	Segments      int `json:"segments"`
+	PerPlayer     []struct {
+		Failed       bool     `json:"failed"`
+		FailReason   string   `json:"fail_reason"`
+		ErrorSamples []string `json:"error_samples"`
+	} `json:"per_player"`
+}
+
+// failures lists each failed player's reason and first errors, for the log of a failed check.
+func (r report) failures() string {
+	var b strings.Builder
+	for i, p := range r.PerPlayer {
+		if p.Failed {
+			fmt.Fprintf(&b, "\n  player %d: %s; first errors: %s", i, p.FailReason, strings.Join(p.ErrorSamples, " | "))
+		}
+	}
+	return b.String()
 }
 
 // parseReport reads player-sim's JSON report from a log: with --json - it follows the table,

@@ -47,7 +47,7 @@ func Run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	players := fs.Int("players", 10, "players in the fleet")
 	duration := fs.Duration("duration", 0, "media each player plays, as a `DURATION` (default the whole title; 192s is the 48 chunks of player-sim sim)")
-	dnsAddr := fs.String("dns", "", "resolve --domain with real DNS queries at `HOST:PORT`")
+	dnsAddr := fs.String("dns", "", "resolve --domain with real DNS queries at `HOST:PORT` (several, comma-separated, are tried in turn as a resolver tries its nameservers; 3 tries of 1 s each)")
 	domain := fs.String("domain", "video.edgecdn.local", "the `NAME` to resolve with --dns")
 	port := fs.Int("port", 80, "with --dns: the balancers' HTTP `PORT`")
 	steer := fs.String("steering", "", "ask edgecdn's steering service at `URL` for ranked edges")
