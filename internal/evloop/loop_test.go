@@ -81,6 +81,9 @@ func TestGroup(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // idle long enough to park (not a synchronisation)
 	}
+	if n := g.conns.Load(); n != 1 {
+		t.Errorf("the group counts %d connections, want 1", n)
+	}
 	onLoop := make(chan bool, 1)
 	l := g.Loops[0]
 	if !l.Post(func() { onLoop <- l.Now.After(time.Time{}) }) {
@@ -104,10 +107,32 @@ func TestGroup(t *testing.T) {
 		c2.Close()
 		t.Error("the port still accepts connections after Stop")
 	}
+	if n := g.conns.Load(); n != 0 {
+		t.Errorf("the group counts %d connections after the stop, want 0", n)
+	}
 	if l.Post(func() {}) {
 		t.Error("Post after the loop ended reported true")
 	}
 	if _, err := io.ReadFull(c, buf[:1]); err == nil {
 		t.Error("the client connection is still open")
+	}
+}
+
+// TestAcceptBudget: a loop accepts a batch while it holds no more than its share of the
+// group's connections and acceptSlack beyond, one at a time above that, never none; a lone
+// loop always takes a batch.
+func TestAcceptBudget(t *testing.T) {
+	for _, c := range []struct{ mine, total, loops, want int }{
+		{0, 0, 2, acceptBatch},
+		{0, 200, 2, acceptBatch},
+		{100 + acceptSlack, 200, 2, acceptBatch},
+		{100 + acceptSlack + 1, 201, 2, 1},
+		{200, 200, 2, 1},
+		{500, 500, 1, acceptBatch},
+		{acceptSlack + 3, acceptSlack + 3, 4, 1},
+	} {
+		if got := acceptBudget(c.mine, c.total, c.loops); got != c.want {
+			t.Errorf("acceptBudget(%d of %d, %d loops) = %d, want %d", c.mine, c.total, c.loops, got, c.want)
+		}
 	}
 }
