@@ -35,8 +35,9 @@ func (o *origin) fail(now time.Time) { o.health.Fail(now, originRule) }
 func (o *origin) ok() { o.health.OK(time.Now()) }
 
 // origins fetches from a set of origins with failover: a failed attempt (no answer, a timeout
-// before the response head, or a 5xx) moves on to the next origin; ejected origins are skipped
-// until their backoff ends or a probe finds them healthy, unless every origin is ejected.
+// before the response head, or a 5xx) moves on to the next origin, or to a second attempt when
+// there is one; ejected origins are skipped until their backoff ends or a probe finds them
+// healthy, unless every origin is ejected.
 type origins struct {
 	list   []*origin
 	next   atomic.Uint32
@@ -107,6 +108,13 @@ func (os *origins) fetch(ctx context.Context, path string, etag []byte, hdr http
 		if o := os.list[(start+i)%n]; !o.healthy(now) {
 			order = append(order, o)
 		}
+	}
+	if n == 1 {
+		// One origin is often a load-balanced name (a Kubernetes Service): a failed attempt is
+		// tried once more, on another connection, which the balancing may send to another
+		// backend, as Traffic Server retries an origin's connection. While a lost node's pod
+		// stays among a Service's endpoints (about 40 s), that halves the fills that fail.
+		order = append(order, order[0])
 	}
 	var errs []error
 	for _, o := range order {
