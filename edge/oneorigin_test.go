@@ -36,3 +36,21 @@ func TestOneOriginTriedTwice(t *testing.T) {
 		t.Errorf("%d attempts at the origin, want 2", got)
 	}
 }
+
+// TestOneOriginServerErrorNotRetried: a 5xx is the origin's answer, not its silence: the lone
+// origin is asked once, not twice.
+func TestOneOriginServerErrorNotRetried(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	_, base := startEdge(t, Config{Origins: []string{srv.URL}, OriginHeaderTimeout: 200 * time.Millisecond, ProbeInterval: -1})
+	if r := get(t, base+"/vod/t/r/x.ts"); r.code != 502 {
+		t.Errorf("lone origin answering 503: %d, want 502", r.code)
+	}
+	if got := n.Load(); got != 1 {
+		t.Errorf("%d attempts at an origin that answered 503, want 1", got)
+	}
+}

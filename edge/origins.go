@@ -34,9 +34,12 @@ func (o *origin) fail(now time.Time) { o.health.Fail(now, originRule) }
 
 func (o *origin) ok() { o.health.OK(time.Now()) }
 
+// errAnswered marks an origin's failure that was an answer (a 5xx), not its silence.
+var errAnswered = errors.New("server error")
+
 // origins fetches from a set of origins with failover: a failed attempt (no answer, a timeout
-// before the response head, or a 5xx) moves on to the next origin, or to a second attempt when
-// there is one; ejected origins are skipped until their backoff ends or a probe finds them
+// before the response head, or a 5xx) moves on to the next origin, or to a second attempt at a lone
+// origin that did not answer; ejected origins are skipped until their backoff ends or a probe finds them
 // healthy, unless every origin is ejected.
 type origins struct {
 	list   []*origin
@@ -110,15 +113,16 @@ func (os *origins) fetch(ctx context.Context, path string, etag []byte, hdr http
 		}
 	}
 	if n == 1 {
-		// One origin is often a load-balanced name (a Kubernetes Service): a failed attempt is
-		// tried once more, on another connection, which the balancing may send to another
-		// backend, as Traffic Server retries an origin's connection. While a lost node's pod
-		// stays among a Service's endpoints (about 40 s), that halves the fills that fail.
+		// One origin is often a load-balanced name (a Kubernetes Service): an attempt that got
+		// no answer is made once more, on another connection, which the balancing may send to
+		// another backend, as Traffic Server retries an origin's connection. While a lost
+		// node's pod stays among a Service's endpoints (about 40 s), that halves the fills that
+		// fail. A 5xx is an answer: it is not asked again.
 		order = append(order, order[0])
 	}
 	var errs []error
-	for _, o := range order {
-		if ctx.Err() != nil {
+	for i, o := range order {
+		if ctx.Err() != nil || (n == 1 && i == 1 && len(errs) == 1 && errors.Is(errs[0], errAnswered)) {
 			break
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.base+path, nil)
@@ -142,7 +146,7 @@ func (os *origins) fetch(ctx context.Context, path string, etag []byte, hdr http
 		if err == nil {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
-			err = fmt.Errorf("%s", resp.Status)
+			err = fmt.Errorf("%s: %w", resp.Status, errAnswered)
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", o.base, err))
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"edgecdn/internal/cli"
+
 	mdns "github.com/miekg/dns"
 )
 
@@ -93,12 +95,7 @@ func (e *DNSEntry) Refresh(ctx context.Context, _ string) ([]string, error) {
 // the servers, each try from a new socket with Timeout, TCP when the answer is truncated. An
 // answer with any rcode ends it; a try's error moves to the next.
 func (e *DNSEntry) exchange(ctx context.Context) (*mdns.Msg, error) {
-	var servers []string
-	for _, s := range strings.Split(e.Server, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			servers = append(servers, s)
-		}
-	}
+	servers := cli.SplitList(e.Server)
 	if len(servers) == 0 {
 		return nil, errors.New("resolving " + e.Domain + ": no DNS server")
 	}
