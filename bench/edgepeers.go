@@ -22,6 +22,7 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 	threads := fs.Int("threads", 2, "wrk threads")
 	pin := addPinFlag(fs)
 	also := fs.Bool("goroutine-edge", false, "also measure an edge with --engine goroutines (\"edge-goroutines\"), in the same rotation")
+	baseline := fs.String("baseline", "", "also measure the edge of this edgecdn binary (\"edge-base\": one built from an earlier commit, say), in the same rotation, for a before/after in one run")
 	wk, err := wrkScenario(fs, args, "wrk", "nginx", "varnishd")
 	if err == nil {
 		err = setPinned(*pin)
@@ -54,6 +55,14 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 		}
 		defer eg.stop()
 		servers = append(servers, eg)
+	}
+	if *baseline != "" {
+		eb, err := startEdgecdn(ctx, *baseline, "edge-base", "edge", "--standalone", "--origin", "http://"+origin.addr, "--name", "edge-base", "--cache-size", "512MiB")
+		if err != nil {
+			return "", fmt.Errorf("--baseline: %w", err)
+		}
+		defer eb.stop()
+		servers = append(servers, eb)
 	}
 	for _, s := range servers {
 		for _, o := range objects {
@@ -97,13 +106,21 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 		alsoArg = " --goroutine-edge"
 		alsoNote = " edge-goroutines: the same edge with `--engine goroutines` (fasthttp's goroutine per connection), the engine before the event loop."
 	}
+	if *baseline != "" {
+		alsoArg += " --baseline " + *baseline
+		alsoNote += " edge-base: the edge of the binary given with --baseline, with the same flags: the before of a change, measured in the same run."
+	}
 	fmt.Fprintf(&b, "`go run ./bench edge-vs-peers --duration %v --runs %d --connections %s%s%s` on %d CPUs (%s), wrk %d threads; median of %d runs per cell, servers interleaved in rotating order. %s ",
 		wk.dur, wk.runs, wk.connsFlag, pinArg(), alsoArg, runtime.NumCPU(), runtime.Version(), *threads, wk.runs, pinNote())
 	fmt.Fprintf(&b, "nginx: static files, sendfile on, open_file_cache, worker_processes %d. Varnish: malloc 512 MB in front of the edgecdn origin, %d thread pools of at least 100 threads. Edge: `edgecdn edge` (its default engine, the event loop, %d loop(s), one per P), 512 MiB memory cache.%s All warmed first (a few requests per object, then 2 s of wrk on the playlist at the most connections); every request is a hit.\n\n", serverThreads(), serverThreads(), serverThreads(), alsoNote)
 	fmt.Fprintf(&b, "CPU columns: cores the server (its workers included) and wrk used over the run (user + system time from /proc/PID/stat / wall time), and the server's CPU per request.\n\n")
 	fmt.Fprintf(&b, "| object | conns | server | req/s | MB/s | p50 ms | p99 ms | errors | server cores | wrk cores | server us/req |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var ratios strings.Builder
-	fmt.Fprintf(&ratios, "\n| object | conns | edge/nginx req/s | edge/Varnish req/s | edge / best peer | edge p99 vs best peer's | goal met |\n|---|---:|---:|---:|---:|---:|---|\n")
+	baseCol, baseSep := "", ""
+	if *baseline != "" {
+		baseCol, baseSep = " edge/edge-base req/s | edge p99 vs edge-base's |", "---:|---:|"
+	}
+	fmt.Fprintf(&ratios, "\n| object | conns | edge/nginx req/s | edge/Varnish req/s | edge / best peer | edge p99 vs best peer's | goal met |%s\n|---|---:|---:|---:|---:|---:|---|%s\n", baseCol, baseSep)
 	met := 0
 	total := 0
 	var rlo, rhi float64 = math.Inf(1), 0
@@ -128,8 +145,12 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 			if ok {
 				met++
 			}
-			fmt.Fprintf(&ratios, "| %s | %d | %.2f | %.2f | %.2f | %s / %s ms | %s |\n", o.name, c, e.ReqPerSec/n.ReqPerSec, e.ReqPerSec/v.ReqPerSec,
+			fmt.Fprintf(&ratios, "| %s | %d | %.2f | %.2f | %.2f | %s / %s ms | %s |", o.name, c, e.ReqPerSec/n.ReqPerSec, e.ReqPerSec/v.ReqPerSec,
 				e.ReqPerSec/best.ReqPerSec, ms(e.P99), ms(best.P99), yesNo(ok))
+			if eb, ok := m["edge-base"]; ok {
+				fmt.Fprintf(&ratios, " %.2f | %s / %s ms |", e.ReqPerSec/eb.ReqPerSec, ms(e.P99), ms(eb.P99))
+			}
+			ratios.WriteString("\n")
 		}
 	}
 	b.WriteString(ratios.String())

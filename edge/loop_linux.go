@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -62,7 +63,14 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 	if err != nil {
 		return true, err
 	}
-	return s.loops.Serve(ln, s.cfg.Loops, s.log, "edge", func(el *evloop.Loop[*econn]) evloop.Handler[*econn] {
+	n := s.cfg.Loops
+	if n <= 0 {
+		n = evloop.DefaultLoops()
+	}
+	for i := range n {
+		s.set.GetOrCreateGauge(fmt.Sprintf(`edgecdn_edge_loop_connections{loop="%d"}`, i), func() float64 { return float64(s.loops.Connections(i)) })
+	}
+	return s.loops.Serve(ln, n, s.log, "edge", func(el *evloop.Loop[*econn]) evloop.Handler[*econn] {
 		return &eloop{Loop: el, s: s, origins: origins}
 	}, s.srv.Serve)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -124,6 +125,9 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 	n := s.cfg.Loops
 	if n == 0 {
 		n = DefaultLoops()
+	}
+	for i := range n {
+		s.set.GetOrCreateGauge(fmt.Sprintf(`edgecdn_lb_loop_connections{loop="%d"}`, i), func() float64 { return float64(s.loops.Connections(i)) })
 	}
 	return s.loops.Serve(ln, n, s.log, "lb", func(el *evloop.Loop[*lconn]) evloop.Handler[*lconn] {
 		return &loop{Loop: el, s: s, idle: map[*edgeConns][]*lconn{}, origins: origins}

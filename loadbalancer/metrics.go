@@ -12,7 +12,7 @@ import (
 type lbMetrics struct {
 	retries, failed, redirects *metrics.Counter
 	// handoffs counts the client connections the event loop gave to the fasthttp server (a
-	// request off its hot path); loopConns gauges those the loops hold.
+	// request off its hot path); edgecdn_lb_loop_connections{loop} gauges those each loop holds.
 	handoffs *metrics.Counter
 }
 

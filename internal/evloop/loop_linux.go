@@ -37,15 +37,15 @@ const (
 	// 48-57 requests over wrk's 2 s timeout in 5 s at 1 MB); 16 bounds what one loop takes of
 	// a burst while the rest of it waits a few rounds, not hundreds.
 	acceptBatch = 16
-	// acceptSlack is how many connections above its share (the group's connections over its
-	// loops) a loop may hold and still accept a batch; above it, it accepts one per wake-up
-	// and leaves the rest of a burst to the loops below their share. EPOLLEXCLUSIVE wakes
-	// the first loop waiting, and batches let it take most of a burst: wrk's 256 connections
-	// opened at once (2 KB playlist, two loops, three runs of 4 s) landed 68/188, 73/183 and
-	// 79/177 with batches alone, 122/134, 123/133 and 66/190 with this budget. It does not
-	// promise balance: a loop over its share still takes connections one at a time when the
-	// other is never the one woken; handing those over (Post) would.
-	acceptSlack = 8
+	// handoverGap is how many connections more than the emptiest loop of its group a loop may
+	// hold and still keep what it accepts; above it, it hands each one it accepts to that
+	// loop (Post). EPOLLEXCLUSIVE wakes the first loop waiting in the order the loops joined
+	// the listener, and batches let it take most of a burst: wrk's 256 connections opened at
+	// once (2 KB playlist, two loops, three runs of 4 s) landed 68/188, 73/183 and 79/177 with
+	// batches alone; taking one per wake-up above a share left 66/190 in one run of three, the
+	// loop first in line being woken for nearly every connection. Only the excess moves, so a
+	// balanced group pays nothing for it.
+	handoverGap = 4
 )
 
 // A Handler is what a loop serves its connections with. Its methods run on the loop's goroutine.
@@ -82,6 +82,10 @@ type Loop[C comparable] struct {
 	nev    int
 	everr  error
 	waitFn func(uintptr) bool // l.poll, bound once
+
+	// n is how many connections the loop holds or has been handed and not yet registered:
+	// what other loops read to find the emptiest one.
+	n atomic.Int64
 
 	efd    int // an eventfd in the epoll: Post's wake-up
 	pmu    sync.Mutex
@@ -148,6 +152,16 @@ func (e *Engine[C]) Stop(ctx context.Context) error {
 
 // Killed reports whether Stop's deadline passed: what the loops still start should fail.
 func (e *Engine[C]) Killed() bool { return e.killed.Load() }
+
+// Connections is how many client connections loop i holds (0 before Serve, or past the last
+// loop): a gauge per loop shows whether they share the load.
+func (e *Engine[C]) Connections(i int) int64 {
+	g := e.group.Load()
+	if g == nil || i < 0 || i >= len(g.Loops) {
+		return 0
+	}
+	return g.Loops[i].n.Load()
+}
 
 // Handoffs is the listener the connections handed over go to; nil before Serve.
 func (e *Engine[C]) Handoffs() *HandoffListener { return e.group.Load().Handoffs }
@@ -291,6 +305,7 @@ func (l *Loop[C]) Register(fd int, c C) bool {
 	l.conns[fd] = c
 	l.mu.Unlock()
 	l.g.conns.Add(1)
+	l.n.Add(1)
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | EpollET, Fd: int32(fd)}
 	if err := syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		l.forget(fd)
@@ -306,6 +321,7 @@ func (l *Loop[C]) forget(fd int) {
 	l.mu.Unlock()
 	if ok {
 		l.g.conns.Add(-1)
+		l.n.Add(-1)
 	}
 }
 
@@ -485,19 +501,42 @@ func (l *Loop[C]) runPosted() {
 	}
 }
 
-// acceptBudget is how many connections a loop holding mine of the group's total, over loops
-// loops, accepts at most in one wake-up: a batch up to its share and acceptSlack beyond, one
-// above that (never none: the listener stays ready, and a loop woken for it that took
-// nothing would be woken again at once).
-func acceptBudget(mine, total, loops int) int {
-	if loops > 1 && mine > total/loops+acceptSlack {
-		return 1
+// emptiest is the loop of the group that holds the fewest connections, l itself when no other
+// holds handoverGap fewer than it.
+func (l *Loop[C]) emptiest() *Loop[C] {
+	best, bn := l, l.n.Load()-handoverGap
+	for _, o := range l.g.Loops {
+		if on := o.n.Load(); on < bn {
+			best, bn = o, on
+		}
 	}
-	return acceptBatch
+	return best
+}
+
+// handOver gives the connection fd, accepted from sa, to the emptiest loop of the group when
+// this one holds handoverGap more than it, and reports whether it did; the connection is then
+// that loop's to register or close.
+func (l *Loop[C]) handOver(fd int, sa syscall.Sockaddr) bool {
+	if len(l.g.Loops) < 2 {
+		return false
+	}
+	o := l.emptiest()
+	if o == l {
+		return false
+	}
+	o.n.Add(1) // counted at once, so that the rest of a burst spreads over the loops
+	if !o.Post(func() {
+		o.n.Add(-1) // Register counts it again
+		o.h.Accept(fd, sa)
+	}) {
+		o.n.Add(-1) // o has ended: this loop keeps it
+		return false
+	}
+	return true
 }
 
 func (l *Loop[C]) accept() {
-	for range acceptBudget(len(l.conns), int(l.g.conns.Load()), len(l.g.Loops)) {
+	for range acceptBatch {
 		fd, sa, err := syscall.Accept4(l.g.lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 		if err != nil {
 			if err == syscall.EINTR || err == syscall.ECONNABORTED {
@@ -520,7 +559,9 @@ func (l *Loop[C]) accept() {
 		}
 		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
-		l.h.Accept(fd, sa)
+		if !l.handOver(fd, sa) {
+			l.h.Accept(fd, sa)
+		}
 	}
 }
 

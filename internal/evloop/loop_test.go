@@ -118,21 +118,57 @@ func TestGroup(t *testing.T) {
 	}
 }
 
-// TestAcceptBudget: a loop accepts a batch while it holds no more than its share of the
-// group's connections and acceptSlack beyond, one at a time above that, never none; a lone
-// loop always takes a batch.
-func TestAcceptBudget(t *testing.T) {
-	for _, c := range []struct{ mine, total, loops, want int }{
-		{0, 0, 2, acceptBatch},
-		{0, 200, 2, acceptBatch},
-		{100 + acceptSlack, 200, 2, acceptBatch},
-		{100 + acceptSlack + 1, 201, 2, 1},
-		{200, 200, 2, 1},
-		{500, 500, 1, acceptBatch},
-		{acceptSlack + 3, acceptSlack + 3, 4, 1},
-	} {
-		if got := acceptBudget(c.mine, c.total, c.loops); got != c.want {
-			t.Errorf("acceptBudget(%d of %d, %d loops) = %d, want %d", c.mine, c.total, c.loops, got, c.want)
+// TestHandOver opens a burst of connections to two loops and checks that they end up shared:
+// whichever loop the kernel wakes for them, one holding handoverGap more than the other hands
+// what it accepts over, so neither holds much more than its half.
+func TestHandOver(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok, err := NewGroup(ln, 2, slog.New(slog.NewTextHandler(io.Discard, nil)), "test", func(l *Loop[*int]) Handler[*int] { return &echo{l: l} })
+	if !ok || err != nil {
+		t.Fatalf("NewGroup: %v %v", ok, err)
+	}
+	done := make(chan struct{})
+	go func() { g.Run(func(net.Listener) error { return nil }); close(done) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := g.Stop(ctx, nil); err != nil {
+			t.Errorf("Stop: %v", err)
 		}
+		<-done
+	}()
+	const n = 64
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns { // each answers once it is registered on a loop
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		var b [1]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			t.Fatalf("echo: %v", err)
+		}
+	}
+	a, b := g.Loops[0].n.Load(), g.Loops[1].n.Load()
+	if a+b != n || g.conns.Load() != n {
+		t.Fatalf("the loops hold %d and %d connections (the group counts %d), want %d in all", a, b, g.conns.Load(), n)
+	}
+	if d := a - b; d > 2*handoverGap || d < -2*handoverGap {
+		t.Errorf("the loops hold %d and %d of %d connections: more than %d apart", a, b, n, 2*handoverGap)
 	}
 }
