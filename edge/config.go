@@ -1,9 +1,11 @@
 package edge
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -47,8 +49,14 @@ type Config struct {
 	FillTimeout         time.Duration // whole origin fetch, body included; default DefaultFillTimeout
 	OriginHeaderTimeout time.Duration // connect and response head from one origin before trying the next; default DefaultOriginHeaderTimeout
 	ProbeInterval       time.Duration // active origin health probe; default DefaultProbeInterval; cli.Off (or negative): no probe
-	StaleIfError        time.Duration // serve an expired copy this long past expiry when every origin fails; default DefaultStaleIfError; cli.Off: never
-	DefaultTTL          time.Duration // freshness of responses without max-age; default DefaultTTL
+	// OriginResolve, when set, looks each origin's name up this often and makes each address
+	// an origin of its own, with its own health (the pods of a headless Kubernetes Service);
+	// 0: off, connections follow the name.
+	OriginResolve time.Duration
+	// OriginLookup resolves an origin's name for OriginResolve; default net.DefaultResolver's.
+	OriginLookup func(ctx context.Context, host string) ([]string, error)
+	StaleIfError time.Duration // serve an expired copy this long past expiry when every origin fails; default DefaultStaleIfError; cli.Off: never
+	DefaultTTL   time.Duration // freshness of responses without max-age; default DefaultTTL
 
 	Zone           string        // this edge's zone; keys are placed on the edges of the same zone
 	Clustered      bool          // a cluster will be attached (AttachCluster): not ready before it has joined; default false (ready alone)
@@ -116,6 +124,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	cli.BytesVar(fs, &c.DiskBytes, "disk-size", "disk tier capacity `SIZE`")
 	fs.DurationVar(&c.FillTimeout, "fill-timeout", c.FillTimeout, "whole origin fetch, body included")
 	fs.DurationVar(&c.OriginHeaderTimeout, "origin-timeout", c.OriginHeaderTimeout, "connect and response head from one origin before the next is tried")
+	fs.DurationVar(&c.OriginResolve, "origin-resolve", c.OriginResolve, "look the origins' names up every `DURATION` and make each address an origin of its own, ejected and probed alone (the pods of a headless Kubernetes Service; 0: off, connections follow the name)")
 	cli.OffDuration(fs, &c.ProbeInterval, "probe-interval", "active origin health probe every `DURATION` (0: off)")
 	cli.OffDuration(fs, &c.StaleIfError, "stale-if-error", "serve an expired copy up to `DURATION` past expiry when every origin fails (0: never)")
 	fs.DurationVar(&c.DefaultTTL, "default-ttl", c.DefaultTTL, "freshness of responses without max-age")
@@ -140,6 +149,12 @@ func (c *Config) setDefaults() error {
 	cli.Default(&c.OriginHeaderTimeout, DefaultOriginHeaderTimeout)
 	cli.Default(&c.ProbeInterval, DefaultProbeInterval)
 	cli.Default(&c.StaleIfError, DefaultStaleIfError)
+	if c.OriginResolve < 0 {
+		return fmt.Errorf("edge: origin resolve interval %v: want 0 (off) or more", c.OriginResolve)
+	}
+	if c.OriginLookup == nil {
+		c.OriginLookup = net.DefaultResolver.LookupHost
+	}
 	cli.Default(&c.DefaultTTL, DefaultTTL)
 	cli.Default(&c.BalanceFactor, ring.DefaultBalanceFactor)
 	if c.BalanceFactor < 1 {

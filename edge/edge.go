@@ -118,6 +118,13 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.origins.probe(s.ctx, cfg.ProbeInterval, cfg.OriginHeaderTimeout) }()
 	}
+	if cfg.OriginResolve > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.origins.resolve(s.ctx, cfg.OriginResolve, cfg.OriginLookup, s.log)
+		}()
+	}
 	s.srv = httpx.NewServer(h, httpx.Options{Name: "edgecdn-edge", Logger: cfg.Logger, ConnState: s.zc.ConnState})
 	s.admin = httpx.NewServer(s.ep.AdminHandler(s.adminRoute), httpx.Options{Name: "edgecdn-edge-admin", Logger: cfg.Logger})
 	s.sample()

@@ -338,12 +338,13 @@ func (s *Server) resumeBody(ctx context.Context, f *fill) (fetchResult, error) {
 // storeFill makes the object of a checked body and stores it when the fill is to (the cache,
 // and the disk tier), then hands it to the clients still streaming.
 func (s *Server) storeFill(f *fill, sum [32]byte, k kind, pol cachePolicy, now time.Time) {
-	if len(f.etag) == 0 {
+	etag := f.etag // read by the clients streaming the fill: not written once its head is out
+	if len(etag) == 0 {
 		// The origin sent no validator: make a strong one from the content.
-		f.etag = httpx.StrongETag(sum)
+		etag = httpx.StrongETag(sum)
 	}
 	o := &object{
-		key: f.key, body: f.buf, etag: f.etag, lastModified: f.lastMod, modTime: f.modTime,
+		key: f.key, body: f.buf, etag: etag, lastModified: f.lastMod, modTime: f.modTime,
 		contentType: f.ctype, cacheControl: f.cctl, kind: k, stored: now, expires: now.Add(pol.ttl), sha256: sum,
 	}
 	if f.stored {

@@ -74,8 +74,14 @@ func (m *edgeMetrics) init(s *Server) {
 	})
 	for _, o := range s.origins.list {
 		set.NewGauge(fmt.Sprintf(`edgecdn_edge_origin_up{origin=%q}`, o.base), func() float64 {
-			if o.healthy(time.Now()) {
+			if o.up(time.Now()) {
 				return 1
+			}
+			return 0
+		})
+		set.NewGauge(fmt.Sprintf(`edgecdn_edge_origin_addresses{origin=%q}`, o.base), func() float64 {
+			if p := o.pods.Load(); p != nil {
+				return float64(len(*p))
 			}
 			return 0
 		})

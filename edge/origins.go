@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,12 +18,39 @@ import (
 	"edgecdn/internal/health"
 )
 
-// origin is one upstream origin and what the edge knows of its health.
+// origin is one upstream origin and what the edge knows of its health. An origin given by a
+// name that --origin-resolve turns into addresses has one origin per address (pods), each with
+// its own health; the fetches and failures are counted on the origin given.
 type origin struct {
 	base   string       // "http://host:port", no trailing slash
 	health health.State // passive (fetches) and active (probes)
 
 	fetches, errs atomic.Int64
+
+	host   string                    // the name and port the origin was given as (pods only), sent as Host
+	parent *origin                   // the origin given (pods only)
+	pods   atomic.Pointer[[]*origin] // the addresses the name last resolved to, sorted; nil: the name itself
+}
+
+// counted is the origin whose fetches and failures o's count as: the one given.
+func (o *origin) counted() *origin {
+	if o.parent != nil {
+		return o.parent
+	}
+	return o
+}
+
+// up reports whether o, or one of the addresses its name resolved to, is healthy.
+func (o *origin) up(now time.Time) bool {
+	if p := o.pods.Load(); p != nil && len(*p) > 0 {
+		for _, a := range *p {
+			if a.healthy(now) {
+				return true
+			}
+		}
+		return false
+	}
+	return o.healthy(now)
 }
 
 // originRule ejects an origin after two failures in a row, for 2 s doubling up to 30 s.
@@ -42,10 +71,24 @@ var errAnswered = errors.New("server error")
 // origin that did not answer; ejected origins are skipped until their backoff ends or a probe finds them
 // healthy, unless every origin is ejected.
 type origins struct {
-	list   []*origin
+	list   []*origin // as given (--origin)
 	next   atomic.Uint32
 	client *http.Client
 	via    string
+}
+
+// targets is what fetches and probes go to: each origin given, or the addresses its name
+// resolved to.
+func (os *origins) targets() []*origin {
+	t := make([]*origin, 0, len(os.list))
+	for _, o := range os.list {
+		if p := o.pods.Load(); p != nil && len(*p) > 0 {
+			t = append(t, *p...)
+		} else {
+			t = append(t, o)
+		}
+	}
+	return t
 }
 
 func newOrigins(bases []string, headerTimeout time.Duration, via string) (*origins, error) {
@@ -96,19 +139,20 @@ func (r fetchResult) source() string {
 // etag, when set, makes the request conditional (revalidation of a stale copy). hop is sent as
 // the hop header for loop protection between edges.
 func (os *origins) fetch(ctx context.Context, path string, etag []byte, hdr http.Header) (fetchResult, error) {
-	n := len(os.list)
+	list := os.targets()
+	n := len(list)
 	start := int(os.next.Add(1)) % n
 	now := time.Now()
 	// Healthy origins first, in round-robin order; then, if all of those failed, the ejected
 	// ones: a dead-looking origin is better than no answer.
 	order := make([]*origin, 0, n)
 	for i := 0; i < n; i++ {
-		if o := os.list[(start+i)%n]; o.healthy(now) {
+		if o := list[(start+i)%n]; o.healthy(now) {
 			order = append(order, o)
 		}
 	}
 	for i := 0; i < n; i++ {
-		if o := os.list[(start+i)%n]; !o.healthy(now) {
+		if o := list[(start+i)%n]; !o.healthy(now) {
 			order = append(order, o)
 		}
 	}
@@ -132,16 +176,19 @@ func (os *origins) fetch(ctx context.Context, path string, etag []byte, hdr http
 		for k, v := range hdr {
 			req.Header[k] = v
 		}
+		if o.host != "" {
+			req.Host = o.host
+		}
 		req.Header.Set("Via", os.via)
 		if len(etag) > 0 {
 			req.Header.Set("If-None-Match", string(etag))
 		}
-		o.fetches.Add(1)
+		o.counted().fetches.Add(1)
 		resp, err := os.client.Do(req)
 		if err == nil && resp.StatusCode < 500 {
 			return fetchResult{resp: resp, origin: o}, nil
 		}
-		o.errs.Add(1)
+		o.counted().errs.Add(1)
 		o.fail(time.Now())
 		if err == nil {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -168,13 +215,16 @@ func (os *origins) probe(ctx context.Context, interval, timeout time.Duration) {
 		case <-t.C:
 		}
 		var wg sync.WaitGroup
-		for _, o := range os.list {
+		for _, o := range os.targets() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				pctx, cancel := context.WithTimeout(ctx, timeout)
 				defer cancel()
 				req, _ := http.NewRequestWithContext(pctx, http.MethodGet, o.base+"/healthz", nil)
+				if o.host != "" {
+					req.Host = o.host
+				}
 				resp, err := os.client.Do(req)
 				if err == nil {
 					io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
@@ -188,5 +238,71 @@ func (os *origins) probe(ctx context.Context, interval, timeout time.Duration) {
 			}()
 		}
 		wg.Wait()
+	}
+}
+
+// resolve turns each origin given by a name into the addresses the name resolves to, at once and
+// then every interval until ctx ends, so that each pod behind a headless Kubernetes Service is
+// an origin of its own: one that stops answering is ejected and probed alone, where through one
+// name (a Service's virtual address) every fill would keep picking it at random. An address
+// kept from one lookup to the next keeps its health; a lookup that fails or finds nothing
+// leaves the addresses as they were (the name itself until one succeeds). lookup is
+// net.Resolver.LookupHost's kind.
+func (os *origins) resolve(ctx context.Context, interval time.Duration, lookup func(ctx context.Context, host string) ([]string, error), log *slog.Logger) {
+	for {
+		for _, o := range os.list {
+			os.resolveOne(ctx, o, interval, lookup, log)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (os *origins) resolveOne(ctx context.Context, o *origin, timeout time.Duration, lookup func(ctx context.Context, host string) ([]string, error), log *slog.Logger) {
+	u, err := url.Parse(o.base)
+	if err != nil {
+		return
+	}
+	host, port := u.Hostname(), u.Port()
+	if net.ParseIP(host) != nil {
+		return // an address already
+	}
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	addrs, err := lookup(lctx, host)
+	cancel()
+	if err != nil || len(addrs) == 0 {
+		if ctx.Err() == nil {
+			log.Warn("origin name not resolved: its addresses stay as they were", "origin", o.base, "err", err, "addresses", len(addrs))
+		}
+		return
+	}
+	slices.Sort(addrs)
+	addrs = slices.Compact(addrs)
+	old := map[string]*origin{}
+	if p := o.pods.Load(); p != nil {
+		for _, a := range *p {
+			old[a.base] = a
+		}
+	}
+	pods := make([]*origin, 0, len(addrs))
+	changed := len(addrs) != len(old)
+	for _, a := range addrs {
+		base := u.Scheme + "://" + net.JoinHostPort(a, port)
+		if k, ok := old[base]; ok {
+			pods = append(pods, k)
+			continue
+		}
+		changed = true
+		pods = append(pods, &origin{base: base, host: u.Host, parent: o})
+	}
+	o.pods.Store(&pods)
+	if changed {
+		log.Info("origin name resolved", "origin", o.base, "addresses", addrs)
 	}
 }

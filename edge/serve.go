@@ -282,7 +282,9 @@ func (s *Server) serveMiss(ctx *fasthttp.RequestCtx, key string, stale *object, 
 	}
 	h.SetBytesKV(hCacheStatus, status)
 	h.SetBytesKV(hAge, []byte("0"))
-	h.SetBytesKV(hETag, f.etag)
+	if len(f.etag) > 0 { // none from the origin: the stored copy gets one made from its content
+		h.SetBytesKV(hETag, f.etag)
+	}
 	if len(f.lastMod) > 0 {
 		h.SetBytesKV(hLastMod, f.lastMod)
 	}

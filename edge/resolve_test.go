@@ -1,0 +1,142 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"edgecdn/internal/harness"
+)
+
+// TestOriginResolvedPerAddress: with --origin-resolve, an origin given by a name (a headless
+// Kubernetes Service) is as many origins as the name has addresses. One of them that stops
+// answering (a pod on a lost node) is ejected after its failures, and every fill is answered by
+// the others; the Host sent is the name; an address kept from one lookup to the next keeps its
+// health.
+func TestOriginResolvedPerAddress(t *testing.T) {
+	body := randomBytes(2000, 5)
+	live, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := live.Addr().(*net.TCPAddr).Port
+	silent, err := net.Listen("tcp", fmt.Sprintf("127.0.0.2:%d", port))
+	if err != nil {
+		live.Close()
+		t.Skipf("127.0.0.2:%d: %v (a second loopback address on the same port is needed)", port, err)
+	}
+	var hostsMu sync.Mutex
+	hosts := map[string]int{}
+	liveSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hostsMu.Lock()
+		hosts[r.Host]++
+		hostsMu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Write(body)
+	})}
+	var silentHits atomic.Int32
+	silentSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		silentHits.Add(1)
+		<-r.Context().Done() // accepts, never answers
+	})}
+	go liveSrv.Serve(live)
+	go silentSrv.Serve(silent)
+	defer liveSrv.Close()
+	defer silentSrv.Close()
+
+	var addrs atomic.Pointer[[]string]
+	addrs.Store(&[]string{"127.0.0.2", "127.0.0.1"})
+	var lookups atomic.Int32
+	lookup := func(ctx context.Context, host string) ([]string, error) {
+		lookups.Add(1)
+		if host != "origin.test" {
+			return nil, fmt.Errorf("no such host %q", host)
+		}
+		return *addrs.Load(), nil
+	}
+	name := fmt.Sprintf("origin.test:%d", port)
+	s, base := startEdge(t, Config{Origins: []string{"http://" + name}, OriginResolve: 20 * time.Millisecond, OriginLookup: lookup,
+		OriginHeaderTimeout: 300 * time.Millisecond, ProbeInterval: -1})
+	o := s.origins.list[0]
+	harness.Eventually(t, 5*time.Second, "the origin's name resolved to two addresses", func() bool {
+		p := o.pods.Load()
+		return p != nil && len(*p) == 2
+	})
+	for i := range 8 {
+		r := get(t, fmt.Sprintf("%s/vod/t/r/seg%d.ts", base, i))
+		if r.code != 200 || !bytes.Equal(r.body, body) {
+			t.Fatalf("fill %d: %d, %d bytes; want 200 and the object from the live address", i, r.code, len(r.body))
+		}
+	}
+	if n := silentHits.Load(); n > int32(originRule.Failures) {
+		t.Errorf("the silent address was asked %d times in 8 fills; ejected after %d failures, it should be asked no more", n, originRule.Failures)
+	}
+	hostsMu.Lock()
+	if hosts[name] != 8 || len(hosts) != 1 {
+		t.Errorf("the live address saw Host fields %v, want %q on all 8 fills", hosts, name)
+	}
+	hostsMu.Unlock()
+	if !o.up(time.Now()) {
+		t.Error("the origin is reported down while one of its addresses answers")
+	}
+	var liveOrigin *origin
+	for _, p := range *o.pods.Load() {
+		if p.base == fmt.Sprintf("http://127.0.0.1:%d", port) {
+			liveOrigin = p
+		}
+	}
+	if liveOrigin == nil || liveOrigin.host != name {
+		t.Fatalf("no origin for the live address with Host %q among %v", name, *o.pods.Load())
+	}
+	if got := o.fetches.Load(); got < 8 {
+		t.Errorf("%d fetches counted on the origin given, want at least 8", got)
+	}
+
+	// The name loses the silent address: the live one stays the same origin, its health kept;
+	// then the lookup fails, and the addresses stay as they were.
+	addrs.Store(&[]string{"127.0.0.1"})
+	harness.Eventually(t, 5*time.Second, "the name resolved to the one address left", func() bool {
+		p := o.pods.Load()
+		return p != nil && len(*p) == 1
+	})
+	if (*o.pods.Load())[0] != liveOrigin {
+		t.Error("the address kept by the new lookup is a new origin (its health lost)")
+	}
+	addrs.Store(&[]string{})
+	n := lookups.Load()
+	harness.Eventually(t, 5*time.Second, "two more lookups", func() bool { return lookups.Load() >= n+2 })
+	if p := o.pods.Load(); p == nil || len(*p) != 1 {
+		t.Error("a lookup that found nothing changed the addresses")
+	}
+	if r := get(t, base+"/vod/t/r/after.ts"); r.code != 200 {
+		t.Errorf("a fill after an empty lookup: %d, want 200", r.code)
+	}
+}
+
+// TestOriginResolveAddressesLeftAlone: origins given as addresses are not looked up.
+func TestOriginResolveAddressesLeftAlone(t *testing.T) {
+	os, err := newOrigins([]string{"http://127.0.0.1:9", "http://[::1]:9"}, time.Second, "1.1 e (edgecdn)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	lookup := func(context.Context, string) ([]string, error) { called = true; return []string{"127.0.0.9"}, nil }
+	for _, o := range os.list {
+		os.resolveOne(context.Background(), o, time.Second, lookup, quiet)
+		if o.pods.Load() != nil {
+			t.Errorf("%s: an address was given addresses", o.base)
+		}
+	}
+	if called {
+		t.Error("an address was looked up")
+	}
+	if got := len(os.targets()); got != 2 {
+		t.Errorf("%d targets, want the 2 origins given", got)
+	}
+}
