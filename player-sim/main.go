@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"edgecdn/internal/cli"
 	"edgecdn/player-sim/emucmd"
@@ -26,7 +27,12 @@ var commands = []command{
 	{cli.Command{Name: "learn", Summary: learn.Summary}, learn.Run},
 }
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	// A report printed last (--json -) must reach a container's log before the process ends.
+	cli.DrainPipe(os.Stdout, 10*time.Second)
+	os.Exit(code)
+}
 
 // run returns the exit code: 0, 1 on a failed command, 2 on bad usage.
 func run(args []string, stdout, stderr io.Writer) int {
