@@ -124,7 +124,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	cli.BytesVar(fs, &c.DiskBytes, "disk-size", "disk tier capacity `SIZE`")
 	fs.DurationVar(&c.FillTimeout, "fill-timeout", c.FillTimeout, "whole origin fetch, body included")
 	fs.DurationVar(&c.OriginHeaderTimeout, "origin-timeout", c.OriginHeaderTimeout, "connect and response head from one origin before the next is tried")
-	fs.DurationVar(&c.OriginResolve, "origin-resolve", c.OriginResolve, "look the origins' names up every `DURATION` and make each address an origin of its own, ejected and probed alone (the pods of a headless Kubernetes Service; 0: off, connections follow the name)")
+	fs.DurationVar(&c.OriginResolve, "origin-resolve", c.OriginResolve, "look the http origins' names up every `DURATION` and make each address an origin of its own, ejected and probed alone (the pods of a headless Kubernetes Service; 0: off, connections follow the name)")
 	cli.OffDuration(fs, &c.ProbeInterval, "probe-interval", "active origin health probe every `DURATION` (0: off)")
 	cli.OffDuration(fs, &c.StaleIfError, "stale-if-error", "serve an expired copy up to `DURATION` past expiry when every origin fails (0: never)")
 	fs.DurationVar(&c.DefaultTTL, "default-ttl", c.DefaultTTL, "freshness of responses without max-age")

@@ -119,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 		go func() { defer s.wg.Done(); s.origins.probe(s.ctx, cfg.ProbeInterval, cfg.OriginHeaderTimeout) }()
 	}
 	if cfg.OriginResolve > 0 {
+		s.origins.resolving = true
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -71,15 +71,21 @@ var errAnswered = errors.New("server error")
 // origin that did not answer; ejected origins are skipped until their backoff ends or a probe finds them
 // healthy, unless every origin is ejected.
 type origins struct {
-	list   []*origin // as given (--origin)
-	next   atomic.Uint32
-	client *http.Client
-	via    string
+	list []*origin // as given (--origin)
+	next atomic.Uint32
+	// resolving: --origin-resolve is on (set before the first fetch), and the origins
+	// given by a name may stand for the addresses it resolves to.
+	resolving bool
+	client    *http.Client
+	via       string
 }
 
 // targets is what fetches and probes go to: each origin given, or the addresses its name
 // resolved to.
 func (os *origins) targets() []*origin {
+	if !os.resolving {
+		return os.list
+	}
 	t := make([]*origin, 0, len(os.list))
 	for _, o := range os.list {
 		if p := o.pods.Load(); p != nil && len(*p) > 0 {
@@ -263,15 +269,15 @@ func (os *origins) resolve(ctx context.Context, interval time.Duration, lookup f
 
 func (os *origins) resolveOne(ctx context.Context, o *origin, timeout time.Duration, lookup func(ctx context.Context, host string) ([]string, error), log *slog.Logger) {
 	u, err := url.Parse(o.base)
-	if err != nil {
-		return
+	if err != nil || u.Scheme != "http" {
+		return // https: a certificate names the origin, not its addresses; it follows the name
 	}
 	host, port := u.Hostname(), u.Port()
 	if net.ParseIP(host) != nil {
 		return // an address already
 	}
 	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		port = "80"
 	}
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	addrs, err := lookup(lctx, host)

@@ -119,9 +119,10 @@ func TestOriginResolvedPerAddress(t *testing.T) {
 	}
 }
 
-// TestOriginResolveAddressesLeftAlone: origins given as addresses are not looked up.
+// TestOriginResolveAddressesLeftAlone: origins given as addresses are not looked up, nor an
+// https origin (its certificate names the name, not the addresses).
 func TestOriginResolveAddressesLeftAlone(t *testing.T) {
-	os, err := newOrigins([]string{"http://127.0.0.1:9", "http://[::1]:9"}, time.Second, "1.1 e (edgecdn)")
+	os, err := newOrigins([]string{"http://127.0.0.1:9", "http://[::1]:9", "https://origin.test:9"}, time.Second, "1.1 e (edgecdn)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,8 @@ func TestOriginResolveAddressesLeftAlone(t *testing.T) {
 	if called {
 		t.Error("an address was looked up")
 	}
-	if got := len(os.targets()); got != 2 {
-		t.Errorf("%d targets, want the 2 origins given", got)
+	os.resolving = true
+	if got := len(os.targets()); got != 3 {
+		t.Errorf("%d targets, want the 3 origins given", got)
 	}
 }

@@ -108,7 +108,6 @@ type Group[C comparable] struct {
 	ln     net.Listener
 	once   sync.Once
 	halted atomic.Bool
-	conns  atomic.Int64 // connections registered on all the loops
 }
 
 // Engine is a server's event loop engine: its loops once they serve, and what a Shutdown that
@@ -304,7 +303,6 @@ func (l *Loop[C]) Register(fd int, c C) bool {
 	l.mu.Lock()
 	l.conns[fd] = c
 	l.mu.Unlock()
-	l.g.conns.Add(1)
 	l.n.Add(1)
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | EpollET, Fd: int32(fd)}
 	if err := syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
@@ -320,7 +318,6 @@ func (l *Loop[C]) forget(fd int) {
 	delete(l.conns, fd)
 	l.mu.Unlock()
 	if ok {
-		l.g.conns.Add(-1)
 		l.n.Add(-1)
 	}
 }
