@@ -150,13 +150,14 @@ func (d *disk) get(key string) *object {
 		return nil
 	}
 	o := &object{
-		key: key, body: body, etag: []byte(h.ETag), lastModified: []byte(h.LastModified),
+		key: key, etag: []byte(h.ETag), lastModified: []byte(h.LastModified),
 		contentType: []byte(h.ContentType), cacheControl: []byte(h.CacheControl), kind: kindOf([]byte(key)),
 		stored: time.Unix(0, h.Stored), expires: time.Unix(0, h.Expires), sha256: sum,
 	}
 	if h.ModTime != 0 {
 		o.modTime = time.Unix(h.ModTime, 0).UTC()
 	}
+	o.setBody(body)
 	return o
 }
 
@@ -204,7 +205,7 @@ func (d *disk) write(o *object) error {
 	h := diskHeader{
 		Key: o.key, ETag: string(o.etag), LastModified: string(o.lastModified), ContentType: string(o.contentType),
 		CacheControl: string(o.cacheControl), Stored: o.stored.UnixNano(), Expires: o.expires.UnixNano(),
-		Size: int64(len(o.body)), SHA256: hex.EncodeToString(o.sha256[:]),
+		Size: o.size(), SHA256: hex.EncodeToString(o.sha256[:]),
 	}
 	if !o.modTime.IsZero() {
 		h.ModTime = o.modTime.Unix()
@@ -221,7 +222,7 @@ func (d *disk) write(o *object) error {
 	}
 	_, err = tmp.Write(line)
 	if err == nil {
-		_, err = tmp.Write(o.body)
+		_, err = io.Copy(tmp, o.reader(0, o.size()))
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -239,7 +240,7 @@ func (d *disk) write(o *object) error {
 		d.bytes -= el.Value.(*diskEntry).size
 		d.order.Remove(el)
 	}
-	e := &diskEntry{key: o.key, file: final, size: int64(len(line) + len(o.body))}
+	e := &diskEntry{key: o.key, file: final, size: int64(len(line)) + o.size()}
 	d.index[o.key] = d.order.PushBack(e)
 	d.bytes += e.size
 	d.evictLocked()

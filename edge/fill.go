@@ -344,9 +344,10 @@ func (s *Server) storeFill(f *fill, sum [32]byte, k kind, pol cachePolicy, now t
 		etag = httpx.StrongETag(sum)
 	}
 	o := &object{
-		key: f.key, body: f.buf, etag: etag, lastModified: f.lastMod, modTime: f.modTime,
+		key: f.key, etag: etag, lastModified: f.lastMod, modTime: f.modTime,
 		contentType: f.ctype, cacheControl: f.cctl, kind: k, stored: now, expires: now.Add(pol.ttl), sha256: sum,
 	}
+	o.setBody(f.buf) // a large body is copied to a memfd: f.buf goes once its streaming clients are done
 	if f.stored {
 		if !s.cacheUnlessPurged(f, o) {
 			f.stored = false

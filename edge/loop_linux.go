@@ -19,7 +19,8 @@ import (
 // epoll loops (evloop.DefaultLoops), each reading a socket only after epoll said it is
 // readable, with no goroutine per connection. A fresh hit in memory is answered by the loop
 // itself: its head built as bytes and written with the body in one writev(2), the body never
-// copied. Any other request goes to the fasthttp server, which serves it as the goroutine
+// copied in user space; a body in a memfd (sendfileMin and over) follows its head by
+// sendfile(2), which gives the socket the memfd's pages instead of copying them. Any other request goes to the fasthttp server, which serves it as the goroutine
 // engine does: a miss, a range, a precondition, a peer's request, the probes and admin paths
 // visit it one request at a time (the connection comes back to the loop after the answer);
 // anything the loop does not parse (parseLoopRequest) is handed over with its connection.
@@ -34,9 +35,10 @@ const (
 type econn struct {
 	fd         int
 	state      int
-	in         []byte // what was read and not yet used: a request head, or its start
-	out        []byte // the answer's head
-	body       []byte // the answer's body, a cached object's own bytes
+	in         []byte   // what was read and not yet used: a request head, or its start
+	out        []byte   // the answer's head
+	body       []byte   // the answer's body, a cached object's own bytes (nil: in mf, or none)
+	mf         *memBody // the answer's body in a memfd, sent with sendfile(2), or nil
 	outOff     int
 	bodyOff    int
 	closeAfter bool
@@ -185,10 +187,10 @@ func (l *eloop) request(c *econn, n int) {
 	s.m.loopHits.Inc()
 	c.closeAfter = r.closeAfter || l.Stopping() || s.stopping.Load()
 	c.out = l.hitHead(c.out[:0], o, &r, c.closeAfter)
-	c.outOff, c.bodyOff, c.body = 0, 0, nil
+	c.outOff, c.bodyOff, c.body, c.mf = 0, 0, nil, nil
 	if !r.head {
-		c.body = o.body
-		s.m.servedBytes[o.kind].Add(len(o.body))
+		c.body, c.mf = o.body, o.mem
+		s.m.servedBytes[o.kind].Add(int(o.size()))
 	}
 	c.in = c.in[:copy(c.in, c.in[n:])] // a pipelined request waits
 	c.state = eWriting
@@ -207,7 +209,7 @@ func (l *eloop) hitHead(dst []byte, o *object, r *loopRequest, closeAfter bool) 
 		dst = append(dst, o.contentType...)
 	}
 	dst = append(dst, "\r\nContent-Length: "...)
-	dst = evloop.AppendInt(dst, int64(len(o.body)))
+	dst = evloop.AppendInt(dst, o.size())
 	dst = append(dst, "\r\nX-Served-By: "...)
 	dst = append(dst, s.h.name...)
 	dst = append(dst, "\r\nVia: "...)
@@ -238,8 +240,12 @@ func (l *eloop) hitHead(dst []byte, o *object, r *loopRequest, closeAfter bool) 
 	return append(dst, "\r\n"...)
 }
 
-// write writes the answer's head and body with writev until done or the socket is full.
+// write writes the answer's head and body with writev (sendfile for a body in a memfd) until
+// done or the socket is full.
 func (l *eloop) write(c *econn) {
+	if c.mf != nil && !l.sendfile(c) {
+		return
+	}
 	for c.outOff < len(c.out) || c.bodyOff < len(c.body) {
 		cnt := 0
 		if p := c.out[c.outOff:]; len(p) > 0 {
@@ -270,7 +276,7 @@ func (l *eloop) write(c *econn) {
 		// A client that takes its answer slowly keeps its connection while it takes some.
 		c.deadline = l.Now.Add(httpx.DefaultIdleTimeout)
 	}
-	c.body = nil
+	c.body, c.mf = nil, nil
 	c.iov = [2]syscall.Iovec{}
 	if c.closeAfter {
 		syscall.Shutdown(c.fd, syscall.SHUT_WR)
@@ -279,6 +285,49 @@ func (l *eloop) write(c *econn) {
 	}
 	l.next(c)
 }
+
+// sendfile writes the head with MSG_MORE (it goes out with the body's first bytes) and the
+// body with sendfile(2) from its memfd, until done (true) or the socket is full or failed
+// (false: wait for EPOLLOUT, or c is closed).
+func (l *eloop) sendfile(c *econn) bool {
+	for c.outOff < len(c.out) {
+		p := c.out[c.outOff:]
+		r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(c.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), msgMore, 0, 0)
+		switch e {
+		case 0:
+			c.outOff += int(r)
+			c.deadline = l.Now.Add(httpx.DefaultIdleTimeout)
+		case syscall.EAGAIN:
+			return false
+		case syscall.EINTR:
+		default:
+			l.Close(&c.fd)
+			return false
+		}
+	}
+	for int64(c.bodyOff) < c.mf.n {
+		off := int64(c.bodyOff)
+		r, _, e := syscall.RawSyscall6(syscall.SYS_SENDFILE, uintptr(c.fd), uintptr(c.mf.fd), uintptr(unsafe.Pointer(&off)), uintptr(c.mf.n-off), 0, 0)
+		switch e {
+		case 0:
+			if r == 0 {
+				l.Close(&c.fd) // the memfd is sealed at the body's length: cannot happen
+				return false
+			}
+			c.bodyOff += int(r)
+			c.deadline = l.Now.Add(httpx.DefaultIdleTimeout)
+		case syscall.EAGAIN:
+			return false
+		case syscall.EINTR:
+		default:
+			l.Close(&c.fd)
+			return false
+		}
+	}
+	return true
+}
+
+const msgMore = 0x8000 // MSG_MORE
 
 // next waits for the connection's next request (it may have come already).
 func (l *eloop) next(c *econn) {

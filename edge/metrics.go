@@ -65,6 +65,8 @@ func (m *edgeMetrics) init(s *Server) {
 	set.NewGauge("edgecdn_edge_cache_bytes", func() float64 { return float64(s.cache.Stats().Bytes) })
 	set.NewGauge("edgecdn_edge_cache_objects", func() float64 { return float64(s.cache.Stats().Objects) })
 	set.NewGauge("edgecdn_edge_cache_capacity_bytes", func() float64 { return float64(s.cfg.CacheBytes) })
+	set.NewGauge("edgecdn_edge_memfd_bodies", func() float64 { return float64(memfds.n.Load()) })
+	set.NewGauge("edgecdn_edge_memfd_bytes", func() float64 { return float64(memfds.bytes.Load()) })
 	set.NewGauge("edgecdn_edge_cache_evictions_total", func() float64 { return float64(s.cache.Stats().Evictions) })
 	set.NewGauge("edgecdn_edge_cache_rejected_total", func() float64 { return float64(s.cache.Stats().Rejected) })
 	set.NewGauge("edgecdn_edge_inflight_fills", func() float64 {

@@ -2,17 +2,22 @@ package edge
 
 import (
 	"bytes"
+	"io"
+	"os"
 	"strconv"
 	"time"
 )
 
 // object is one cached response: an immutable body and the headers an edge serves it with.
 // An object is never modified after it is stored; a revalidation stores a new one sharing the
-// body.
+// body. A body of sendfileMin bytes or more lives in a memfd (mem) and not in the Go heap, so
+// the event loop sends it with sendfile(2); a smaller one, or one no memfd could be made for,
+// is in body.
 type object struct {
 	key          string
-	body         []byte
-	etag         []byte // the origin's strong ETag, with quotes
+	body         []byte   // nil when mem holds the body
+	mem          *memBody // the body in a sealed memfd, or nil
+	etag         []byte   // the origin's strong ETag, with quotes
 	lastModified []byte
 	modTime      time.Time
 	contentType  []byte
@@ -28,7 +33,44 @@ type object struct {
 const objectOverhead = 512
 
 // Size implements cache.Sized.
-func (o *object) Size() int64 { return int64(len(o.body)) + int64(len(o.key)) + objectOverhead }
+func (o *object) Size() int64 { return o.size() + int64(len(o.key)) + objectOverhead }
+
+// size is the body's length.
+func (o *object) size() int64 {
+	if o.mem != nil {
+		return o.mem.n
+	}
+	return int64(len(o.body))
+}
+
+// setBody makes b the object's body: in a memfd when it is large and one can be made (b is
+// then not kept), else b itself.
+func (o *object) setBody(b []byte) {
+	if len(b) >= sendfileMin {
+		if m := newMemBody(b); m != nil {
+			o.body, o.mem = nil, m
+			return
+		}
+	}
+	o.body, o.mem = b, nil
+}
+
+// reader reads the body's bytes [off, off+n).
+func (o *object) reader(off, n int64) *io.SectionReader {
+	if o.mem != nil {
+		return io.NewSectionReader(o.mem.f, off, n)
+	}
+	return io.NewSectionReader(bytes.NewReader(o.body), off, n)
+}
+
+// memBody is an object's body in a sealed memfd. The *os.File closes the descriptor when no
+// one holds it any more (its finalizer), so whoever sends from fd holds the memBody for as
+// long as it does; pages the kernel still references after that live on in the kernel.
+type memBody struct {
+	f  *os.File
+	fd int
+	n  int64
+}
 
 func (o *object) fresh(now time.Time) bool { return now.Before(o.expires) }
 

@@ -612,8 +612,9 @@ func (s *Server) prefetch(ctx context.Context, key string) (int64, error) {
 		etag = fmt.Appendf(nil, "%q", fmt.Sprintf("%x", sum))
 	}
 	lm := []byte(resp.Header.Get("Last-Modified"))
-	o := &object{key: key, body: body, etag: etag, lastModified: lm, contentType: []byte(resp.Header.Get("Content-Type")),
+	o := &object{key: key, etag: etag, lastModified: lm, contentType: []byte(resp.Header.Get("Content-Type")),
 		cacheControl: []byte(resp.Header.Get("Cache-Control")), kind: kindOf([]byte(key)), stored: now, expires: now.Add(pol.ttl), sha256: sum}
+	o.setBody(body)
 	if t, err := http.ParseTime(string(lm)); err == nil {
 		o.modTime = t
 	}

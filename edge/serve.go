@@ -163,7 +163,7 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, o *object, status []byte,
 		h.SetBytesKV(hCacheCtl, o.cacheControl)
 	}
 	h.SetBytesKV(hAcceptRange, vBytes)
-	size := int64(len(o.body))
+	size := o.size()
 	var rbuf [4]httprange.Range
 	code, ranges := httpx.Evaluate(&ctx.Request.Header, ctx.IsGet(), httpx.Validators{ETag: o.etag, ModTime: o.modTime}, size, rbuf[:0])
 	var sent int64
@@ -177,17 +177,17 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, o *object, status []byte,
 		h.SetContentTypeBytes(o.contentType)
 		switch len(ranges) {
 		case 0:
-			sent = s.setBody(ctx, o.body)
+			sent = s.objectBody(ctx, o, 0, size)
 		case 1:
 			r := ranges[0]
 			httpx.SetContentRange(h, r, size)
 			ctx.SetStatusCode(fasthttp.StatusPartialContent)
-			sent = s.setBody(ctx, o.body[r.Start:r.Start+r.Length])
+			sent = s.objectBody(ctx, o, r.Start, r.Length)
 		default:
 			m := httprange.NewMultipart(ranges, size, string(o.contentType), string(o.etag))
 			var buf bytes.Buffer
 			buf.Grow(int(m.Len()))
-			m.WriteTo(&buf, bytes.NewReader(o.body))
+			m.WriteTo(&buf, o.reader(0, size))
 			ctx.SetStatusCode(fasthttp.StatusPartialContent)
 			h.SetContentType(m.ContentType())
 			sent = s.setBody(ctx, buf.Bytes())
@@ -199,6 +199,21 @@ func (s *Server) serveObject(ctx *fasthttp.RequestCtx, o *object, status []byte,
 		// from inside the wait for the client's next request, which then costs one read(2).
 		httpx.ArmLastWrite(ctx)
 	}
+}
+
+// objectBody sets o's body bytes [off, off+n) as the response body: from memory without a
+// copy, or read from its memfd.
+func (s *Server) objectBody(ctx *fasthttp.RequestCtx, o *object, off, n int64) int64 {
+	if o.mem == nil {
+		return s.setBody(ctx, o.body[off:off+n])
+	}
+	if ctx.IsHead() {
+		ctx.Response.SkipBody = true
+		ctx.Response.Header.SetContentLength(int(n))
+		return 0
+	}
+	ctx.Response.SetBodyStream(o.reader(off, n), int(n))
+	return n
 }
 
 // setBody sets a body without copying it (or only its length, for HEAD).
