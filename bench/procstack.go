@@ -272,6 +272,25 @@ func rssBytes(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
 
+// memBytes is a process's resident memory (VmRSS) plus the bytes of the memfds it holds open:
+// an edge keeps large bodies in memfds, whose pages are not in its RSS.
+func memBytes(pid int) (int64, error) {
+	n, err := rssBytes(pid)
+	if err != nil {
+		return 0, err
+	}
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if l, err := os.Readlink(dir + fd.Name()); err == nil && strings.HasPrefix(l, "/memfd:") {
+			if st, err := os.Stat(dir + fd.Name()); err == nil {
+				n += st.Size()
+			}
+		}
+	}
+	return n, nil
+}
+
 // cpuSeconds reads a process's user+system CPU time from /proc/<pid>/stat.
 func cpuSeconds(pid int) (float64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -303,11 +322,11 @@ func (st *procStack) cpuByRole() map[string]float64 {
 	return m
 }
 
-// rssByRole is the resident memory (MB) of each role's processes.
+// rssByRole is the memory (MB) of each role's processes: resident, and in memfds (memBytes).
 func (st *procStack) rssByRole() map[string]float64 {
 	m := map[string]float64{}
 	for _, p := range st.all() {
-		if v, err := rssBytes(p.p.cmd.Process.Pid); err == nil {
+		if v, err := memBytes(p.p.cmd.Process.Pid); err == nil {
 			m[p.role] += float64(v) / 1e6
 		}
 	}

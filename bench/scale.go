@@ -118,7 +118,7 @@ func runScale(ctx context.Context, args []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Scale: players on one machine\n\n`go run ./bench scale --players %s --media %v --link-mbps %g` on %d CPUs: the whole CDN as separate processes (2 origins, 6 edges with 512 MiB caches in 3 zones, 3 zone balancers, DNS, steering; Go's default GC) and the players in the bench process; players arrive over 5 s, half ask steering for ranked edges and go straight to them, half go through their zone's balancer; each plays %v of a Zipf(1.0)-chosen title of 10 on the Envivio ladder (top 4.3 Mbit/s) over its own %g Mbit/s link, so a stall is the CDN's (or the machine's) doing. CPU is each process's user+system time over the run's wall time (cores busy); the machine's busy cores (from /proc/stat: everything but idle and I/O wait) add the kernel's own work, chiefly loopback TCP in softirq, which no process is charged for, and anything else running.\n\n",
 		sizes, *media, *link, runtime.NumCPU(), *media, *link)
-	fmt.Fprintf(&b, "| players | failed | rebuffer ratio | stalls | startup p50 / p95 ms | bitrate kbps | QoE_lin mean | errors | corrupt | served Gbit/s | edge cores | balancer cores | all CDN cores | players' cores | machine busy cores | edge RSS MB | players' heap KB per player | goroutines per player |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| players | failed | rebuffer ratio | stalls | startup p50 / p95 ms | bitrate kbps | QoE_lin mean | errors | corrupt | served Gbit/s | edge cores | balancer cores | all CDN cores | players' cores | machine busy cores | edge MB (RSS + memfds) | players' heap KB per player | goroutines per player |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range steps {
 		r := s.rep
 		all := 0.0
@@ -145,7 +145,7 @@ func runScale(ctx context.Context, args []string) (string, error) {
 	fmt.Fprintf(&b, "- edges: %.2f cores per Gbit/s served (%.3f cores per 1,000 players at %.0f kbit/s)\n", edgeCoresPerGbps, edgeCoresPerGbps*bitrate*1000, best.rep.BitrateKbps)
 	fmt.Fprintf(&b, "- balancers: %.2f cores per Gbit/s proxied\n", lbCoresPerGbps)
 	fmt.Fprintf(&b, "- players (the simulator): %.2f cores and %.0f MB of heap per 1,000 players\n", playerCoresPer1000, best.playerHeapKB)
-	fmt.Fprintf(&b, "- edge memory: %.0f MB resident per edge with a 512 MiB cache (resident = the cache in use + about 15 MB of process + Go's GC headroom, up to the live heap again under the default GOGC=100)\n", edgeRSSMB)
+	fmt.Fprintf(&b, "- edge memory: %.0f MB per edge with a 512 MiB cache, resident plus its memfds (the cache in use, segments in memfds and the rest in the heap, + about 15 MB of process + Go's GC headroom, up to the live heap again under the default GOGC=100)\n", edgeRSSMB)
 	sat := "no fleet size stalled: the machine did not saturate in this run"
 	for _, s := range steps {
 		if s.rep.RebufferCount > 0 || s.rep.Failed > 0 {

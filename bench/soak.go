@@ -162,7 +162,7 @@ func runSoak(ctx context.Context, args []string) (string, error) {
 	take := func() {
 		s := soakSample{at: time.Since(start).Seconds(), rss: map[string]float64{}, goroutines: map[string]float64{}, sessions: sessions.Load()}
 		for _, p := range st.all() {
-			rss, err := rssBytes(p.p.cmd.Process.Pid)
+			rss, err := memBytes(p.p.cmd.Process.Pid)
 			g, err2 := metricValue(client, p.metrics, "go_goroutines")
 			if err != nil || err2 != nil {
 				sampleErrs++
@@ -239,7 +239,7 @@ loop:
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Soak: the whole CDN under a steady fleet\n\n`go run ./bench soak --duration %v --players %d --session %v --cache-size %s` on %d CPUs: 2 origins, 6 edges in 3 zones, 3 zone balancers, the DNS server and steering, each its own process gossiping with an encryption key, edges with a %s memory cache; %d players always playing (a third through steering's ranked edges, a third through DNS and the balancers, a third straight at a zone's balancer), each session %v of a Zipf(1.1)-chosen title of 10 (Envivio ladder) over %s, then the next session. Every process's resident memory (VmRSS) and goroutines (go_goroutines) sampled every %v; growth compares the mean of the last %.0f s with the mean of the %.0f s after a %v warm-up.\n\n",
+	fmt.Fprintf(&b, "## Soak: the whole CDN under a steady fleet\n\n`go run ./bench soak --duration %v --players %d --session %v --cache-size %s` on %d CPUs: 2 origins, 6 edges in 3 zones, 3 zone balancers, the DNS server and steering, each its own process gossiping with an encryption key, edges with a %s memory cache; %d players always playing (a third through steering's ranked edges, a third through DNS and the balancers, a third straight at a zone's balancer), each session %v of a Zipf(1.1)-chosen title of 10 (Envivio ladder) over %s, then the next session. Every process's memory (resident, VmRSS, plus the memfds it holds: an edge keeps segments in memfds) and goroutines (go_goroutines) sampled every %v; growth compares the mean of the last %.0f s with the mean of the %.0f s after a %v warm-up.\n\n",
 		*duration, *players, *session, *cacheSize, runtime.NumCPU(), *cacheSize, *players, *session, linkNote, *every, win, win, *warmup)
 	fmt.Fprintf(&b, "| role | RSS MB after warm-up | RSS MB at the end | RSS growth | goroutines after warm-up | goroutines at the end | goroutine growth | goroutines idle after the fleet |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	worst := 0.0
