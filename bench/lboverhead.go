@@ -21,6 +21,7 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	fs := newFlags("lb-overhead")
 	pin := addPinFlag(fs)
 	segments := fs.Int("segments", 10, "segments each virtual player fetches per session in the tier-2 designs table")
+	lbLoops := fs.Int("lb-loops", 0, "also measure a balancer with --loops `N` (\"via lb N loops\") in the same rotation (0: none)")
 	wk, err := wrkScenario(fs, args, "wrk")
 	if err == nil && *segments < 1 {
 		err = fmt.Errorf("--segments %d: want at least 1", *segments)
@@ -51,6 +52,15 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 	lb.name = "via lb"
 	redir.name = "via lb redirect"
 	targets := []*proc{direct, lb}
+	if *lbLoops > 0 {
+		lbn, err := startEdgecdn(ctx, bin, "lb loops", "lb", "--standalone", "--upstream", edge.addr, "--name", "lb-loops", "--loops", strconv.Itoa(*lbLoops))
+		if err != nil {
+			return "", err
+		}
+		defer lbn.stop()
+		lbn.name = fmt.Sprintf("via lb %d loops", *lbLoops)
+		targets = append(targets, lbn)
+	}
 	// HAProxy and nginx as reverse proxies in front of the same edge: what a proxy costs on
 	// these cores.
 	var missing []string
