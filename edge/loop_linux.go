@@ -290,44 +290,31 @@ func (l *eloop) write(c *econn) {
 // body with sendfile(2) from its memfd, until done (true) or the socket is full or failed
 // (false: wait for EPOLLOUT, or c is closed).
 func (l *eloop) sendfile(c *econn) bool {
-	for c.outOff < len(c.out) {
-		p := c.out[c.outOff:]
-		r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(c.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), msgMore, 0, 0)
-		switch e {
-		case 0:
-			c.outOff += int(r)
-			c.deadline = l.Now.Add(httpx.DefaultIdleTimeout)
-		case syscall.EAGAIN:
+	for c.outOff < len(c.out) || int64(c.bodyOff) < c.mf.n {
+		var r uintptr
+		var e syscall.Errno
+		if p := c.out[c.outOff:]; len(p) > 0 {
+			r, _, e = syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(c.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), syscall.MSG_MORE, 0, 0)
+		} else {
+			off := int64(c.bodyOff)
+			r, _, e = syscall.RawSyscall6(syscall.SYS_SENDFILE, uintptr(c.fd), uintptr(c.mf.fd), uintptr(unsafe.Pointer(&off)), uintptr(c.mf.n-off), 0, 0)
+		}
+		switch {
+		case e == syscall.EAGAIN:
 			return false
-		case syscall.EINTR:
-		default:
+		case e == syscall.EINTR:
+			continue
+		case e != 0 || r == 0: // r == 0: the memfd is sealed at the body's length, so never
 			l.Close(&c.fd)
 			return false
 		}
-	}
-	for int64(c.bodyOff) < c.mf.n {
-		off := int64(c.bodyOff)
-		r, _, e := syscall.RawSyscall6(syscall.SYS_SENDFILE, uintptr(c.fd), uintptr(c.mf.fd), uintptr(unsafe.Pointer(&off)), uintptr(c.mf.n-off), 0, 0)
-		switch e {
-		case 0:
-			if r == 0 {
-				l.Close(&c.fd) // the memfd is sealed at the body's length: cannot happen
-				return false
-			}
-			c.bodyOff += int(r)
-			c.deadline = l.Now.Add(httpx.DefaultIdleTimeout)
-		case syscall.EAGAIN:
-			return false
-		case syscall.EINTR:
-		default:
-			l.Close(&c.fd)
-			return false
-		}
+		k := min(int(r), len(c.out)-c.outOff) // all of r is head's, or all is body's
+		c.outOff += k
+		c.bodyOff += int(r) - k
+		c.deadline = l.Now.Add(httpx.DefaultIdleTimeout)
 	}
 	return true
 }
-
-const msgMore = 0x8000 // MSG_MORE
 
 // next waits for the connection's next request (it may have come already).
 func (l *eloop) next(c *econn) {
