@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -70,5 +71,23 @@ func TestNumbersFlag(t *testing.T) {
 	}
 	if err := fs.Set("f", "NaN"); err == nil {
 		t.Errorf("--f NaN accepted")
+	}
+}
+
+// TestSoakGrowth: RSS counts by percent; goroutines by percent only from soakGoroutineSlack
+// goroutines up, so one more of 18 is flat and three more of 18 are not.
+func TestSoakGrowth(t *testing.T) {
+	for _, c := range []struct {
+		r0, r1, g0, g1, want float64
+	}{
+		{100, 101, 18, 19, 0.01},     // +1 goroutine of 18 (5.6%): not counted
+		{100, 101, 18, 21, 3.0 / 18}, // +3 goroutines: counted
+		{100, 110, 18, 18, 0.10},     // RSS +10%
+		{100, 90, 20, 20, 0},         // shrinking is not growth
+		{100, 100, 200, 202, 0.01},   // +2 of 200: counted, 1%
+	} {
+		if got := soakGrowth(c.r0, c.r1, c.g0, c.g1); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("soakGrowth(%v, %v, %v, %v) = %v, want %v", c.r0, c.r1, c.g0, c.g1, got, c.want)
+		}
 	}
 }
