@@ -151,6 +151,18 @@ func (l *loop) Event(c *lconn, ev uint32) {
 func (l *loop) Expire() bool {
 	clients := 0
 	stopping := l.Stopping()
+	if l.s.loops.Killed() {
+		// Stop's deadline passed: its shutdown(2) of every socket may have missed one the loop
+		// opened meanwhile (a connection to an edge, as the kill came), which would hold a
+		// request until its header timeout; cut what is left.
+		for _, c := range l.Conns() {
+			if c.client {
+				l.closeClient(c)
+			} else {
+				l.closeEdge(c)
+			}
+		}
+	}
 	for _, c := range l.Conns() {
 		if c.client {
 			if stopping && c.state == cReading && len(c.in) == 0 {
