@@ -156,10 +156,11 @@ func (l *loop) Expire() bool {
 		// opened meanwhile (a connection to an edge, as the kill came), which would hold a
 		// request until its header timeout; cut what is left.
 		for _, c := range l.Conns() {
-			if c.client {
-				l.closeClient(c)
-			} else {
-				l.closeEdge(c)
+			switch {
+			case c.client:
+				l.closeClient(c) // and the edge connection of its request
+			case c.owner == nil:
+				l.dropIdle(c) // out of the pool too
 			}
 		}
 	}
