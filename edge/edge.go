@@ -152,10 +152,11 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.srv.Handler }
 // Metrics returns the edge's metric set.
 func (s *Server) Metrics() *metrics.Set { return s.set }
 
-// Ready reports whether the edge should get traffic: not draining, and, in a cluster, joined
-// (it has seen another member, or found nobody to join: the first edge).
+// Ready reports whether the edge should get traffic: not draining, with --origin-resolve some
+// origin's name resolved once (usable: until then every miss would answer 502), and, in a
+// cluster, joined (it has seen another member, or found nobody to join: the first edge).
 func (s *Server) Ready() bool {
-	if s.stopping.Load() {
+	if s.stopping.Load() || !s.origins.usable() {
 		return false
 	}
 	c := s.cluster.Load()

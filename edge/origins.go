@@ -76,8 +76,11 @@ type origins struct {
 	// resolving: --origin-resolve is on (set before the first fetch), and the origins
 	// given by a name may stand for the addresses it resolves to.
 	resolving bool
-	client    *http.Client
-	via       string
+	// named: some origin is given by a name that resolving turns into addresses (http, not an
+	// address); set by newOrigins.
+	named  bool
+	client *http.Client
+	via    string
 }
 
 // targets is what fetches and probes go to: each origin given, or the addresses its name
@@ -108,6 +111,9 @@ func newOrigins(bases []string, headerTimeout time.Duration, via string) (*origi
 			return nil, fmt.Errorf("origin %q: want http://HOST:PORT", b)
 		}
 		os.list = append(os.list, &origin{base: u.Scheme + "://" + u.Host})
+		if u.Scheme == "http" && net.ParseIP(u.Hostname()) == nil {
+			os.named = true
+		}
 	}
 	tr := &http.Transport{
 		Proxy:                  nil, // origins are reached directly, never through an environment proxy
@@ -254,17 +260,43 @@ func (os *origins) probe(ctx context.Context, interval, timeout time.Duration) {
 // kept from one lookup to the next keeps its health; a lookup that fails or finds nothing
 // leaves the addresses as they were (the name itself until one succeeds). lookup is
 // net.Resolver.LookupHost's kind.
+//
+// Until some origin is usable (usable), the names are looked up every second at most: an edge
+// starting beside its origins (pods rolled out together) is ready as soon as the origins'
+// records exist, not up to an interval later.
 func (os *origins) resolve(ctx context.Context, interval time.Duration, lookup func(ctx context.Context, host string) ([]string, error), log *slog.Logger) {
 	for {
 		for _, o := range os.list {
 			os.resolveOne(ctx, o, interval, lookup, log)
 		}
+		wait := interval
+		if !os.usable() {
+			wait = min(wait, time.Second)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(interval):
+		case <-time.After(wait):
 		}
 	}
+}
+
+// usable reports whether a fill has somewhere to go: resolving is off, or an origin is given as
+// an address (or https, which follows its name), or an origin's name has resolved at least once.
+// Until then every fill would fail on the lookup, and the edge says it is not ready (Ready).
+func (os *origins) usable() bool {
+	if !os.resolving || !os.named {
+		return true
+	}
+	for _, o := range os.list {
+		if p := o.pods.Load(); p != nil && len(*p) > 0 {
+			return true
+		}
+		if u, err := url.Parse(o.base); err != nil || u.Scheme != "http" || net.ParseIP(u.Hostname()) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (os *origins) resolveOne(ctx context.Context, o *origin, timeout time.Duration, lookup func(ctx context.Context, host string) ([]string, error), log *slog.Logger) {

@@ -142,3 +142,56 @@ func TestOriginResolveAddressesLeftAlone(t *testing.T) {
 		t.Errorf("%d targets, want the 3 origins given", got)
 	}
 }
+
+// TestEdgeNotReadyUntilOriginResolves: an edge whose only origin is a name it cannot look up yet
+// (its origin pods not Ready, so the headless Service has no records) answers /readyz 503, so
+// that nothing is sent to it while every miss would answer 502; it turns ready once the name
+// resolves (looked up every second at most until then, however long --origin-resolve is), and
+// stays ready when a later lookup fails. Origins given as addresses are ready at once.
+func TestEdgeNotReadyUntilOriginResolves(t *testing.T) {
+	body := randomBytes(1000, 7)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	var addrs atomic.Pointer[[]string]
+	addrs.Store(&[]string{})
+	var lookups atomic.Int32
+	lookup := func(ctx context.Context, host string) ([]string, error) {
+		lookups.Add(1)
+		if a := *addrs.Load(); len(a) > 0 {
+			return a, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	s, base := startEdge(t, Config{Origins: []string{fmt.Sprintf("http://origin.test:%d", port)}, OriginResolve: time.Hour,
+		OriginLookup: lookup, ProbeInterval: -1})
+	harness.Eventually(t, 5*time.Second, "two lookups of the name", func() bool { return lookups.Load() >= 2 })
+	if s.Ready() {
+		t.Fatal("ready while the origin's name has never resolved")
+	}
+	if r := get(t, base+"/readyz"); r.code != 503 {
+		t.Errorf("/readyz %d before the name resolved, want 503", r.code)
+	}
+	addrs.Store(&[]string{"127.0.0.1"})
+	harness.Eventually(t, 5*time.Second, "ready once the name resolves", s.Ready)
+	if r := get(t, base+"/vod/t/r/a.ts"); r.code != 200 || !bytes.Equal(r.body, body) {
+		t.Errorf("a fill once ready: %d, %d bytes", r.code, len(r.body))
+	}
+	addrs.Store(&[]string{})
+	s.origins.resolveOne(context.Background(), s.origins.list[0], time.Second, lookup, quiet)
+	if !s.Ready() {
+		t.Error("a failed lookup after one that resolved made the edge not ready")
+	}
+
+	s2, _ := startEdge(t, Config{Origins: []string{fmt.Sprintf("http://127.0.0.1:%d", port)}, OriginResolve: time.Hour,
+		OriginLookup: lookup, ProbeInterval: -1})
+	if !s2.Ready() {
+		t.Error("an edge whose origin is an address is not ready")
+	}
+}
