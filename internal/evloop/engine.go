@@ -17,8 +17,8 @@ const (
 // DefaultLoops is the number of event loops by default: one per P, as nginx's worker_processes
 // auto and HAProxy's nbthread give one worker per core. The rest of the process (probes,
 // gossip, metrics, the requests and connections handed to fasthttp, the garbage collector)
-// still gets a P: a busy loop yields its P after each round of events (runtime.Gosched), and
-// an idle one parks in Go's poller. Measured on 2 cores under wrk beside nginx (the edge, 2 KB
+// still gets a P: a busy loop yields its P once it has run Yield without parking
+// (runtime.Gosched), and an idle one parks in Go's poller. Measured on 2 cores under wrk beside nginx (the edge, 2 KB
 // playlist, `go run ./bench edge-vs-peers --duration 5s --runs 3`, two runs): one loop (one
 // per P but one, the default before) served 0.79-0.96 of nginx's req/s, using 0.66-0.83 of a
 // core while nginx's two workers used 1.03-1.06; two loops served 1.10-1.16 of it.

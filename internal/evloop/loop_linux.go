@@ -20,6 +20,9 @@ import (
 const (
 	// Tick is how often a loop checks deadlines (Handler.Expire) and whether it should stop.
 	Tick = 100 * time.Millisecond
+	// Yield is how long a loop runs rounds of events without parking before it gives its P
+	// to the rest of the process (runtime.Gosched).
+	Yield = time.Millisecond
 	// EpollET is EPOLLET: a loop's connections are edge-triggered.
 	EpollET = 1 << 31
 	// ReadableEvents are the events after which a socket may have something to read.
@@ -77,7 +80,11 @@ type Loop[C comparable] struct {
 	date      []byte
 	dateAt    int64
 
-	// park's state: the events its RawConn.Read function found.
+	// park's state: an epoll instance watching Ep (wake: armed only while parked) in Go's
+	// poller for good, and the events its RawConn.Read function found.
+	wake   *os.File
+	wakeFd int // wake's descriptor (os.File.Fd would make it blocking)
+	wakeRC syscall.RawConn
 	events []syscall.EpollEvent
 	nev    int
 	everr  error
@@ -213,11 +220,49 @@ func (l *Loop[C]) open(lfd int) error {
 	}
 	l.efd = int(r)
 	ev = syscall.EpollEvent{Events: syscall.EPOLLIN | EpollET, Fd: int32(l.efd)}
-	return syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_ADD, l.efd, &ev)
+	if err := syscall.EpollCtl(l.Ep, syscall.EPOLL_CTL_ADD, l.efd, &ev); err != nil {
+		return err
+	}
+	l.openWake()
+	return nil
+}
+
+// openWake makes park's wake instance: an epoll instance watching Ep with no events (disarmed),
+// non-blocking, in Go's poller as an os.File. Without it (an error: none is expected), park
+// blocks in epoll_wait.
+func (l *Loop[C]) openWake() {
+	wep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return
+	}
+	ev := syscall.EpollEvent{Fd: int32(l.Ep)}
+	if syscall.EpollCtl(wep, syscall.EPOLL_CTL_ADD, l.Ep, &ev) != nil || syscall.SetNonblock(wep, true) != nil {
+		syscall.Close(wep)
+		return
+	}
+	f := os.NewFile(uintptr(wep), "epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return
+	}
+	l.wake, l.wakeFd, l.wakeRC = f, wep, rc
+}
+
+// armWake arms (EPOLLIN) or disarms (no events) the wake instance's watch of Ep.
+func (l *Loop[C]) armWake(on bool) {
+	ev := syscall.EpollEvent{Fd: int32(l.Ep)}
+	if on {
+		ev.Events = syscall.EPOLLIN
+	}
+	syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(l.wakeFd), syscall.EPOLL_CTL_MOD, uintptr(l.Ep), uintptr(unsafe.Pointer(&ev)), 0, 0)
 }
 
 func (g *Group[C]) closeLoops() {
 	for _, l := range g.Loops {
+		if l.wake != nil {
+			l.wake.Close()
+		}
 		if l.Ep >= 0 {
 			syscall.Close(l.Ep)
 		}
@@ -389,14 +434,15 @@ func (l *Loop[C]) run() {
 	l.events = make([]syscall.EpollEvent, loopEvents)
 	events := l.events
 	lastTick := time.Now()
+	lastYield := lastTick
 	lfd := l.g.lfd
 	l.waitFn = l.poll
-	syscall.SetNonblock(l.Ep, true) // epoll_wait ignores it; Go's poller takes only such files
 	tick := lastTick.Add(Tick)
 	for {
 		n, err := epollWaitNow(l.Ep, events)
 		if n <= 0 && err == nil {
 			n, err = l.park(tick)
+			lastYield = time.Now() // parked: the P went to whatever wanted it
 		}
 		if err != nil && err != syscall.EINTR {
 			l.g.log.Error(l.g.name+": epoll_wait", "err", err)
@@ -420,9 +466,15 @@ func (l *Loop[C]) run() {
 			}
 		}
 		// A loop with work never blocks, so it gives its P to whatever else is runnable (a
-		// visit at fasthttp, a fill, the garbage collector) between rounds, rather than
-		// after the 10 ms the runtime lets a goroutine run before preempting it.
-		runtime.Gosched()
+		// visit at fasthttp, a fill, the garbage collector) once it has run Yield without
+		// parking, rather than after the 10 ms the runtime lets a goroutine run before
+		// preempting it. Not after every round: Gosched wakes a thread for any idle P
+		// (futex, then that thread finds nothing and sleeps again), which is most rounds of a
+		// balancer with one loop on two Ps.
+		if l.Now.Sub(lastYield) >= Yield {
+			runtime.Gosched()
+			lastYield = l.Now
+		}
 		if l.Now.Sub(lastTick) < Tick {
 			continue
 		}
@@ -453,6 +505,9 @@ func (l *Loop[C]) run() {
 			l.ended = true
 			l.pmu.Unlock()
 			l.runPosted()
+			if l.wake != nil {
+				l.wake.Close()
+			}
 			syscall.Close(l.Ep)
 			syscall.Close(l.efd)
 			return
@@ -460,29 +515,31 @@ func (l *Loop[C]) run() {
 	}
 }
 
-// park waits until the epoll instance has events or tick is due, and returns the events. A
-// duplicate of the instance goes into Go's poller for the wait, so that the loop's goroutine
-// parks as a goroutine waiting on a socket does, holding no thread and no P. Blocking in
-// epoll_wait instead holds both: the runtime takes the P back from the system call after 10
-// ms and the wake-up must find one again, which on an edge serving one request at a time
-// (sequential curls) doubled the CPU per request against fasthttp's goroutines (33-42 clock
-// ticks per 200 requests against 16-17; with this wait 17-20). The instance is in the poller
-// only while parked: kept there, every event wakes the runtime's netpoller too, which under
-// wrk (100 KB, 256 connections) cost 15-25% of the edge's req/s.
+// park waits until the epoll instance has events or tick is due, and returns the events. The
+// loop's goroutine parks as a goroutine waiting on a socket does, holding no thread and no P:
+// Go's poller holds the wake instance, an epoll instance watching Ep, and park arms that
+// watch (EPOLL_CTL_MOD) for the wait and disarms it after, so that while the loop runs its
+// events do not reach the poller. Blocking in epoll_wait instead holds both: the runtime
+// takes the P back from the system call after 10 ms and the wake-up must find one again,
+// which on an edge serving one request at a time (sequential curls) doubled the CPU per
+// request against fasthttp's goroutines (33-42 clock ticks per 200 requests against 16-17;
+// parked in the poller 17-20). Kept armed, every event wakes the runtime's netpoller too,
+// which under wrk (100 KB, 256 connections) cost 15-25% of the edge's req/s. Both calls are
+// raw: a system call entered the runtime's way wakes sysmon from the deep sleep it takes
+// while every P is idle, and so woken it polls every 20 us for the next millisecond (50
+// timer interrupts and context switches); the park before this one, which put a duplicate of
+// Ep into the poller for each wait and closed it after, did that on most parks of a loop in
+// an otherwise idle process (edge behind the balancer, 1 MB at 64 connections: 1.2 sysmon
+// sleeps per request).
 func (l *Loop[C]) park(tick time.Time) (int, error) {
-	fd, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(l.Ep), syscall.F_DUPFD_CLOEXEC, 0)
-	if e != 0 {
+	if l.wake == nil {
 		return syscall.EpollWait(l.Ep, l.events, max(int(time.Until(tick)/time.Millisecond), 1))
 	}
-	f := os.NewFile(fd, "epoll")
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return syscall.EpollWait(l.Ep, l.events, max(int(time.Until(tick)/time.Millisecond), 1))
-	}
-	f.SetReadDeadline(tick)
+	l.armWake(true)
+	l.wake.SetReadDeadline(tick)
 	l.nev, l.everr = 0, nil
-	rc.Read(l.waitFn) // os.ErrDeadlineExceeded at the tick
+	l.wakeRC.Read(l.waitFn) // os.ErrDeadlineExceeded at the tick
+	l.armWake(false)
 	return l.nev, l.everr
 }
 
