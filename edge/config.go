@@ -11,6 +11,7 @@ import (
 
 	"edgecdn/internal/cli"
 	"edgecdn/internal/evloop"
+	"edgecdn/internal/httpx"
 	"edgecdn/internal/ring"
 	"edgecdn/internal/signing"
 )
@@ -81,6 +82,10 @@ type Config struct {
 	Engine string
 	// Loops is the number of event loops; default evloop.DefaultLoops (one per P).
 	Loops int
+	// NotsentLowat is the TCP_NOTSENT_LOWAT set on each client connection: how far ahead of
+	// what TCP can send a response is written; default httpx.DefaultNotsentLowat (16 KiB);
+	// cli.Off: not set (the kernel's default, the whole send buffer).
+	NotsentLowat int64
 
 	Logger *slog.Logger // default slog.Default()
 }
@@ -98,6 +103,7 @@ func DefaultConfig() Config {
 		OriginHeaderTimeout: DefaultOriginHeaderTimeout,
 		ProbeInterval:       DefaultProbeInterval,
 		StaleIfError:        DefaultStaleIfError,
+		NotsentLowat:        httpx.DefaultNotsentLowat,
 		DefaultTTL:          DefaultTTL,
 		BalanceFactor:       ring.DefaultBalanceFactor,
 		HotThreshold:        DefaultHotThreshold,
@@ -131,6 +137,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	cli.List(fs, &c.QueryAllowlist, "cache-key-query", "query parameter `NAMES` kept in the cache key, comma-separated (default none)")
 	cli.Keys(fs, &c.SigningKeys, "url-signing-key", "base64 `KEYS` (comma-separated, the new one first while an old one still verifies): content requests then need a signed path /t/<token>/... (edgecdn sign)", signing.ParseKeys)
 	evloop.RegisterFlags(fs, &c.Engine, &c.Loops, "one per P, GOMAXPROCS")
+	cli.OffBytes(fs, &c.NotsentLowat, "notsent-lowat", "TCP_NOTSENT_LOWAT of client connections: write a response at most `SIZE` ahead of what TCP can send (0: not set, the whole send buffer)")
 }
 
 func (c *Config) setDefaults() error {
@@ -164,6 +171,7 @@ func (c *Config) setDefaults() error {
 	cli.Default(&c.HotWindow, DefaultHotWindow)
 	cli.Default(&c.PeerTimeout, DefaultPeerTimeout)
 	cli.Default(&c.EgressCapacity, DefaultEgressCapacity)
+	cli.Default(&c.NotsentLowat, httpx.DefaultNotsentLowat)
 	if err := evloop.Check("edge", &c.Engine, c.Loops); err != nil {
 		return err
 	}

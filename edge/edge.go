@@ -184,7 +184,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 	}
-	return s.srv.Serve(httpx.ClientListener{Listener: ln})
+	return s.srv.Serve(httpx.ClientListener{Listener: ln, NotsentLowat: s.cfg.NotsentLowat})
 }
 
 // Shutdown stops accepting connections, lets in-flight responses and fills finish until ctx

@@ -10,6 +10,7 @@ import (
 
 	"edgecdn/internal/cli"
 	"edgecdn/internal/evloop"
+	"edgecdn/internal/httpx"
 )
 
 // A zone balancer's defaults: DefaultConfig holds them, New gives them to the zero fields of a
@@ -52,6 +53,10 @@ type Config struct {
 	// Loops is the number of event loops of EngineLoop; default DefaultLoops (GOMAXPROCS less
 	// one, at least one).
 	Loops int
+	// NotsentLowat is the TCP_NOTSENT_LOWAT set on each client connection: how far ahead of
+	// what TCP can send a response is written; default httpx.DefaultNotsentLowat (16 KiB);
+	// cli.Off: not set (the kernel's default, the whole send buffer).
+	NotsentLowat int64
 	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
 	// "" leaves it open. /metrics never needs it.
 	AdminToken string
@@ -76,6 +81,7 @@ func DefaultConfig() Config {
 		Attempts:        DefaultAttempts,
 		MaxConnsPerEdge: DefaultMaxConnsPerEdge,
 		Engine:          EngineLoop,
+		NotsentLowat:    httpx.DefaultNotsentLowat,
 	}
 }
 
@@ -108,6 +114,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return fmt.Errorf("%q: want proxy or redirect", v)
 	})
 	evloop.RegisterFlags(fs, &c.Engine, &c.Loops, "GOMAXPROCS less one, at least one") // proxy mode only: redirects are answered by fasthttp
+	cli.OffBytes(fs, &c.NotsentLowat, "notsent-lowat", "TCP_NOTSENT_LOWAT of client connections: write a response at most `SIZE` ahead of what TCP can send (0: not set, the whole send buffer)")
 }
 
 func (c *Config) setDefaults() error {
@@ -124,6 +131,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("lb: attempts %d: 1 to %d", c.Attempts, maxAttempts)
 	}
 	cli.Default(&c.MaxConnsPerEdge, DefaultMaxConnsPerEdge)
+	cli.Default(&c.NotsentLowat, httpx.DefaultNotsentLowat)
 	if err := evloop.Check("lb", &c.Engine, c.Loops); err != nil {
 		return err
 	}

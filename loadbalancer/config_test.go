@@ -26,3 +26,25 @@ func TestProbeIntervalZero(t *testing.T) {
 		}
 	}
 }
+
+// TestNotsentLowatFlag: client connections get 16 KiB by default, --notsent-lowat sets another
+// size, and 0 leaves the kernel's (Off), never the default.
+func TestNotsentLowatFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int64
+	}{{nil, 16 << 10}, {[]string{"--notsent-lowat", "0"}, -1}, {[]string{"--notsent-lowat", "4KiB"}, 4 << 10}} {
+		cfg := DefaultConfig()
+		fs := flag.NewFlagSet("lb", flag.ContinueOnError)
+		cfg.RegisterFlags(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.setDefaults(); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.NotsentLowat != tt.want {
+			t.Errorf("%q: notsent lowat %d, want %d", tt.args, cfg.NotsentLowat, tt.want)
+		}
+	}
+}

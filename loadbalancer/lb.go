@@ -297,7 +297,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 	}
-	return s.srv.Serve(httpx.ClientListener{Listener: ln})
+	return s.srv.Serve(httpx.ClientListener{Listener: ln, NotsentLowat: s.cfg.NotsentLowat})
 }
 
 // Shutdown leaves the cluster, stops accepting, and lets in-flight requests finish.

@@ -68,6 +68,32 @@ func (n *offInt) Set(s string) error {
 	return nil
 }
 
+// OffBytes is OffDuration for a size (ParseBytes): the user's 0 stores Off.
+func OffBytes(fs *flag.FlagSet, p *int64, name, usage string) {
+	fs.Var((*offBytes)(p), name, usage)
+}
+
+type offBytes int64
+
+func (b *offBytes) String() string {
+	if b == nil || *b <= 0 {
+		return "0"
+	}
+	return FormatBytes(int64(*b))
+}
+
+func (b *offBytes) Set(s string) error {
+	v, err := ParseBytes(s)
+	if err != nil {
+		return err
+	}
+	if v <= 0 {
+		v = Off
+	}
+	*b = offBytes(v)
+	return nil
+}
+
 // List registers a comma-separated list flag bound to *p; blanks around items and empty items
 // are dropped. The flag shows *p as its default.
 func List(fs *flag.FlagSet, p *[]string, name, usage string) {

@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
+
+	"edgecdn/internal/httpx"
 )
 
 const (
@@ -115,11 +117,16 @@ type Group[C comparable] struct {
 	ln     net.Listener
 	once   sync.Once
 	halted atomic.Bool
+	lowat  int64 // TCP_NOTSENT_LOWAT of accepted connections (Engine.NotsentLowat); 0: none
 }
 
 // Engine is a server's event loop engine: its loops once they serve, and what a Shutdown that
 // comes before them or runs past its deadline leaves for them. The zero value is ready to use.
 type Engine[C comparable] struct {
+	// NotsentLowat, when above 0, is set on each connection accepted (httpx.SetNotsentLowat);
+	// set it before Serve.
+	NotsentLowat int64
+
 	group  atomic.Pointer[Group[C]]
 	shut   atomic.Bool // Stop was called (before Serve, perhaps)
 	killed atomic.Bool // Stop's deadline passed
@@ -136,6 +143,7 @@ func (e *Engine[C]) Serve(ln net.Listener, n int, log *slog.Logger, name string,
 	if !ok || err != nil {
 		return ok, err
 	}
+	g.lowat = e.NotsentLowat
 	e.group.Store(g)
 	if e.shut.Load() {
 		g.Halt() // Stop came first
@@ -613,6 +621,7 @@ func (l *Loop[C]) accept() {
 		}
 		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+		httpx.SetNotsentLowat(fd, l.g.lowat)
 		if !l.handOver(fd, sa) {
 			l.h.Accept(fd, sa)
 		}

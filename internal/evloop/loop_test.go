@@ -179,3 +179,62 @@ func TestHandOver(t *testing.T) {
 		t.Errorf("the loops hold %d and %d of %d connections: more than %d apart", a, b, n, 2*handoverGap)
 	}
 }
+
+// lowatProbe is a Handler that reports each accepted connection's TCP_NOTSENT_LOWAT.
+type lowatProbe struct {
+	l   *Loop[*int]
+	got chan int
+}
+
+func (p *lowatProbe) Accept(fd int, _ syscall.Sockaddr) {
+	v, err := syscall.GetsockoptInt(fd, syscall.IPPROTO_TCP, 25) // TCP_NOTSENT_LOWAT
+	if err != nil {
+		v = -2
+	}
+	p.got <- v
+	syscall.Close(fd)
+}
+func (p *lowatProbe) Event(*int, uint32) {}
+func (p *lowatProbe) Expire() bool       { return p.l.Stopping() }
+
+// TestEngineNotsentLowat: Engine.NotsentLowat is set on every connection the loops accept, and
+// a connection accepted without it keeps the kernel's (no limit, not 16 KiB).
+func TestEngineNotsentLowat(t *testing.T) {
+	for _, want := range []int64{16 << 10, 0} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan int, 1)
+		e := &Engine[*int]{NotsentLowat: want}
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.Serve(ln, 1, slog.New(slog.NewTextHandler(io.Discard, nil)), "test",
+				func(l *Loop[*int]) Handler[*int] { return &lowatProbe{l: l, got: got} },
+				func(hl net.Listener) error { _, err := hl.Accept(); return err })
+			done <- err
+		}()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case v := <-got:
+			if want > 0 && v != int(want) {
+				t.Errorf("NotsentLowat %d: the accepted connection has %d", want, v)
+			}
+			if want == 0 && v == 16<<10 {
+				t.Errorf("NotsentLowat 0: the accepted connection has %d", v)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no connection accepted in 10 s")
+		}
+		c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := e.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+		cancel()
+		<-done
+	}
+}

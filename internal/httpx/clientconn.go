@@ -31,8 +31,11 @@ const NextRequestWait = 250 * time.Millisecond
 // arm. Their ReadFrom still splices and their SyscallConn is the TCP connection's. An armed
 // write leaves a read deadline NextRequestWait after it on the connection: the server must set
 // its own before each request, as fasthttp does with a ReadTimeout or IdleTimeout (NewServer
-// always sets both).
-type ClientListener struct{ net.Listener }
+// always sets both). NotsentLowat, when above 0, is set on each connection (SetNotsentLowat).
+type ClientListener struct {
+	net.Listener
+	NotsentLowat int64
+}
 
 // Accept returns the next connection.
 func (l ClientListener) Accept() (net.Conn, error) {
@@ -47,6 +50,9 @@ func (l ClientListener) Accept() (net.Conn, error) {
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		return c, nil
+	}
+	if l.NotsentLowat > 0 {
+		rc.Control(func(fd uintptr) { SetNotsentLowat(int(fd), l.NotsentLowat) })
 	}
 	cc := &clientConn{TCPConn: tc, rc: rc}
 	cc.step = cc.stepFn
