@@ -96,7 +96,11 @@ func fleetRun(ctx context.Context, dir string, cat *catalog.Catalog, cross bool,
 		if err != nil {
 			return fleetResult{}, err
 		}
-		join = []string{cl.GossipAddr()}
+		// Each edge joins every one started before it, as a pod joins every address of a headless
+		// Service: each join is a push-pull with each of them. Joining only the one before left
+		// an edge's arrival to spread by gossip alone, which 2 runs in 6 had not done everywhere
+		// after 15 s.
+		join = append(join, cl.GossipAddr())
 		e.AttachCluster(cl)
 		go e.Serve(ln)
 		edges = append(edges, e)
@@ -115,8 +119,9 @@ func fleetRun(ctx context.Context, dir string, cat *catalog.Catalog, cross bool,
 		for {
 			resp, err := http.Get(base + "/cluster")
 			n := 0
+			var body []byte
 			if err == nil {
-				body, _ := io.ReadAll(resp.Body)
+				body, _ = io.ReadAll(resp.Body)
 				resp.Body.Close()
 				n = strings.Count(string(body), `"state": "alive"`)
 			}
@@ -124,7 +129,7 @@ func fleetRun(ctx context.Context, dir string, cat *catalog.Catalog, cross bool,
 				break
 			}
 			if time.Now().After(deadline) {
-				return fleetResult{}, fmt.Errorf("cluster did not form within 15 s")
+				return fleetResult{}, fmt.Errorf("cluster did not form within 15 s: %s sees %d of 6 edges alive (%v) %s", base, n, err, body)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
