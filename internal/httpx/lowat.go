@@ -7,5 +7,5 @@ package httpx
 // at a higher cost per byte: with it, 1 MB segments under wrk cost the edge about half the CPU
 // per request and the balancer about two thirds, and 2 KB and 100 KB answers measured the same
 // (figures in edge/README.md and loadbalancer/README.md). On the balancer 4 KiB to 32 KiB
-// measured alike; 128 KiB and more gave back most of the gain.
+// measured alike, 128 KiB and more gained less the larger (bench/README.md).
 const DefaultNotsentLowat = 16 << 10
