@@ -29,6 +29,7 @@ type origin struct {
 
 	host   string                    // the name and port the origin was given as (pods only), sent as Host
 	parent *origin                   // the origin given (pods only)
+	named  bool                      // given as an http name that --origin-resolve looks up
 	pods   atomic.Pointer[[]*origin] // the addresses the name last resolved to, sorted; nil: the name itself
 }
 
@@ -110,10 +111,9 @@ func newOrigins(bases []string, headerTimeout time.Duration, via string) (*origi
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			return nil, fmt.Errorf("origin %q: want http://HOST:PORT", b)
 		}
-		os.list = append(os.list, &origin{base: u.Scheme + "://" + u.Host})
-		if u.Scheme == "http" && net.ParseIP(u.Hostname()) == nil {
-			os.named = true
-		}
+		named := u.Scheme == "http" && net.ParseIP(u.Hostname()) == nil
+		os.list = append(os.list, &origin{base: u.Scheme + "://" + u.Host, named: named})
+		os.named = os.named || named
 	}
 	tr := &http.Transport{
 		Proxy:                  nil, // origins are reached directly, never through an environment proxy
@@ -289,10 +289,7 @@ func (os *origins) usable() bool {
 		return true
 	}
 	for _, o := range os.list {
-		if p := o.pods.Load(); p != nil && len(*p) > 0 {
-			return true
-		}
-		if u, err := url.Parse(o.base); err != nil || u.Scheme != "http" || net.ParseIP(u.Hostname()) != nil {
+		if p := o.pods.Load(); !o.named || (p != nil && len(*p) > 0) {
 			return true
 		}
 	}

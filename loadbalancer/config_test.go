@@ -12,15 +12,7 @@ func TestProbeIntervalZero(t *testing.T) {
 		args  []string
 		probe bool
 	}{{nil, true}, {[]string{"--probe-interval", "0"}, false}, {[]string{"--probe-interval", "-1s"}, false}, {[]string{"--probe-interval", "3s"}, true}} {
-		cfg := DefaultConfig()
-		fs := flag.NewFlagSet("lb", flag.ContinueOnError)
-		cfg.RegisterFlags(fs)
-		if err := fs.Parse(tt.args); err != nil {
-			t.Fatal(err)
-		}
-		if err := cfg.setDefaults(); err != nil {
-			t.Fatal(err)
-		}
+		cfg := parseConfig(t, tt.args...)
 		if got := cfg.ProbeInterval > 0; got != tt.probe {
 			t.Errorf("%q: probe interval %v; want probing %v", tt.args, cfg.ProbeInterval, tt.probe)
 		}
@@ -34,17 +26,25 @@ func TestNotsentLowatFlag(t *testing.T) {
 		args []string
 		want int64
 	}{{nil, 16 << 10}, {[]string{"--notsent-lowat", "0"}, -1}, {[]string{"--notsent-lowat", "4KiB"}, 4 << 10}} {
-		cfg := DefaultConfig()
-		fs := flag.NewFlagSet("lb", flag.ContinueOnError)
-		cfg.RegisterFlags(fs)
-		if err := fs.Parse(tt.args); err != nil {
-			t.Fatal(err)
-		}
-		if err := cfg.setDefaults(); err != nil {
-			t.Fatal(err)
-		}
+		cfg := parseConfig(t, tt.args...)
 		if cfg.NotsentLowat != tt.want {
 			t.Errorf("%q: notsent lowat %d, want %d", tt.args, cfg.NotsentLowat, tt.want)
 		}
 	}
+}
+
+// parseConfig builds a Config as the edgecdn binary does: DefaultConfig, the command line, then
+// the defaults filled in.
+func parseConfig(t *testing.T, args ...string) Config {
+	t.Helper()
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("lb", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.setDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
