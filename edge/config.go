@@ -86,6 +86,10 @@ type Config struct {
 	// what TCP can send a response is written; default httpx.DefaultNotsentLowat (16 KiB);
 	// cli.Off: not set (the kernel's default, the whole send buffer).
 	NotsentLowat int64
+	// YieldCPU is how long an event loop runs without waiting before it gives its core to any
+	// other thread waiting for it (evloop.Engine.YieldCPU); default evloop.DefaultYieldCPU;
+	// cli.Off: never (the kernel takes the core back at the end of a time slice).
+	YieldCPU time.Duration
 
 	Logger *slog.Logger // default slog.Default()
 }
@@ -104,6 +108,7 @@ func DefaultConfig() Config {
 		ProbeInterval:       DefaultProbeInterval,
 		StaleIfError:        DefaultStaleIfError,
 		NotsentLowat:        httpx.DefaultNotsentLowat,
+		YieldCPU:            evloop.DefaultYieldCPU,
 		DefaultTTL:          DefaultTTL,
 		BalanceFactor:       ring.DefaultBalanceFactor,
 		HotThreshold:        DefaultHotThreshold,
@@ -138,6 +143,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	cli.Keys(fs, &c.SigningKeys, "url-signing-key", "base64 `KEYS` (comma-separated, the new one first while an old one still verifies): content requests then need a signed path /t/<token>/... (edgecdn sign)", signing.ParseKeys)
 	evloop.RegisterFlags(fs, &c.Engine, &c.Loops, "one per P, GOMAXPROCS")
 	cli.OffBytes(fs, &c.NotsentLowat, "notsent-lowat", "TCP_NOTSENT_LOWAT of client connections: write a response at most `SIZE` ahead of what TCP can send (0: not set, the whole send buffer)")
+	cli.OffDuration(fs, &c.YieldCPU, "yield-cpu", "an event loop that has run `DURATION` without waiting gives its core to any other thread waiting for one (sched_yield; 0: never)")
 }
 
 func (c *Config) setDefaults() error {
@@ -172,6 +178,7 @@ func (c *Config) setDefaults() error {
 	cli.Default(&c.PeerTimeout, DefaultPeerTimeout)
 	cli.Default(&c.EgressCapacity, DefaultEgressCapacity)
 	cli.Default(&c.NotsentLowat, httpx.DefaultNotsentLowat)
+	cli.Default(&c.YieldCPU, evloop.DefaultYieldCPU)
 	if err := evloop.Check("edge", &c.Engine, c.Loops); err != nil {
 		return err
 	}

@@ -26,21 +26,21 @@ func parseFlags(t *testing.T, args ...string) Config {
 // TestFlagZeroMeansZero: 0 on the command line turns a feature off; it never falls back to the
 // default.
 func TestFlagZeroMeansZero(t *testing.T) {
-	cfg := parseFlags(t, "--stale-if-error", "0", "--hot-threshold", "0", "--probe-interval", "0", "--notsent-lowat", "0")
+	cfg := parseFlags(t, "--stale-if-error", "0", "--hot-threshold", "0", "--probe-interval", "0", "--notsent-lowat", "0", "--yield-cpu", "0")
 	if err := cfg.setDefaults(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.StaleIfError > 0 || cfg.HotThreshold > 0 || cfg.ProbeInterval > 0 || cfg.NotsentLowat > 0 {
-		t.Errorf("after 0 on the command line: stale-if-error %v, hot-threshold %d, probe-interval %v, notsent-lowat %d; want all off",
-			cfg.StaleIfError, cfg.HotThreshold, cfg.ProbeInterval, cfg.NotsentLowat)
+	if cfg.StaleIfError > 0 || cfg.HotThreshold > 0 || cfg.ProbeInterval > 0 || cfg.NotsentLowat > 0 || cfg.YieldCPU > 0 {
+		t.Errorf("after 0 on the command line: stale-if-error %v, hot-threshold %d, probe-interval %v, notsent-lowat %d, yield-cpu %v; want all off",
+			cfg.StaleIfError, cfg.HotThreshold, cfg.ProbeInterval, cfg.NotsentLowat, cfg.YieldCPU)
 	}
 	def := parseFlags(t)
-	if def.StaleIfError != DefaultStaleIfError || def.HotThreshold != DefaultHotThreshold || def.ProbeInterval != DefaultProbeInterval || def.NotsentLowat != 16<<10 {
-		t.Errorf("without flags: %v, %d, %v, %d; want the defaults", def.StaleIfError, def.HotThreshold, def.ProbeInterval, def.NotsentLowat)
+	if def.StaleIfError != DefaultStaleIfError || def.HotThreshold != DefaultHotThreshold || def.ProbeInterval != DefaultProbeInterval || def.NotsentLowat != 16<<10 || def.YieldCPU != 200*time.Microsecond {
+		t.Errorf("without flags: %v, %d, %v, %d, %v; want the defaults", def.StaleIfError, def.HotThreshold, def.ProbeInterval, def.NotsentLowat, def.YieldCPU)
 	}
-	set := parseFlags(t, "--stale-if-error", "1m", "--hot-threshold", "2", "--origin", "http://a:1, http://b:2", "--cache-size", "2GiB", "--notsent-lowat", "64KiB")
-	if set.StaleIfError != time.Minute || set.HotThreshold != 2 || strings.Join(set.Origins, " ") != "http://a:1 http://b:2" || set.CacheBytes != 2<<30 || set.NotsentLowat != 64<<10 {
-		t.Errorf("set: %v, %d, %q, %d, %d", set.StaleIfError, set.HotThreshold, set.Origins, set.CacheBytes, set.NotsentLowat)
+	set := parseFlags(t, "--stale-if-error", "1m", "--hot-threshold", "2", "--origin", "http://a:1, http://b:2", "--cache-size", "2GiB", "--notsent-lowat", "64KiB", "--yield-cpu", "1ms")
+	if set.StaleIfError != time.Minute || set.HotThreshold != 2 || strings.Join(set.Origins, " ") != "http://a:1 http://b:2" || set.CacheBytes != 2<<30 || set.NotsentLowat != 64<<10 || set.YieldCPU != time.Millisecond {
+		t.Errorf("set: %v, %d, %q, %d, %d, %v", set.StaleIfError, set.HotThreshold, set.Origins, set.CacheBytes, set.NotsentLowat, set.YieldCPU)
 	}
 	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -48,6 +48,9 @@ func TestFlagZeroMeansZero(t *testing.T) {
 	bad.RegisterFlags(fs)
 	if err := fs.Parse([]string{"--notsent-lowat", "lots"}); err == nil {
 		t.Error("--notsent-lowat lots: accepted")
+	}
+	if err := fs.Parse([]string{"--yield-cpu", "200"}); err == nil {
+		t.Error("--yield-cpu 200 (no unit): accepted")
 	}
 }
 

@@ -73,6 +73,8 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 		s.set.GetOrCreateGauge(fmt.Sprintf(`edgecdn_edge_loop_connections{loop="%d"}`, i), func() float64 { return float64(s.loops.Connections(i)) })
 	}
 	s.loops.NotsentLowat = s.cfg.NotsentLowat
+	s.loops.YieldCPU = s.cfg.YieldCPU
+	s.loops.OnYield = s.m.loopYields.Inc
 	return s.loops.Serve(ln, n, s.log, "edge", func(el *evloop.Loop[*econn]) evloop.Handler[*econn] {
 		return &eloop{Loop: el, s: s, origins: origins}
 	}, s.srv.Serve)

@@ -21,8 +21,9 @@ type edgeMetrics struct {
 	prefillSkipped                                              map[string]*metrics.Counter
 	originLatency                                               *promhist.Histogram
 	// The event loop engine: hits it answered itself, requests it gave the fasthttp server
-	// (one visiting, a connection handed over for good).
-	loopHits, loopHandoffs, loopVisits *metrics.Counter
+	// (one visiting, a connection handed over for good), and how often a loop gave its core
+	// away (Config.YieldCPU).
+	loopHits, loopHandoffs, loopVisits, loopYields *metrics.Counter
 }
 
 func (m *edgeMetrics) init(s *Server) {
@@ -61,6 +62,7 @@ func (m *edgeMetrics) init(s *Server) {
 	m.loopHits = set.NewCounter("edgecdn_edge_loop_hits_total")
 	m.loopHandoffs = set.NewCounter("edgecdn_edge_loop_handoffs_total")
 	m.loopVisits = set.NewCounter("edgecdn_edge_loop_visits_total")
+	m.loopYields = set.NewCounter("edgecdn_edge_loop_cpu_yields_total")
 	m.originLatency = promhist.New(set, "edgecdn_edge_origin_fetch_duration_seconds", "", promhist.LatencyBuckets)
 	set.NewGauge("edgecdn_edge_cache_bytes", func() float64 { return float64(s.cache.Stats().Bytes) })
 	set.NewGauge("edgecdn_edge_cache_objects", func() float64 { return float64(s.cache.Stats().Objects) })

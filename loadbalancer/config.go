@@ -57,6 +57,11 @@ type Config struct {
 	// what TCP can send a response is written; default httpx.DefaultNotsentLowat (16 KiB);
 	// cli.Off: not set (the kernel's default, the whole send buffer).
 	NotsentLowat int64
+	// YieldCPU is how long an event loop runs without waiting before it gives its core to any
+	// other thread waiting for it (evloop.Engine.YieldCPU); default 0: never (the balancer's
+	// loop waits on the edges for most requests and gave back its cores anyway: measured
+	// alike with and without it).
+	YieldCPU time.Duration
 	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
 	// "" leaves it open. /metrics never needs it.
 	AdminToken string
@@ -115,6 +120,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	})
 	evloop.RegisterFlags(fs, &c.Engine, &c.Loops, "GOMAXPROCS less one, at least one") // proxy mode only: redirects are answered by fasthttp
 	cli.OffBytes(fs, &c.NotsentLowat, "notsent-lowat", "TCP_NOTSENT_LOWAT of client connections: write a response at most `SIZE` ahead of what TCP can send (0: not set, the whole send buffer)")
+	cli.OffDuration(fs, &c.YieldCPU, "yield-cpu", "an event loop that has run `DURATION` without waiting gives its core to any other thread waiting for one (sched_yield; 0: never)")
 }
 
 func (c *Config) setDefaults() error {

@@ -3,6 +3,7 @@ package loadbalancer
 import (
 	"flag"
 	"testing"
+	"time"
 )
 
 // TestProbeIntervalZero: --probe-interval 0 turns the active probe off, with no translation by
@@ -29,6 +30,18 @@ func TestNotsentLowatFlag(t *testing.T) {
 		cfg := parseConfig(t, tt.args...)
 		if cfg.NotsentLowat != tt.want {
 			t.Errorf("%q: notsent lowat %d, want %d", tt.args, cfg.NotsentLowat, tt.want)
+		}
+	}
+}
+
+// TestYieldCPUFlag: the balancer's loop does not give its core away unless told to.
+func TestYieldCPUFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want time.Duration
+	}{{nil, 0}, {[]string{"--yield-cpu", "0"}, -1}, {[]string{"--yield-cpu", "300us"}, 300 * time.Microsecond}} {
+		if cfg := parseConfig(t, tt.args...); cfg.YieldCPU != tt.want {
+			t.Errorf("%q: yield-cpu %v, want %v", tt.args, cfg.YieldCPU, tt.want)
 		}
 	}
 }

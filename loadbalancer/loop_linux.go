@@ -130,6 +130,8 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 		s.set.GetOrCreateGauge(fmt.Sprintf(`edgecdn_lb_loop_connections{loop="%d"}`, i), func() float64 { return float64(s.loops.Connections(i)) })
 	}
 	s.loops.NotsentLowat = s.cfg.NotsentLowat
+	s.loops.YieldCPU = s.cfg.YieldCPU
+	s.loops.OnYield = s.m.yields.Inc
 	return s.loops.Serve(ln, n, s.log, "lb", func(el *evloop.Loop[*lconn]) evloop.Handler[*lconn] {
 		return &loop{Loop: el, s: s, idle: map[*edgeConns][]*lconn{}, origins: origins}
 	}, s.srv.Serve)

@@ -14,6 +14,8 @@ type lbMetrics struct {
 	// handoffs counts the client connections the event loop gave to the fasthttp server (a
 	// request off its hot path); edgecdn_lb_loop_connections{loop} gauges those each loop holds.
 	handoffs *metrics.Counter
+	// yields counts the times the loop gave its core away (Config.YieldCPU).
+	yields *metrics.Counter
 }
 
 func (m *lbMetrics) init(s *Server) {
@@ -21,6 +23,7 @@ func (m *lbMetrics) init(s *Server) {
 	m.failed = s.set.NewCounter("edgecdn_lb_failed_requests_total")
 	m.redirects = s.set.NewCounter("edgecdn_lb_redirects_total")
 	m.handoffs = s.set.NewCounter("edgecdn_lb_loop_handoffs_total")
+	m.yields = s.set.NewCounter("edgecdn_lb_loop_cpu_yields_total")
 	s.set.NewGauge("edgecdn_lb_healthy_edges", func() float64 { l, _ := s.Healthy(); return float64(l) })
 	s.set.NewGauge("edgecdn_lb_healthy_remote_edges", func() float64 { _, r := s.Healthy(); return float64(r) })
 }

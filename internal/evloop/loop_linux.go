@@ -25,6 +25,8 @@ const (
 	// Yield is how long a loop runs rounds of events without parking before it gives its P
 	// to the rest of the process (runtime.Gosched).
 	Yield = time.Millisecond
+	// DefaultYieldCPU is a value for Engine.YieldCPU: what the edge's loops use.
+	DefaultYieldCPU = 200 * time.Microsecond
 	// EpollET is EPOLLET: a loop's connections are edge-triggered.
 	EpollET = 1 << 31
 	// ReadableEvents are the events after which a socket may have something to read.
@@ -118,6 +120,9 @@ type Group[C comparable] struct {
 	once   sync.Once
 	halted atomic.Bool
 	lowat  int64 // TCP_NOTSENT_LOWAT of accepted connections (Engine.NotsentLowat); 0: none
+	// yieldCPU and onYield are Engine.YieldCPU and Engine.OnYield.
+	yieldCPU time.Duration
+	onYield  func()
 }
 
 // Engine is a server's event loop engine: its loops once they serve, and what a Shutdown that
@@ -126,6 +131,16 @@ type Engine[C comparable] struct {
 	// NotsentLowat, when above 0, is set on each connection accepted (httpx.SetNotsentLowat);
 	// set it before Serve.
 	NotsentLowat int64
+	// YieldCPU, when above 0, is how long a loop runs rounds of events without parking
+	// before it gives its core to whatever other thread of the machine is waiting for one
+	// (sched_yield(2)), and OnYield, when set, runs on the loop's goroutine each time it does.
+	// A loop with work never blocks, so without it the kernel takes the core back only at
+	// the end of a time slice (milliseconds), and every connection of the loop and of the
+	// thread waiting (a load generator on the same cores, a sidecar, another server) waits
+	// that long; with it they wait at most about YieldCPU. With nothing else waiting the call
+	// returns at once. Set both before Serve.
+	YieldCPU time.Duration
+	OnYield  func()
 
 	group  atomic.Pointer[Group[C]]
 	shut   atomic.Bool // Stop was called (before Serve, perhaps)
@@ -144,6 +159,7 @@ func (e *Engine[C]) Serve(ln net.Listener, n int, log *slog.Logger, name string,
 		return ok, err
 	}
 	g.lowat = e.NotsentLowat
+	g.yieldCPU, g.onYield = e.YieldCPU, e.OnYield
 	e.group.Store(g)
 	if e.shut.Load() {
 		g.Halt() // Stop came first
@@ -443,6 +459,7 @@ func (l *Loop[C]) run() {
 	events := l.events
 	lastTick := time.Now()
 	lastYield := lastTick
+	lastCPU := lastTick
 	lfd := l.g.lfd
 	l.waitFn = l.poll
 	tick := lastTick.Add(Tick)
@@ -451,6 +468,7 @@ func (l *Loop[C]) run() {
 		if n <= 0 && err == nil {
 			n, err = l.park(tick)
 			lastYield = time.Now() // parked: the P went to whatever wanted it
+			lastCPU = lastYield    // and the thread slept
 		}
 		if err != nil && err != syscall.EINTR {
 			l.g.log.Error(l.g.name+": epoll_wait", "err", err)
@@ -479,6 +497,13 @@ func (l *Loop[C]) run() {
 		// preempting it. Not after every round: Gosched wakes a thread for any idle P
 		// (futex, then that thread finds nothing and sleeps again), which is most rounds of a
 		// balancer with one loop on two Ps.
+		if l.g.yieldCPU > 0 && l.Now.Sub(lastCPU) >= l.g.yieldCPU {
+			schedYield()
+			lastCPU = l.Now
+			if l.g.onYield != nil {
+				l.g.onYield()
+			}
+		}
 		if l.Now.Sub(lastYield) >= Yield {
 			runtime.Gosched()
 			lastYield = l.Now
@@ -656,6 +681,9 @@ func WriteFrom(fd int, p []byte, off *int) error {
 	}
 	return nil
 }
+
+// schedYield is sched_yield(2): the thread goes behind the others waiting for its core.
+func schedYield() { syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0) }
 
 // epollWaitNow polls without blocking (and without the runtime's system call bookkeeping).
 func epollWaitNow(ep int, events []syscall.EpollEvent) (int, error) {

@@ -238,3 +238,46 @@ func TestEngineNotsentLowat(t *testing.T) {
 		<-done
 	}
 }
+
+// TestYieldCPU keeps a loop busy without parking (a posted function that posts itself again)
+// for 20 ms: with a YieldCPU of 100 us it gave its core away (sched_yield) at least once, with
+// none it never did.
+func TestYieldCPU(t *testing.T) {
+	for _, every := range []time.Duration{100 * time.Microsecond, 0} {
+		_, g := echoGroup(t, 1)
+		yields := 0 // the loop's goroutine's alone: OnYield and the posted function run there
+		g.yieldCPU, g.onYield = every, func() { yields++ }
+		go g.Run(func(hl net.Listener) error { _, err := hl.Accept(); return err })
+		l := g.Loops[0]
+		got := make(chan int, 1)
+		var start time.Time
+		var spin func()
+		spin = func() {
+			if start.IsZero() {
+				start = time.Now()
+			}
+			if time.Since(start) < 20*time.Millisecond {
+				l.Post(spin)
+				return
+			}
+			got <- yields
+		}
+		l.Post(spin)
+		select {
+		case n := <-got:
+			if every > 0 && n == 0 {
+				t.Errorf("YieldCPU %v: no yield in 20 ms of a busy loop", every)
+			}
+			if every == 0 && n != 0 {
+				t.Errorf("YieldCPU 0: %d yields", n)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the busy loop did not finish in 10 s")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := g.Stop(ctx, nil); err != nil {
+			t.Error(err)
+		}
+		cancel()
+	}
+}
