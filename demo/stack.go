@@ -195,7 +195,7 @@ func Start(ctx context.Context, cfg StackConfig) (*Stack, error) {
 				e.Close()
 				return nil, err
 			}
-			cl, err := join(name, cluster.Meta{Role: cluster.RoleEdge, Zone: z, HTTP: ln.Addr().String()}, e.Load, e.ClusterEvent)
+			cl, err := join(name, cluster.Meta{Role: cluster.RoleEdge, Zone: z, HTTP: ln.Addr().String(), Starting: !e.Usable()}, e.Load, e.ClusterEvent)
 			if err != nil {
 				e.Close()
 				return nil, err

@@ -82,6 +82,9 @@ type origins struct {
 	named  bool
 	client *http.Client
 	via    string
+	// nowUsable is closed once usable is true (usableC).
+	nowUsable  chan struct{}
+	usableOnce sync.Once
 }
 
 // targets is what fetches and probes go to: each origin given, or the addresses its name
@@ -105,7 +108,7 @@ func newOrigins(bases []string, headerTimeout time.Duration, via string) (*origi
 	if len(bases) == 0 {
 		return nil, errors.New("no origin (--origin URL[,URL...])")
 	}
-	os := &origins{via: via}
+	os := &origins{via: via, nowUsable: make(chan struct{})}
 	for _, b := range bases {
 		u, err := url.Parse(strings.TrimSpace(b))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
@@ -269,6 +272,7 @@ func (os *origins) resolve(ctx context.Context, interval time.Duration, lookup f
 		for _, o := range os.list {
 			os.resolveOne(ctx, o, interval, lookup, log)
 		}
+		os.usableC() // closes it once usable
 		wait := interval
 		if !os.usable() {
 			wait = min(wait, time.Second)
@@ -294,6 +298,15 @@ func (os *origins) usable() bool {
 		}
 	}
 	return false
+}
+
+// usableC returns a channel closed once usable is true: at once when it is now, else at the end
+// of the lookup round that made it so.
+func (os *origins) usableC() <-chan struct{} {
+	if os.usable() {
+		os.usableOnce.Do(func() { close(os.nowUsable) })
+	}
+	return os.nowUsable
 }
 
 func (os *origins) resolveOne(ctx context.Context, o *origin, timeout time.Duration, lookup func(ctx context.Context, host string) ([]string, error), log *slog.Logger) {

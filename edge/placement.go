@@ -89,11 +89,35 @@ func (p *routing) decide(h uint64, hop int, crossZone bool) route {
 }
 
 // AttachCluster makes the edge place keys on the cluster's edges: it rebuilds the rings when
-// membership changes and refreshes loads every second, until the edge shuts down.
+// membership changes and refreshes loads every second, until the edge shuts down. A cluster
+// started with Meta.Starting (Usable was false) hears once the edge is usable.
 func (s *Server) AttachCluster(c *cluster.Cluster) {
 	s.cluster.Store(c)
 	c.Follow(s.ctx.Done(), &s.wg, time.Second, func(membership bool) { s.rebuild(c, membership) })
+	if c.Starting() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-s.origins.usableC():
+			}
+			if err := c.SetStarting(false, time.Second); err != nil {
+				s.log.Warn("announcing that the edge can serve", "err", err)
+				return
+			}
+			s.log.Info("origins usable: the cluster may choose this edge")
+		}()
+	}
 }
+
+// Usable reports whether a miss has an origin to go to: with --origin-resolve, once some
+// origin's name has resolved. An edge that joins a cluster before it is usable announces
+// itself as starting (cluster.Meta.Starting): balancers, steering, DNS and the other edges'
+// rings leave it out until AttachCluster's announcement that it is usable, rather than
+// sending it players whose first requests would fail.
+func (s *Server) Usable() bool { return s.origins.usable() }
 
 // rebuild takes a new snapshot with fresh loads. A zone's ring is built again only when the
 // zone's edges changed, whatever the call (rings: membership changed somewhere): with 20 zones

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"edgecdn/internal/cluster"
+	"edgecdn/internal/cluster/clustertest"
 	"edgecdn/internal/harness"
 )
 
@@ -193,5 +196,52 @@ func TestEdgeNotReadyUntilOriginResolves(t *testing.T) {
 		OriginLookup: lookup, ProbeInterval: -1})
 	if !s2.Ready() {
 		t.Error("an edge whose origin is an address is not ready")
+	}
+}
+
+// TestStartingUntilOriginResolves: an edge that joins a cluster before its origin's name has
+// resolved announces itself starting: another member sees it in the gossip but not among the
+// healthy edges (steering, balancers, DNS and rings leave it out) until the name resolves,
+// and then sees it alive without anything else done.
+func TestStartingUntilOriginResolves(t *testing.T) {
+	var addrs atomic.Pointer[[]string]
+	addrs.Store(&[]string{})
+	lookup := func(ctx context.Context, host string) ([]string, error) {
+		if a := *addrs.Load(); len(a) > 0 {
+			return a, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	s, base := startEdge(t, Config{Name: "edge-s", Origins: []string{"http://origin.test:9"}, OriginResolve: time.Hour,
+		OriginLookup: lookup, ProbeInterval: -1, Clustered: true})
+	if s.Usable() {
+		t.Fatal("usable before the origin's name resolved")
+	}
+	watcher := clustertest.Start(t, cluster.Config{Name: "watcher", Meta: cluster.Meta{Role: cluster.RoleSteering}})
+	cl := clustertest.Start(t, cluster.Config{Name: "edge-s", Join: []string{watcher.GossipAddr()},
+		Meta: cluster.Meta{Role: cluster.RoleEdge, HTTP: strings.TrimPrefix(base, "http://"), Starting: !s.Usable()}})
+	s.AttachCluster(cl)
+	stateAt := func() cluster.State {
+		for _, m := range watcher.Members() {
+			if m.Name == "edge-s" {
+				return m.State
+			}
+		}
+		return ""
+	}
+	harness.Eventually(t, 5*time.Second, "the edge starting at the watcher", func() bool { return stateAt() == cluster.Starting })
+	if h := watcher.Healthy(cluster.RoleEdge); len(h) != 0 {
+		t.Errorf("a starting edge counted healthy: %+v", h)
+	}
+	addrs.Store(&[]string{"127.0.0.1"})
+	harness.Eventually(t, 10*time.Second, "the edge alive at the watcher once its origin resolves", func() bool {
+		return stateAt() == cluster.Alive && len(watcher.Healthy(cluster.RoleEdge)) == 1
+	})
+	if cl.Starting() {
+		t.Error("the edge still announces itself starting")
+	}
+	s2, _ := startEdge(t, Config{Origins: []string{"http://127.0.0.1:9"}, OriginResolve: time.Hour, OriginLookup: lookup, ProbeInterval: -1})
+	if !s2.Usable() {
+		t.Error("an edge whose origin is an address is not usable")
 	}
 }

@@ -154,7 +154,7 @@ func (c *Cluster) Publish(kind string, body []byte) (Event, error) {
 func (c *Cluster) reachable() []*memberlist.Node {
 	var out []*memberlist.Node
 	for _, m := range c.Members() {
-		if m.Name == c.cfg.Name || (m.State != Alive && m.State != Draining && m.State != Suspect) {
+		if m.Name == c.cfg.Name || !m.State.Live() {
 			continue
 		}
 		if n := nodeOf(m); n != nil {

@@ -42,6 +42,10 @@ type Meta struct {
 	// Draining is set when the member is shutting down: it still serves what it is sent, but
 	// nobody should choose it any more (State Draining); it leaves the gossip after its drain.
 	Draining bool `json:"d,omitempty"`
+	// Starting is set while the member cannot serve yet (an edge whose origins' names have not
+	// resolved: every miss would fail): nobody chooses it (State Starting) until it announces
+	// that it can (SetStarting false). Draining wins over it.
+	Starting bool `json:"s,omitempty"`
 }
 
 // Load is what an edge reports about its work, about once a second.
@@ -60,6 +64,7 @@ type State string
 const (
 	Alive    State = "alive"
 	Draining State = "draining" // alive, announced it is shutting down (Meta.Draining): choose it no more
+	Starting State = "starting" // alive, announced it cannot serve yet (Meta.Starting): choose it not yet
 	Suspect  State = "suspect"
 	Dead     State = "dead"
 	Left     State = "left"
@@ -78,6 +83,10 @@ type Member struct {
 // Healthy reports whether the member is alive and not draining (a suspect is not yet dead, but
 // gets no traffic; a draining member still answers, but gets nothing new).
 func (m Member) Healthy() bool { return m.State == Alive }
+
+// Live reports whether a member in state s is in the gossip (alive, starting, draining or
+// suspect): one to send messages and events to, and to count as known.
+func (s State) Live() bool { return s == Alive || s == Starting || s == Draining || s == Suspect }
 
 // maxDeadJoins bounds the dead members one join attempt contacts.
 const maxDeadJoins = 3
@@ -127,7 +136,11 @@ type Cluster struct {
 	ml    *memberlist.Memberlist
 	queue *memberlist.TransmitLimitedQueue
 	meta  atomic.Pointer[[]byte] // what NodeMeta announces
-	ev    eventState             // cluster-wide events (broadcast.go)
+	// own is this member's metadata as announced last (meta decoded), guarded by ownMu, which
+	// also orders the announcements (SetDraining, SetStarting).
+	ownMu sync.Mutex
+	own   Meta
+	ev    eventState // cluster-wide events (broadcast.go)
 	// dropAcks, in tests, is how many of this member's next acks are lost on the way.
 	dropAcks atomic.Int32
 
@@ -169,7 +182,7 @@ func Start(cfg Config) (*Cluster, error) {
 	if host == "" {
 		host = "0.0.0.0"
 	}
-	c := &Cluster{cfg: cfg, log: cfg.Logger, members: map[string]*Member{}, leaving: map[string]time.Time{}, joinedCh: make(chan struct{})}
+	c := &Cluster{cfg: cfg, log: cfg.Logger, own: cfg.Meta, members: map[string]*Member{}, leaving: map[string]time.Time{}, joinedCh: make(chan struct{})}
 	c.meta.Store(&meta)
 	c.ev = eventState{key: eventKey(cfg.EventKey), seen: map[string]time.Time{}, acks: map[string]*ackSet{}, answers: map[string][]byte{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -500,15 +513,41 @@ func (c *Cluster) GossipAddr() string {
 // choosing it (balancers, steering, DNS, ring owners) while it still answers. It waits up to
 // timeout for the announcement to go out.
 func (c *Cluster) SetDraining(timeout time.Duration) error {
+	return c.announce(timeout, func(m *Meta) { m.Draining = true })
+}
+
+// SetStarting announces whether this member can serve yet (Meta.Starting): while on, the
+// others see it as Starting and choose it for nothing; it waits up to timeout for the
+// announcement to go out.
+func (c *Cluster) SetStarting(on bool, timeout time.Duration) error {
+	return c.announce(timeout, func(m *Meta) { m.Starting = on })
+}
+
+// Starting reports whether this member announces that it cannot serve yet.
+func (c *Cluster) Starting() bool {
+	c.ownMu.Lock()
+	defer c.ownMu.Unlock()
+	return c.own.Starting
+}
+
+// announce changes this member's metadata with change and tells the cluster (memberlist's
+// UpdateNode, waiting up to timeout for it to go out).
+func (c *Cluster) announce(timeout time.Duration, change func(*Meta)) error {
 	if c.closed.Load() {
 		return nil
 	}
-	meta := c.cfg.Meta
-	meta.Draining = true
+	c.ownMu.Lock()
+	defer c.ownMu.Unlock()
+	meta := c.own
+	change(&meta)
+	if meta == c.own {
+		return nil
+	}
 	b, err := json.Marshal(meta)
 	if err != nil {
 		return err
 	}
+	c.own = meta
 	c.meta.Store(&b)
 	return c.ml.UpdateNode(timeout)
 }
@@ -559,7 +598,7 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	// From this node's own copy of the members: memberlist.Members hands out its live nodes,
 	// which it goes on changing.
 	for _, m := range c.Members() {
-		if m.Name == c.cfg.Name || (m.State != Alive && m.State != Draining && m.State != Suspect) {
+		if m.Name == c.cfg.Name || !m.State.Live() {
 			continue
 		}
 		host, port, err := net.SplitHostPort(m.Gossip)
@@ -744,13 +783,15 @@ func (c *Cluster) update(n *memberlist.Node, st State) {
 	}
 	if st == Alive && meta.Draining {
 		st = Draining
+	} else if st == Alive && meta.Starting {
+		st = Starting
 	}
 	if m.State != st {
 		m.Since = time.Now()
 	}
 	m.Meta, m.State = meta, st
 	m.Gossip = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
-	if st != Alive && st != Draining {
+	if st != Alive && st != Draining && st != Starting {
 		m.Load = nil
 	}
 	c.mu.Unlock()

@@ -377,3 +377,40 @@ func TestStopLeaves(t *testing.T) {
 	}
 	harness.Eventually(t, 5*time.Second, "a sees b leave", func() bool { return state(a, "b") == Left })
 }
+
+// TestStartingThenAlive: a member that joins announcing it cannot serve yet is Starting at the
+// others (in the gossip, not Healthy: nobody chooses it, events still reach it) until it
+// announces that it can; Draining wins over Starting.
+func TestStartingThenAlive(t *testing.T) {
+	a := start(t, Config{Name: "a", Meta: Meta{Role: RoleEdge}})
+	b := start(t, Config{Name: "b", Meta: Meta{Role: RoleEdge, Zone: "z", Starting: true}, Join: []string{a.GossipAddr()}})
+	harness.Eventually(t, 5*time.Second, "b starting at a", func() bool { return state(a, "b") == Starting })
+	if !b.Starting() {
+		t.Error("b does not know it announced itself starting")
+	}
+	if h := a.Healthy(RoleEdge); len(h) != 1 || h[0].Name != "a" {
+		t.Errorf("a counts a starting b healthy: %+v", h)
+	}
+	if !Starting.Live() || Left.Live() || Dead.Live() {
+		t.Error("Live: starting is in the gossip, left and dead are not")
+	}
+	if err := b.SetStarting(false, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 5*time.Second, "b alive at a once it can serve", func() bool { return state(a, "b") == Alive })
+	if h := a.Healthy(RoleEdge); len(h) != 2 {
+		t.Errorf("a's healthy edges after b can serve: %+v", h)
+	}
+	for _, m := range a.Members() {
+		if m.Name == "b" && m.Zone != "z" {
+			t.Errorf("b lost its metadata: %+v", m)
+		}
+	}
+
+	c := start(t, Config{Name: "c", Meta: Meta{Role: RoleEdge, Starting: true}, Join: []string{a.GossipAddr()}})
+	harness.Eventually(t, 5*time.Second, "c starting at a", func() bool { return state(a, "c") == Starting })
+	if err := c.SetDraining(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 5*time.Second, "c draining at a", func() bool { return state(a, "c") == Draining })
+}

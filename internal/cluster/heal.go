@@ -12,7 +12,7 @@ import (
 func (c *Cluster) joinUnknown() {
 	known := map[string]bool{c.GossipAddr(): true}
 	for _, m := range c.Members() {
-		if m.State == Alive || m.State == Draining || m.State == Suspect {
+		if m.State.Live() {
 			known[m.Gossip] = true
 		}
 	}

@@ -87,7 +87,7 @@ type Result struct {
 }
 
 // All publishes r to every member of c and waits, up to wait, until every edge that is alive
-// (or draining) when it is published has applied it.
+// (or starting, or draining) when it is published has applied it.
 func All(ctx context.Context, c *cluster.Cluster, r Request, wait time.Duration) (Result, error) {
 	body, err := json.Marshal(r)
 	if err != nil {
@@ -95,7 +95,7 @@ func All(ctx context.Context, c *cluster.Cluster, r Request, wait time.Duration)
 	}
 	var want []string
 	for _, m := range c.Members() {
-		if m.Role == cluster.RoleEdge && (m.State == cluster.Alive || m.State == cluster.Draining) {
+		if m.Role == cluster.RoleEdge && (m.State == cluster.Alive || m.State == cluster.Starting || m.State == cluster.Draining) {
 			want = append(want, m.Name)
 		}
 	}

@@ -46,7 +46,7 @@ func edgeCmd() *cli.Command {
 					return serve(ctx, sf, "edge", cfg.Name, srv, log)
 				}
 				gf.eventKey, gf.onEvent = *sf.adminToken, srv.ClusterEvent
-				return serve(ctx, sf, "edge", cfg.Name, srv, log, gf.joinWith(srv, cluster.Meta{Role: cluster.RoleEdge, Zone: cfg.Zone}, srv.Load, log))
+				return serve(ctx, sf, "edge", cfg.Name, srv, log, gf.joinWith(srv, cluster.Meta{Role: cluster.RoleEdge, Zone: cfg.Zone, Starting: !srv.Usable()}, srv.Load, log))
 			}
 		},
 	}
