@@ -491,12 +491,8 @@ func (l *Loop[C]) run() {
 				l.h.Event(c, events[i].Events)
 			}
 		}
-		// A loop with work never blocks, so it gives its P to whatever else is runnable (a
-		// visit at fasthttp, a fill, the garbage collector) once it has run Yield without
-		// parking, rather than after the 10 ms the runtime lets a goroutine run before
-		// preempting it. Not after every round: Gosched wakes a thread for any idle P
-		// (futex, then that thread finds nothing and sleeps again), which is most rounds of a
-		// balancer with one loop on two Ps.
+		// Past YieldCPU without parking, the thread gives its core to any other thread waiting
+		// for one (Engine.YieldCPU).
 		if l.g.yieldCPU > 0 && l.Now.Sub(lastCPU) >= l.g.yieldCPU {
 			schedYield()
 			lastCPU = l.Now
@@ -504,6 +500,12 @@ func (l *Loop[C]) run() {
 				l.g.onYield()
 			}
 		}
+		// A loop with work never blocks, so it gives its P to whatever else is runnable (a
+		// visit at fasthttp, a fill, the garbage collector) once it has run Yield without
+		// parking, rather than after the 10 ms the runtime lets a goroutine run before
+		// preempting it. Not after every round: Gosched wakes a thread for any idle P
+		// (futex, then that thread finds nothing and sleeps again), which is most rounds of a
+		// balancer with one loop on two Ps.
 		if l.Now.Sub(lastYield) >= Yield {
 			runtime.Gosched()
 			lastYield = l.Now
