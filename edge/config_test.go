@@ -35,7 +35,7 @@ func TestFlagZeroMeansZero(t *testing.T) {
 			cfg.StaleIfError, cfg.HotThreshold, cfg.ProbeInterval, cfg.NotsentLowat, cfg.YieldCPU)
 	}
 	def := parseFlags(t)
-	if def.StaleIfError != DefaultStaleIfError || def.HotThreshold != DefaultHotThreshold || def.ProbeInterval != DefaultProbeInterval || def.NotsentLowat != 16<<10 || def.YieldCPU != 200*time.Microsecond {
+	if def.StaleIfError != DefaultStaleIfError || def.HotThreshold != DefaultHotThreshold || def.ProbeInterval != DefaultProbeInterval || def.NotsentLowat != 16<<10 || def.YieldCPU != 20*time.Microsecond {
 		t.Errorf("without flags: %v, %d, %v, %d, %v; want the defaults", def.StaleIfError, def.HotThreshold, def.ProbeInterval, def.NotsentLowat, def.YieldCPU)
 	}
 	set := parseFlags(t, "--stale-if-error", "1m", "--hot-threshold", "2", "--origin", "http://a:1, http://b:2", "--cache-size", "2GiB", "--notsent-lowat", "64KiB", "--yield-cpu", "1ms")

@@ -12,8 +12,12 @@ import (
 // sendfileMin is the smallest body kept in a memfd and sent by the event loop with sendfile(2)
 // instead of writev(2) from the Go heap: sendfile hands the socket the memfd's pages where
 // writev copies the body into socket buffers, a copy that took half the edge's CPU on 1 MB
-// hits. Below it the copy is cheap and a descriptor per object is not.
-const sendfileMin = 256 << 10
+// hits. It was 256 KiB until a 100 KB segment at 256 connections (25 MB of bodies in flight,
+// past the caches) measured behind nginx's sendfile: by hand, `scripts/wrk-ab 256 3 5`
+// (2026-12-03 16:30 UTC), an edge with 64 KiB 27156 / 25029 / 26270 req/s, one with 256 KiB
+// 25362 / 21606 / 24405, nginx 23845 / 22300 / 25361 (at 64 connections alike, 25051-31629
+// against 25706-29009). Below it the copy is cheap and a descriptor per object is not.
+const sendfileMin = 64 << 10
 
 // memfds counts the bodies in memfds in this process and their bytes (the bytes are not in the
 // Go heap, so not in its memory statistics).

@@ -50,17 +50,15 @@ type Config struct {
 	// EngineGoroutines) runs an epoll event loop per core, as HAProxy and nginx do;
 	// EngineGoroutines serves each connection on a goroutine of fasthttp's. Both answer alike.
 	Engine string
-	// Loops is the number of event loops of EngineLoop; default DefaultLoops (GOMAXPROCS less
-	// one, at least one).
+	// Loops is the number of event loops of EngineLoop; default DefaultLoops (one per P).
 	Loops int
 	// NotsentLowat is the TCP_NOTSENT_LOWAT set on each client connection: how far ahead of
 	// what TCP can send a response is written; default httpx.DefaultNotsentLowat (16 KiB);
 	// cli.Off: not set (the kernel's default, the whole send buffer).
 	NotsentLowat int64
 	// YieldCPU is how long an event loop runs without waiting before it gives its core to any
-	// other thread waiting for it (evloop.Engine.YieldCPU); default 0: never (the balancer's
-	// loop waits on the edges for most requests and gave back its cores anyway: measured
-	// alike with and without it).
+	// other thread waiting for it (evloop.Engine.YieldCPU); default evloop.DefaultYieldCPU;
+	// cli.Off: never (the kernel takes the core back at the end of a time slice).
 	YieldCPU time.Duration
 	// AdminToken is the bearer token of /debug/pprof/ (on the admin listener with ServeAdmin);
 	// "" leaves it open. /metrics never needs it.
@@ -87,6 +85,7 @@ func DefaultConfig() Config {
 		MaxConnsPerEdge: DefaultMaxConnsPerEdge,
 		Engine:          EngineLoop,
 		NotsentLowat:    httpx.DefaultNotsentLowat,
+		YieldCPU:        evloop.DefaultYieldCPU,
 	}
 }
 
@@ -118,7 +117,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		}
 		return fmt.Errorf("%q: want proxy or redirect", v)
 	})
-	evloop.RegisterFlags(fs, &c.Engine, &c.Loops, "GOMAXPROCS less one, at least one") // proxy mode only: redirects are answered by fasthttp
+	evloop.RegisterFlags(fs, &c.Engine, &c.Loops, "one per P") // proxy mode only: redirects are answered by fasthttp
 	cli.OffBytes(fs, &c.NotsentLowat, "notsent-lowat", "TCP_NOTSENT_LOWAT of client connections: write a response at most `SIZE` ahead of what TCP can send (0: not set, the whole send buffer)")
 	cli.OffDuration(fs, &c.YieldCPU, "yield-cpu", "an event loop that has run `DURATION` without waiting gives its core to any other thread waiting for one (sched_yield; 0: never)")
 }
@@ -138,6 +137,7 @@ func (c *Config) setDefaults() error {
 	}
 	cli.Default(&c.MaxConnsPerEdge, DefaultMaxConnsPerEdge)
 	cli.Default(&c.NotsentLowat, httpx.DefaultNotsentLowat)
+	cli.Default(&c.YieldCPU, evloop.DefaultYieldCPU)
 	if err := evloop.Check("lb", &c.Engine, c.Loops); err != nil {
 		return err
 	}

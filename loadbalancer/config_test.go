@@ -4,6 +4,8 @@ import (
 	"flag"
 	"testing"
 	"time"
+
+	"edgecdn/internal/evloop"
 )
 
 // TestProbeIntervalZero: --probe-interval 0 turns the active probe off, with no translation by
@@ -39,7 +41,7 @@ func TestYieldCPUFlag(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
 		want time.Duration
-	}{{nil, 0}, {[]string{"--yield-cpu", "0"}, -1}, {[]string{"--yield-cpu", "300us"}, 300 * time.Microsecond}} {
+	}{{nil, evloop.DefaultYieldCPU}, {[]string{"--yield-cpu", "0"}, -1}, {[]string{"--yield-cpu", "300us"}, 300 * time.Microsecond}} {
 		if cfg := parseConfig(t, tt.args...); cfg.YieldCPU != tt.want {
 			t.Errorf("%q: yield-cpu %v, want %v", tt.args, cfg.YieldCPU, tt.want)
 		}

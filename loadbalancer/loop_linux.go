@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -103,14 +102,18 @@ type loop struct {
 	origins httpx.CORSOrigins
 }
 
-// DefaultLoops is the number of event loops by default: one per P but one (at least one), where
-// the edge has one per P (evloop.DefaultLoops). On 2 cores under wrk, the edge behind it on
-// its two loops (`go run ./bench lb-overhead --duration 5s --runs 3`, 2026-12-02 11:40 UTC,
-// before the bench warmed its targets under load), two balancer loops served 0.17 of direct on
-// the playlist at 64 connections with a p99 of 107 ms, against HAProxy's 0.30 and 47 ms: a
-// proxy's loop waits on the edge as well as on the client, and a second loop only added a
-// thread to the 2 cores the edge's and wrk's already share.
-func DefaultLoops() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+// DefaultLoops is the number of event loops by default: one per P, as the edge has
+// (evloop.DefaultLoops), now that a busy loop gives its core away after about every round
+// (Config.YieldCPU, evloop.DefaultYieldCPU). One per P but one was the default while the loops
+// held their cores for whole time slices: then a second loop only added a thread to the 2
+// cores the edge's and wrk's already shared (2026-12-02, two loops 0.17 of direct on the
+// playlist at 64 connections against HAProxy's 0.30). With the loops yielding, by hand on 2
+// cores (`scripts/wrk-ab C 3 5`, 2026-12-03 16:35 UTC, balancers in front of the same edge,
+// medians), two yielding loops against one not yielding, HAProxy and nginx: 2 KB at 64
+// connections 50280 against 38213, 45391, 44819 req/s (p99 2.90 against 4.27, 3.79, 3.94 ms);
+// at 256, 39741 against 36393, 33011, 36138 (4 runs); 100 KB at 64, 17403 against 17192,
+// 14952, 15100; 1 MB at 64, 3327 against 2904, 2984, 2018 (4 runs).
+func DefaultLoops() int { return evloop.DefaultLoops() }
 
 // loops is the event loop engine of a Server.
 type loops = evloop.Engine[*lconn]

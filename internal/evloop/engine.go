@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"time"
 )
 
 // The engines a server's client port can be served with.
@@ -23,6 +24,15 @@ const (
 // per P but one, the default before) served 0.79-0.96 of nginx's req/s, using 0.66-0.83 of a
 // core while nginx's two workers used 1.03-1.06; two loops served 1.10-1.16 of it.
 func DefaultLoops() int { return max(1, runtime.GOMAXPROCS(0)) }
+
+// DefaultYieldCPU is the Engine.YieldCPU of the edge's and the balancer's loops: a busy loop
+// gives its core away (sched_yield) after about every round of events. Measured on 2 cores
+// under wrk beside nginx and Varnish (`go run ./bench edge-vs-peers --baseline` with a wrapper
+// setting EDGECDN_YIELD_CPU, 2026-12-03): 50 us served more requests than 200 us at a lower
+// p99 on all 6 rows; in a second run 20 us more than 50 us on 5 rows, at a lower p99 on 4 (2 KB
+// at 64 connections: 200 us 92049 req/s, p99 3.73 ms, 50 us 96722, 1.81; second run 50 us
+// 94763, 2.74, 20 us 101885, 1.38). Results: bench/results/2026-12-03/edge-vs-peers-yield*.
+const DefaultYieldCPU = 20 * time.Microsecond
 
 // RegisterFlags registers --engine and --loops on fs, bound to engine and loops; zero says
 // what 0, the default, means.

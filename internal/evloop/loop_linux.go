@@ -25,8 +25,6 @@ const (
 	// Yield is how long a loop runs rounds of events without parking before it gives its P
 	// to the rest of the process (runtime.Gosched).
 	Yield = time.Millisecond
-	// DefaultYieldCPU is a value for Engine.YieldCPU: what the edge's loops use.
-	DefaultYieldCPU = 200 * time.Microsecond
 	// EpollET is EPOLLET: a loop's connections are edge-triggered.
 	EpollET = 1 << 31
 	// ReadableEvents are the events after which a socket may have something to read.
