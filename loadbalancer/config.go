@@ -50,7 +50,7 @@ type Config struct {
 	// EngineGoroutines) runs an epoll event loop per core, as HAProxy and nginx do;
 	// EngineGoroutines serves each connection on a goroutine of fasthttp's. Both answer alike.
 	Engine string
-	// Loops is the number of event loops of EngineLoop; default DefaultLoops (one per P).
+	// Loops is the number of event loops of EngineLoop; default evloop.DefaultLoops (one per P).
 	Loops int
 	// NotsentLowat is the TCP_NOTSENT_LOWAT set on each client connection: how far ahead of
 	// what TCP can send a response is written; default httpx.DefaultNotsentLowat (16 KiB);

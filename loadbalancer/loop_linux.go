@@ -17,7 +17,7 @@ import (
 )
 
 // The event loop engine (the default on Linux in proxy mode) serves the client port as HAProxy
-// and nginx do: --loops loops (DefaultLoops), each an epoll instance whose goroutine reads a socket only
+// and nginx do: --loops loops (evloop.DefaultLoops), each an epoll instance whose goroutine reads a socket only
 // after epoll said it is readable, with non-blocking system calls made without Go's poller and
 // no goroutine per connection or per request. A request is a state of its client connection;
 // the edge connections a loop opens are its own, kept idle in its own pool per edge. A body
@@ -102,19 +102,6 @@ type loop struct {
 	origins httpx.CORSOrigins
 }
 
-// DefaultLoops is the number of event loops by default: one per P, as the edge has
-// (evloop.DefaultLoops), now that a busy loop gives its core away after about every round
-// (Config.YieldCPU, evloop.DefaultYieldCPU). One per P but one was the default while the loops
-// held their cores for whole time slices: then a second loop only added a thread to the 2
-// cores the edge's and wrk's already shared (2026-12-02, two loops 0.17 of direct on the
-// playlist at 64 connections against HAProxy's 0.30). With the loops yielding, by hand on 2
-// cores (`scripts/wrk-ab C 3 5`, 2026-12-03 16:35 UTC, balancers in front of the same edge,
-// medians), two yielding loops against one not yielding, HAProxy and nginx: 2 KB at 64
-// connections 50280 against 38213, 45391, 44819 req/s (p99 2.90 against 4.27, 3.79, 3.94 ms);
-// at 256, 39741 against 36393, 33011, 36138 (4 runs); 100 KB at 64, 17403 against 17192,
-// 14952, 15100; 1 MB at 64, 3327 against 2904, 2984, 2018 (4 runs).
-func DefaultLoops() int { return evloop.DefaultLoops() }
-
 // loops is the event loop engine of a Server.
 type loops = evloop.Engine[*lconn]
 
@@ -127,7 +114,7 @@ func (s *Server) serveLoops(ln net.Listener) (served bool, err error) {
 	}
 	n := s.cfg.Loops
 	if n == 0 {
-		n = DefaultLoops()
+		n = evloop.DefaultLoops() // one per P, as the edge; why: README.md, "One loop per P"
 	}
 	for i := range n {
 		s.set.GetOrCreateGauge(fmt.Sprintf(`edgecdn_lb_loop_connections{loop="%d"}`, i), func() float64 { return float64(s.loops.Connections(i)) })

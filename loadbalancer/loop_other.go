@@ -7,9 +7,6 @@ import (
 	"net"
 )
 
-// DefaultLoops is the number of event loops by default (Linux only: none elsewhere).
-func DefaultLoops() int { return 0 }
-
 // loops is the event loop engine, Linux only.
 type loops struct{}
 
