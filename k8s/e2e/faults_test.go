@@ -35,12 +35,16 @@ type fleet struct {
 }
 
 // startFleet starts players with 8 s of buffer, steered by the steering Service, or resolving
-// the DNS Service when dns is set.
+// the DNS Service when dns is set. They all arrive at once, so that every one has its entry's
+// answer before the fault: a fault test is about players that are playing. (A player arriving
+// while a lost node's DNS pod is still among the Service's endpoints loses each query with
+// even odds, and its entry can fail; the other fleet's requests would let "playing" below
+// pass before the last arrivals of a spread-out fleet.)
 func (c *cluster) startFleet(bin, name string, players int, media time.Duration, dns bool) *fleet {
 	c.t.Helper()
 	f := &fleet{name: name, json: filepath.Join(c.t.TempDir(), name+".json"), done: make(chan error, 1)}
 	args := []string{"--players", strconv.Itoa(players), "--duration", media.String(), "--buffer-cap", "8s",
-		"--rate", "4", "--json", f.json}
+		"--rate", "0", "--json", f.json}
 	if dns {
 		args = append(args, "--dns", c.serviceIP("dns")+":53", "--domain", "video.edgecdn.local", "--port", "8000")
 	} else {
