@@ -110,8 +110,8 @@ func runEdgeVsPeers(ctx context.Context, args []string) (string, error) {
 		alsoArg += " --baseline " + *baseline
 		alsoNote += " edge-base: the edge of the binary given with --baseline, with the same flags: the before of a change, measured in the same run."
 	}
-	fmt.Fprintf(&b, "`go run ./bench edge-vs-peers --duration %v --runs %d --connections %s%s%s` on %d CPUs (%s), wrk %d threads; median of %d runs per cell, servers interleaved in rotating order. %s ",
-		wk.dur, wk.runs, wk.connsFlag, pinArg(), alsoArg, runtime.NumCPU(), runtime.Version(), *threads, wk.runs, pinNote())
+	fmt.Fprintf(&b, "`go run ./bench edge-vs-peers --duration %v --runs %d --connections %s%s%s` on %d CPUs (%s, %s), wrk %d threads; median of %d runs per cell, servers interleaved in rotating order. %s ",
+		wk.dur, wk.runs, wk.connsFlag, pinArg(), alsoArg, runtime.NumCPU(), runtime.Version(), tcpNote(), *threads, wk.runs, pinNote())
 	fmt.Fprintf(&b, "nginx: static files, sendfile on, open_file_cache, worker_processes %d. Varnish: malloc 512 MB in front of the edgecdn origin, %d thread pools of at least 100 threads. Edge: `edgecdn edge` (its default engine, the event loop, %d loop(s), one per P), 512 MiB memory cache.%s All warmed first (a few requests per object, then 2 s of wrk on the playlist at the most connections); every request is a hit.\n\n", serverThreads(), serverThreads(), serverThreads(), alsoNote)
 	fmt.Fprintf(&b, "CPU columns: cores the server (its workers included) and wrk used over the run (user + system time from /proc/PID/stat / wall time), and the server's CPU per request.\n\n")
 	fmt.Fprintf(&b, "| object | conns | server | req/s | MB/s | p50 ms | p99 ms | errors | server cores | wrk cores | server us/req |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")

@@ -111,8 +111,8 @@ func runLBOverhead(ctx context.Context, args []string) (string, error) {
 		edgeCPU, proxyCPU time.Duration
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Balancer overhead and DNS rate\n\n### Balancer\n\n`go run ./bench lb-overhead --duration %v --runs %d --connections %s%s` on %d CPUs (%s); wrk (2 threads), the proxy, the edge and the origin. %s Every target warmed first (a few requests per object, then 2 s of wrk on the playlist at the most connections). Median of %d runs per cell, targets interleaved in rotating order. ",
-		wk.dur, wk.runs, wk.connsFlag, pinArg(), runtime.NumCPU(), runtime.Version(), pinNote(), wk.runs)
+	fmt.Fprintf(&b, "## Balancer overhead and DNS rate\n\n### Balancer\n\n`go run ./bench lb-overhead --duration %v --runs %d --connections %s%s` on %d CPUs (%s, %s); wrk (2 threads), the proxy, the edge and the origin. %s Every target warmed first (a few requests per object, then 2 s of wrk on the playlist at the most connections). Median of %d runs per cell, targets interleaved in rotating order. ",
+		wk.dur, wk.runs, wk.connsFlag, pinArg(), runtime.NumCPU(), runtime.Version(), tcpNote(), pinNote(), wk.runs)
 	fmt.Fprintf(&b, "HAProxy: %s, nbthread %d, keep-alive to the edge, `http-reuse always`, `option splice-response`. nginx: keep-alive upstream (512 idle), `proxy_buffering off` with 64 KB buffers, worker_processes %d. Balancer: `edgecdn lb` as the manifests run it (`--engine loop`, its default: %d epoll event loop(s), one per P, each giving its core away after %v without parking). Edge: `edgecdn edge`, every request a hit. ",
 		haproxyVersion(), serverThreads(), serverThreads(), serverThreads(), evloop.DefaultYieldCPU)
 	fmt.Fprintf(&b, "CPU columns: cores each process used over the run (user + system time from /proc/PID/stat, children included, / wall time), and the proxy's CPU per request.\n\n")

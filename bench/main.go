@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -254,7 +255,25 @@ func machine() string {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		kernel = ", Linux " + strings.TrimSpace(string(b))
 	}
-	return fmt.Sprintf("%d CPUs (%s)%s%s, %s", runtime.NumCPU(), model, mem, kernel, runtime.Version())
+	return fmt.Sprintf("%d CPUs (%s)%s%s, %s, %s", runtime.NumCPU(), model, mem, kernel, runtime.Version(), tcpNote())
+}
+
+// tcpNote names the TCP congestion control new sockets get here (net.ipv4.tcp_congestion_control)
+// and loopback's queueing discipline. Both move every wrk figure: with BBR and no fq qdisc, the
+// kernel paces each socket with its own high-resolution timer, whose interrupts measured about
+// half of the edge's CPU per 100 KB hit (bench/README.md, "Congestion control").
+func tcpNote() string {
+	cc := "unknown"
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control"); err == nil {
+		cc = strings.TrimSpace(string(b))
+	}
+	note := "TCP congestion control " + cc
+	if out, err := exec.Command("tc", "qdisc", "show", "dev", "lo").Output(); err == nil {
+		if f := strings.Fields(string(out)); len(f) >= 2 && f[0] == "qdisc" {
+			note += ", lo's qdisc " + f[1]
+		}
+	}
+	return note
 }
 
 func usage(w io.Writer) {
